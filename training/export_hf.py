@@ -254,6 +254,63 @@ class Vocab:
     merges: list
     bos_id: int
     eos_id: int
+    pre: str = "default"            # tokenizer.ggml.pre
+    add_bos: bool = False           # tokenizer.ggml.add_bos_token
+    eot_id: int | None = None       # tokenizer.ggml.eot_token_id (end of a chat turn)
+    chat_template: str | None = None
+
+
+# ChatML, as Jinja (tokenizer.chat_template). BOS is not in the template: add_bos_token adds it.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def vocab_from_tokenizer_json(path: str, bos: str = "<|bos|>", eos: str = "<|eos|>",
+                              eot: str | None = "<|im_end|>", pre: str = "gpt-2",
+                              add_bos: bool = True,
+                              chat_template: str | None = CHATML_TEMPLATE) -> Vocab:
+    """A byte-level BPE tokenizer saved by Hugging Face `tokenizers` (tokenizer.json) -> the GGUF
+    "gpt2" vocabulary: tokens in id order, added (special) tokens as control tokens, merges as
+    "left right" strings. Refuses anything but a ByteLevel BPE model with contiguous ids."""
+    with open(path, encoding="utf-8") as f:
+        tj = json.load(f)
+    model = tj.get("model", {})
+    if model.get("type") != "BPE":
+        raise ValueError(f"{path}: model type {model.get('type')!r}, want BPE")
+    pre_tok = json.dumps(tj.get("pre_tokenizer"))
+    if "ByteLevel" not in pre_tok:
+        raise ValueError(f"{path}: not a byte-level pre-tokenizer")
+    id_of = dict(model["vocab"])
+    special = set()
+    for t in tj.get("added_tokens", []):
+        id_of[t["content"]] = t["id"]
+        if t.get("special"):
+            special.add(t["content"])
+    n = len(id_of)
+    tokens = [None] * n
+    for tok, i in id_of.items():
+        if not 0 <= i < n or tokens[i] is not None:
+            raise ValueError(f"{path}: token ids are not 0..{n - 1} without gaps")
+        tokens[i] = tok
+    b2u = bytes_to_unicode()
+    missing = [b for b in range(256) if b2u[b] not in id_of]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} byte tokens missing (e.g. byte {missing[0]})")
+    merges = []
+    for m in model.get("merges", []):
+        a, b = (m.split(" ", 1) if isinstance(m, str) else m)
+        if a + b not in id_of:
+            raise ValueError(f"{path}: merge {a!r} {b!r} makes no vocabulary token")
+        merges.append(f"{a} {b}")
+    types = [TOKEN_CONTROL if t in special else TOKEN_NORMAL for t in tokens]
+    for name in [bos, eos] + ([eot] if eot else []):
+        if name not in id_of:
+            raise ValueError(f"{path}: no token {name!r}")
+    return Vocab(tokens, types, merges, id_of[bos], id_of[eos], pre=pre, add_bos=add_bos,
+                 eot_id=id_of[eot] if eot else None, chat_template=chat_template)
 
 
 def make_byte_vocab(n_vocab: int) -> Vocab:
@@ -281,7 +338,8 @@ def make_byte_vocab(n_vocab: int) -> Vocab:
 
 # --- the file -----------------------------------------------------------------------------------
 
-def add_metadata(w: GGUFWriter, hp: HParams, outtype: GGMLType, name: str) -> None:
+def add_metadata(w: GGUFWriter, hp: HParams, outtype: GGMLType, name: str,
+                 vocab: Vocab | None = None) -> None:
     a = hp.arch
     w.add_string("general.architecture", a)
     w.add_string("general.name", name)
@@ -303,15 +361,23 @@ def add_metadata(w: GGUFWriter, hp: HParams, outtype: GGMLType, name: str) -> No
         w.add_u32(f"{a}.attention.sliding_window", hp.sliding_window)
         if hp.final_logit_softcap:
             w.add_f32(f"{a}.final_logit_softcapping", hp.final_logit_softcap)
-    vocab = make_byte_vocab(hp.n_vocab)
+    if vocab is None:
+        vocab = make_byte_vocab(hp.n_vocab)
+    if len(vocab.tokens) != hp.n_vocab:
+        raise ValueError(f"vocabulary has {len(vocab.tokens)} tokens, the model {hp.n_vocab}")
     w.add_string("tokenizer.ggml.model", "gpt2")
-    w.add_string("tokenizer.ggml.pre", "default")
+    w.add_string("tokenizer.ggml.pre", vocab.pre)
     w.add_string_array("tokenizer.ggml.tokens", vocab.tokens)
     w.add_array("tokenizer.ggml.token_type", vocab.token_types, ValueType.I32)
     w.add_string_array("tokenizer.ggml.merges", vocab.merges)
     w.add_u32("tokenizer.ggml.bos_token_id", vocab.bos_id)
     w.add_u32("tokenizer.ggml.eos_token_id", vocab.eos_id)
-    w.add_bool("tokenizer.ggml.add_bos_token", False)
+    if vocab.eot_id is not None:
+        w.add_u32("tokenizer.ggml.eot_token_id", vocab.eot_id)
+    w.add_bool("tokenizer.ggml.add_bos_token", vocab.add_bos)
+    w.add_bool("tokenizer.ggml.add_eos_token", False)
+    if vocab.chat_template:
+        w.add_string("tokenizer.chat_template", vocab.chat_template)
 
 
 def _tensor_order(name: str):
@@ -324,10 +390,11 @@ def _tensor_order(name: str):
 
 
 def export_state_dict(hp: HParams, state_dict: dict, path: str, outtype: GGMLType,
-                      name: str = "") -> dict:
-    """Writes the GGUF; returns {gguf name: (stored float32 values, ggml type)} for checks."""
+                      name: str = "", vocab: Vocab | None = None) -> dict:
+    """Writes the GGUF; returns {gguf name: (stored float32 values, ggml type)} for checks.
+    vocab: the tokenizer to store (default: the minimal byte vocabulary of the test models)."""
     w = GGUFWriter()
-    add_metadata(w, hp, outtype, name or f"gannet-test-{hp.arch}")
+    add_metadata(w, hp, outtype, name or f"gannet-test-{hp.arch}", vocab)
     stored = {}
     for hf_name, x in state_dict.items():
         gname = gguf_name(hp, hf_name)
@@ -363,10 +430,16 @@ def main():
     ap.add_argument("--model-dir", required=True, help="HF model directory (config.json + safetensors)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--outtype", choices=sorted(OUTTYPES), default="f16")
+    ap.add_argument("--tokenizer", help="tokenizer.json of a byte-level BPE (default: the model "
+                    "dir's tokenizer.json if present, else the minimal test vocabulary)")
+    ap.add_argument("--name", help="general.name (default: the model dir's name)")
     args = ap.parse_args()
     cfg, sd = _load_model_dir(args.model_dir)
     hp = hparams_from_hf(cfg)
-    export_state_dict(hp, sd, args.out, OUTTYPES[args.outtype], os.path.basename(args.model_dir))
+    tok_path = args.tokenizer or os.path.join(args.model_dir, "tokenizer.json")
+    vocab = vocab_from_tokenizer_json(tok_path) if os.path.exists(tok_path) else None
+    export_state_dict(hp, sd, args.out, OUTTYPES[args.outtype],
+                      args.name or os.path.basename(os.path.normpath(args.model_dir)), vocab)
     print(f"wrote {args.out}")
 
 

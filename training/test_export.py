@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import json
 import os
 import struct
 import tempfile
@@ -302,6 +303,55 @@ class ExportTest(unittest.TestCase):
             a, b = m.split(" ")
             self.assertIn(a + b, v.tokens)
 
+    def _tokenizer_json(self, merges_as_pairs=True, drop=None):
+        """A tokenizers-style byte-level BPE: 2 specials, 256 bytes, 2 merges."""
+        b2u = export_hf.bytes_to_unicode()
+        vocab = {}
+        for b in range(256):
+            if b != drop:
+                vocab[b2u[b]] = 2 + len(vocab)
+        vocab["Ġt"] = 2 + len(vocab)
+        vocab["Ġth"] = 2 + len(vocab)
+        merges = [["Ġ", "t"], ["Ġt", "h"]]
+        tj = {"added_tokens": [{"id": 0, "content": "<|bos|>", "special": True},
+                               {"id": 1, "content": "<|eos|>", "special": True}],
+              "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+              "model": {"type": "BPE", "vocab": vocab,
+                        "merges": merges if merges_as_pairs else [" ".join(m) for m in merges]}}
+        path = os.path.join(self.tmp.name, "tokenizer.json")
+        with open(path, "w") as fp:
+            json.dump(tj, fp)
+        return path
+
+    def test_vocab_from_tokenizer_json(self):
+        for pairs in (True, False):
+            v = export_hf.vocab_from_tokenizer_json(self._tokenizer_json(pairs), eot=None)
+            self.assertEqual(len(v.tokens), 260)
+            self.assertEqual((v.bos_id, v.eos_id), (0, 1))
+            self.assertEqual(v.token_types[:3], [3, 3, 1])
+            self.assertEqual(v.tokens[2 + 32], "Ġ")
+            self.assertEqual(v.merges, ["Ġ t", "Ġt h"])
+            self.assertTrue(v.add_bos)
+            self.assertEqual(v.pre, "gpt-2")
+        hp = export_hf.hparams_from_hf({**tiny_config("llama"), "vocab_size": 260})
+        sd = random_state_dict(hp, np.random.default_rng(3))
+        path = os.path.join(self.tmp.name, "tok.gguf")
+        export_hf.export_state_dict(hp, sd, path, GGMLType.F16, "t", v)
+        f = GGUFFile.open(path)
+        self.assertEqual(f.value("tokenizer.ggml.pre"), "gpt-2")
+        self.assertEqual(list(f.value("tokenizer.ggml.merges")), ["Ġ t", "Ġt h"])
+        self.assertIs(f.value("tokenizer.ggml.add_bos_token"), True)
+        self.assertIn("<|im_start|>", f.value("tokenizer.chat_template"))
+        with self.assertRaises(ValueError):       # vocabulary size differs from the model's
+            export_hf.export_state_dict(export_hf.hparams_from_hf(tiny_config("llama")), sd,
+                                        path, GGMLType.F16, "t", v)
+
+    def test_vocab_from_tokenizer_json_rejects(self):
+        with self.assertRaisesRegex(ValueError, "byte tokens missing"):
+            export_hf.vocab_from_tokenizer_json(self._tokenizer_json(drop=65), eot=None)
+        with self.assertRaisesRegex(ValueError, "no token"):
+            export_hf.vocab_from_tokenizer_json(self._tokenizer_json())     # no <|im_end|>
+
     def test_each_arch_matches_hf_style_forward(self):
         rng = np.random.default_rng(42)
         tokens = rng.integers(0, 384, 24)
@@ -357,6 +407,70 @@ class FixturesTest(unittest.TestCase):
                     got = gguf_forward.forward(f, meta["tokens"])
                     self.assertLess(np.abs(got - want).max(), 1e-4 * np.abs(want).max())
                     self.assertGreater(np.abs(got - want).max(), 0.0)  # float32 vs float64 differ
+
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+DEFAULT_FX = os.path.join(ROOT, "tests", "fixtures", "default-model")
+
+
+def np_fake_q4_0(w):
+    """ggml's Q4_0 round trip (as train.py's fake_q4_0), in numpy float32."""
+    b = w.astype(np.float32).reshape(-1, 32)
+    mx = b[np.arange(len(b)), np.abs(b).argmax(axis=1)][:, None]
+    d = mx / np.float32(-8)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0))
+    q = np.clip(np.floor(b * inv + np.float32(8.5)), 0, 15)
+    return ((q - 8) * d.astype(np.float16).astype(np.float32)).reshape(w.shape)
+
+
+class DefaultModelTest(unittest.TestCase):
+    """The shipped default model (models/gannet-default*.gguf): it loads, its tokenizer keys agree
+    with the tokenizer it was trained with, the numpy forward reproduces PyTorch's logits, and
+    the QAT file's layer matrices lie on the Q4_0 grid."""
+
+    def setUp(self):
+        path = os.path.join(ROOT, "models", "gannet-default.gguf")
+        if not os.path.exists(path):
+            self.skipTest("models/gannet-default.gguf not present")
+        self.f = GGUFFile.open(path)
+        with open(os.path.join(DEFAULT_FX, "windows.json")) as fp:
+            self.meta = json.load(fp)
+        with open(os.path.join(DEFAULT_FX, "provenance.json")) as fp:
+            self.prov = json.load(fp)
+
+    def test_metadata_and_tokenizer(self):
+        f = self.f
+        self.assertEqual(f.value("general.architecture"), "llama")
+        self.assertEqual(f.value("tokenizer.ggml.model"), "gpt2")
+        self.assertEqual(f.value("tokenizer.ggml.pre"), "gpt-2")
+        self.assertIs(f.value("tokenizer.ggml.add_bos_token"), True)
+        self.assertNotIn("output.weight", f.tensors)     # tied embeddings
+        v = export_hf.vocab_from_tokenizer_json(os.path.join(DEFAULT_FX, "tokenizer.json"))
+        self.assertEqual(list(f.value("tokenizer.ggml.tokens")), v.tokens)
+        self.assertEqual(list(f.value("tokenizer.ggml.merges")), v.merges)
+        self.assertEqual(f.value("tokenizer.ggml.bos_token_id"), v.bos_id)
+        import sample_gguf
+        tok = sample_gguf.ByteBPE(f)
+        want = self.prov["tokenizer"]["once_upon_a_time_ids"]    # from HF tokenizers
+        self.assertEqual(tok.encode("Once upon a time"), [v.bos_id] + want)
+        self.assertEqual(tok.decode(want), "Once upon a time")
+
+    def test_logits_match_pytorch(self):
+        want = np.fromfile(os.path.join(DEFAULT_FX, "last_logits.f32"), "<f4")
+        want = want.reshape(len(self.meta["windows"]), self.meta["n_vocab"])
+        window = self.meta["windows"][0]                # 64 tokens: a few seconds in numpy
+        got = gguf_forward.forward(self.f, window)[-1]
+        self.assertLess(np.abs(got - want[0]).max(), 1e-4 * np.abs(want[0]).max())
+        self.assertEqual(int(got.argmax()), self.meta["top1"][0])
+
+    def test_qat_weights_are_on_the_q4_0_grid(self):
+        qat = GGUFFile.open(os.path.join(ROOT, "models", "gannet-default-qat.gguf"))
+        for name in ("blk.0.attn_q.weight", "blk.9.ffn_down.weight"):
+            w = qat.tensor_f32(name)
+            np.testing.assert_allclose(np_fake_q4_0(w), w, rtol=0, atol=1e-3 * np.abs(w).max())
+            base = self.f.tensor_f32(name)                 # the PTQ source is not on the grid
+            self.assertGreater(np.abs(np_fake_q4_0(base) - base).max(), 1e-2 * np.abs(base).max())
 
 
 if __name__ == "__main__":
