@@ -33,7 +33,7 @@ enum class DType : uint32_t {
     kBF16 = 30,
 };
 
-// Name as llama.cpp spells it ("f32", "q4_0", "Q4_K", "bf16"); "?" for unknown.
+// Name as llama.cpp's ggml spells it ("f32", "q4_0", "q4_K", "bf16"); "?" for unknown.
 const char* dtype_name(DType t);
 // Case-insensitive parse of a name; nullopt when unknown.
 std::optional<DType> dtype_from_name(std::string_view name);
