@@ -77,13 +77,19 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         fn(0, n);
         return;
     }
-    run([&](int t) {
-        if (t >= n_chunks) {
+    // One pointer capture fits std::function's inline storage, so this call does not allocate
+    // (decode steps run hundreds of these).
+    struct Split {
+        int64_t n;
+        int n_chunks;
+        const std::function<void(int64_t, int64_t)>* fn;
+    } split{n, n_chunks, &fn};
+    const Split* s = &split;
+    run([s](int t) {
+        if (t >= s->n_chunks) {
             return;
         }
-        const int64_t begin = n * t / n_chunks;
-        const int64_t end = n * (t + 1) / n_chunks;
-        fn(begin, end);
+        (*s->fn)(s->n * t / s->n_chunks, s->n * (t + 1) / s->n_chunks);
     });
 }
 
