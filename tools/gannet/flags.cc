@@ -142,7 +142,13 @@ std::string Flags::usage() const {
 }
 
 int fail(const std::string& command, const Status& status) {
-    std::fprintf(stderr, "gannet %s: %s\n", command.c_str(), status.message().c_str());
+    // Flag errors already start with "<command>: "; don't say the command twice.
+    const std::string& msg = status.message();
+    if (msg.rfind(command + ":", 0) == 0) {
+        std::fprintf(stderr, "gannet %s\n", msg.c_str());
+    } else {
+        std::fprintf(stderr, "gannet %s: %s\n", command.c_str(), msg.c_str());
+    }
     return 1;
 }
 
