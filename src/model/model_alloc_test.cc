@@ -1,0 +1,66 @@
+// STYLE.md: steady-state decode steps do not allocate. This binary replaces the global operator
+// new with a counting one (so it is its own test executable) and checks that, after a prefill,
+// one-token forward() calls make no heap allocation.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <new>
+
+#include "model/model.h"
+#include "model/test_models.h"
+
+// g++ inlines these across the replacement and then flags malloc/free as mismatched with new/delete.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace {
+std::atomic<int64_t> g_n_allocs{0};
+}  // namespace
+
+void* operator new(size_t size) {
+    g_n_allocs.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) {  // NOLINT: the allocator under test
+        return p;
+    }
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}  // NOLINT
+void operator delete(void* p, size_t) noexcept {
+    std::free(p);
+}  // NOLINT
+
+namespace gannet::model {
+namespace {
+
+class DecodeAllocTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecodeAllocTest, DecodeStepsDoNotAllocate) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("gannet_alloc_" + std::to_string(getpid()) + GetParam() + ".gguf"))
+            .string();
+    ASSERT_TRUE(write_test_model({.arch = GetParam(), .dtype = tensor::DType::kQ8_0}, path).ok());
+    std::unique_ptr<Model> m = Model::load(path).value();
+    ThreadPool pool(2);
+    KvCache cache = m->create_cache(32).value();
+    const std::vector<int32_t> prompt = {1, 20, 30, 40};
+    const std::vector<int32_t> positions = {0, 1, 2, 3};
+    ASSERT_TRUE(m->forward(prompt, positions, cache, LogitsMode::kLast, pool).has_value());
+    int32_t id = 50;
+    int32_t pos = 4;
+    ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    const int64_t before = g_n_allocs.load();
+    for (pos = 5; pos < 20; ++pos) {
+        ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    }
+    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, DecodeAllocTest, ::testing::Values("llama", "gemma3"));
+
+}  // namespace
+}  // namespace gannet::model

@@ -1,0 +1,173 @@
+// End-to-end tests of the model subcommands (run, logits, perplexity, bench, make-test-model):
+// they run the real `gannet` binary and check exit codes, stdout and the one-line errors.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "model/model.h"
+#include "model/test_models.h"
+
+namespace gannet::model {
+namespace {
+
+struct CmdResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string tmp(const std::string& name) {
+    // ctest runs each test case as its own process, in parallel: names carry the pid.
+    return (std::filesystem::temp_directory_path() / ("gannet_cli_test_" + std::to_string(getpid()) + "_" + name))
+        .string();
+}
+
+CmdResult gannet(const std::string& args) {
+    const std::string out = tmp("stdout.txt");
+    const std::string err = tmp("stderr.txt");
+    const std::string cmd = std::string(GANNET_BINARY) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(cmd.c_str());
+    CmdResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_file(out).value();
+    r.err = read_file(err).value();
+    return r;
+}
+
+class ModelCliTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { ASSERT_TRUE(write_test_model({.arch = "llama", .n_ctx = 64}, model_path()).ok()); }
+    static void TearDownTestSuite() {
+        const std::string prefix = "gannet_cli_test_" + std::to_string(getpid()) + "_";
+        for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+            if (entry.path().filename().string().rfind(prefix, 0) == 0) {
+                std::filesystem::remove(entry.path());
+            }
+        }
+    }
+    static std::string model_path() { return tmp("llama.gguf"); }
+};
+
+void expect_user_error(const CmdResult& r, const std::string& message) {
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+}
+
+TEST_F(ModelCliTest, LogitsMatchTheInProcessForward) {
+    const std::string out = tmp("logits.bin");
+    const CmdResult r = gannet("logits -m " + model_path() + " --tokens 1,50,60 --all --out " + out + " -t 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string bytes = read_file(out).value();
+    std::unique_ptr<Model> m = Model::load(model_path()).value();
+    const int64_t n_vocab = m->config().n_vocab;
+    ASSERT_EQ(bytes.size(), 3 * n_vocab * sizeof(float));
+    ThreadPool pool(1);
+    KvCache cache = m->create_cache(3).value();
+    const std::vector<int32_t> tokens = {1, 50, 60};
+    const std::vector<int32_t> positions = {0, 1, 2};
+    std::span<const float> want = m->forward(tokens, positions, cache, LogitsMode::kAll, pool).value();
+    EXPECT_EQ(std::memcmp(bytes.data(), want.data(), bytes.size()), 0);
+
+    const CmdResult last = gannet("logits -m " + model_path() + " --tokens 1,50,60 --out " + out);
+    ASSERT_EQ(last.exit_code, 0) << last.err;
+    EXPECT_EQ(read_file(out).value().size(), n_vocab * sizeof(float));
+}
+
+TEST_F(ModelCliTest, RunIsReproducibleWithASeedAndPrintsTiming) {
+    const std::string args = "run -m " + model_path() + " -p 'the cat' -n 8 --temp 1 --seed 7 -t 1";
+    const CmdResult a = gannet(args);
+    const CmdResult b = gannet(args);
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_FALSE(a.out.empty());
+    EXPECT_EQ(a.err.rfind("prompt: ", 0), 0u) << a.err;
+    EXPECT_NE(a.err.find(" tok/s; generation: "), std::string::npos) << a.err;
+}
+
+TEST_F(ModelCliTest, ChatRendersThePromptThroughTheTemplate) {
+    const CmdResult plain = gannet("run -m " + model_path() + " -p hi -n 1 --temp 0 -t 1");
+    const CmdResult chat = gannet("run -m " + model_path() + " -p hi -n 1 --temp 0 -t 1 --chat");
+    ASSERT_EQ(chat.exit_code, 0) << chat.err;
+    // BOS + "hi" is a few tokens; the ChatML rendering adds the role markers around it.
+    const int n_plain = std::stoi(plain.err.substr(8));
+    const int n_chat = std::stoi(chat.err.substr(8));
+    EXPECT_GT(n_chat, n_plain + 20) << plain.err << chat.err;
+}
+
+TEST_F(ModelCliTest, PerplexityEndsWithItsLine) {
+    const std::string text = tmp("text.txt");
+    std::ofstream(text) << std::string(40, 'a') + " the end of the story, and then the end again.";
+    const CmdResult r = gannet("perplexity -m " + model_path() + " -f " + text + " -c 16");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("perplexity: ", 0), 0u) << r.out;
+    EXPECT_GT(std::stod(r.out.substr(12)), 1.0);
+}
+
+TEST_F(ModelCliTest, BenchEndsWithJson) {
+    const CmdResult r = gannet("bench -m " + model_path() + " -p 16 -n 4 -t 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const char* key : {"\"model\":", "\"dtype\":\"f32\"", "\"threads\":1", "\"prefill_tok_s\":",
+                            "\"decode_tok_s\":", "\"decode_gb_s\":", "\"n_prompt\":16", "\"n_gen\":4}"}) {
+        EXPECT_NE(r.out.find(key), std::string::npos) << key << " in " << r.out;
+    }
+}
+
+TEST_F(ModelCliTest, BadFilesGiveOneLineErrors) {
+    const std::string empty = tmp("empty.gguf");
+    std::ofstream(empty).close();
+    expect_user_error(gannet("logits -m " + empty + " --tokens 1 --out " + tmp("x.bin")),
+                      "gannet logits: gguf: " + empty + ": file is 0 bytes");
+    expect_user_error(gannet("logits -m /nonexistent/m.gguf --tokens 1 --out " + tmp("x.bin")),
+                      "/nonexistent/m.gguf: cannot open");
+    const std::string text = tmp("not.gguf");
+    std::ofstream(text) << "hello, not a model";
+    expect_user_error(gannet("run -m " + text + " -p hi"), "not a GGUF file");
+    const std::string truncated = tmp("truncated.gguf");
+    const std::string whole = read_file(model_path()).value();
+    std::ofstream(truncated, std::ios::binary) << whole.substr(0, whole.size() / 2);
+    const CmdResult r = gannet("bench -m " + truncated + " -p 4 -n 1");
+    expect_user_error(r, "gannet bench: gguf: " + truncated);
+}
+
+TEST_F(ModelCliTest, UnknownArchitectureIsAUserError) {
+    gguf::Writer w;
+    w.set_string("general.architecture", "mamba");
+    const std::string path = tmp("mamba.gguf");
+    ASSERT_TRUE(w.write(path).ok());
+    expect_user_error(gannet("logits -m " + path + " --tokens 1 --out " + tmp("x.bin")),
+                      "gannet logits: model: unsupported architecture 'mamba'");
+}
+
+TEST_F(ModelCliTest, PromptLongerThanContextIsAUserError) {
+    const std::string path = tmp("short.gguf");
+    ASSERT_TRUE(write_test_model({.arch = "qwen3", .n_ctx = 8}, path).ok());
+    expect_user_error(gannet("run -m " + path + " -p 'a much longer prompt'"),
+                      "tokens exceeds the context length of 8");
+    expect_user_error(gannet("logits -m " + path + " --tokens 1,2,3,4,5,6,7,8,9 --out " + tmp("x.bin")),
+                      "9 tokens exceed the model's context length of 8");
+}
+
+TEST_F(ModelCliTest, BadFlagsAreUserErrors) {
+    expect_user_error(gannet("run -m " + model_path() + " -p hi --bogus"), "unknown flag '--bogus'");
+    expect_user_error(gannet("logits -m " + model_path() + " --tokens 1,x --out " + tmp("x.bin")),
+                      "--tokens: 'x' is not a token id");
+    expect_user_error(gannet("logits -m " + model_path() + " --tokens 1,999 --out " + tmp("x.bin")),
+                      "token id 999 out of range");
+    expect_user_error(gannet("bench"), "-m/--model is required");
+    expect_user_error(gannet("run -m " + model_path() + " -p hi --top-p 0"), "top_p 0 must be in (0, 1]");
+    expect_user_error(gannet("make-test-model --arch rwkv --out " + tmp("x.gguf")), "unknown architecture 'rwkv'");
+    EXPECT_EQ(gannet("run --help").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace gannet::model

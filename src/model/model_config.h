@@ -1,0 +1,60 @@
+// ModelConfig: the hyperparameters of a llama-family model read from GGUF metadata, plus the
+// architecture's variant switches (rope layout, QK-norm, biases, post-norms, sliding windows) so a
+// single transformer block serves every architecture. Owner: model. Thread-safety: plain value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "gguf/gguf_file.h"
+#include "kernels/ops/rope.h"
+
+namespace gannet::model {
+
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3 };
+enum class FfnKind { kSwiGlu, kGeGlu };
+
+struct ModelConfig {
+    Arch arch = Arch::kLlama;
+    std::string arch_name;    // general.architecture, e.g. "qwen3"
+    int64_t n_vocab = 0;      // rows of token_embd.weight
+    int64_t n_ctx_train = 0;  // <arch>.context_length
+    int64_t n_embd = 0;
+    int64_t n_layers = 0;
+    int64_t n_ff = 0;
+    int64_t n_heads = 0;
+    int64_t n_kv_heads = 0;
+    int64_t head_dim_k = 0;  // <arch>.attention.key_length, default n_embd / n_heads
+    int64_t head_dim_v = 0;
+    int64_t n_rot = 0;  // <arch>.rope.dimension_count, default head_dim_k
+    float norm_eps = 1e-5f;
+    float rope_freq_base = 10000.0f;
+    float rope_freq_scale = 1.0f;         // linear rope scaling (1 / factor), on full-attention layers
+    float rope_freq_base_swa = 10000.0f;  // rope base of sliding-window layers (gemma3)
+    kernels::RopeStyle rope_style = kernels::RopeStyle::kNormal;
+    FfnKind ffn = FfnKind::kSwiGlu;
+    bool has_qkv_bias = false;    // qwen2
+    bool has_qk_norm = false;     // qwen3, gemma3: RMSNorm over each head of q and k
+    bool has_post_norms = false;  // gemma3: post_attention_norm and post_ffw_norm
+    float embd_scale = 1.0f;      // gemma3: sqrt(n_embd)
+    float attn_scale = 0.0f;      // multiplies q·k; set from head_dim_k unless the arch says otherwise
+    float attn_softcap = 0.0f;    // 0: off
+    float final_softcap = 0.0f;   // 0: off
+    int64_t sliding_window = 0;   // 0: none
+    int64_t swa_pattern = 0;      // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
+
+    bool is_sliding(int64_t layer) const {
+        return sliding_window > 0 && swa_pattern > 0 && (layer + 1) % swa_pattern != 0;
+    }
+    int64_t q_dim() const { return n_heads * head_dim_k; }
+    int64_t k_dim() const { return n_kv_heads * head_dim_k; }
+    int64_t v_dim() const { return n_kv_heads * head_dim_v; }
+};
+
+// Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
+// qwen2, qwen3 and gemma3 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
+// hyperparameters, naming the key and the bad value.
+Result<ModelConfig> read_model_config(const gguf::File& file);
+
+}  // namespace gannet::model

@@ -1,0 +1,108 @@
+// The transformer block shared by every architecture: pre-norm attention and FFN sub-blocks with
+// the variant switches of ModelConfig (biases, QK-norm, post-norms, sliding windows, GeGLU).
+// Keys and values are projected straight into the cache rows of their positions (positions are
+// consecutive), so nothing is copied.
+#include "kernels/matmul.h"
+#include "kernels/ops/activation.h"
+#include "kernels/ops/attention.h"
+#include "kernels/ops/rms_norm.h"
+#include "kernels/ops/rope.h"
+#include "model/model.h"
+
+namespace gannet::model {
+namespace {
+
+Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
+    return kernels::matmul(
+        {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
+        pool);
+}
+
+}  // namespace
+
+Status Model::attention_block(int64_t layer, std::span<const int32_t> positions, KvCache& cache, ThreadPool& pool) {
+    const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+    const ModelConfig& c = cfg_;
+    const int64_t n_tokens = static_cast<int64_t>(positions.size());
+    const int64_t first = positions.front();
+    float* k_rows = cache.k(layer) + first * c.k_dim();  // [n_tokens, k_dim] inside the cache
+    float* v_rows = cache.v(layer) + first * c.v_dim();  // [n_tokens, v_dim]
+
+    kernels::rms_norm(x_.data(), w.attn_norm.data(), xb_.data(), n_tokens, c.n_embd, c.norm_eps);
+    GANNET_RETURN_IF_ERROR(project(w.wq, xb_.data(), q_.data(), n_tokens, pool));
+    GANNET_RETURN_IF_ERROR(project(w.wk, xb_.data(), k_rows, n_tokens, pool));
+    GANNET_RETURN_IF_ERROR(project(w.wv, xb_.data(), v_rows, n_tokens, pool));
+    if (!w.bq.empty()) {
+        kernels::add_bias(q_.data(), w.bq.data(), n_tokens, c.q_dim());
+    }
+    if (!w.bk.empty()) {
+        kernels::add_bias(k_rows, w.bk.data(), n_tokens, c.k_dim());
+    }
+    if (!w.bv.empty()) {
+        kernels::add_bias(v_rows, w.bv.data(), n_tokens, c.v_dim());
+    }
+    if (c.has_qk_norm) {
+        kernels::rms_norm(q_.data(), w.q_norm.data(), q_.data(), n_tokens * c.n_heads, c.head_dim_k, c.norm_eps);
+        kernels::rms_norm(k_rows, w.k_norm.data(), k_rows, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
+    }
+    const bool is_sliding = c.is_sliding(layer);
+    kernels::RopeArgs rope{.x = q_.data(),
+                           .positions = positions.data(),
+                           .n_tokens = n_tokens,
+                           .n_heads = c.n_heads,
+                           .head_dim = c.head_dim_k,
+                           .n_rot = c.n_rot,
+                           .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
+                           .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
+                           .freq_factors = weights_.rope_freqs.empty() ? nullptr : weights_.rope_freqs.data(),
+                           .style = c.rope_style};
+    kernels::rope(rope);
+    rope.x = k_rows;
+    rope.n_heads = c.n_kv_heads;
+    kernels::rope(rope);
+
+    const kernels::AttentionArgs attn{.q = q_.data(),
+                                      .positions = positions.data(),
+                                      .k = cache.k(layer),
+                                      .k_stride = c.k_dim(),
+                                      .v = cache.v(layer),
+                                      .v_stride = c.v_dim(),
+                                      .out = att_.data(),
+                                      .n_tokens = n_tokens,
+                                      .n_heads = c.n_heads,
+                                      .n_kv_heads = c.n_kv_heads,
+                                      .head_dim_k = c.head_dim_k,
+                                      .head_dim_v = c.head_dim_v,
+                                      .n_kv = positions.back() + 1,
+                                      .scale = c.attn_scale,
+                                      .softcap = c.attn_softcap,
+                                      .window = is_sliding ? c.sliding_window : 0};
+    GANNET_RETURN_IF_ERROR(kernels::attention(attn, attn_scratch_, pool));
+    GANNET_RETURN_IF_ERROR(project(w.wo, att_.data(), out_.data(), n_tokens, pool));
+    if (!w.post_attention_norm.empty()) {
+        kernels::rms_norm(out_.data(), w.post_attention_norm.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
+    }
+    kernels::add(x_.data(), out_.data(), x_.data(), n_tokens * c.n_embd);
+    return Status();
+}
+
+Status Model::ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool) {
+    const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+    const ModelConfig& c = cfg_;
+    kernels::rms_norm(x_.data(), w.ffn_norm.data(), xb_.data(), n_tokens, c.n_embd, c.norm_eps);
+    GANNET_RETURN_IF_ERROR(project(w.w_gate, xb_.data(), gate_.data(), n_tokens, pool));
+    GANNET_RETURN_IF_ERROR(project(w.w_up, xb_.data(), up_.data(), n_tokens, pool));
+    if (c.ffn == FfnKind::kGeGlu) {
+        kernels::geglu(gate_.data(), up_.data(), gate_.data(), n_tokens * c.n_ff);
+    } else {
+        kernels::swiglu(gate_.data(), up_.data(), gate_.data(), n_tokens * c.n_ff);
+    }
+    GANNET_RETURN_IF_ERROR(project(w.w_down, gate_.data(), out_.data(), n_tokens, pool));
+    if (!w.post_ffw_norm.empty()) {
+        kernels::rms_norm(out_.data(), w.post_ffw_norm.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
+    }
+    kernels::add(x_.data(), out_.data(), x_.data(), n_tokens * c.n_embd);
+    return Status();
+}
+
+}  // namespace gannet::model

@@ -1,0 +1,55 @@
+// Weight binding: zero-copy views of the projection matrices in a mapped GGUF file, and float
+// copies of the small vectors (norms, biases, rope factors) so the block needs no per-dtype code
+// for them. Every tensor is checked for presence, shape and a usable dtype, with errors naming the
+// tensor and both shapes. Owner: model. Thread-safety: immutable after bind_weights().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "gguf/gguf_file.h"
+#include "model/model_config.h"
+#include "tensor/dtype.h"
+
+namespace gannet::model {
+
+// A [n_out rows][n_in] matrix in the file's dtype (ggml shape {n_in, n_out}). The data pointer is
+// a view into the gguf::File's mapping and lives as long as that File.
+struct WeightMatrix {
+    const void* data = nullptr;
+    tensor::DType dtype = tensor::DType::kF32;
+    int64_t n_in = 0;
+    int64_t n_out = 0;
+    size_t size_bytes = 0;
+};
+
+struct LayerWeights {
+    std::vector<float> attn_norm;            // [n_embd]
+    WeightMatrix wq, wk, wv, wo;             // q: n_embd -> q_dim, k/v: -> k_dim/v_dim, o: q_dim_v -> n_embd
+    std::vector<float> bq, bk, bv;           // [q_dim], [k_dim], [v_dim]; empty when absent
+    std::vector<float> q_norm, k_norm;       // [head_dim_k]; empty unless has_qk_norm
+    std::vector<float> post_attention_norm;  // [n_embd]; empty unless has_post_norms
+    std::vector<float> ffn_norm;             // [n_embd]
+    WeightMatrix w_gate, w_up, w_down;       // n_embd -> n_ff, n_embd -> n_ff, n_ff -> n_embd
+    std::vector<float> post_ffw_norm;        // [n_embd]; empty unless has_post_norms
+};
+
+struct ModelWeights {
+    WeightMatrix token_embd;         // [n_vocab][n_embd]
+    std::vector<float> output_norm;  // [n_embd]
+    WeightMatrix output;             // [n_vocab][n_embd]; token_embd when the file has no output.weight
+    std::vector<float> rope_freqs;   // [n_rot / 2]; empty unless llama 3 style scaling
+    std::vector<LayerWeights> layers;
+};
+
+// Errors (kDataLoss): missing tensor, wrong shape, a dtype that cannot be dequantized, or a row
+// length that is not a whole number of the dtype's blocks.
+Result<ModelWeights> bind_weights(const gguf::File& file, const ModelConfig& cfg);
+
+// Bytes of weights read to produce one token: every layer matrix, the output matrix and the
+// vectors (one embedding row is negligible and not counted).
+int64_t weight_bytes_per_token(const ModelWeights& w);
+
+}  // namespace gannet::model

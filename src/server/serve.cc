@@ -1,0 +1,72 @@
+#include "server/serve.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "base/log.h"
+#include "mcp/server.h"
+#include "mcp/tool_packs.h"
+#include "server/mcp_route.h"
+
+namespace gannet::server {
+
+std::string default_store_spec() {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    const char* home = std::getenv("HOME");
+    std::string dir = state && *state ? std::string(state) : std::string(home && *home ? home : "/tmp") + "/.local/state";
+    return "sqlite:" + dir + "/gannet/mcp.db";
+}
+
+Status serve(const ServeOptions& options, const MountFn& mount_model) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);  // a client that vanishes mid-write is an error code, not a signal
+
+    mcp::Registry registry;
+    mcp::WorkspaceOptions workspace;
+    workspace.root = options.workspace.empty() ? "." : options.workspace;
+    for (const std::string& pack : options.tool_packs) {
+        GANNET_RETURN_IF_ERROR(mcp::add_tool_pack(registry, pack, workspace));
+    }
+    std::string store_spec = options.store.empty() ? default_store_spec() : options.store;
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Store> store, mcp::open_store(store_spec));
+    mcp::Auth auth;
+    if (!options.auth_tokens_file.empty()) {
+        GANNET_ASSIGN_OR_RETURN(auth, mcp::Auth::load(options.auth_tokens_file));
+    }
+    mcp::ServerConfig config;
+    config.is_local_only = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Server> mcp_server,
+                            mcp::Server::create(config, std::move(registry), std::shared_ptr<mcp::Store>(std::move(store)),
+                                                std::move(auth), nullptr));
+
+    HttpServerConfig http_config;
+    http_config.host = options.host;
+    http_config.port = options.port;
+    http_config.n_io_threads = options.n_io_threads;
+    HttpServer http(http_config);
+    mount_mcp(http, *mcp_server);
+    mount_health(http);
+    if (mount_model) {
+        GANNET_RETURN_IF_ERROR(mount_model(http));
+    }
+    GANNET_RETURN_IF_ERROR(http.start());
+    std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+    // Scripts read this line to find the port when --port 0 was asked for.
+    std::printf("gannet serve: listening on http://%s:%d (mcp: /mcp, health: /health)\n", host.c_str(), http.port());
+    std::fflush(stdout);
+    GANNET_LOG_INFO("serve", "store=%s auth=%s schema=%s", store_spec.c_str(),
+                    options.auth_tokens_file.empty() ? "off" : "bearer", mcp_server->schema_validator_name().c_str());
+    int sig = 0;
+    sigwait(&signals, &sig);
+    GANNET_LOG_INFO("serve", "signal %d: shutting down", sig);
+    http.stop();
+    return Status();
+}
+
+}  // namespace gannet::server

@@ -1,0 +1,35 @@
+// `gannet serve` without the flag parsing: builds the MCP server (tool packs, store, auth), mounts
+// /mcp and /health, lets the caller mount a model runtime (the OpenAI API, issue #5), prints the
+// bound address and runs until SIGINT/SIGTERM. Owned by src/server/.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "server/http_server.h"
+
+namespace gannet::server {
+
+struct ServeOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;                  // 0: any free port (printed on stdout)
+    std::vector<std::string> tool_packs;  // "workspace", "conformance"
+    std::string store;                // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
+    std::string workspace;            // root for the workspace pack
+    std::string auth_tokens_file;     // empty: no auth
+    int n_io_threads = 2;
+};
+
+// Mounts extra routes (the model runtime) before the server starts. Returns non-OK to abort.
+using MountFn = std::function<Status(HttpServer& http)>;
+
+// Blocks until SIGINT/SIGTERM. REQUIRES: called from the main thread before any other thread starts
+// (it blocks the two signals so that only this thread receives them).
+Status serve(const ServeOptions& options, const MountFn& mount_model);
+
+// "sqlite:$XDG_STATE_HOME/gannet/mcp.db" (or ~/.local/state/gannet/mcp.db).
+std::string default_store_spec();
+
+}  // namespace gannet::server

@@ -1,0 +1,120 @@
+// gannet bench: single-stream prefill and decode speed of a model on random token ids (needs no
+// tokenizer), ending with one JSON line on stdout.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/replay_command.h"
+#include "command.h"
+#include "flags.h"
+#include "model/model.h"
+#include "model_cli.h"
+
+namespace gannet::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads) {
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
+    const model::ModelConfig& c = m->config();
+    if (n_prompt + n_gen > c.n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "-p %lld plus -n %lld exceed the context length of %lld",
+                          static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
+                          static_cast<long long>(c.n_ctx_train));
+    }
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen));
+    // Fixed seed: the timing should not depend on which ids were drawn, but runs stay comparable.
+    std::mt19937_64 rng(0);
+    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
+    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
+    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
+    for (int64_t i = 0; i < n_prompt; ++i) {
+        tokens[static_cast<size_t>(i)] = pick(rng);
+        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    }
+    ThreadPool pool(n_threads);
+    const Clock::time_point t0 = Clock::now();
+    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, cache, model::LogitsMode::kLast, pool).error());
+    const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const Clock::time_point t1 = Clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+        const int32_t id = pick(rng);
+        const int32_t pos = static_cast<int32_t>(n_prompt + i);
+        GANNET_RETURN_IF_ERROR(
+            m->forward(std::span(&id, 1), std::span(&pos, 1), cache, model::LogitsMode::kLast, pool).error());
+    }
+    const double decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    const double prefill_tok_s = n_prompt > 0 ? static_cast<double>(n_prompt) / prefill_s : 0.0;
+    const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
+    const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(m->weights())) / 1e9;
+    std::fprintf(stderr, "bench: prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
+                 static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
+    std::printf(
+        "{\"model\":%s,\"dtype\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
+        "\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(m->dtype_name()).c_str(), n_threads, prefill_tok_s, decode_tok_s,
+        gb_per_token * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
+    return Status();
+}
+
+int run_bench(const std::vector<std::string>& args) {
+    // `gannet bench replay ...` replays agent trajectories against a server (src/bench/).
+    if (!args.empty() && args[0] == "replay") {
+        return bench_replay_main({args.begin() + 1, args.end()});
+    }
+    std::string model_path;
+    int64_t n_prompt = 512;
+    int64_t n_gen = 128;
+    int64_t threads = 0;
+    Flags flags("bench");
+    flags.add_string("-m,--model", &model_path, "GGUF model file");
+    flags.add_int("-p,--n-prompt", &n_prompt, "prompt tokens to prefill (default 512)");
+    flags.add_int("-n,--n-gen", &n_gen, "tokens to decode (default 128)");
+    flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    if (wants_help(args)) {
+        std::printf("gannet bench: prefill and decode speed of a model (random token ids)\n%s", flags.usage().c_str());
+        return 0;
+    }
+    Status s = flags.parse(args);
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--model"), "-m/--model");
+    }
+    if (s.ok() && (n_prompt < 1 || n_gen < 0)) {
+        s = make_error(ErrorCode::kInvalidArgument, "-p must be >= 1 and -n >= 0");
+    }
+    Result<int> n_threads = resolve_threads(threads);
+    if (s.ok() && !n_threads.has_value()) {
+        s = n_threads.error();
+    }
+    if (s.ok()) {
+        s = bench(model_path, n_prompt, n_gen, *n_threads);
+    }
+    return s.ok() ? 0 : fail("bench", s);
+}
+
+}  // namespace
+
+GANNET_COMMAND("bench", "prefill/decode speed of a model (ends with a JSON line); `bench replay`: agent trajectory replay", run_bench);
+
+}  // namespace gannet::app

@@ -1,0 +1,114 @@
+// gannet logits: runs a model over given token ids and writes the raw logits, for comparison with
+// reference implementations. Needs no tokenizer metadata.
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "flags.h"
+#include "model/model.h"
+#include "model_cli.h"
+
+namespace gannet::app {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "logits are written as little-endian float32");
+
+Result<std::vector<int32_t>> parse_token_list(const std::string& text) {
+    std::vector<int32_t> ids;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, comma - start);
+        char* end = nullptr;
+        errno = 0;
+        const long v = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || errno == ERANGE || v < 0 || v > INT32_MAX) {
+            return make_error(ErrorCode::kInvalidArgument, "--tokens: '%s' is not a token id (in '%s')", item.c_str(),
+                              text.c_str());
+        }
+        ids.push_back(static_cast<int32_t>(v));
+        start = comma + 1;
+    }
+    return ids;
+}
+
+Status write_floats(const std::string& path, std::span<const float> values) {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (!f) {
+        return make_error(ErrorCode::kInvalidArgument, "%s: cannot create: %s", path.c_str(), std::strerror(errno));
+    }
+    if (std::fwrite(values.data(), sizeof(float), values.size(), f.get()) != values.size()
+        || std::fflush(f.get()) != 0) {
+        return make_error(ErrorCode::kInvalidArgument, "%s: write failed: %s", path.c_str(), std::strerror(errno));
+    }
+    return Status();
+}
+
+Status logits(const std::string& model_path, const std::string& tokens_text, bool is_all, const std::string& out,
+              int n_threads) {
+    GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, parse_token_list(tokens_text));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
+    const int64_t n_ctx_train = m->config().n_ctx_train;
+    if (static_cast<int64_t>(tokens.size()) > n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "%zu tokens exceed the model's context length of %lld",
+                          tokens.size(), static_cast<long long>(n_ctx_train));
+    }
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(static_cast<int64_t>(tokens.size())));
+    std::vector<int32_t> positions(tokens.size());
+    for (size_t i = 0; i < positions.size(); ++i) {
+        positions[i] = static_cast<int32_t>(i);
+    }
+    ThreadPool pool(n_threads);
+    GANNET_ASSIGN_OR_RETURN(
+        std::span<const float> values,
+        m->forward(tokens, positions, cache, is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast, pool));
+    return write_floats(out, values);
+}
+
+int run_logits(const std::vector<std::string>& args) {
+    std::string model_path;
+    std::string tokens;
+    std::string out;
+    bool is_all = false;
+    int64_t threads = 0;
+    Flags flags("logits");
+    flags.add_string("-m,--model", &model_path, "GGUF model file");
+    flags.add_string("--tokens", &tokens, "comma-separated token ids, e.g. 1,2,3");
+    flags.add_bool("--all", &is_all, "write logits of every position, not only the last");
+    flags.add_string("-o,--out", &out, "output file: little-endian float32, n_vocab per position");
+    flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    if (wants_help(args)) {
+        std::printf("gannet logits: write a model's raw logits for given token ids\n%s", flags.usage().c_str());
+        return 0;
+    }
+    Status s = flags.parse(args);
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--model"), "-m/--model");
+    }
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--tokens"), "--tokens");
+    }
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--out"), "-o/--out");
+    }
+    Result<int> n_threads = resolve_threads(threads);
+    if (s.ok() && !n_threads.has_value()) {
+        s = n_threads.error();
+    }
+    if (s.ok()) {
+        s = logits(model_path, tokens, is_all, out, *n_threads);
+    }
+    return s.ok() ? 0 : fail("logits", s);
+}
+
+}  // namespace
+
+GANNET_COMMAND("logits", "write raw float32 logits of a model for given token ids", run_logits);
+
+}  // namespace gannet::app

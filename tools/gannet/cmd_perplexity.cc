@@ -1,0 +1,84 @@
+// gannet perplexity: perplexity of a model on a text file, scored as llama.cpp's tool does
+// (non-overlapping windows, second half of each scored); ends with "perplexity: X".
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "command.h"
+#include "flags.h"
+#include "model/model.h"
+#include "model/perplexity.h"
+#include "model_cli.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gannet::app {
+namespace {
+
+constexpr int64_t kDefaultWindow = 512;
+
+Status perplexity(const std::string& model_path, const std::string& text_path, int64_t n_ctx, int n_threads) {
+    GANNET_ASSIGN_OR_RETURN(std::string text, read_file(text_path));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(m->file()));
+    const int64_t n_ctx_train = m->config().n_ctx_train;
+    if (n_ctx == 0) {
+        n_ctx = std::min(kDefaultWindow, n_ctx_train);
+    } else if (n_ctx > n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "-c %lld exceeds the model's context length of %lld",
+                          static_cast<long long>(n_ctx), static_cast<long long>(n_ctx_train));
+    }
+    const std::vector<int32_t> tokens = tok->encode(text, tokenizer::AddBos::kNo);
+    const int32_t bos = tok->adds_bos() ? tok->bos_id() : -1;
+    std::fprintf(stderr, "perplexity: %zu tokens, %lld windows of %lld\n", tokens.size(),
+                 static_cast<long long>(static_cast<int64_t>(tokens.size()) / n_ctx), static_cast<long long>(n_ctx));
+    ThreadPool pool(n_threads);
+    GANNET_ASSIGN_OR_RETURN(model::PerplexityResult r,
+                            model::evaluate_perplexity(*m, tokens, n_ctx, bos, pool, [](int64_t w, double ppl) {
+                                std::fprintf(stderr, "[%lld]%.4f\n", static_cast<long long>(w + 1), ppl);
+                            }));
+    std::printf("perplexity: %.4f\n", r.perplexity);
+    return Status();
+}
+
+int run_perplexity(const std::vector<std::string>& args) {
+    std::string model_path;
+    std::string text_path;
+    int64_t n_ctx = 0;
+    int64_t threads = 0;
+    Flags flags("perplexity");
+    flags.add_string("-m,--model", &model_path, "GGUF model file");
+    flags.add_string("-f,--file", &text_path, "text file to score");
+    flags.add_int("-c,--ctx-size", &n_ctx, "window size in tokens (default 512, or the model's context if smaller)");
+    flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    if (wants_help(args)) {
+        std::printf("gannet perplexity: perplexity of a model on a text file\n%s", flags.usage().c_str());
+        return 0;
+    }
+    Status s = flags.parse(args);
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--model"), "-m/--model");
+    }
+    if (s.ok()) {
+        s = require_flag(flags.was_set("--file"), "-f/--file");
+    }
+    if (s.ok() && flags.was_set("--ctx-size") && n_ctx < 4) {
+        s = make_error(ErrorCode::kInvalidArgument, "-c/--ctx-size is %lld, expected >= 4",
+                       static_cast<long long>(n_ctx));
+    }
+    Result<int> n_threads = resolve_threads(threads);
+    if (s.ok() && !n_threads.has_value()) {
+        s = n_threads.error();
+    }
+    if (s.ok()) {
+        s = perplexity(model_path, text_path, n_ctx, *n_threads);
+    }
+    return s.ok() ? 0 : fail("perplexity", s);
+}
+
+}  // namespace
+
+GANNET_COMMAND("perplexity", "perplexity of a model on a text file", run_perplexity);
+
+}  // namespace gannet::app
