@@ -158,7 +158,15 @@ Result<gguf::Writer> build_test_model(const TestModelOptions& opt) {
     // qwen3 gets a head dim twice n_embd / n_heads, so q_dim != n_embd is exercised.
     d.head_dim = (arch == "qwen3" ? 2 : 1) * d.n_embd / d.n_heads;
     const int64_t head_dim = d.head_dim;
-    const Vocab vocab = make_vocab();
+    Vocab vocab = make_vocab();
+    if (opt.n_vocab > 0 && opt.n_vocab < static_cast<int64_t>(vocab.tokens.size())) {
+        return make_error(ErrorCode::kInvalidArgument, "test model: n_vocab %lld is below the tiny vocabulary's %zu",
+                          static_cast<long long>(opt.n_vocab), vocab.tokens.size());
+    }
+    constexpr int32_t kTypeUnused = 5;  // llama.cpp's token type for placeholder tokens
+    while (static_cast<int64_t>(vocab.tokens.size()) < opt.n_vocab) {
+        vocab.add("<unused_" + std::to_string(vocab.tokens.size()) + ">", -1e9, kTypeUnused);
+    }
     const int64_t n_vocab = static_cast<int64_t>(vocab.tokens.size());
 
     gguf::Writer w;

@@ -26,6 +26,9 @@ struct TestModelOptions {
     int64_t n_ff = 0;
     int64_t n_heads = 0;
     int64_t n_kv_heads = 0;
+    // 0 keeps the tiny vocabulary; a larger value pads it with unused "<unused_N>" tokens so a
+    // benchmark model has a real model's output matrix (e.g. 32000 for TinyLlama's shape).
+    int64_t n_vocab = 0;
 };
 
 // The model as an in-memory writer. kInvalidArgument for an unknown arch or inconsistent sizes;

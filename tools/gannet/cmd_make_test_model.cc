@@ -20,7 +20,7 @@ int run_make_test_model(const std::vector<std::string>& args) {
     int64_t layers = 0;
     int64_t ctx = 512;
     bool is_tied = false;
-    int64_t embd = 0, ff = 0, heads = 0, kv_heads = 0;
+    int64_t embd = 0, ff = 0, heads = 0, kv_heads = 0, vocab = 0;
     Flags flags("make-test-model");
     flags.add_string("--arch", &arch, "llama, qwen2, qwen3 or gemma3");
     flags.add_string("--dtype", &dtype, "dtype of the matrices: f32, f16, bf16, q8_0, q4_0");
@@ -32,6 +32,7 @@ int run_make_test_model(const std::vector<std::string>& args) {
     flags.add_int("--ff", &ff, "FFN width (default 128)");
     flags.add_int("--heads", &heads, "attention heads (default 4)");
     flags.add_int("--kv-heads", &kv_heads, "kv heads (default 2)");
+    flags.add_int("--vocab", &vocab, "vocabulary size, padded with unused tokens (default: the tiny vocabulary)");
     flags.add_bool("--tied", &is_tied, "tie the output matrix to the embeddings");
     if (wants_help(args)) {
         std::printf("gannet make-test-model: write a small random-weight model\n%s", flags.usage().c_str());
@@ -47,10 +48,11 @@ int run_make_test_model(const std::vector<std::string>& args) {
     }
     if (s.ok()
         && (layers < 0 || layers > 256 || ctx < 1 || ctx > (1 << 20) || embd < 0 || embd > 16384 || ff < 0 || ff > 65536
-            || heads < 0 || heads > 256 || kv_heads < 0 || kv_heads > 256)) {
+            || heads < 0 || heads > 256 || kv_heads < 0 || kv_heads > 256 || vocab < 0 || vocab > (1 << 20))) {
         s = make_error(
             ErrorCode::kInvalidArgument,
-            "--layers must be in [0, 256], --ctx in [1, 2^20], --embd <= 16384, --ff <= 65536, heads <= 256");
+            "--layers must be in [0, 256], --ctx in [1, 2^20], --embd <= 16384, --ff <= 65536, heads <= 256, "
+            "--vocab <= 2^20");
     }
     if (s.ok()) {
         s = model::write_test_model({.arch = arch,
@@ -62,7 +64,8 @@ int run_make_test_model(const std::vector<std::string>& args) {
                                      .n_embd = embd,
                                      .n_ff = ff,
                                      .n_heads = heads,
-                                     .n_kv_heads = kv_heads},
+                                     .n_kv_heads = kv_heads,
+                                     .n_vocab = vocab},
                                     out);
     }
     return s.ok() ? 0 : fail("make-test-model", s);
