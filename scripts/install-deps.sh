@@ -9,7 +9,7 @@ packages=(
     googletest libgtest-dev libgmock-dev libbenchmark-dev
     nlohmann-json3-dev libpcre2-dev zlib1g-dev
     libboost-dev libssl-dev libsqlite3-dev libhiredis-dev redis-server nginx-light
-    python3-numpy nodejs npm
+    python3-numpy wamerican nodejs npm
 )
 
 missing=()
