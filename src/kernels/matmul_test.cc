@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include "base/thread_pool.h"
 #include "kernels/matmul_internal.h"
 #include "tensor/quant.h"
+#include "tensor/quant_k_quantize.h"
 
 // Counts heap allocations so the steady-state test can prove matmul() makes none.
 namespace {
@@ -84,7 +86,12 @@ Weights make_weights(DType dtype, int64_t n_out, int64_t n_in, uint32_t seed) {
     w.bytes.resize(row_bytes * static_cast<size_t>(n_out));
     w.deq.resize(src.size());
     for (int64_t r = 0; r < n_out; ++r) {
-        EXPECT_TRUE(tensor::quantize_row(dtype, &src[r * n_in], &w.bytes[r * row_bytes], n_in).ok());
+        // K-quants have their own quantizers (search over scales), the other types quantize_row.
+        const Status s = tensor::is_k_quant_writable(dtype)
+                             ? tensor::quantize_row_weighted(dtype, &src[r * n_in], &w.bytes[r * row_bytes], n_in,
+                                                             /*importance=*/nullptr)
+                             : tensor::quantize_row(dtype, &src[r * n_in], &w.bytes[r * row_bytes], n_in);
+        EXPECT_TRUE(s.ok()) << s.to_string();
         EXPECT_TRUE(tensor::dequantize_row(dtype, &w.bytes[r * row_bytes], &w.deq[r * n_in], n_in).ok());
     }
     return w;
@@ -358,16 +365,30 @@ TEST(MatmulTest, InvalidArgumentsAreErrors) {
     EXPECT_EQ(matmul(a, pool).code(), ErrorCode::kUnimplemented);
 }
 
-TEST(MatmulTest, DtypesWithoutSimdKernelsFallBackToTheReference) {
+// Dtypes without a fused kernel (Q4_1, Q5_x, K-quants) take the dequantize-then-FMA path: the same
+// products as the reference up to float summation order; the portable ISA is the reference itself.
+TEST(MatmulTest, DtypesWithoutSimdKernelsMatchTheReference) {
     ThreadPool pool(2);
-    const Weights w = make_weights(DType::kQ4_1, 37, 64, 51);
-    const std::vector<float> x = make_x(3 * 64, 52);
-    std::vector<float> y_ref(3 * 37), y(y_ref.size());
-    MatmulArgs a{w.bytes.data(), DType::kQ4_1, 64, 37, 3, x.data(), y_ref.data()};
-    ASSERT_TRUE(matmul_reference(a).ok());
-    a.y = y.data();
-    ASSERT_TRUE(matmul(a, pool).ok());
-    EXPECT_EQ(y, y_ref);
+    for (DType dtype : {DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
+        const int64_t n_in = tensor::block_size(dtype) == 256 ? 512 : 64;
+        const Weights w = make_weights(dtype, 37, n_in, 51);
+        const std::vector<float> x = make_x(3 * n_in, 52);
+        std::vector<float> y_ref(3 * 37), y(y_ref.size()), y_portable(y_ref.size());
+        MatmulArgs a{w.bytes.data(), dtype, n_in, 37, 3, x.data(), y_ref.data()};
+        ASSERT_TRUE(matmul_reference(a).ok());
+        a.y = y_portable.data();
+        ASSERT_TRUE(matmul(a, pool, Isa::kPortable).ok());
+        EXPECT_EQ(y_portable, y_ref) << tensor::dtype_name(dtype);
+        a.y = y.data();
+        ASSERT_TRUE(matmul(a, pool).ok());
+        float max_ref = 0;
+        for (float v : y_ref) {
+            max_ref = std::max(max_ref, std::fabs(v));
+        }
+        for (size_t i = 0; i < y.size(); ++i) {
+            EXPECT_NEAR(y[i], y_ref[i], 1e-5f * max_ref) << tensor::dtype_name(dtype) << " at " << i;
+        }
+    }
 }
 
 TEST(MatmulTest, ZeroTokensIsANoOp) {
