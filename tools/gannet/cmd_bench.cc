@@ -12,6 +12,9 @@
 #include "flags.h"
 #include "model/model.h"
 #include "model_cli.h"
+#ifdef GANNET_CUDA
+#include "model/cuda/cuda_model.h"
+#endif
 
 namespace gannet::app {
 namespace {
@@ -78,6 +81,56 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
     return Status();
 }
 
+#ifdef GANNET_CUDA
+// The same measurement on the GPU (weights in device memory, decode steps replayed as a CUDA graph).
+// One warm-up prefill and decode step come first (graph capture, cuBLAS setup) and are not timed.
+Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen) {
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
+    const model::ModelConfig& c = cpu->config();
+    if (n_prompt + n_gen > c.n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "-p %lld plus -n %lld exceed the context length of %lld",
+                          static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
+                          static_cast<long long>(c.n_ctx_train));
+    }
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> m,
+                            model::cuda::CudaModel::create(*cpu, {.n_ctx = n_prompt + n_gen}));
+    std::mt19937_64 rng(0);
+    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
+    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
+    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
+    for (int64_t i = 0; i < n_prompt; ++i) {
+        tokens[static_cast<size_t>(i)] = pick(rng);
+        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    }
+    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, model::LogitsMode::kLast).error());
+    const int32_t warm_pos = static_cast<int32_t>(n_prompt);
+    GANNET_RETURN_IF_ERROR(
+        m->forward(std::span(tokens.data(), 1), std::span(&warm_pos, 1), model::LogitsMode::kLast).error());
+    m->set_n_pos(0);
+    const Clock::time_point t0 = Clock::now();
+    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, model::LogitsMode::kLast).error());
+    const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const Clock::time_point t1 = Clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+        const int32_t id = pick(rng);
+        const int32_t pos = static_cast<int32_t>(n_prompt + i);
+        GANNET_RETURN_IF_ERROR(m->forward(std::span(&id, 1), std::span(&pos, 1), model::LogitsMode::kLast).error());
+    }
+    const double decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    const double prefill_tok_s = static_cast<double>(n_prompt) / prefill_s;
+    const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
+    const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(cpu->weights())) / 1e9;
+    std::fprintf(stderr, "bench (cuda): prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
+                 static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
+    std::printf(
+        "{\"model\":%s,\"dtype\":%s,\"device\":\"cuda\",\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
+        "\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(cpu->dtype_name()).c_str(), prefill_tok_s, decode_tok_s,
+        gb_per_token * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
+    return Status();
+}
+#endif
+
 int run_bench(const std::vector<std::string>& args) {
     // `gannet bench replay ...` replays agent trajectories against a server (src/bench/).
     if (!args.empty() && args[0] == "replay") {
@@ -92,6 +145,10 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add_int("-p,--n-prompt", &n_prompt, "prompt tokens to prefill (default 512)");
     flags.add_int("-n,--n-gen", &n_gen, "tokens to decode (default 128)");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    std::string device = "cpu";
+#ifdef GANNET_CUDA
+    flags.add_string("--device", &device, "cpu (default) or cuda");
+#endif
     if (wants_help(args)) {
         std::printf("gannet bench: prefill and decode speed of a model (random token ids)\n%s", flags.usage().c_str());
         return 0;
@@ -103,10 +160,19 @@ int run_bench(const std::vector<std::string>& args) {
     if (s.ok() && (n_prompt < 1 || n_gen < 0)) {
         s = make_error(ErrorCode::kInvalidArgument, "-p must be >= 1 and -n >= 0");
     }
+    if (s.ok() && device != "cpu" && device != "cuda") {
+        s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
+    }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
+#ifdef GANNET_CUDA
+    if (s.ok() && device == "cuda") {
+        s = bench_cuda(model_path, n_prompt, n_gen);
+        return s.ok() ? 0 : fail("bench", s);
+    }
+#endif
     if (s.ok()) {
         s = bench(model_path, n_prompt, n_gen, *n_threads);
     }

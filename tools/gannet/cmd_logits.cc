@@ -1,5 +1,6 @@
 // gannet logits: runs a model over given token ids and writes the raw logits, for comparison with
 // reference implementations. Needs no tokenizer metadata.
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +14,9 @@
 #include "flags.h"
 #include "model/model.h"
 #include "model_cli.h"
+#ifdef GANNET_CUDA
+#include "model/cuda/cuda_model.h"
+#endif
 
 namespace gannet::app {
 namespace {
@@ -51,7 +55,7 @@ Status write_floats(const std::string& path, std::span<const float> values) {
 }
 
 Status logits(const std::string& model_path, const std::string& tokens_text, bool is_all, const std::string& out,
-              int n_threads) {
+              int n_threads, bool on_cuda) {
     GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, parse_token_list(tokens_text));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
     const int64_t n_ctx_train = m->config().n_ctx_train;
@@ -64,6 +68,18 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
     for (size_t i = 0; i < positions.size(); ++i) {
         positions[i] = static_cast<int32_t>(i);
     }
+#ifdef GANNET_CUDA
+    if (on_cuda) {
+        GANNET_ASSIGN_OR_RETURN(
+            std::unique_ptr<model::cuda::CudaModel> gpu,
+            model::cuda::CudaModel::create(*m, {.n_ctx = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()))}));
+        const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
+        GANNET_ASSIGN_OR_RETURN(std::span<const float> values, gpu->forward(tokens, positions, mode));
+        return write_floats(out, values);
+    }
+#else
+    (void)on_cuda;
+#endif
     ThreadPool pool(n_threads);
     GANNET_ASSIGN_OR_RETURN(
         std::span<const float> values,
@@ -83,6 +99,10 @@ int run_logits(const std::vector<std::string>& args) {
     flags.add_bool("--all", &is_all, "write logits of every position, not only the last");
     flags.add_string("-o,--out", &out, "output file: little-endian float32, n_vocab per position");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    std::string device = "cpu";
+#ifdef GANNET_CUDA
+    flags.add_string("--device", &device, "cpu (default) or cuda");
+#endif
     if (wants_help(args)) {
         std::printf("gannet logits: write a model's raw logits for given token ids\n%s", flags.usage().c_str());
         return 0;
@@ -97,12 +117,15 @@ int run_logits(const std::vector<std::string>& args) {
     if (s.ok()) {
         s = require_flag(flags.was_set("--out"), "-o/--out");
     }
+    if (s.ok() && device != "cpu" && device != "cuda") {
+        s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
+    }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
     if (s.ok()) {
-        s = logits(model_path, tokens, is_all, out, *n_threads);
+        s = logits(model_path, tokens, is_all, out, *n_threads, device == "cuda");
     }
     return s.ok() ? 0 : fail("logits", s);
 }

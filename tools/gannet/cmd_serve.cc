@@ -1,20 +1,78 @@
 // `gannet serve`: the MCP server (/mcp, /health) and, once the model runtime lands, the OpenAI API.
+#include <algorithm>
 #include <cstdio>
 
 #include "command.h"
 #include "flags.h"
+#include "model_cli.h"
+#include "server/openai_routes.h"
 #include "server/serve.h"
 
 namespace gannet::app {
 
 namespace {
 
-// The model runtime plugs in here (issue #5): load MODEL and mount /v1/* on the HTTP server.
-Status mount_model(server::HttpServer& http, const std::string& model) {
-    (void)http;
-    return make_error(ErrorCode::kUnimplemented,
-                      "-m %s: the model runtime (OpenAI API) is not built yet; use --no-model to serve MCP only",
-                      model.c_str());
+struct ModelOptions {
+    int64_t n_ctx = 0;  // 0: the model's training context, at most 8192
+    int64_t n_kv_blocks = 0;  // 0: enough for 4 full contexts
+    int64_t max_batch_tokens = 512;
+    int64_t n_threads = 0;
+    bool is_deterministic = false;
+};
+
+// ChatML, for models whose GGUF has no chat template.
+constexpr const char* kChatMlTemplate =
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+// The model runtime (issue #5): load MODEL and mount /v1/* and /metrics on the HTTP server.
+Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo_in) {
+    auto rt = std::make_shared<server::OpenAiRuntime>();
+    GANNET_ASSIGN_OR_RETURN(rt->model, model::Model::load(path));
+    GANNET_ASSIGN_OR_RETURN(rt->tokenizer, tokenizer::Tokenizer::from_gguf(rt->model->file()));
+    auto tmpl = tokenizer::ChatTemplate::from_gguf(rt->model->file(), *rt->tokenizer);
+    if (!tmpl.has_value()) {
+        if (tmpl.error().code() != ErrorCode::kNotFound) {
+            return tmpl.error();
+        }
+        tmpl = tokenizer::ChatTemplate::create(kChatMlTemplate, "", "");
+        GANNET_RETURN_IF_ERROR(tmpl.error());
+    }
+    rt->chat_template = std::make_unique<tokenizer::ChatTemplate>(std::move(*tmpl));
+    const int64_t n_ctx_train = rt->model->config().n_ctx_train;
+    ModelOptions mo = mo_in;
+    if (mo.n_ctx == 0) {
+        mo.n_ctx = std::min<int64_t>(n_ctx_train, 8192);
+    }
+    if (mo.n_ctx < 1 || mo.n_ctx > n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "--ctx must be in [1, %lld] for this model, got %lld",
+                          static_cast<long long>(n_ctx_train), static_cast<long long>(mo.n_ctx));
+    }
+    if (mo.max_batch_tokens < 1 || mo.max_batch_tokens > 65536 || mo.n_kv_blocks < 0 || mo.n_kv_blocks > (1 << 24)) {
+        return make_error(ErrorCode::kInvalidArgument, "--max-batch-tokens must be 1..65536 and --kv-blocks 0..2^24");
+    }
+    GANNET_ASSIGN_OR_RETURN(int n_threads, resolve_threads(mo.n_threads));
+    engine::EngineConfig ec;
+    ec.n_ctx = static_cast<int32_t>(mo.n_ctx);
+    ec.block_size = 16;
+    // Default KV: room for 64 full contexts, capped at 1 GiB of f32 K/V, never less than one context.
+    const model::ModelConfig& mc = rt->model->config();
+    const int64_t block_bytes = mc.n_layers * 2 * mc.n_kv_heads * ec.block_size * mc.head_dim_k * 4;
+    const int64_t blocks_per_ctx = (mo.n_ctx + ec.block_size - 1) / ec.block_size;
+    const int64_t default_blocks =
+        std::max(blocks_per_ctx, std::min(64 * blocks_per_ctx, (int64_t{1} << 30) / std::max<int64_t>(block_bytes, 1)));
+    ec.n_kv_blocks = static_cast<int32_t>(mo.n_kv_blocks > 0 ? mo.n_kv_blocks : default_blocks);
+    ec.max_batch_tokens = static_cast<int32_t>(mo.max_batch_tokens);
+    ec.n_threads = n_threads;
+    ec.is_deterministic = mo.is_deterministic;
+    GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec));
+    std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0) {
+        name.resize(name.size() - 5);
+    }
+    rt->model_name = name;
+    server::mount_openai_routes(http, rt);
+    return Status();
 }
 
 int serve_main(const std::vector<std::string>& args) {
@@ -30,6 +88,13 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_int("--port", &port, "port (default 8080; 0 picks a free one and prints it)");
     flags.add_bool("--no-model", &is_no_model, "serve MCP only, without a model");
     flags.add_string("-m,--model", &model, "GGUF model for the OpenAI API");
+    ModelOptions mo;
+    flags.add_int("--ctx", &mo.n_ctx, "context length per request, prompt + completion (default: the model's, at most 8192)");
+    flags.add_int("--kv-blocks", &mo.n_kv_blocks, "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB)");
+    flags.add_int("--max-batch-tokens", &mo.max_batch_tokens, "tokens per engine step (default 512)");
+    flags.add_int("-t,--threads", &mo.n_threads, "compute threads (default 0: all)");
+    flags.add_bool("--deterministic", &mo.is_deterministic,
+                   "a request's tokens do not depend on its batch-mates (the CPU path always is)");
     flags.add_string("--tools", &tools, "comma-separated tool packs: workspace, conformance");
     flags.add_string("--store", &o.store, "sqlite:PATH or redis://HOST:PORT (default " +
                                                server::default_store_spec() + ")");
@@ -40,7 +105,8 @@ int serve_main(const std::vector<std::string>& args) {
         return fail("serve", s);
     }
     if (is_help) {
-        std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--tools PACK,...]\n"
+        std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
+                    "                    [--max-batch-tokens N] [--deterministic] [--tools PACK,...]\n"
                     "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--auth-tokens FILE]\n\n%s",
                     flags.usage().c_str());
         return 0;
@@ -66,9 +132,16 @@ int serve_main(const std::vector<std::string>& args) {
         start = comma + 1;
     }
     server::MountFn mount;
+    if (!is_no_model && model.empty()) {
+        Result<std::string> def = default_model_path();
+        if (!def.has_value()) {
+            return fail("serve", def.error());
+        }
+        model = *def;
+    }
     if (!model.empty()) {
         // Runs before the port is bound, so a model that cannot load never half-starts a server.
-        mount = [model](server::HttpServer& http) { return mount_model(http, model); };
+        mount = [model, mo](server::HttpServer& http) { return mount_model(http, model, mo); };
     }
     Status s = server::serve(o, mount);
     return s.ok() ? 0 : fail("serve", s);

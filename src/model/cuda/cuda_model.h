@@ -3,7 +3,8 @@
 // contiguous f32 [n_layers][n_ctx][k_dim or v_dim] device buffer. Prefill (more than
 // kMatvecMaxTokens tokens) multiplies through cuBLAS (gemm.h), decode through the matvec kernels;
 // F32 matrices go through cublasSgemm either way. Attention is prefill_attention over the
-// contiguous cache for both. A one-token decode step is captured into a CUDA graph on first use and
+// contiguous cache for prompts and split-KV decode_attention (model_ops.h) for one-token steps.
+// A one-token decode step is captured into a CUDA graph on first use and
 // replayed afterwards (token and position live in device memory, so the graph is position-free).
 // Owner: model (CUDA). Thread-safety: one thread calls forward() at a time.
 #pragma once
@@ -26,11 +27,12 @@ namespace gannet::model::cuda {
 struct CudaModelOptions {
     int64_t n_ctx = 0;        // KV cache positions; 0: min(n_ctx_train, 4096)
     bool use_graph = true;    // capture one-token decode steps into a CUDA graph
+    bool split_kv_decode = true;  // one-token steps use decode_attention (split-KV) over the cache
 };
 
 class CudaModel {
 public:
-    // Uploads model's weights (model must outlive nothing: everything needed is copied).
+    // Uploads model's weights and vectors (copies: model need not outlive the result).
     // Errors: kInvalidArgument for a bad n_ctx; kUnimplemented for a matrix dtype without a CUDA
     // product; kResourceExhausted when device memory runs out; kInternal for other CUDA failures.
     static Result<std::unique_ptr<CudaModel>> create(const Model& model, const CudaModelOptions& options);
@@ -107,6 +109,8 @@ private:
     size_t scratch_bytes_ = 0;
 
     bool use_graph_ = true;
+    bool split_kv_decode_ = true;
+    gannet::cuda::DeviceBuffer attn_scratch_;  // decode_attention partials
     cudaGraphExec_t graph_ = nullptr;
 };
 

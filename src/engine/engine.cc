@@ -1,0 +1,360 @@
+#include "engine/engine.h"
+
+#include <chrono>
+
+#include "base/log.h"
+#include "sampling/stop_strings.h"
+
+namespace gannet::engine {
+namespace {
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Bytes of `s` that form complete UTF-8 characters (a multi-byte character split across tokens is
+// held back until its last byte arrives).
+size_t utf8_complete_prefix(const std::string& s) {
+    size_t n = s.size();
+    size_t i = n;
+    int back = 0;
+    while (i > 0 && back < 4) {
+        const unsigned char c = static_cast<unsigned char>(s[i - 1]);
+        if ((c & 0xC0) != 0x80) {  // lead byte or ASCII
+            size_t need = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+            return (n - (i - 1)) >= need ? n : i - 1;
+        }
+        --i;
+        ++back;
+    }
+    return n;
+}
+
+FinishInfo done(const char* reason) {
+    FinishInfo f;
+    f.finish_reason = reason;
+    return f;
+}
+
+FinishInfo failed(Status s) {
+    FinishInfo f;
+    f.status = std::move(s);
+    return f;
+}
+
+}  // namespace
+
+struct Engine::Live {
+    uint64_t handle = 0;
+    sched::SeqId seq_id = 0;
+    EngineRequest req;
+    sampling::Sampler sampler;
+    sampling::StopStringMatcher stops;
+    std::string pending_bytes;  // decoded bytes not yet a complete UTF-8 character
+    int32_t n_generated = 0;
+    int32_t cached_tokens = -1;
+    double t_submit = 0.0;
+    double t_last = 0.0;
+    bool is_finished = false;
+    Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
+};
+
+Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
+                                               const EngineConfig& config) {
+    if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
+        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+    }
+    sched::SchedulerConfig sc;
+    sc.max_batch_tokens = config.max_batch_tokens;
+    sc.max_running_seqs = std::min(config.max_running_seqs, config.max_batch_tokens);
+    sc.blocks.n_blocks = config.n_kv_blocks;
+    sc.blocks.block_size = config.block_size;
+    GANNET_ASSIGN_OR_RETURN(sched::Scheduler sched, sched::Scheduler::create(sc));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
+                            runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
+                                                           .block_size = config.block_size,
+                                                           .n_threads = config.n_threads}));
+    std::unique_ptr<Engine> e(new Engine(model, tok, config, std::move(sched), std::move(runner)));
+    e->thread_ = std::thread([p = e.get()] { p->loop(); });
+    return e;
+}
+
+Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config,
+               sched::Scheduler sched, std::unique_ptr<runner::Runner> runner)
+    : model_(model), tok_(tok), config_(config), sched_(std::move(sched)), runner_(std::move(runner)) {
+    n_blocks_total_ = config.n_kv_blocks;
+}
+
+Engine::~Engine() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+Result<uint64_t> Engine::submit(EngineRequest request) {
+    if (request.prompt.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
+    }
+    if (request.params.max_tokens < 1) {
+        return make_error(ErrorCode::kInvalidArgument, "max_tokens must be >= 1");
+    }
+    const int64_t need = static_cast<int64_t>(request.prompt.size()) + request.params.max_tokens;
+    if (need > config_.n_ctx) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                          "(%zu in the messages, %d in the completion).",
+                          config_.n_ctx, static_cast<long long>(need), request.prompt.size(),
+                          request.params.max_tokens);
+    }
+    for (int32_t t : request.prompt) {
+        if (t < 0 || t >= model_.config().n_vocab) {
+            return make_error(ErrorCode::kInvalidArgument, "prompt token %d is out of range", t);
+        }
+    }
+    uint64_t h = 0;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (incoming_.size() >= config_.max_queue) {
+            return make_error(ErrorCode::kResourceExhausted, "the server is overloaded (%zu requests queued)",
+                              incoming_.size());
+        }
+        h = next_handle_++;
+        incoming_.emplace_back(h, std::move(request));
+        g_queue_.store(static_cast<int32_t>(incoming_.size()));
+    }
+    cv_.notify_one();
+    return h;
+}
+
+void Engine::cancel(uint64_t handle) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        cancels_.insert(handle);
+    }
+    cv_.notify_one();
+}
+
+void Engine::finish(Live& r, FinishInfo info) {
+    if (r.is_finished) {
+        return;
+    }
+    r.is_finished = true;
+    if (info.status.ok()) {
+        std::string rest = r.stops.stopped() ? std::string() : r.stops.feed(r.pending_bytes) + r.stops.flush();
+        r.pending_bytes.clear();
+        if (!rest.empty() && r.req.on_text) {
+            r.req.on_text(rest);
+        }
+        ++n_requests_ok_;
+    } else {
+        ++n_requests_err_;
+    }
+    info.prompt_tokens = static_cast<int32_t>(r.req.prompt.size());
+    info.completion_tokens = r.n_generated;
+    info.cached_tokens = std::max(0, r.cached_tokens);
+    if (r.req.on_finish) {
+        r.req.on_finish(info);
+    }
+}
+
+// Feeds one sampled token through detokenizing and stop strings; sets is_finished on a stop.
+void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
+    ++r.n_generated;
+    ++n_generation_tokens_;
+    const double t = now_s();
+    {
+        std::lock_guard<std::mutex> lock(metrics_mu_);
+        if (r.n_generated == 1) {
+            ttft_.observe(t - r.t_submit);
+        } else {
+            itl_.observe(t - r.t_last);
+        }
+    }
+    r.t_last = t;
+    if (!r.req.params.ignore_eos && tok_.is_end_of_generation(token)) {
+        is_finished = true;
+        finish(r, done("stop"));
+        return;
+    }
+    r.pending_bytes += tok_.decode_token(token, tokenizer::Tokenizer::RenderSpecial::kNo);
+    const size_t n = utf8_complete_prefix(r.pending_bytes);
+    std::string text = r.stops.feed(std::string_view(r.pending_bytes).substr(0, n));
+    r.pending_bytes.erase(0, n);
+    if (!text.empty() && r.req.on_text) {
+        r.req.on_text(text);
+    }
+    if (r.stops.stopped()) {
+        is_finished = true;
+        finish(r, done("stop"));
+        return;
+    }
+    if (r.n_generated >= r.req.params.max_tokens) {
+        is_finished = true;
+        finish(r, done("length"));
+    }
+}
+
+void Engine::admit_incoming() {
+    std::deque<std::pair<uint64_t, EngineRequest>> in;
+    std::unordered_set<uint64_t> cancels;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        in.swap(incoming_);
+        cancels.swap(cancels_);
+        g_queue_.store(0);
+    }
+    for (auto& [h, req] : in) {
+        ++n_requests_;
+        sampling::SamplerConfig sc{.temperature = req.params.temperature,
+                                   .top_k = 0,
+                                   .top_p = req.params.top_p,
+                                   .min_p = 0.0f,
+                                   .seed = req.params.seed};
+        auto sampler = sampling::Sampler::create(sc);
+        if (!sampler.has_value()) {
+            if (req.on_finish) req.on_finish(failed(sampler.error()));
+            ++n_requests_err_;
+            continue;
+        }
+        auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
+        live->handle = h;
+        live->t_submit = now_s();
+        auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
+        live->req = std::move(req);
+        if (!id.has_value()) {
+            finish(*live, failed(id.error()));
+            continue;
+        }
+        n_prompt_tokens_ += static_cast<int64_t>(live->req.prompt.size());
+        live->seq_id = *id;
+        by_seq_[*id] = h;
+        live_[h] = std::move(live);
+    }
+    for (uint64_t h : cancels) {
+        auto it = live_.find(h);
+        if (it != live_.end() && !it->second->is_finished) {
+            (void)sched_.cancel(it->second->seq_id);
+        }
+    }
+}
+
+void Engine::loop() {
+    std::vector<sched::SampledToken> sampled;
+    int64_t prev_hit = 0, prev_admitted = 0;
+    while (true) {
+        {
+            std::unique_lock<std::mutex> lock(mu_);
+            cv_.wait(lock, [&] { return stop_ || !incoming_.empty() || !cancels_.empty() || sched_.has_work(); });
+            if (stop_) {
+                break;
+            }
+        }
+        admit_incoming();
+        if (!sched_.has_work()) {
+            continue;
+        }
+        const int64_t now_ms = static_cast<int64_t>(now_s() * 1000.0);
+        const sched::SchedulerOutput& out = sched_.step(now_ms);
+        ++n_steps_;
+        for (const sched::AbortedSeq& a : out.aborted) {
+            auto it = by_seq_.find(a.seq_id);
+            if (it != by_seq_.end()) {
+                finish(*live_[it->second], failed(a.status));
+                live_.erase(it->second);
+                by_seq_.erase(it);
+            }
+        }
+        // Prefix-hit accounting for the client: n_tokens_cached is set at first admission.
+        for (const sched::ScheduledSeq& s : out.seqs) {
+            auto it = by_seq_.find(s.seq_id);
+            if (it == by_seq_.end()) continue;
+            Live& r = *live_[it->second];
+            if (r.cached_tokens < 0) {
+                if (const sched::Sequence* seq = sched_.find(s.seq_id); seq != nullptr && seq->n_tokens_cached >= 0) {
+                    r.cached_tokens = seq->n_tokens_cached;
+                }
+            }
+        }
+        auto logits = runner_->run(out);
+        sampled.clear();
+        if (!logits.has_value()) {
+            GANNET_LOG_ERROR("engine", "forward failed: %s", logits.error().message().c_str());
+        }
+        const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
+        size_t row = 0;
+        std::vector<uint64_t> done;
+        for (const sched::ScheduledSeq& s : out.seqs) {
+            if (!s.is_logits_needed) continue;
+            const uint64_t h = by_seq_.at(s.seq_id);
+            Live& r = *live_[h];
+            const sched::Sequence* seq = sched_.find(s.seq_id);
+            int32_t tok = 0;
+            bool is_finished = false;
+            if (!logits.has_value()) {
+                is_finished = true;
+                finish(r, failed(logits.error()));
+            } else {
+                std::span<const float> lr = logits->subspan(row * n_vocab, n_vocab);
+                std::span<const int32_t> hist;
+                if (seq != nullptr) hist = seq->tokens;
+                tok = r.sampler.sample(lr, hist);
+                emit_token(r, tok, is_finished);
+            }
+            ++row;
+            if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens &&
+                r.n_generated >= r.req.params.max_tokens) {
+                is_finished = true;
+            }
+            sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
+            if (is_finished) done.push_back(h);
+        }
+        sched_.on_step_done(sampled);
+        for (uint64_t h : done) {
+            by_seq_.erase(live_[h]->seq_id);
+            live_.erase(h);
+        }
+        const sched::SchedulerMetrics m = sched_.metrics();
+        n_hit_tokens_ += m.n_tokens_prefix_hit - prev_hit;
+        n_query_tokens_ += m.n_tokens_prompt_admitted - prev_admitted;
+        prev_hit = m.n_tokens_prefix_hit;
+        prev_admitted = m.n_tokens_prompt_admitted;
+        n_preemptions_.store(m.n_preemptions);
+        g_waiting_.store(m.n_waiting);
+        g_running_.store(m.n_running);
+        g_blocks_used_.store(m.n_blocks_active);
+    }
+    // Shutdown: everything still live ends as cancelled.
+    admit_incoming();
+    for (auto& [h, r] : live_) {
+        finish(*r, failed(make_error(ErrorCode::kCancelled, "the server is shutting down")));
+    }
+    live_.clear();
+}
+
+std::string Engine::metrics_text() const {
+    std::string s;
+    s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.", static_cast<double>(n_requests_.load()));
+    s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.", static_cast<double>(n_requests_ok_.load()));
+    s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.", static_cast<double>(n_requests_err_.load()));
+    s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", static_cast<double>(n_prompt_tokens_.load()));
+    s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.", static_cast<double>(n_generation_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.", static_cast<double>(n_hit_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_query_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.", static_cast<double>(n_query_tokens_.load()));
+    s += render_scalar("gannet_preemptions_total", "counter", "Sequences preempted by recompute.", static_cast<double>(n_preemptions_.load()));
+    s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).", static_cast<double>(n_steps_.load()));
+    s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.", static_cast<double>(g_waiting_.load() + g_queue_.load()));
+    s += render_scalar("gannet_running_requests", "gauge", "Requests running.", static_cast<double>(g_running_.load()));
+    s += render_scalar("gannet_kv_blocks_used", "gauge", "KV cache blocks held by sequences.", static_cast<double>(g_blocks_used_.load()));
+    s += render_scalar("gannet_kv_blocks_total", "gauge", "KV cache blocks.", static_cast<double>(n_blocks_total_));
+    std::lock_guard<std::mutex> lock(metrics_mu_);
+    s += ttft_.render("gannet_time_to_first_token_seconds", "Time from submission to the first token.");
+    s += itl_.render("gannet_inter_token_latency_seconds", "Time between consecutive tokens of a request.");
+    return s;
+}
+
+}  // namespace gannet::engine

@@ -1,0 +1,119 @@
+// Engine: the continuous-batching loop on one thread. It owns the scheduler, the runner (paged KV,
+// batched forward) and each request's sampler, stop-string matcher and detokenizer. Requests come in
+// through a bounded queue (submit(), any thread); text goes out through the request's callbacks,
+// which run on the engine thread and must not block (the HTTP side hands them to its I/O strand).
+// Thread-safety: submit(), cancel(), metrics_text() and stats are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/metrics.h"
+#include "model/model.h"
+#include "runner/runner.h"
+#include "sampling/sampler.h"
+#include "sched/scheduler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gannet::engine {
+
+struct EngineConfig {
+    int32_t n_ctx = 2048;             // longest prompt + completion
+    int32_t n_kv_blocks = 512;        // paged KV blocks
+    int32_t block_size = 16;
+    int32_t max_batch_tokens = 512;
+    int32_t max_running_seqs = 256;
+    size_t max_queue = 4096;          // submit() beyond this: kResourceExhausted (HTTP 503)
+    int n_threads = 1;
+    bool is_deterministic = false;    // reserved: the CPU path is batch-invariant already
+};
+
+struct GenParams {
+    int32_t max_tokens = 256;
+    float temperature = 1.0f;
+    float top_p = 1.0f;
+    uint64_t seed = 0;
+    std::vector<std::string> stop;
+    bool ignore_eos = false;
+};
+
+struct FinishInfo {
+    Status status;              // non-OK: cancelled or failed
+    std::string finish_reason;  // "stop" | "length"
+    int32_t prompt_tokens = 0;
+    int32_t completion_tokens = 0;
+    int32_t cached_tokens = 0;
+};
+
+struct EngineRequest {
+    std::vector<int32_t> prompt;
+    GenParams params;
+    // Engine thread. on_text gets each piece of visible text (UTF-8 complete, stop strings held back).
+    std::function<void(const std::string&)> on_text;
+    std::function<void(const FinishInfo&)> on_finish;  // exactly once
+};
+
+class Engine {
+public:
+    // Borrows model and tokenizer (they must outlive the engine). Starts the loop thread.
+    static Result<std::unique_ptr<Engine>> create(model::Model& model, const tokenizer::Tokenizer& tok,
+                                                  const EngineConfig& config);
+    ~Engine();  // stops the loop; pending requests finish with kCancelled
+
+    // Queues a request; returns its handle for cancel(). kResourceExhausted when the queue is full,
+    // kInvalidArgument for an empty prompt or when prompt + max_tokens exceeds n_ctx (message says so).
+    Result<uint64_t> submit(EngineRequest request);
+    // The client went away: the request stops at the next step and finishes with kCancelled.
+    void cancel(uint64_t handle);
+
+    std::string metrics_text() const;
+    const EngineConfig& config() const { return config_; }
+
+private:
+    struct Live;
+    Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config, sched::Scheduler sched,
+           std::unique_ptr<runner::Runner> runner);
+    void loop();
+    void admit_incoming();
+    void finish(Live& r, FinishInfo info);
+    void emit_token(Live& r, int32_t token, bool& is_finished);
+
+    model::Model& model_;
+    const tokenizer::Tokenizer& tok_;
+    EngineConfig config_;
+    sched::Scheduler sched_;
+    std::unique_ptr<runner::Runner> runner_;
+
+    mutable std::mutex mu_;  // guards incoming_, cancels_, stop_
+    std::condition_variable cv_;
+    std::deque<std::pair<uint64_t, EngineRequest>> incoming_;
+    std::unordered_set<uint64_t> cancels_;
+    bool stop_ = false;
+    uint64_t next_handle_ = 1;
+
+    std::unordered_map<uint64_t, std::unique_ptr<Live>> live_;  // engine thread only
+    std::unordered_map<sched::SeqId, uint64_t> by_seq_;
+
+    mutable std::mutex metrics_mu_;
+    Histogram ttft_{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+    Histogram itl_{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
+    std::atomic<int64_t> n_requests_{0}, n_requests_ok_{0}, n_requests_err_{0}, n_prompt_tokens_{0},
+        n_generation_tokens_{0}, n_hit_tokens_{0}, n_query_tokens_{0}, n_preemptions_{0}, n_steps_{0};
+    std::atomic<int32_t> g_waiting_{0}, g_running_{0}, g_blocks_used_{0}, g_queue_{0};
+    int32_t n_blocks_total_ = 0;
+
+    std::thread thread_;
+};
+
+}  // namespace gannet::engine

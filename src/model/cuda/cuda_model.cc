@@ -1,0 +1,443 @@
+#include "model/cuda/cuda_model.h"
+
+#include <cstring>
+
+#include "base/cuda/cuda_status.h"
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/matvec.h"
+#include "kernels/cuda/prefill_attention.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rope.h"
+#include "model/cuda/model_ops.h"
+
+namespace gannet::model::cuda {
+
+using gannet::cuda::cuda_status;
+using gannet::cuda::DeviceBuffer;
+using gannet::cuda::PinnedBuffer;
+using gannet::cuda::PinnedMapping;
+namespace kc = gannet::kernels::cuda;
+
+namespace {
+
+constexpr int64_t kDefaultCtx = 4096;
+
+bool has_cuda_product(tensor::DType d) {
+    return d == tensor::DType::kF32 || d == tensor::DType::kF16 || d == tensor::DType::kBF16 ||
+           d == tensor::DType::kQ4_0 || d == tensor::DType::kQ8_0;
+}
+
+}  // namespace
+
+CudaModel::~CudaModel() {
+    if (graph_ != nullptr) {
+        cudaGraphExecDestroy(graph_);
+    }
+}
+
+Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const CudaModelOptions& options) {
+    const ModelConfig& c = model.config();
+    const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(c.n_ctx_train, kDefaultCtx);
+    if (n_ctx < 1 || n_ctx > c.n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda model: context of %lld tokens is outside [1, %lld]",
+                          static_cast<long long>(n_ctx), static_cast<long long>(c.n_ctx_train));
+    }
+    auto m = std::make_unique<CudaModel>(Key());
+    m->cfg_ = c;
+    m->n_ctx_ = n_ctx;
+    m->use_graph_ = options.use_graph;
+    m->split_kv_decode_ = options.split_kv_decode;
+    GANNET_ASSIGN_OR_RETURN(m->attn_scratch_,
+                            DeviceBuffer::allocate(decode_attention_scratch_floats(c.n_heads, c.head_dim_v, n_ctx) *
+                                                   sizeof(float)));
+    GANNET_ASSIGN_OR_RETURN(m->stream_, gannet::cuda::Stream::create());
+    GANNET_ASSIGN_OR_RETURN(m->cublas_, kc::CublasHandle::create());
+    GANNET_RETURN_IF_ERROR(m->upload(model));
+    const size_t k_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.k_dim()) * sizeof(float);
+    const size_t v_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.v_dim()) * sizeof(float);
+    GANNET_ASSIGN_OR_RETURN(m->k_cache_, DeviceBuffer::allocate(k_bytes));
+    GANNET_ASSIGN_OR_RETURN(m->v_cache_, DeviceBuffer::allocate(v_bytes));
+    // Zeroed so a stale read shows as a wrong number, never as NaN from uninitialized memory.
+    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->k_cache_.data(), 0, k_bytes), "memset k cache"));
+    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->v_cache_.data(), 0, v_bytes), "memset v cache"));
+    return m;
+}
+
+Result<const float*> CudaModel::upload_vector(const std::vector<float>& v) {
+    if (v.empty()) {
+        return static_cast<const float*>(nullptr);
+    }
+    const size_t bytes = v.size() * sizeof(float);
+    GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(bytes));
+    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemcpy(b.data(), v.data(), bytes, cudaMemcpyHostToDevice), "upload vector"));
+    const float* p = b.as<float>();
+    buffers_.push_back(std::move(b));
+    return p;
+}
+
+Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w) {
+    if (!has_cuda_product(w.dtype)) {
+        return make_error(ErrorCode::kUnimplemented, "cuda model: no CUDA matrix product for dtype %s",
+                          tensor::dtype_name(w.dtype));
+    }
+    GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(w.size_bytes));
+    GANNET_RETURN_IF_ERROR(
+        cuda_status(cudaMemcpy(b.data(), w.data, w.size_bytes, cudaMemcpyHostToDevice), "upload matrix"));
+    Matrix m{.data = b.data(), .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
+    weight_bytes_ += w.size_bytes;
+    buffers_.push_back(std::move(b));
+    return m;
+}
+
+Status CudaModel::upload(const Model& model) {
+    const ModelWeights& w = model.weights();
+    GANNET_ASSIGN_OR_RETURN(token_embd_, upload_matrix(w.token_embd));
+    if (w.output.data == w.token_embd.data) {
+        output_ = token_embd_;  // tied embeddings: one copy
+    } else {
+        GANNET_ASSIGN_OR_RETURN(output_, upload_matrix(w.output));
+    }
+    GANNET_ASSIGN_OR_RETURN(output_norm_, upload_vector(w.output_norm));
+    GANNET_ASSIGN_OR_RETURN(rope_freqs_, upload_vector(w.rope_freqs));
+    for (const LayerWeights& lw : w.layers) {
+        Layer L;
+        GANNET_ASSIGN_OR_RETURN(L.attn_norm, upload_vector(lw.attn_norm));
+        GANNET_ASSIGN_OR_RETURN(L.wq, upload_matrix(lw.wq));
+        GANNET_ASSIGN_OR_RETURN(L.wk, upload_matrix(lw.wk));
+        GANNET_ASSIGN_OR_RETURN(L.wv, upload_matrix(lw.wv));
+        GANNET_ASSIGN_OR_RETURN(L.wo, upload_matrix(lw.wo));
+        GANNET_ASSIGN_OR_RETURN(L.bq, upload_vector(lw.bq));
+        GANNET_ASSIGN_OR_RETURN(L.bk, upload_vector(lw.bk));
+        GANNET_ASSIGN_OR_RETURN(L.bv, upload_vector(lw.bv));
+        GANNET_ASSIGN_OR_RETURN(L.q_norm, upload_vector(lw.q_norm));
+        GANNET_ASSIGN_OR_RETURN(L.k_norm, upload_vector(lw.k_norm));
+        GANNET_ASSIGN_OR_RETURN(L.post_attention_norm, upload_vector(lw.post_attention_norm));
+        GANNET_ASSIGN_OR_RETURN(L.ffn_norm, upload_vector(lw.ffn_norm));
+        GANNET_ASSIGN_OR_RETURN(L.w_gate, upload_matrix(lw.w_gate));
+        GANNET_ASSIGN_OR_RETURN(L.w_up, upload_matrix(lw.w_up));
+        GANNET_ASSIGN_OR_RETURN(L.w_down, upload_matrix(lw.w_down));
+        GANNET_ASSIGN_OR_RETURN(L.post_ffw_norm, upload_vector(lw.post_ffw_norm));
+        layers_.push_back(L);
+    }
+    return Status();
+}
+
+Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
+    if (n_tokens <= cap_tokens_ && n_rows <= cap_rows_) {
+        return Status();
+    }
+    const ModelConfig& c = cfg_;
+    const int64_t t = std::max(n_tokens, cap_tokens_);
+    const int64_t r = std::max(n_rows, cap_rows_);
+    auto alloc = [](DeviceBuffer& b, int64_t floats) -> Status {
+        GANNET_ASSIGN_OR_RETURN(b, DeviceBuffer::allocate(static_cast<size_t>(floats) * sizeof(float)));
+        return Status();
+    };
+    GANNET_RETURN_IF_ERROR(alloc(x_, t * c.n_embd));
+    GANNET_RETURN_IF_ERROR(alloc(xb_, t * c.n_embd));
+    GANNET_RETURN_IF_ERROR(alloc(q_, t * c.q_dim()));
+    GANNET_RETURN_IF_ERROR(alloc(kc_, t * c.k_dim()));
+    GANNET_RETURN_IF_ERROR(alloc(vc_, t * c.v_dim()));
+    GANNET_RETURN_IF_ERROR(alloc(att_, t * c.n_heads * c.head_dim_v));
+    GANNET_RETURN_IF_ERROR(alloc(out_, t * c.n_embd));
+    GANNET_RETURN_IF_ERROR(alloc(gate_, t * c.n_ff));
+    GANNET_RETURN_IF_ERROR(alloc(up_, t * c.n_ff));
+    GANNET_RETURN_IF_ERROR(alloc(logits_, r * c.n_vocab));
+    GANNET_RETURN_IF_ERROR(alloc(ids_, 2 * t));
+    GANNET_ASSIGN_OR_RETURN(host_ids_, PinnedBuffer::allocate(static_cast<size_t>(2 * t) * sizeof(int32_t),
+                                                              PinnedMapping::kUnmapped));
+    GANNET_ASSIGN_OR_RETURN(host_logits_, PinnedBuffer::allocate(static_cast<size_t>(r * c.n_vocab) * sizeof(float),
+                                                                 PinnedMapping::kUnmapped));
+    size_t scratch = 0;
+    if (t > kc::kMatvecMaxTokens) {
+        auto need = [&](const Matrix& m) {
+            if (m.dtype == tensor::DType::kF32) {
+                return;
+            }
+            kc::GemmArgs g{.w = m.data, .w_dtype = m.dtype, .n_in = m.n_in, .n_out = m.n_out, .n_tokens = t};
+            scratch = std::max(scratch, kc::gemm_scratch_size_bytes(g));
+        };
+        need(output_);
+        for (const Layer& L : layers_) {
+            for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+                need(*m);
+            }
+        }
+    }
+    GANNET_ASSIGN_OR_RETURN(scratch_, DeviceBuffer::allocate(scratch));
+    scratch_bytes_ = scratch;
+    cap_tokens_ = t;
+    cap_rows_ = r;
+    if (graph_ != nullptr) {  // it captured the old buffers
+        cudaGraphExecDestroy(graph_);
+        graph_ = nullptr;
+    }
+    return Status();
+}
+
+Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_tokens) {
+    if (w.dtype == tensor::DType::kF32) {
+        // Row-major W [n_out][n_in] is column-major [n_in][n_out]: y (col-major [n_out][n_tokens]) = Wᵀ x.
+        const float alpha = 1.0f;
+        const float beta = 0.0f;
+        GANNET_RETURN_IF_ERROR(kc::cublas_status(cublasSetStream(cublas_.get(), stream_.get()), "cublasSetStream"));
+        return kc::cublas_status(cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n_out),
+                                             static_cast<int>(n_tokens), static_cast<int>(w.n_in), &alpha,
+                                             static_cast<const float*>(w.data), static_cast<int>(w.n_in), x,
+                                             static_cast<int>(w.n_in), &beta, y, static_cast<int>(w.n_out)),
+                                 "cublasSgemm");
+    }
+    if (n_tokens <= kc::kMatvecMaxTokens) {
+        return kc::matvec({.w = w.data,
+                           .w_dtype = w.dtype,
+                           .n_in = w.n_in,
+                           .n_out = w.n_out,
+                           .n_tokens = n_tokens,
+                           .x = x,
+                           .x_dtype = tensor::DType::kF32,
+                           .y = y},
+                          stream_.get());
+    }
+    return kc::gemm({.w = w.data,
+                     .w_dtype = w.dtype,
+                     .n_in = w.n_in,
+                     .n_out = w.n_out,
+                     .n_tokens = n_tokens,
+                     .x = x,
+                     .y = y,
+                     .scratch = scratch_.data(),
+                     .scratch_size_bytes = scratch_bytes_,
+                     .cublas = cublas_.get()},
+                    stream_.get());
+}
+
+Status CudaModel::layer(int64_t l, int64_t n_tokens) {
+    const Layer& w = layers_[static_cast<size_t>(l)];
+    const ModelConfig& c = cfg_;
+    cudaStream_t s = stream_.get();
+    float* x = x_.as<float>();
+    float* xb = xb_.as<float>();
+    float* q = q_.as<float>();
+    float* k = kc_.as<float>();
+    float* v = vc_.as<float>();
+    float* out = out_.as<float>();
+    const int32_t* positions = ids_.as<int32_t>() + cap_tokens_;
+    float* k_cache = k_cache_.as<float>() + l * n_ctx_ * c.k_dim();
+    float* v_cache = v_cache_.as<float>() + l * n_ctx_ * c.v_dim();
+
+    GANNET_RETURN_IF_ERROR(kc::rms_norm(
+        {.x = x, .w = w.attn_norm, .out = xb, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
+    GANNET_RETURN_IF_ERROR(project(w.wq, xb, q, n_tokens));
+    GANNET_RETURN_IF_ERROR(project(w.wk, xb, k, n_tokens));
+    GANNET_RETURN_IF_ERROR(project(w.wv, xb, v, n_tokens));
+    if (w.bq != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
+    }
+    if (w.bk != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
+    }
+    if (w.bv != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
+    }
+    if (c.has_qk_norm) {
+        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = q,
+                                             .w = w.q_norm,
+                                             .out = q,
+                                             .n_rows = n_tokens * c.n_heads,
+                                             .dim = c.head_dim_k,
+                                             .eps = c.norm_eps},
+                                            s));
+        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = k,
+                                             .w = w.k_norm,
+                                             .out = k,
+                                             .n_rows = n_tokens * c.n_kv_heads,
+                                             .dim = c.head_dim_k,
+                                             .eps = c.norm_eps},
+                                            s));
+    }
+    const bool is_sliding = c.is_sliding(l);
+    kc::RopeArgs rope{.x = q,
+                      .positions = positions,
+                      .n_tokens = n_tokens,
+                      .n_heads = c.n_heads,
+                      .head_dim = c.head_dim_k,
+                      .n_rot = c.n_rot,
+                      .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
+                      .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
+                      .freq_factors = rope_freqs_,
+                      .style = c.rope_style};
+    GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
+    rope.x = k;
+    rope.n_heads = c.n_kv_heads;
+    GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
+    GANNET_RETURN_IF_ERROR(store_rows(k, k_cache, positions, n_tokens, c.k_dim(), s));
+    GANNET_RETURN_IF_ERROR(store_rows(v, v_cache, positions, n_tokens, c.v_dim(), s));
+    if (n_tokens == 1 && split_kv_decode_) {
+        GANNET_RETURN_IF_ERROR(decode_attention({.q = q,
+                                                 .position = positions,
+                                                 .k = k_cache,
+                                                 .k_stride = c.k_dim(),
+                                                 .v = v_cache,
+                                                 .v_stride = c.v_dim(),
+                                                 .out = att_.as<float>(),
+                                                 .n_heads = c.n_heads,
+                                                 .n_kv_heads = c.n_kv_heads,
+                                                 .head_dim_k = c.head_dim_k,
+                                                 .head_dim_v = c.head_dim_v,
+                                                 .n_ctx = n_ctx_,
+                                                 .scale = c.attn_scale,
+                                                 .softcap = c.attn_softcap,
+                                                 .window = is_sliding ? c.sliding_window : 0,
+                                                 .scratch = attn_scratch_.as<float>()},
+                                                s));
+    } else {
+        // The kernel stops at each query's own position (read on the device), so n_kv may be the
+        // whole cache.
+        GANNET_RETURN_IF_ERROR(kc::prefill_attention({.q = q,
+                                                      .positions = positions,
+                                                      .k = k_cache,
+                                                      .k_stride = c.k_dim(),
+                                                      .v = v_cache,
+                                                      .v_stride = c.v_dim(),
+                                                      .out = att_.as<float>(),
+                                                      .n_tokens = n_tokens,
+                                                      .n_heads = c.n_heads,
+                                                      .n_kv_heads = c.n_kv_heads,
+                                                      .head_dim_k = c.head_dim_k,
+                                                      .head_dim_v = c.head_dim_v,
+                                                      .n_kv = n_ctx_,
+                                                      .scale = c.attn_scale,
+                                                      .softcap = c.attn_softcap,
+                                                      .window = is_sliding ? c.sliding_window : 0},
+                                                     s));
+    }
+    GANNET_RETURN_IF_ERROR(project(w.wo, att_.as<float>(), out, n_tokens));
+    if (w.post_attention_norm != nullptr) {
+        GANNET_RETURN_IF_ERROR(kc::rms_norm(
+            {.x = out, .w = w.post_attention_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps},
+            s));
+    }
+    GANNET_RETURN_IF_ERROR(kc::add({.a = x, .b = out, .out = x, .n = n_tokens * c.n_embd}, s));
+
+    GANNET_RETURN_IF_ERROR(kc::rms_norm(
+        {.x = x, .w = w.ffn_norm, .out = xb, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
+    GANNET_RETURN_IF_ERROR(project(w.w_gate, xb, gate_.as<float>(), n_tokens));
+    GANNET_RETURN_IF_ERROR(project(w.w_up, xb, up_.as<float>(), n_tokens));
+    GANNET_RETURN_IF_ERROR(kc::glu({.gate = gate_.as<float>(),
+                                    .up = up_.as<float>(),
+                                    .out = gate_.as<float>(),
+                                    .n = n_tokens * c.n_ff,
+                                    .kind = c.ffn == FfnKind::kGeGlu ? kc::GluKind::kGeluTanh : kc::GluKind::kSilu},
+                                   s));
+    GANNET_RETURN_IF_ERROR(project(w.w_down, gate_.as<float>(), out, n_tokens));
+    if (w.post_ffw_norm != nullptr) {
+        GANNET_RETURN_IF_ERROR(kc::rms_norm(
+            {.x = out, .w = w.post_ffw_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
+    }
+    return kc::add({.a = x, .b = out, .out = x, .n = n_tokens * c.n_embd}, s);
+}
+
+Status CudaModel::enqueue(int64_t n_tokens, int64_t n_rows) {
+    const ModelConfig& c = cfg_;
+    cudaStream_t s = stream_.get();
+    GANNET_RETURN_IF_ERROR(kc::embedding({.table = token_embd_.data,
+                                          .dtype = token_embd_.dtype,
+                                          .n_vocab = token_embd_.n_out,
+                                          .dim = c.n_embd,
+                                          .tokens = ids_.as<int32_t>(),
+                                          .n_tokens = n_tokens,
+                                          .out = x_.as<float>()},
+                                         s));
+    if (c.embd_scale != 1.0f) {
+        GANNET_RETURN_IF_ERROR(scale(x_.as<float>(), c.embd_scale, n_tokens * c.n_embd, s));
+    }
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+        GANNET_RETURN_IF_ERROR(layer(l, n_tokens));
+    }
+    const float* last = x_.as<float>() + (n_tokens - n_rows) * c.n_embd;
+    GANNET_RETURN_IF_ERROR(kc::rms_norm(
+        {.x = last, .w = output_norm_, .out = xb_.as<float>(), .n_rows = n_rows, .dim = c.n_embd, .eps = c.norm_eps},
+        s));
+    GANNET_RETURN_IF_ERROR(project(output_, xb_.as<float>(), logits_.as<float>(), n_rows));
+    if (c.final_softcap > 0.0f) {
+        GANNET_RETURN_IF_ERROR(softcap(logits_.as<float>(), c.final_softcap, n_rows * c.n_vocab, s));
+    }
+    return Status();
+}
+
+Result<std::span<const float>> CudaModel::forward(std::span<const int32_t> tokens, std::span<const int32_t> positions,
+                                                  LogitsMode mode) {
+    const ModelConfig& c = cfg_;
+    if (tokens.empty() || tokens.size() != positions.size()) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda model: %zu tokens with %zu positions (need equal, > 0)",
+                          tokens.size(), positions.size());
+    }
+    const int64_t first = positions.front();
+    if (first < 0 || first > n_pos_) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda model: first position %lld leaves a gap after %lld cached",
+                          static_cast<long long>(first), static_cast<long long>(n_pos_));
+    }
+    for (size_t i = 0; i < positions.size(); ++i) {
+        if (positions[i] != first + static_cast<int64_t>(i)) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "cuda model: positions must be consecutive (index %zu is %d)", i, positions[i]);
+        }
+    }
+    if (positions.back() >= n_ctx_) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda model: position %d is beyond the context of %lld tokens",
+                          positions.back(), static_cast<long long>(n_ctx_));
+    }
+    for (int32_t id : tokens) {
+        if (id < 0 || id >= c.n_vocab) {
+            return make_error(ErrorCode::kInvalidArgument, "cuda model: token id %d out of range [0, %lld)", id,
+                              static_cast<long long>(c.n_vocab));
+        }
+    }
+    const int64_t n_tokens = static_cast<int64_t>(tokens.size());
+    const int64_t n_rows = mode == LogitsMode::kAll ? n_tokens : 1;
+    GANNET_RETURN_IF_ERROR(reserve(n_tokens, n_rows));
+    cudaStream_t s = stream_.get();
+    // Wait for the previous step before the staging buffers are rewritten.
+    GANNET_RETURN_IF_ERROR(stream_.synchronize());
+    int32_t* host = static_cast<int32_t*>(host_ids_.data());
+    std::memcpy(host, tokens.data(), tokens.size_bytes());
+    std::memcpy(host + cap_tokens_, positions.data(), positions.size_bytes());
+    int32_t* dev = ids_.as<int32_t>();
+    GANNET_RETURN_IF_ERROR(
+        cuda_status(cudaMemcpyAsync(dev, host, tokens.size_bytes(), cudaMemcpyHostToDevice, s), "copy tokens"));
+    GANNET_RETURN_IF_ERROR(cuda_status(
+        cudaMemcpyAsync(dev + cap_tokens_, host + cap_tokens_, positions.size_bytes(), cudaMemcpyHostToDevice, s),
+        "copy positions"));
+    n_pos_ = positions.back() + 1;
+
+    // cuBLAS (F32 matrices) is kept out of graphs: it may allocate its workspace during the call.
+    const bool graphable = use_graph_ && n_tokens == 1 && n_rows == 1 && output_.dtype != tensor::DType::kF32 &&
+                           layers_.front().wq.dtype != tensor::DType::kF32;
+    if (graphable) {
+        if (graph_ == nullptr) {
+            GANNET_RETURN_IF_ERROR(
+                cuda_status(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
+            const Status st = enqueue(1, 1);
+            cudaGraph_t graph = nullptr;
+            const Status end = cuda_status(cudaStreamEndCapture(s, &graph), "end capture");
+            GANNET_RETURN_IF_ERROR(st);
+            GANNET_RETURN_IF_ERROR(end);
+            const Status inst = cuda_status(cudaGraphInstantiate(&graph_, graph, 0), "graph instantiate");
+            cudaGraphDestroy(graph);
+            GANNET_RETURN_IF_ERROR(inst);
+        }
+        GANNET_RETURN_IF_ERROR(cuda_status(cudaGraphLaunch(graph_, s), "graph launch"));
+    } else {
+        GANNET_RETURN_IF_ERROR(enqueue(n_tokens, n_rows));
+    }
+    const size_t logit_bytes = static_cast<size_t>(n_rows * c.n_vocab) * sizeof(float);
+    GANNET_RETURN_IF_ERROR(cuda_status(
+        cudaMemcpyAsync(host_logits_.data(), logits_.data(), logit_bytes, cudaMemcpyDeviceToHost, s), "copy logits"));
+    GANNET_RETURN_IF_ERROR(stream_.synchronize());
+    return std::span<const float>(static_cast<const float*>(host_logits_.data()),
+                                  static_cast<size_t>(n_rows * c.n_vocab));
+}
+
+}  // namespace gannet::model::cuda

@@ -1,0 +1,180 @@
+// Whole-model parity of the CUDA forward pass with the CPU backend: every fixture architecture in
+// f32, f16 and bf16, a prompt long enough for the cuBLAS prefill path (all rows of logits) followed
+// by decode steps (matvec and the CUDA graph), top-1 identical and relative L2 error <= 1e-2; the
+// default model too. Plus graph vs. no graph, and bad input.
+#include "model/cuda/cuda_model.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/test_paths.h"
+
+namespace gannet::model::cuda {
+namespace {
+
+constexpr double kMaxRelErr = 1e-2;
+
+double rel_err(std::span<const float> got, std::span<const float> want) {
+    double num = 0.0;
+    double den = 0.0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        const double d = static_cast<double>(got[i]) - want[i];
+        num += d * d;
+        den += static_cast<double>(want[i]) * want[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-30));
+}
+
+int64_t argmax(std::span<const float> v) {
+    return std::max_element(v.begin(), v.end()) - v.begin();
+}
+
+// Compares CPU and GPU logits for a prompt of n_prompt tokens (all rows) then n_decode single steps.
+void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
+    SCOPED_TRACE(path);
+    auto loaded = Model::load(path);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
+    Model& cpu = **loaded;
+    const ModelConfig& c = cpu.config();
+    auto gpu_or = CudaModel::create(cpu, {.n_ctx = n_prompt + n_decode});
+    if (!gpu_or.has_value() && gpu_or.error().code() == ErrorCode::kUnimplemented) {
+        GTEST_SKIP() << gpu_or.error().message();
+    }
+    ASSERT_TRUE(gpu_or.has_value()) << gpu_or.error().message();
+    CudaModel& gpu = **gpu_or;
+    auto cache_or = cpu.create_cache(n_prompt + n_decode);
+    ASSERT_TRUE(cache_or.has_value());
+    KvCache& cache = *cache_or;
+    ThreadPool pool(2);
+
+    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
+    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
+    for (int64_t i = 0; i < n_prompt; ++i) {
+        tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 13) % c.n_vocab);
+        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    }
+    auto want_or = cpu.forward(tokens, positions, cache, LogitsMode::kAll, pool);
+    ASSERT_TRUE(want_or.has_value()) << want_or.error().message();
+    const std::vector<float> want(want_or->begin(), want_or->end());
+    auto got_or = gpu.forward(tokens, positions, LogitsMode::kAll);
+    ASSERT_TRUE(got_or.has_value()) << got_or.error().message();
+    double worst = 0.0;
+    for (int64_t r = 0; r < n_prompt; ++r) {
+        const auto w = std::span<const float>(want).subspan(static_cast<size_t>(r * c.n_vocab), c.n_vocab);
+        const auto g = got_or->subspan(static_cast<size_t>(r * c.n_vocab), c.n_vocab);
+        EXPECT_EQ(argmax(g), argmax(w)) << "prompt row " << r;
+        worst = std::max(worst, rel_err(g, w));
+    }
+    int32_t next = static_cast<int32_t>(argmax(std::span<const float>(want).last(c.n_vocab)));
+    for (int64_t i = 0; i < n_decode; ++i) {
+        const int32_t pos = static_cast<int32_t>(n_prompt + i);
+        auto w_or = cpu.forward(std::span(&next, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool);
+        ASSERT_TRUE(w_or.has_value()) << w_or.error().message();
+        const std::vector<float> w(w_or->begin(), w_or->end());
+        auto g_or = gpu.forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast);
+        ASSERT_TRUE(g_or.has_value()) << g_or.error().message();
+        EXPECT_EQ(argmax(*g_or), argmax(w)) << "decode step " << i;
+        worst = std::max(worst, rel_err(*g_or, w));
+        next = static_cast<int32_t>(argmax(w));
+    }
+    std::printf("parity %s: worst relative L2 error %.3g\n", path.c_str(), worst);
+    EXPECT_LE(worst, kMaxRelErr);
+}
+
+std::string fixture(const std::string& name) {
+    return source_dir() + "/tests/fixtures/models/" + name + ".gguf";
+}
+
+class CudaModelParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaModelParity, MatchesCpu) {
+    check_parity(fixture(GetParam()), 19, 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaModelParity,
+                         ::testing::Values("llama-f32", "llama-f16", "llama-bf16", "qwen2-f32", "qwen2-f16",
+                                           "qwen2-bf16", "qwen3-f32", "qwen3-f16", "qwen3-bf16", "gemma3-f32",
+                                           "gemma3-f16", "gemma3-bf16"));
+
+TEST(CudaModel, DefaultModelMatchesCpu) {
+    check_parity(source_dir() + "/models/gannet-default.gguf", 24, 8);
+}
+
+TEST(CudaModel, GraphReplayEqualsDirectLaunches) {
+    auto cpu = Model::load(fixture("qwen3-bf16"));
+    ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+    auto a = CudaModel::create(**cpu, {.n_ctx = 16, .use_graph = true});
+    auto b = CudaModel::create(**cpu, {.n_ctx = 16, .use_graph = false});
+    ASSERT_TRUE(a.has_value() && b.has_value());
+    for (int32_t pos = 0; pos < 10; ++pos) {
+        const int32_t id = (pos * 31 + 5) % static_cast<int32_t>((*cpu)->config().n_vocab);
+        auto ga = (*a)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
+        ASSERT_TRUE(ga.has_value()) << ga.error().message();
+        const std::vector<float> va(ga->begin(), ga->end());
+        auto gb = (*b)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
+        ASSERT_TRUE(gb.has_value()) << gb.error().message();
+        ASSERT_EQ(va, std::vector<float>(gb->begin(), gb->end())) << "position " << pos;
+    }
+}
+
+// Split-KV decode attention against the single-pass kernel over many splits (positions up to 300,
+// past gemma3's sliding window of the fixture when it is short) and against the CPU.
+TEST(CudaModel, SplitKvDecodeMatchesSinglePassAndCpu) {
+    for (const char* name : {"llama-f32", "gemma3-f32", "qwen2-f32"}) {
+        SCOPED_TRACE(name);
+        auto cpu = Model::load(fixture(name));
+        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+        const int64_t n = std::min<int64_t>(300, (*cpu)->config().n_ctx_train);
+        auto a = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = true, .split_kv_decode = true});
+        auto b = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = false, .split_kv_decode = false});
+        ASSERT_TRUE(a.has_value() && b.has_value());
+        auto cache = (*cpu)->create_cache(n);
+        ASSERT_TRUE(cache.has_value());
+        ThreadPool pool(2);
+        double worst = 0.0;
+        for (int32_t pos = 0; pos < n; ++pos) {
+            const int32_t id = (pos * 31 + 5) % static_cast<int32_t>((*cpu)->config().n_vocab);
+            auto ga = (*a)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
+            ASSERT_TRUE(ga.has_value()) << ga.error().message();
+            const std::vector<float> va(ga->begin(), ga->end());
+            auto gb = (*b)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
+            ASSERT_TRUE(gb.has_value()) << gb.error().message();
+            auto gc = (*cpu)->forward(std::span(&id, 1), std::span(&pos, 1), *cache, LogitsMode::kLast, pool);
+            ASSERT_TRUE(gc.has_value()) << gc.error().message();
+            worst = std::max(worst, rel_err(va, *gb));
+            ASSERT_LE(rel_err(va, *gc), 1e-4) << "position " << pos;
+            ASSERT_EQ(argmax(va), argmax(*gc)) << "position " << pos;
+        }
+        std::printf("split-kv %s: worst relative L2 error vs single pass %.3g\n", name, worst);
+        EXPECT_LE(worst, 1e-5);
+    }
+}
+
+TEST(CudaModel, RejectsBadInput) {
+    auto cpu = Model::load(fixture("llama-bf16"));
+    ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+    EXPECT_EQ(CudaModel::create(**cpu, {.n_ctx = (*cpu)->config().n_ctx_train + 1}).error().code(),
+              ErrorCode::kInvalidArgument);
+    auto m = CudaModel::create(**cpu, {.n_ctx = 8});
+    ASSERT_TRUE(m.has_value());
+    const int32_t bad_id = static_cast<int32_t>((*cpu)->config().n_vocab);
+    const int32_t zero = 0;
+    const int32_t three = 3;
+    const int32_t eight = 8;
+    EXPECT_EQ((*m)->forward(std::span(&bad_id, 1), std::span(&zero, 1), LogitsMode::kLast).error().code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ((*m)->forward(std::span(&zero, 1), std::span(&three, 1), LogitsMode::kLast).error().code(),
+              ErrorCode::kInvalidArgument);  // gap after 0 cached positions
+    EXPECT_EQ((*m)->forward(std::span(&zero, 1), std::span(&eight, 1), LogitsMode::kLast).error().code(),
+              ErrorCode::kInvalidArgument);  // beyond the context
+    EXPECT_EQ((*m)->forward({}, {}, LogitsMode::kLast).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_TRUE((*m)->forward(std::span(&zero, 1), std::span(&zero, 1), LogitsMode::kLast).has_value());
+}
+
+}  // namespace
+}  // namespace gannet::model::cuda

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# On the GPU machine: builds the standalone CUDA backend (src/kernels/cuda/standalone), runs every
+# gpu-labelled test, writes Llama-3-8B-shaped random GGUFs (Q4_0, Q8_0, F16; LAYERS layers, tiny
+# vocabulary) and benchmarks the CUDA forward pass on them next to the device copy bandwidth.
+# Logs under $OUT. Usage (repository root): src/model/cuda/gpu_model_check.sh [LAYERS] [N_PROMPT] [N_GEN]
+set -u
+LAYERS=${1:-8}
+N_PROMPT=${2:-512}
+N_GEN=${3:-128}
+OUT=${OUT:-/tmp/gannet-gpu-out}
+BUILD=/tmp/gannet-build-model-gpu
+MODELS=/tmp/gannet-bench-models
+mkdir -p "$OUT" "$MODELS"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/env.txt"
+nproc >> "$OUT/env.txt"
+
+t0=$(date +%s)
+cmake -S src/kernels/cuda/standalone -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 \
+    && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test model_cuda_test cuda_model_bench \
+        >> "$OUT/build.log" 2>&1
+rc=$?
+echo "build rc=$rc in $(( $(date +%s) - t0 )) s; warnings: $(grep -c warning "$OUT/build.log")"
+if [ $rc -ne 0 ]; then
+    grep -E "error" "$OUT/build.log" | head -30
+    exit 1
+fi
+BENCH="$BUILD/model_cuda/cuda_model_bench"
+
+t0=$(date +%s)
+for d in q4_0 q8_0 f16; do
+    "$BENCH" make "$MODELS/llama8b-$d.gguf" "$d" "$LAYERS" > "$OUT/make-$d.log" 2>&1 &
+done
+ctest --test-dir "$BUILD" -L gpu --output-on-failure -j3 > "$OUT/ctest.log" 2>&1
+echo "ctest rc=$?"
+grep -E "tests passed|FAILED|Failed|\*\*\*|Passed|parity" "$OUT/ctest.log" | head -60
+"$BUILD/model_cuda/model_cuda_test" 2>&1 | grep -E "parity|OK|FAILED|SKIP" > "$OUT/parity.log"
+cat "$OUT/parity.log"
+wait
+echo "models written in $(( $(date +%s) - t0 )) s"; ls -la "$MODELS"; cat "$OUT"/make-*.log
+
+"$BENCH" copy | tee "$OUT/bench.log"
+for d in q4_0 q8_0 f16; do
+    "$BENCH" run "$MODELS/llama8b-$d.gguf" "$N_PROMPT" "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
+done
+# The same decode with the single-pass attention kernel (no KV splits), for comparison.
+"$BENCH" run "$MODELS/llama8b-q4_0.gguf" "$N_PROMPT" "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
+# Short context: how much of a decode step is attention.
+"$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
+"$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
+"$BENCH" copy | tee -a "$OUT/bench.log"

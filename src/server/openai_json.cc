@@ -1,0 +1,276 @@
+#include "server/openai_json.h"
+
+#include "json/json.h"
+
+namespace gannet::server {
+
+using nlohmann::json;
+
+std::string error_body(const OpenAiError& e) {
+    json j = {{"error",
+               {{"message", e.message},
+                {"type", e.type},
+                {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+                {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
+    return gannet::json::dump(j);
+}
+
+namespace {
+
+OpenAiError bad(const std::string& param, const std::string& message) {
+    return OpenAiError{.http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
+}
+
+std::string content_text(const json& c) {
+    if (c.is_string()) return c.get<std::string>();
+    std::string s;
+    if (c.is_array()) {
+        for (const json& part : c) {
+            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+                s += part["text"].get<std::string>();
+            }
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+std::optional<OpenAiError> parse_completion_request(const std::string& body, bool is_chat, CompletionRequest& out) {
+    auto parsed = gannet::json::parse(body, {.max_size_bytes = 8 << 20, .max_depth = 64});
+    if (!parsed.has_value()) {
+        return bad("", "We could not parse the JSON body of your request: " + parsed.error().message());
+    }
+    const json& j = *parsed;
+    if (!j.is_object()) return bad("", "The request body must be a JSON object.");
+    out.is_chat = is_chat;
+    if (!j.contains("model") || !j["model"].is_string()) return bad("model", "you must provide a model parameter");
+    out.model = j["model"].get<std::string>();
+    if (is_chat) {
+        if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
+            return bad("messages", "'messages' must be a non-empty array");
+        }
+        for (const json& m : j["messages"]) {
+            if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+                return bad("messages", "each message must be an object with a string 'role'");
+            }
+            tokenizer::ChatMessage cm;
+            cm.role = m["role"].get<std::string>();
+            if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" &&
+                cm.role != "developer") {
+                return bad("messages", "unknown role '" + cm.role + "'");
+            }
+            if (cm.role == "developer") cm.role = "system";
+            if (m.contains("content") && !m["content"].is_null()) cm.content = content_text(m["content"]);
+            if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) cm.tool_call_id = m["tool_call_id"];
+            if (m.contains("name") && m["name"].is_string()) cm.name = m["name"];
+            if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
+                for (const json& tc : m["tool_calls"]) {
+                    if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
+                    tokenizer::ToolCall call;
+                    call.id = tc.value("id", "");
+                    call.name = tc["function"].value("name", "");
+                    const json& args = tc["function"].contains("arguments") ? tc["function"]["arguments"] : json("{}");
+                    call.arguments = args.is_string() ? args.get<std::string>() : gannet::json::dump(args);
+                    cm.tool_calls.push_back(std::move(call));
+                }
+            }
+            out.messages.push_back(std::move(cm));
+        }
+    } else {
+        if (!j.contains("prompt")) return bad("prompt", "you must provide a prompt");
+        const json& p = j["prompt"];
+        if (p.is_string()) {
+            out.prompt = p.get<std::string>();
+        } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+            out.prompt = p[0].get<std::string>();
+        } else {
+            return bad("prompt", "'prompt' must be a string");
+        }
+    }
+    if (j.contains("tools") && !j["tools"].is_null()) {
+        if (!j["tools"].is_array()) return bad("tools", "'tools' must be an array");
+        for (const json& t : j["tools"]) {
+            if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
+                !t["function"].is_object() || !t["function"].contains("name")) {
+                return bad("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+            }
+        }
+        if (!j["tools"].empty()) out.tools_json = gannet::json::dump(j["tools"]);
+    }
+    if (j.contains("tool_choice") && !j["tool_choice"].is_null()) {
+        const json& tc = j["tool_choice"];
+        if (tc.is_string()) {
+            out.tool_choice = tc.get<std::string>();
+            if (out.tool_choice != "none" && out.tool_choice != "auto" && out.tool_choice != "required") {
+                return bad("tool_choice", "'tool_choice' must be none, auto, required or a function");
+            }
+        } else if (!tc.is_object()) {
+            return bad("tool_choice", "'tool_choice' must be a string or an object");
+        }
+    }
+    if (j.contains("n") && !j["n"].is_null()) {
+        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1) return bad("n", "only n=1 is supported");
+    }
+    if (j.contains("stream") && !j["stream"].is_null()) {
+        if (!j["stream"].is_boolean()) return bad("stream", "'stream' must be a boolean");
+        out.is_stream = j["stream"].get<bool>();
+    }
+    if (j.contains("stream_options") && j["stream_options"].is_object()) {
+        out.include_usage = j["stream_options"].value("include_usage", false);
+    }
+    for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+        if (j.contains(key) && !j[key].is_null()) {
+            if (!j[key].is_number_integer() || j[key].get<int64_t>() < 1 || j[key].get<int64_t>() > (1 << 30)) {
+                return bad(key, std::string("'") + key + "' must be a positive integer");
+            }
+            out.max_tokens = static_cast<int32_t>(j[key].get<int64_t>());
+            break;
+        }
+    }
+    if (j.contains("temperature") && !j["temperature"].is_null()) {
+        if (!j["temperature"].is_number() || j["temperature"].get<double>() < 0 || j["temperature"].get<double>() > 2) {
+            return bad("temperature", "'temperature' must be a number in [0, 2]");
+        }
+        out.temperature = j["temperature"].get<float>();
+    }
+    if (j.contains("top_p") && !j["top_p"].is_null()) {
+        if (!j["top_p"].is_number() || j["top_p"].get<double>() <= 0 || j["top_p"].get<double>() > 1) {
+            return bad("top_p", "'top_p' must be a number in (0, 1]");
+        }
+        out.top_p = j["top_p"].get<float>();
+    }
+    if (j.contains("seed") && !j["seed"].is_null()) {
+        if (!j["seed"].is_number_integer()) return bad("seed", "'seed' must be an integer");
+        out.seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
+    }
+    if (j.contains("stop") && !j["stop"].is_null()) {
+        const json& s = j["stop"];
+        if (s.is_string()) {
+            out.stop.push_back(s.get<std::string>());
+        } else if (s.is_array() && s.size() <= 4) {
+            for (const json& x : s) {
+                if (!x.is_string()) return bad("stop", "'stop' entries must be strings");
+                out.stop.push_back(x.get<std::string>());
+            }
+        } else {
+            return bad("stop", "'stop' must be a string or an array of up to 4 strings");
+        }
+    }
+    if (j.contains("ignore_eos") && j["ignore_eos"].is_boolean()) out.ignore_eos = j["ignore_eos"].get<bool>();
+    return std::nullopt;
+}
+
+namespace {
+
+// Accepts {"name": ..., "arguments"|"parameters": {...}}; appends a call.
+bool take_call(const json& j, std::vector<tokenizer::ToolCall>& calls) {
+    if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
+    json args = j.contains("arguments") ? j["arguments"] : j.contains("parameters") ? j["parameters"] : json::object();
+    if (args.is_string()) {
+        auto p = gannet::json::parse(args.get<std::string>());
+        if (p.has_value()) args = *p;
+    }
+    tokenizer::ToolCall c;
+    c.id = "call_" + std::to_string(calls.size());
+    c.name = j["name"].get<std::string>();
+    c.arguments = gannet::json::dump(args);
+    calls.push_back(std::move(c));
+    return true;
+}
+
+std::string trim(const std::string& s) {
+    const size_t a = s.find_first_not_of(" \t\r\n");
+    if (a == std::string::npos) return "";
+    const size_t b = s.find_last_not_of(" \t\r\n");
+    return s.substr(a, b - a + 1);
+}
+
+}  // namespace
+
+ParsedToolCalls parse_tool_calls(const std::string& text) {
+    ParsedToolCalls r;
+    // Hermes / Qwen: <tool_call>{json}</tool_call>, any number.
+    if (text.find("<tool_call>") != std::string::npos) {
+        size_t pos = 0;
+        std::string rest;
+        while (true) {
+            const size_t a = text.find("<tool_call>", pos);
+            if (a == std::string::npos) {
+                rest += text.substr(pos);
+                break;
+            }
+            rest += text.substr(pos, a - pos);
+            const size_t b = text.find("</tool_call>", a);
+            const std::string inner = text.substr(a + 11, b == std::string::npos ? std::string::npos : b - a - 11);
+            auto p = gannet::json::parse(trim(inner));
+            if (!p.has_value() || !take_call(*p, r.calls)) {
+                rest += text.substr(a, b == std::string::npos ? std::string::npos : b + 12 - a);
+            }
+            if (b == std::string::npos) break;
+            pos = b + 12;
+        }
+        r.content = trim(rest);
+        return r;
+    }
+    // Gemma: ```tool_code / ```json fenced block holding JSON call(s).
+    for (const char* fence : {"```tool_code", "```json"}) {
+        const size_t a = text.find(fence);
+        if (a == std::string::npos) continue;
+        const size_t body = a + std::string(fence).size();
+        const size_t b = text.find("```", body);
+        const std::string inner = trim(text.substr(body, b == std::string::npos ? std::string::npos : b - body));
+        auto p = gannet::json::parse(inner);
+        if (p.has_value()) {
+            bool ok = false;
+            if (p->is_array()) {
+                for (const json& x : *p) ok = take_call(x, r.calls) || ok;
+            } else {
+                ok = take_call(*p, r.calls);
+            }
+            if (ok) {
+                r.content = trim(text.substr(0, a) + (b == std::string::npos ? "" : text.substr(b + 3)));
+                return r;
+            }
+            r.calls.clear();
+        }
+    }
+    // Llama 3: the whole output is a JSON object {"name": ..., "parameters": {...}} (optionally
+    // after <|python_tag|>), or several separated by ';'.
+    std::string t = trim(text);
+    if (t.rfind("<|python_tag|>", 0) == 0) t = trim(t.substr(14));
+    if (!t.empty() && t.front() == '{') {
+        auto p = gannet::json::parse(t);
+        if (p.has_value() && take_call(*p, r.calls)) return r;
+        r.calls.clear();
+        size_t start = 0;
+        bool ok = true;
+        while (start < t.size()) {
+            size_t semi = t.find("};", start);
+            const std::string piece = trim(t.substr(start, semi == std::string::npos ? std::string::npos : semi + 1 - start));
+            auto q = gannet::json::parse(piece);
+            if (!q.has_value() || !take_call(*q, r.calls)) {
+                ok = false;
+                break;
+            }
+            if (semi == std::string::npos) break;
+            start = semi + 2;
+        }
+        if (ok && !r.calls.empty()) return r;
+        r.calls.clear();
+    }
+    r.content = text;
+    return r;
+}
+
+std::string sse_data(const json& j) { return "data: " + gannet::json::dump(j) + "\n\n"; }
+std::string sse_done() { return "data: [DONE]\n\n"; }
+
+json usage_json(int32_t prompt_tokens, int32_t completion_tokens, int32_t cached_tokens) {
+    return {{"prompt_tokens", prompt_tokens},
+            {"completion_tokens", completion_tokens},
+            {"total_tokens", prompt_tokens + completion_tokens},
+            {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
+}
+
+}  // namespace gannet::server

@@ -1,0 +1,27 @@
+// The OpenAI-compatible API over the engine: POST /v1/chat/completions, POST /v1/completions,
+// GET /v1/models and GET /metrics (Prometheus). Handlers never block: they tokenize, submit to the
+// engine and answer from the engine's callbacks through the thread-safe ResponseWriter.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/engine.h"
+#include "server/http_server.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gannet::server {
+
+struct OpenAiRuntime {
+    std::string model_name;  // what /v1/models lists and requests must name
+    std::unique_ptr<model::Model> model;
+    std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+    std::unique_ptr<tokenizer::ChatTemplate> chat_template;
+    std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
+};
+
+// Mounts the routes; `rt` must outlive the server.
+void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt);
+
+}  // namespace gannet::server
