@@ -201,7 +201,12 @@ int bench_replay_main(const std::vector<std::string>& args) {
     if (!trajectories.has_value()) {
         return fail(trajectories.error());
     }
-    Runner runner{o, *url, *trajectories, {}, {}, 0};
+    // Servers that check the model name (gannet, vLLM) need one they serve; default to the first.
+    bench::ReplayOptions effective = o;
+    if (effective.model.empty()) {
+        effective.model = server_model->empty() ? "default" : *server_model;
+    }
+    Runner runner{effective, *url, *trajectories, {}, {}, 0};
     std::vector<LevelReport> levels;
     if (o.is_sweep) {
         Result<std::vector<LevelReport>> r = sweep(&runner, o);

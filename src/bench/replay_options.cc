@@ -76,7 +76,7 @@ std::string replay_usage() {
            "  --time-scale X          multiply every tool delay (default 1)\n"
            "  --stagger-ms MS         start agent i at i*MS (default 100)\n"
            "  --seed N                seed for lognormal delays (default 1)\n"
-           "  --model NAME            \"model\" field of requests (default \"default\")\n"
+           "  --model NAME            \"model\" field of requests (default: the first id the server lists)\n"
            "  --no-ignore-eos         do not send \"ignore_eos\": true (for servers that reject it)\n"
            "  --api-key KEY           sent as a Bearer token\n"
            "  --connect-timeout-ms MS (default 3000)   --request-timeout-s S (default 600)\n"

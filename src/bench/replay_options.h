@@ -26,7 +26,7 @@ struct ReplayOptions {
     ToolDelay delay;                // --tool-delay, --time-scale
     double stagger_ms = 100;        // --stagger-ms
     uint64_t seed = 1;              // --seed
-    std::string model = "default";  // --model
+    std::string model;  // --model; empty: the first model the server lists at GET /models
     bool is_ignore_eos = true;      // --no-ignore-eos clears it
     std::string api_key;            // --api-key
     int connect_timeout_ms = 3000;  // --connect-timeout-ms
