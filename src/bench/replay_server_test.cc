@@ -129,6 +129,12 @@ void replay_and_check(const Url& url, const std::string& traj_dir, const std::st
     ASSERT_TRUE(trajectories.has_value()) << trajectories.error().to_string();
     ReplayConfig c;
     c.url = url;
+    // Ask for the model the server lists: gannet serve refuses names it does not serve.
+    Result<HttpResponse> models = http_fetch(url, HttpRequest{"GET", url.path_prefix + "/models", {}, ""}, {});
+    ASSERT_TRUE(models.has_value()) << models.error().to_string();
+    const nlohmann::json listed = nlohmann::json::parse(models->body, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(listed.contains("data") && !listed["data"].empty()) << models->body;
+    c.model = listed["data"][0].value("id", "default");
     c.n_agents = 3;
     c.stagger_ms = 10;
     c.delay.kind = ToolDelay::Kind::kFixed;
