@@ -58,7 +58,8 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     GANNET_RETURN_IF_ERROR(http.start());
     std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
     // Scripts read this line to find the port when --port 0 was asked for.
-    std::printf("gannet serve: listening on http://%s:%d (mcp: /mcp, health: /health)\n", host.c_str(), http.port());
+    std::printf("gannet serve: listening on http://%s:%d (%smcp: /mcp, health: /health)\n", host.c_str(), http.port(),
+                mount_model ? "openai: /v1, metrics: /metrics, " : "");
     std::fflush(stdout);
     GANNET_LOG_INFO("serve", "store=%s auth=%s schema=%s", store_spec.c_str(),
                     options.auth_tokens_file.empty() ? "off" : "bearer", mcp_server->schema_validator_name().c_str());
