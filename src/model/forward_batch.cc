@@ -8,7 +8,6 @@
 #include <cstring>
 #include <limits>
 
-#include "kernels/matmul.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
@@ -17,12 +16,6 @@
 
 namespace gannet::model {
 namespace {
-
-Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
-    return kernels::matmul(
-        {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
-        pool);
-}
 
 // q·k with eight partial sums combined in a fixed order: the compiler turns the lanes into one SIMD
 // register, and the result depends only on the two vectors (never on the batch).
@@ -160,38 +153,8 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     }
     float* k_rows = b_k_.data();
     float* v_rows = b_v_.data();
-    kernels::rms_norm(x_.data(), w.attn_norm.data(), xb_.data(), n_tokens, c.n_embd, c.norm_eps);
-    GANNET_RETURN_IF_ERROR(project(w.wq, xb_.data(), q_.data(), n_tokens, pool));
-    GANNET_RETURN_IF_ERROR(project(w.wk, xb_.data(), k_rows, n_tokens, pool));
-    GANNET_RETURN_IF_ERROR(project(w.wv, xb_.data(), v_rows, n_tokens, pool));
-    if (!w.bq.empty()) {
-        kernels::add_bias(q_.data(), w.bq.data(), n_tokens, c.q_dim());
-    }
-    if (!w.bk.empty()) {
-        kernels::add_bias(k_rows, w.bk.data(), n_tokens, c.k_dim());
-    }
-    if (!w.bv.empty()) {
-        kernels::add_bias(v_rows, w.bv.data(), n_tokens, c.v_dim());
-    }
-    if (c.has_qk_norm) {
-        kernels::rms_norm(q_.data(), w.q_norm.data(), q_.data(), n_tokens * c.n_heads, c.head_dim_k, c.norm_eps);
-        kernels::rms_norm(k_rows, w.k_norm.data(), k_rows, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
-    }
+    GANNET_RETURN_IF_ERROR(qkv_block(layer, b_positions_.data(), n_tokens, k_rows, v_rows, pool));
     const bool is_sliding = c.is_sliding(layer);
-    kernels::RopeArgs rope{.x = q_.data(),
-                           .positions = b_positions_.data(),
-                           .n_tokens = n_tokens,
-                           .n_heads = c.n_heads,
-                           .head_dim = c.head_dim_k,
-                           .n_rot = c.n_rot,
-                           .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
-                           .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                           .freq_factors = weights_.rope_freqs.empty() ? nullptr : weights_.rope_freqs.data(),
-                           .style = c.rope_style};
-    kernels::rope(rope);
-    rope.x = k_rows;
-    rope.n_heads = c.n_kv_heads;
-    kernels::rope(rope);
 
     // Write K/V into the blocks and fold keys into the block summaries.
     const int64_t hd = c.head_dim_k;

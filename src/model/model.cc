@@ -1,6 +1,5 @@
 #include "model/model.h"
 
-#include "kernels/matmul.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/attention.h"
 #include "kernels/ops/embedding.h"
@@ -112,14 +111,7 @@ Result<std::span<const float>> Model::forward(std::span<const int32_t> tokens, s
     const float* last = x_.data() + (n_tokens - n_rows) * n_embd;
     kernels::rms_norm(last, weights_.output_norm.data(), xb_.data(), n_rows, n_embd, cfg_.norm_eps);
     const WeightMatrix& out = weights_.output;
-    GANNET_RETURN_IF_ERROR(kernels::matmul({.w = out.data,
-                                            .w_dtype = out.dtype,
-                                            .n_in = out.n_in,
-                                            .n_out = out.n_out,
-                                            .n_tokens = n_rows,
-                                            .x = xb_.data(),
-                                            .y = logits_.data()},
-                                           pool));
+    GANNET_RETURN_IF_ERROR(project(out, xb_.data(), logits_.data(), n_rows, pool));
     if (cfg_.final_softcap > 0.0f) {
         kernels::softcap(logits_.data(), cfg_.final_softcap, n_rows * cfg_.n_vocab);
     }

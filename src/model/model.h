@@ -83,7 +83,11 @@ private:
     Status check_inputs(std::span<const int32_t> tokens, std::span<const int32_t> positions,
                         const KvCache& cache) const;
     void reserve(int64_t n_tokens, int64_t n_logit_rows, int64_t n_ctx, int n_threads);
-    // transformer_block.cc: one layer, updating x_ in place.
+    // transformer_block.cc: one layer, updating x_ in place. qkv_block is shared by both cache
+    // layouts: normalized x_ -> q_ [n_tokens, q_dim], k_rows/v_rows [n_tokens, k_dim/v_dim], with
+    // biases, QK-norm and RoPE applied.
+    Status qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
+                     ThreadPool& pool);
     Status attention_block(int64_t layer, std::span<const int32_t> positions, KvCache& cache, ThreadPool& pool);
     Status ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool);
     // forward_batch.cc: the attention sub-block over the paged cache.

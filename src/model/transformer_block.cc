@@ -2,7 +2,6 @@
 // the variant switches of ModelConfig (biases, QK-norm, post-norms, sliding windows, GeGLU).
 // Keys and values are projected straight into the cache rows of their positions (positions are
 // consecutive), so nothing is copied.
-#include "kernels/matmul.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/attention.h"
 #include "kernels/ops/rms_norm.h"
@@ -10,24 +9,11 @@
 #include "model/model.h"
 
 namespace gannet::model {
-namespace {
 
-Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
-    return kernels::matmul(
-        {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
-        pool);
-}
-
-}  // namespace
-
-Status Model::attention_block(int64_t layer, std::span<const int32_t> positions, KvCache& cache, ThreadPool& pool) {
+Status Model::qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
+                        ThreadPool& pool) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
     const ModelConfig& c = cfg_;
-    const int64_t n_tokens = static_cast<int64_t>(positions.size());
-    const int64_t first = positions.front();
-    float* k_rows = cache.k(layer) + first * c.k_dim();  // [n_tokens, k_dim] inside the cache
-    float* v_rows = cache.v(layer) + first * c.v_dim();  // [n_tokens, v_dim]
-
     kernels::rms_norm(x_.data(), w.attn_norm.data(), xb_.data(), n_tokens, c.n_embd, c.norm_eps);
     GANNET_RETURN_IF_ERROR(project(w.wq, xb_.data(), q_.data(), n_tokens, pool));
     GANNET_RETURN_IF_ERROR(project(w.wk, xb_.data(), k_rows, n_tokens, pool));
@@ -47,7 +33,7 @@ Status Model::attention_block(int64_t layer, std::span<const int32_t> positions,
     }
     const bool is_sliding = c.is_sliding(layer);
     kernels::RopeArgs rope{.x = q_.data(),
-                           .positions = positions.data(),
+                           .positions = positions,
                            .n_tokens = n_tokens,
                            .n_heads = c.n_heads,
                            .head_dim = c.head_dim_k,
@@ -60,6 +46,18 @@ Status Model::attention_block(int64_t layer, std::span<const int32_t> positions,
     rope.x = k_rows;
     rope.n_heads = c.n_kv_heads;
     kernels::rope(rope);
+    return Status();
+}
+
+Status Model::attention_block(int64_t layer, std::span<const int32_t> positions, KvCache& cache, ThreadPool& pool) {
+    const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+    const ModelConfig& c = cfg_;
+    const int64_t n_tokens = static_cast<int64_t>(positions.size());
+    const int64_t first = positions.front();
+    float* k_rows = cache.k(layer) + first * c.k_dim();  // [n_tokens, k_dim] inside the cache
+    float* v_rows = cache.v(layer) + first * c.v_dim();  // [n_tokens, v_dim]
+    GANNET_RETURN_IF_ERROR(qkv_block(layer, positions.data(), n_tokens, k_rows, v_rows, pool));
+    const bool is_sliding = c.is_sliding(layer);
 
     const kernels::AttentionArgs attn{.q = q_.data(),
                                       .positions = positions.data(),

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include "kernels/matmul.h"
 #include "tensor/quant.h"
 
 namespace gannet::model {
@@ -118,6 +119,12 @@ int64_t weight_bytes_per_token(const ModelWeights& w) {
         }
     }
     return total;
+}
+
+Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
+    return kernels::matmul(
+        {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
+        pool);
 }
 
 }  // namespace gannet::model

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_pool.h"
 #include "gguf/gguf_file.h"
 #include "model/model_config.h"
 #include "tensor/dtype.h"
@@ -24,6 +25,10 @@ struct WeightMatrix {
     int64_t n_out = 0;
     size_t size_bytes = 0;
 };
+
+// y[n_tokens, n_out] = x[n_tokens, n_in] · wᵀ through kernels::matmul: every projection of every
+// forward path goes through here. Errors as kernels::matmul.
+Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool);
 
 struct LayerWeights {
     std::vector<float> attn_norm;            // [n_embd]

@@ -38,12 +38,6 @@ private:
     ImportanceMap* sums_;
 };
 
-Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens, ThreadPool& pool) {
-    return kernels::matmul(
-        {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
-        pool);
-}
-
 struct Buffers {
     std::vector<float> x, xb, q, k, v, att, out, gate, up, scratch;
 };
