@@ -1,8 +1,9 @@
 // Byte-level BPE ("gpt2" vocabs): the pre-tokenizer splits text into words, each word's bytes map
 // to GPT-2's printable alphabet, then adjacent pieces merge by merge rank (lowest first, leftmost
 // on ties) until no ranked pair is left.
-#include <queue>
+#include <optional>
 
+#include "tokenizer/bigram_merge.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab_tokenizer.h"
@@ -36,26 +37,6 @@ private:
     bool ignore_merges_ = false;
 };
 
-struct Symbol {
-    int prev;
-    int next;
-    size_t start;
-    size_t len;  // 0 once merged into its left neighbour
-};
-
-struct Bigram {
-    int rank;
-    int left;
-    size_t left_len;
-    size_t right_len;
-};
-
-struct BigramOrder {
-    bool operator()(const Bigram& a, const Bigram& b) const {
-        return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    }
-};
-
 void BpeTokenizer::encode_fragment(std::string_view text, bool /*starts_segment*/, std::vector<TokenId>* out) const {
     const std::array<std::string, 256>& alphabet = byte_to_unicode();
     std::string word;
@@ -84,58 +65,16 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<TokenId>* ou
             return;
         }
     }
-    std::vector<Symbol> symbols;
-    for (size_t pos = 0; pos < word.size();) {
-        const size_t n = utf8_char_len(word, pos);
-        const int idx = static_cast<int>(symbols.size());
-        symbols.push_back(Symbol{idx - 1, idx + 1, pos, n});
-        pos += n;
-    }
-    if (symbols.empty()) {
-        return;
-    }
-    symbols.back().next = -1;
-
-    const std::string_view w(word);
     std::string scratch;
-    std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-    auto try_add = [&](int left) {
-        if (left < 0 || symbols[left].next < 0) {
-            return;
-        }
-        const Symbol& l = symbols[left];
-        const Symbol& r = symbols[l.next];
-        const int rk = rank(w.substr(l.start, l.len), w.substr(r.start, r.len), &scratch);
-        if (rk >= 0) {
-            queue.push(Bigram{rk, left, l.len, r.len});
-        }
+    auto rate = [&](std::string_view left, std::string_view right) -> std::optional<int> {
+        const int rk = rank(left, right, &scratch);
+        return rk < 0 ? std::nullopt : std::optional<int>(-rk);  // the lowest rank merges first
     };
-    for (int i = 0; i + 1 < static_cast<int>(symbols.size()); ++i) {
-        try_add(i);
-    }
-    while (!queue.empty()) {
-        const Bigram b = queue.top();
-        queue.pop();
-        Symbol& l = symbols[b.left];
-        if (l.len != b.left_len || l.next < 0 || symbols[l.next].len != b.right_len) {
-            continue;  // stale: one side has merged since this pair was queued
-        }
-        Symbol& r = symbols[l.next];
-        l.len += r.len;
-        r.len = 0;
-        l.next = r.next;
-        if (r.next >= 0) {
-            symbols[r.next].prev = b.left;
-        }
-        try_add(l.prev);
-        try_add(b.left);
-    }
-    for (int i = 0; i >= 0; i = symbols[i].next) {
-        const std::string_view piece = w.substr(symbols[i].start, symbols[i].len);
+    detail::merge_bigrams(word, rate, [&](std::string_view piece) {
         const TokenId id = find(piece);
         if (id >= 0) {
             out->push_back(id);
-            continue;
+            return;
         }
         // A piece no merge produced as a token: fall back to its characters (each one byte's
         // stand-in, which every byte-level vocab has), else the unknown token.
@@ -149,7 +88,7 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<TokenId>* ou
             }
             pos += n;
         }
-    }
+    });
 }
 
 }  // namespace

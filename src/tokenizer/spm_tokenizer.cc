@@ -2,8 +2,9 @@
 // then adjacent pieces merge greedily by the merged token's score (highest first, leftmost on
 // ties); pieces that are no token fall back to <0xAB> byte tokens.
 #include <array>
-#include <queue>
+#include <optional>
 
+#include "tokenizer/bigram_merge.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab_tokenizer.h"
 
@@ -35,27 +36,6 @@ private:
     std::array<TokenId, 256> byte_ids_;  // <0xAB> token per byte, -1 when the vocab lacks it
 };
 
-// One piece of the working string: a doubly linked list over byte ranges.
-struct Symbol {
-    int prev;
-    int next;
-    size_t start;
-    size_t len;  // 0 once merged into its left neighbour
-};
-
-struct Bigram {
-    float score;
-    int left;
-    size_t left_len;  // lengths when queued: a changed side makes the entry stale
-    size_t right_len;
-};
-
-struct BigramOrder {
-    bool operator()(const Bigram& a, const Bigram& b) const {
-        return a.score < b.score || (a.score == b.score && a.left > b.left);
-    }
-};
-
 void SpmTokenizer::encode_fragment(std::string_view text, bool starts_segment, std::vector<TokenId>* out) const {
     std::string s;
     s.reserve(text.size() + 8);
@@ -70,62 +50,24 @@ void SpmTokenizer::encode_fragment(std::string_view text, bool starts_segment, s
         }
     }
 
-    std::vector<Symbol> symbols;
-    for (size_t pos = 0; pos < s.size();) {
-        const size_t n = utf8_char_len(s, pos);
-        const int idx = static_cast<int>(symbols.size());
-        symbols.push_back(Symbol{idx - 1, idx + 1, pos, n});
-        pos += n;
-    }
-    if (symbols.empty()) {
-        return;
-    }
-    symbols.back().next = -1;
-
-    std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-    auto try_add = [&](int left) {
-        if (left < 0 || symbols[left].next < 0) {
-            return;
-        }
-        const Symbol& l = symbols[left];
-        const Symbol& r = symbols[l.next];
-        const TokenId id = find(std::string_view(s).substr(l.start, l.len + r.len));
+    // Merge by the merged token's score; every merged piece is a token by construction, single
+    // characters may not be (byte fallback).
+    auto rate = [&](std::string_view left, std::string_view right) -> std::optional<float> {
+        // left and right are adjacent views into s, so the merged piece is one view.
+        const TokenId id = find(std::string_view(left.data(), left.size() + right.size()));
         if (id < 0) {
-            return;
+            return std::nullopt;
         }
-        const float score = vocab().scores.empty() ? 0.0f : vocab().scores[id];
-        queue.push(Bigram{score, left, l.len, r.len});
+        return vocab().scores.empty() ? 0.0f : vocab().scores[id];
     };
-    for (int i = 0; i + 1 < static_cast<int>(symbols.size()); ++i) {
-        try_add(i);
-    }
-    while (!queue.empty()) {
-        const Bigram b = queue.top();
-        queue.pop();
-        Symbol& l = symbols[b.left];
-        if (l.len != b.left_len || l.next < 0 || symbols[l.next].len != b.right_len) {
-            continue;  // stale: one side has merged since this pair was queued
-        }
-        Symbol& r = symbols[l.next];
-        l.len += r.len;
-        r.len = 0;
-        l.next = r.next;
-        if (r.next >= 0) {
-            symbols[r.next].prev = b.left;
-        }
-        try_add(l.prev);
-        try_add(b.left);
-    }
-    // Every merged piece is a token by construction; single characters may not be.
-    for (int i = 0; i >= 0; i = symbols[i].next) {
-        const std::string_view piece = std::string_view(s).substr(symbols[i].start, symbols[i].len);
+    detail::merge_bigrams(s, rate, [&](std::string_view piece) {
         const TokenId id = find(piece);
         if (id >= 0) {
             out->push_back(id);
         } else {
             emit_bytes(piece, out);
         }
-    }
+    });
 }
 
 void SpmTokenizer::emit_bytes(std::string_view piece, std::vector<TokenId>* out) const {
