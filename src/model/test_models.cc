@@ -1,10 +1,13 @@
 #include "model/test_models.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
+#include "tensor/quant.h"
 
 namespace gannet::model {
 namespace {
@@ -77,6 +80,9 @@ struct Builder {
 
     // Weights ~ N(0, 1/n_in) keep activations of order one through the layers.
     Status matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+        if (opt.is_fast_random) {
+            return fast_matrix(name, n_in, n_out);
+        }
         std::normal_distribution<float> dist(0.0f, 1.0f / std::sqrt(static_cast<float>(n_in)));
         std::vector<float> v(static_cast<size_t>(n_in * n_out));
         for (float& x : v) {
@@ -84,6 +90,46 @@ struct Builder {
         }
         const int64_t shape[2] = {n_in, n_out};
         return w.add_tensor_f32(name, opt.dtype, shape, v);
+    }
+    // Uniform on [-a, a] with a = sqrt(3 / n_in) (variance 1/n_in, as above). Each row is hashed from
+    // (seed, tensor index, row), so the result does not depend on the thread count.
+    Status fast_matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+        const size_t row_bytes = tensor::row_size_bytes(opt.dtype, n_in);
+        std::vector<uint8_t> data(row_bytes * static_cast<size_t>(n_out));
+        const float a = std::sqrt(3.0f / static_cast<float>(n_in));
+        const uint64_t tensor_seed = opt.seed * 0x9E3779B97F4A7C15ull + w.n_tensors();
+        const int n_threads = std::max(1u, std::thread::hardware_concurrency());
+        std::vector<Status> errors(static_cast<size_t>(n_threads));
+        std::vector<std::thread> threads;
+        for (int t = 0; t < n_threads; ++t) {
+            threads.emplace_back([&, t] {
+                std::vector<float> row(static_cast<size_t>(n_in));
+                for (int64_t r = t; r < n_out; r += n_threads) {
+                    uint64_t state = tensor_seed ^ (static_cast<uint64_t>(r) * 0xD1B54A32D192ED03ull);
+                    for (float& x : row) {
+                        state += 0x9E3779B97F4A7C15ull;  // splitmix64
+                        uint64_t z = state;
+                        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+                        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+                        z ^= z >> 31;
+                        x = a * (static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f);
+                    }
+                    Status s = tensor::quantize_row(opt.dtype, row.data(), data.data() + static_cast<size_t>(r) * row_bytes, n_in);
+                    if (!s.ok()) {
+                        errors[static_cast<size_t>(t)] = std::move(s);
+                        return;
+                    }
+                }
+            });
+        }
+        for (std::thread& th : threads) {
+            th.join();
+        }
+        for (const Status& s : errors) {
+            GANNET_RETURN_IF_ERROR(s);
+        }
+        const int64_t shape[2] = {n_in, n_out};
+        return w.add_tensor(name, opt.dtype, shape, data);
     }
     // Norm weights near 1, biases near 0.
     Status vec(const std::string& name, int64_t n, float center) {

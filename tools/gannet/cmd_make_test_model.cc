@@ -20,6 +20,7 @@ int run_make_test_model(const std::vector<std::string>& args) {
     int64_t layers = 0;
     int64_t ctx = 512;
     bool is_tied = false;
+    bool is_fast = false;
     int64_t embd = 0, ff = 0, heads = 0, kv_heads = 0, vocab = 0;
     Flags flags("make-test-model");
     flags.add_string("--arch", &arch, "llama, qwen2, qwen3 or gemma3");
@@ -34,6 +35,7 @@ int run_make_test_model(const std::vector<std::string>& args) {
     flags.add_int("--kv-heads", &kv_heads, "kv heads (default 2)");
     flags.add_int("--vocab", &vocab, "vocabulary size, padded with unused tokens (default: the tiny vocabulary)");
     flags.add_bool("--tied", &is_tied, "tie the output matrix to the embeddings");
+    flags.add_bool("--fast", &is_fast, "uniform weights drawn on all cores (for benchmark-sized models)");
     if (wants_help(args)) {
         std::printf("gannet make-test-model: write a small random-weight model\n%s", flags.usage().c_str());
         return 0;
@@ -65,7 +67,8 @@ int run_make_test_model(const std::vector<std::string>& args) {
                                      .n_ff = ff,
                                      .n_heads = heads,
                                      .n_kv_heads = kv_heads,
-                                     .n_vocab = vocab},
+                                     .n_vocab = vocab,
+                                     .is_fast_random = is_fast},
                                     out);
     }
     return s.ok() ? 0 : fail("make-test-model", s);
