@@ -138,7 +138,7 @@ def perplexity(model, ids: np.ndarray, device, autocast: bool = False) -> dict:
         w = t[s:s + CTX]
         if len(w) < 2:
             break
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(input_ids=w[None], use_cache=False).logits[0].float()
         nll += F.cross_entropy(logits[:-1], w[1:], reduction="sum").item()
         count += len(w) - 1
@@ -162,7 +162,8 @@ def run_training(model, data, args, device, seconds, steps, peak_lr, warmup, see
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=peak_lr, betas=(0.9, 0.95), eps=1e-8, fused=True)
+                            lr=peak_lr, betas=(0.9, 0.95), eps=1e-8,
+                            **({"fused": True} if device.type == "cuda" else {}))
     fwd = torch.compile(model) if args.compile and (tag != "qat" or args.qat_compile) else model
     data_t = torch.as_tensor(data, dtype=torch.int64)
     n = len(data_t) - CTX - 1
@@ -171,10 +172,12 @@ def run_training(model, data, args, device, seconds, steps, peak_lr, warmup, see
     model.train()
     while step < total:
         if not steps and step == 10:
-            torch.cuda.synchronize()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             t_mark = time.time()
         if not steps and step == 30:
-            torch.cuda.synchronize()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             per_step = (time.time() - t_mark) / 20
             total = max(31, int((seconds - (time.time() - t_start)) / per_step) + 30)
             log(f"{tag}: {per_step * 1000:.1f} ms/step, {args.batch * CTX / per_step / 1e6:.2f} "
@@ -187,14 +190,14 @@ def run_training(model, data, args, device, seconds, steps, peak_lr, warmup, see
         for g in opt.param_groups:
             g["lr"] = lr
         try:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 logits = fwd(input_ids=x, use_cache=False).logits
         except Exception:  # noqa: BLE001 - torch.compile trouble: fall back to eager
             if fwd is model or step:
                 raise
             log(f"{tag}: torch.compile failed, running eager:\n{traceback.format_exc()[-2000:]}")
             fwd = model
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 logits = fwd(input_ids=x, use_cache=False).logits
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)

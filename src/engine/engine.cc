@@ -64,23 +64,36 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
         return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
+                            runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
+                                                           .block_size = config.block_size,
+                                                           .n_threads = config.n_threads,
+                                                           .kv_type = config.kv_type}));
+    return create(model, tok, config, std::move(runner));
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
+                                               const EngineConfig& config,
+                                               std::unique_ptr<runner::StepRunner> runner) {
+    if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
+        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+    }
+    if (runner == nullptr) {
+        return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
+    }
     sched::SchedulerConfig sc;
     sc.max_batch_tokens = config.max_batch_tokens;
     sc.max_running_seqs = std::min(config.max_running_seqs, config.max_batch_tokens);
     sc.blocks.n_blocks = config.n_kv_blocks;
     sc.blocks.block_size = config.block_size;
     GANNET_ASSIGN_OR_RETURN(sched::Scheduler sched, sched::Scheduler::create(sc));
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
-                            runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
-                                                           .block_size = config.block_size,
-                                                           .n_threads = config.n_threads}));
     std::unique_ptr<Engine> e(new Engine(model, tok, config, std::move(sched), std::move(runner)));
     e->thread_ = std::thread([p = e.get()] { p->loop(); });
     return e;
 }
 
 Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config,
-               sched::Scheduler sched, std::unique_ptr<runner::Runner> runner)
+               sched::Scheduler sched, std::unique_ptr<runner::StepRunner> runner)
     : model_(model), tok_(tok), config_(config), sched_(std::move(sched)), runner_(std::move(runner)) {
     n_blocks_total_ = config.n_kv_blocks;
 }

@@ -22,6 +22,7 @@
 #include "engine/metrics.h"
 #include "model/model.h"
 #include "runner/runner.h"
+#include "runner/step_runner.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -36,7 +37,8 @@ struct EngineConfig {
     int32_t max_running_seqs = 256;
     size_t max_queue = 4096;          // submit() beyond this: kResourceExhausted (HTTP 503)
     int n_threads = 1;
-    bool is_deterministic = false;    // reserved: the CPU path is batch-invariant already
+    bool is_deterministic = false;    // CPU: always batch-invariant; CudaRunner: set its is_deterministic
+    tensor::DType kv_type = tensor::DType::kF32;  // paged K/V row type: f32, f16, q8_0 or q4_0
 };
 
 struct GenParams {
@@ -69,6 +71,11 @@ public:
     // Borrows model and tokenizer (they must outlive the engine). Starts the loop thread.
     static Result<std::unique_ptr<Engine>> create(model::Model& model, const tokenizer::Tokenizer& tok,
                                                   const EngineConfig& config);
+    // The same with another runner (e.g. runner::CudaRunner), made for config's n_kv_blocks and
+    // block_size; kInvalidArgument when runner is null.
+    static Result<std::unique_ptr<Engine>> create(model::Model& model, const tokenizer::Tokenizer& tok,
+                                                  const EngineConfig& config,
+                                                  std::unique_ptr<runner::StepRunner> runner);
     ~Engine();  // stops the loop; pending requests finish with kCancelled
 
     // Queues a request; returns its handle for cancel(). kResourceExhausted when the queue is full,
@@ -83,7 +90,7 @@ public:
 private:
     struct Live;
     Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config, sched::Scheduler sched,
-           std::unique_ptr<runner::Runner> runner);
+           std::unique_ptr<runner::StepRunner> runner);
     void loop();
     void admit_incoming();
     void finish(Live& r, FinishInfo info);
@@ -93,7 +100,7 @@ private:
     const tokenizer::Tokenizer& tok_;
     EngineConfig config_;
     sched::Scheduler sched_;
-    std::unique_ptr<runner::Runner> runner_;
+    std::unique_ptr<runner::StepRunner> runner_;
 
     mutable std::mutex mu_;  // guards incoming_, cancels_, stop_
     std::condition_variable cv_;

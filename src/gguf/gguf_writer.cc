@@ -7,6 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <string>
+
+#include <unistd.h>
 
 #include "base/check.h"
 #include "tensor/quant.h"
@@ -340,11 +343,15 @@ std::vector<uint8_t> Writer::serialize() const {
     return out;
 }
 
+// Writes to a temporary file beside path, then renames it over path: a reader that has the old
+// file mapped keeps its pages (a truncate in place would SIGBUS it), and a failed write never
+// leaves a half-written file under the final name.
 Status Writer::write(const std::string& path) const {
     struct Closer {
         void operator()(std::FILE* f) const { std::fclose(f); }
     };
-    std::unique_ptr<std::FILE, Closer> f(std::fopen(path.c_str(), "wb"));
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    std::unique_ptr<std::FILE, Closer> f(std::fopen(tmp.c_str(), "wb"));
     if (!f) {
         return make_error(ErrorCode::kInvalidArgument, "gguf writer: %s: cannot create: %s", path.c_str(),
                           std::strerror(errno));
@@ -360,9 +367,19 @@ Status Writer::write(const std::string& path) const {
             ok = std::fwrite(zeros.data(), 1, pad, f.get()) == pad;
         }
     }
-    if (!ok || std::fflush(f.get()) != 0) {
+    ok = ok && std::fflush(f.get()) == 0;
+    const int write_errno = errno;
+    f.reset();
+    if (!ok) {
+        std::remove(tmp.c_str());
         return make_error(ErrorCode::kInvalidArgument, "gguf writer: %s: write failed: %s", path.c_str(),
-                          std::strerror(errno));
+                          std::strerror(write_errno));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int rename_errno = errno;
+        std::remove(tmp.c_str());
+        return make_error(ErrorCode::kInvalidArgument, "gguf writer: %s: cannot replace: %s", path.c_str(),
+                          std::strerror(rename_errno));
     }
     return Status();
 }

@@ -22,7 +22,7 @@ struct MatmulArgs {
     int64_t n_tokens = 0;      // rows of x and y; 0 is a no-op
     const float* x = nullptr;  // [n_tokens, n_in]
     float* y = nullptr;        // [n_tokens, n_out], overwritten; must not overlap x or w
-    // Optional scratch for the int8-quantized activations (Q4_0/Q8_0 weights), at least
+    // Optional scratch for the int8-quantized activations (quantized weights), at least
     // matmul_scratch_size_bytes(args) bytes, 64-byte aligned, owned by the caller. When null or too
     // small, a thread_local buffer of the calling thread is used instead: it grows to the largest
     // shape seen and is then reused, so steady-state calls never touch the heap either way.

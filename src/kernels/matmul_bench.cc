@@ -17,7 +17,9 @@
 
 #include "base/thread_pool.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_kquants.h"
 #include "tensor/quant.h"
+#include "tensor/quant_k_quantize.h"
 
 namespace gannet::kernels {
 namespace {
@@ -58,7 +60,12 @@ std::vector<uint8_t> make_weights(DType dtype, int64_t n_out, int64_t n_in, size
         for (float& v : src) {
             v = dist(rng);
         }
-        tensor::quantize_row(dtype, src.data(), &w[static_cast<size_t>(r) * row_bytes], n_in).ignore();
+        uint8_t* dst = &w[static_cast<size_t>(r) * row_bytes];
+        if (tensor::is_k_quant_writable(dtype)) {
+            tensor::quantize_row_weighted(dtype, src.data(), dst, n_in, /*importance=*/nullptr).ignore();
+        } else {
+            tensor::quantize_row(dtype, src.data(), dst, n_in).ignore();
+        }
     }
     for (size_t off = static_cast<size_t>(n_distinct) * row_bytes; off < w.size(); off += row_bytes) {
         std::memcpy(&w[off], &w[off % (static_cast<size_t>(n_distinct) * row_bytes)], row_bytes);
@@ -98,6 +105,40 @@ void bm_matmul(benchmark::State& state, DType dtype, BenchShape shape, int64_t n
         benchmark::Counter(static_cast<double>(matrix_bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Q4_1/Q5_x/K-quants, fused int8 kernels (what matmul() runs) against dequantize-then-FMA
+// (matmul_rows_dequant_avx2 called directly), to place matmul.cc's kFusedMaxTokens crossover.
+void bm_kquant_path(benchmark::State& state, DType dtype, BenchShape shape, int64_t n_tokens, bool fused) {
+    const size_t matrix_bytes = tensor::row_size_bytes(dtype, shape.n_in) * static_cast<size_t>(shape.n_out);
+    const size_t copies = std::max<size_t>(1, (rotate_bytes() + matrix_bytes - 1) / matrix_bytes);
+    const std::vector<uint8_t> w = make_weights(dtype, shape.n_out, shape.n_in, copies);
+    std::vector<float> x(static_cast<size_t>(n_tokens * shape.n_in));
+    std::mt19937 rng(2);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (float& v : x) {
+        v = dist(rng);
+    }
+    std::vector<float> y(static_cast<size_t>(n_tokens * shape.n_out));
+    ThreadPool pool(2);
+    MatmulArgs a{nullptr, dtype, shape.n_in, shape.n_out, n_tokens, x.data(), y.data()};
+    size_t copy = 0;
+    for (auto _ : state) {
+        a.w = &w[copy * matrix_bytes];
+        copy = (copy + 1) % copies;
+        if (fused) {
+            matmul(a, pool, Isa::kAvx2).ignore();
+        } else {
+            pool.run([&](int t) {
+                detail::matmul_rows_dequant_avx2(a, a.n_out * t / 2, a.n_out * (t + 1) / 2).ignore();
+            });
+        }
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * matrix_bytes));
+    const double gflop = 2.0 * static_cast<double>(shape.n_in * shape.n_out * n_tokens) * 1e-9;
+    state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Read-only sum over 1 GiB split across threads: the ceiling for decode. Four independent 64-bit
 // accumulators let -O2 vectorize with baseline SSE2, enough to saturate DRAM from two cores.
 void bm_memory_bandwidth(benchmark::State& state) {
@@ -132,6 +173,18 @@ void bm_memory_bandwidth(benchmark::State& state) {
 void register_all() {
     benchmark::RegisterBenchmark("membw_read_1GiB/threads:1", bm_memory_bandwidth)->Arg(1)->UseRealTime();
     benchmark::RegisterBenchmark("membw_read_1GiB/threads:2", bm_memory_bandwidth)->Arg(2)->UseRealTime();
+    for (DType dtype : {DType::kQ6_K, DType::kQ4_K, DType::kQ5_K, DType::kQ3_K, DType::kQ2_K, DType::kQ4_1,
+                        DType::kQ5_0, DType::kQ5_1}) {
+        for (int64_t n_tokens : {1, 4, 16, 64}) {
+            for (bool fused : {true, false}) {
+                const std::string name = std::string("kquant/") + tensor::dtype_name(dtype) + "/ffn_up_5632x2048/tokens:"
+                                         + std::to_string(n_tokens) + (fused ? "/fused" : "/dequant") + "/threads:2";
+                benchmark::RegisterBenchmark(name.c_str(), bm_kquant_path, dtype, kShapes[2], n_tokens, fused)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
+            }
+        }
+    }
     const DType dtypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16, DType::kF32};
     for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
         if (!isa_supported(isa)) {

@@ -26,6 +26,7 @@
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/matmul_kquants.h"
 #include "tensor/quant.h"
 #include "tensor/quant_k_quantize.h"
 
@@ -365,28 +366,183 @@ TEST(MatmulTest, InvalidArgumentsAreErrors) {
     EXPECT_EQ(matmul(a, pool).code(), ErrorCode::kUnimplemented);
 }
 
-// Dtypes without a fused kernel (Q4_1, Q5_x, K-quants) take the dequantize-then-FMA path: the same
-// products as the reference up to float summation order; the portable ISA is the reference itself.
-TEST(MatmulTest, DtypesWithoutSimdKernelsMatchTheReference) {
+// The other block types (Q4_1, Q5_x, K-quants): the portable ISA is the reference itself; the
+// SIMD ISAs take the fused int8 kernels, checked in MatmulFusedTest below.
+TEST(MatmulTest, PortablePathOfOtherBlockTypesIsTheReference) {
     ThreadPool pool(2);
     for (DType dtype : {DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
         const int64_t n_in = tensor::block_size(dtype) == 256 ? 512 : 64;
         const Weights w = make_weights(dtype, 37, n_in, 51);
         const std::vector<float> x = make_x(3 * n_in, 52);
-        std::vector<float> y_ref(3 * 37), y(y_ref.size()), y_portable(y_ref.size());
+        std::vector<float> y_ref(3 * 37), y_portable(y_ref.size());
         MatmulArgs a{w.bytes.data(), dtype, n_in, 37, 3, x.data(), y_ref.data()};
         ASSERT_TRUE(matmul_reference(a).ok());
         a.y = y_portable.data();
         ASSERT_TRUE(matmul(a, pool, Isa::kPortable).ok());
         EXPECT_EQ(y_portable, y_ref) << tensor::dtype_name(dtype);
-        a.y = y.data();
-        ASSERT_TRUE(matmul(a, pool).ok());
-        float max_ref = 0;
-        for (float v : y_ref) {
-            max_ref = std::max(max_ref, std::fabs(v));
+    }
+}
+
+// ---- Fused int8 kernels for Q2_K..Q6_K, Q4_1, Q5_0, Q5_1 ----
+//
+// Tolerances (as in the file comment, with the activation block B = 256 for K-quants, 32 for the
+// others): the kernels multiply by x~ = d q, d = amax_B / 127, so against the exact product on x
+//     |y - y_ref| <= Σ_B (amax_B / 254) Σ_{i in B} |w_i|  +  float rounding,
+// and against a double-precision dot on x~ only float rounding remains. The integer sums are
+// exact; the float steps (d_w * d_x, int32 -> float, the FMA chain over blocks) act on terms that
+// include the offsets/mins (Q6_K's -32, Q3_K's -4, Q5_0's -16, the K mins, Q4_1/Q5_1's m), each at
+// most ~2 max|w_row| per element, so we allow 1e-5 Σ_i (|w_i| + 2 max|w_row|) |x~_i|.
+
+std::vector<float> quantize_dequantize_xk(const MatmulArgs& a, int block) {
+    std::vector<uint8_t> buf(detail::xk_scratch_bytes(a.n_tokens, a.n_in, block) + 64);
+    uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+    const detail::QuantizedXK q = detail::carve_xk(a.n_tokens, a.n_in, block, base);
+    detail::quantize_xk_avx2(a, q, 0, a.n_tokens);
+    std::vector<float> out(static_cast<size_t>(a.n_tokens * a.n_in));
+    for (int64_t i = 0; i < a.n_tokens * a.n_in; ++i) {
+        out[static_cast<size_t>(i)] = q.d[i / block] * static_cast<float>(q.qs[i]);
+    }
+    return out;
+}
+
+class MatmulFusedTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulFusedTest, MatchesADoubleDotOnTheQuantizedActivationsWithinTheDerivedBound) {
+    if (!isa_supported(Isa::kAvx2)) {
+        GTEST_SKIP() << "no AVX2";
+    }
+    const DType dtype = GetParam();
+    const int block = detail::xk_block(dtype);
+    ASSERT_GT(block, 0);
+    // n_out not a multiple of 8 or 16, token counts around the tiles, n_in = 256 k (and odd block
+    // counts for the 32-types).
+    const std::vector<Shape> shapes =
+        block == 256 ? std::vector<Shape>{{1, 256, 1},  {31, 512, 3},  {4097, 256, 1}, {33, 2048, 5},
+                                          {7, 768, 17}, {17, 5632, 2}, {100, 1280, 1}}
+                     : std::vector<Shape>{{1, 32, 1},   {31, 64, 3},   {4097, 32, 1},  {33, 2080, 5},
+                                          {7, 96, 17},  {17, 5632, 2}, {100, 2048, 1}};
+    ThreadPool pool(2);
+    uint32_t seed = 101;
+    for (const Shape& s : shapes) {
+        SCOPED_TRACE(testing::Message() << tensor::dtype_name(dtype) << " n_out=" << s.n_out << " n_in=" << s.n_in
+                                        << " n_tokens=" << s.n_tokens);
+        const Weights w = make_weights(dtype, s.n_out, s.n_in, seed++);
+        const std::vector<float> x = make_x(s.n_tokens * s.n_in, seed++);
+        MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), nullptr};
+        const std::vector<float> xq = quantize_dequantize_xk(a, block);
+        std::vector<double> ref(static_cast<size_t>(s.n_tokens * s.n_out)), ref_q(ref.size());
+        std::vector<double> tight(ref.size()), loose(ref.size());
+        for (int64_t r = 0; r < s.n_out; ++r) {
+            const float* wr = &w.deq[r * s.n_in];
+            double wmax = 0.0;
+            for (int64_t i = 0; i < s.n_in; ++i) {
+                wmax = std::max(wmax, static_cast<double>(std::fabs(wr[i])));
+            }
+            for (int64_t t = 0; t < s.n_tokens; ++t) {
+                const float* xr = &x[t * s.n_in];
+                const float* xqr = &xq[t * s.n_in];
+                double y = 0.0, yq = 0.0, m = 0.0, quant = 0.0;
+                for (int64_t b0 = 0; b0 < s.n_in; b0 += block) {
+                    double amax = 0.0, wsum = 0.0;
+                    for (int64_t i = b0; i < b0 + block; ++i) {
+                        y += static_cast<double>(wr[i]) * xr[i];
+                        yq += static_cast<double>(wr[i]) * xqr[i];
+                        m += (std::fabs(wr[i]) + 2.0 * wmax) * std::fabs(xqr[i]);
+                        amax = std::max(amax, static_cast<double>(std::fabs(xr[i])));
+                        wsum += std::fabs(wr[i]);
+                    }
+                    quant += amax / 254.0 * wsum;
+                }
+                const size_t k = static_cast<size_t>(t * s.n_out + r);
+                ref[k] = y;
+                ref_q[k] = yq;
+                tight[k] = 1e-5 * m;
+                loose[k] = quant * 1.001 + 1e-5 * m;
+            }
         }
-        for (size_t i = 0; i < y.size(); ++i) {
-            EXPECT_NEAR(y[i], y_ref[i], 1e-5f * max_ref) << tensor::dtype_name(dtype) << " at " << i;
+        for (Isa isa : simd_isas()) {
+            SCOPED_TRACE(isa_name(isa));
+            std::vector<float> out(ref.size(), NAN);
+            a.y = out.data();
+            ASSERT_TRUE(matmul(a, pool, isa).ok());
+            int n_bad = 0;
+            for (size_t k = 0; k < out.size() && n_bad < 5; ++k) {
+                if (!(std::fabs(out[k] - ref_q[k]) <= tight[k]) || !(std::fabs(out[k] - ref[k]) <= loose[k])) {
+                    ADD_FAILURE() << "y[" << k << "]=" << out[k] << " ref=" << ref[k] << " ref_on_xq=" << ref_q[k]
+                                  << " tight=" << tight[k] << " loose=" << loose[k];
+                    ++n_bad;
+                }
+            }
+        }
+    }
+}
+
+TEST_P(MatmulFusedTest, ThreadCountAndScratchDoNotChangeResultsAndSteadyStateDoesNotAllocate) {
+    const DType dtype = GetParam();
+    const Shape s{1000, 512, 3};
+    const Weights w = make_weights(dtype, s.n_out, s.n_in, 61);
+    const std::vector<float> x = make_x(s.n_tokens * s.n_in, 62);
+    std::vector<float> y1(static_cast<size_t>(s.n_tokens * s.n_out)), y3(y1.size());
+    ThreadPool pool1(1), pool3(3);
+    MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), y1.data()};
+    ASSERT_TRUE(matmul(a, pool1).ok());
+    a.y = y3.data();
+    ASSERT_TRUE(matmul(a, pool3).ok());
+    EXPECT_EQ(y1, y3);
+    const int64_t before = g_n_allocs.load();
+    ASSERT_TRUE(matmul(a, pool3).ok());
+    a.n_tokens = 1;
+    ASSERT_TRUE(matmul(a, pool3).ok());
+    EXPECT_EQ(g_n_allocs.load() - before, 0);
+
+    // A caller's scratch of matmul_scratch_size_bytes() is used and gives the same result.
+    a.n_tokens = s.n_tokens;
+    const size_t need = matmul_scratch_size_bytes(a);
+    EXPECT_GE(need, static_cast<size_t>(s.n_tokens * s.n_in));
+    std::vector<uint8_t> buf(need + 64, 0xAB);
+    uint8_t* scratch = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+    a.scratch = scratch;
+    a.scratch_size_bytes = need;
+    std::vector<float> y2(y1.size());
+    a.y = y2.data();
+    ASSERT_TRUE(matmul(a, pool3).ok());
+    EXPECT_EQ(y1, y2);
+    EXPECT_NE(scratch[0], 0xAB);
+}
+
+INSTANTIATE_TEST_SUITE_P(BlockTypes, MatmulFusedTest,
+                         ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                           DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
+                         [](const ::testing::TestParamInfo<DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
+TEST(MatmulTest, KQuantActivationQuantizerKeepsItsErrorBoundAndBlockSums) {
+    if (!isa_supported(Isa::kAvx2)) {
+        GTEST_SKIP() << "no AVX2";
+    }
+    for (int block : {32, 256}) {
+        const int64_t n_in = 1024, n_tokens = 2;
+        std::vector<float> x = make_x(n_tokens * n_in, 71);
+        for (int i = 0; i < block; ++i) {
+            x[static_cast<size_t>(block + i)] = 0.0f;  // an all-zero block: d = 0, q = 0
+        }
+        const MatmulArgs a{nullptr, DType::kQ6_K, n_in, 1, n_tokens, x.data(), nullptr};
+        std::vector<uint8_t> buf(detail::xk_scratch_bytes(n_tokens, n_in, block) + 64);
+        uint8_t* base = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+        const detail::QuantizedXK q = detail::carve_xk(n_tokens, n_in, block, base);
+        detail::quantize_xk_avx2(a, q, 0, n_tokens);
+        EXPECT_EQ(q.d[1], 0.0f);
+        for (int64_t i = 0; i < n_tokens * n_in; ++i) {
+            const float d = q.d[i / block];
+            EXPECT_LE(std::fabs(x[static_cast<size_t>(i)] - d * q.qs[i]), d * 0.5f * 1.0001f) << block << " " << i;
+        }
+        for (int64_t g = 0; g < n_tokens * n_in / 16; ++g) {
+            int sum = 0;
+            for (int i = 0; i < 16; ++i) {
+                sum += q.qs[g * 16 + i];
+            }
+            EXPECT_EQ(q.bsums[g], sum) << block << " group " << g;
         }
     }
 }

@@ -1,6 +1,10 @@
 // Where each K and V vector of the paged cache lives in memory, host or device alike. Block-major:
-//   KV bytes:     [n_blocks][n_layers][2: K then V][n_kv_heads][block_size][head_dim] of dtype
+//   KV bytes:     [n_blocks][n_layers][2: K then V][n_kv_heads][block_size][row_bytes()]
 //   key summary:  [n_blocks][n_layers][n_kv_heads][n_summary_vectors][head_dim] of f32
+// A row is one token's head_dim values in dtype: plain elements for f32/f16/bf16, or for q8_0/q4_0
+// head_dim / 32 GGUF blocks (q8_0: f16 scale + 32 int8 = 34 bytes; q4_0: f16 scale + 16 bytes of
+// nibbles = 18 bytes), so a tile of consecutive rows is itself a valid q8_0/q4_0 run of
+// block_size * head_dim values. Key summaries stay f32, taken from the keys before quantization.
 // Block-major keeps a whole block in one contiguous range, so a copy-on-write copy (or an offload)
 // is one memcpy, and each (block, layer, K/V, head) is a contiguous [block_size, head_dim] tile,
 // which is what attention reads: one query head against block_size keys.
@@ -17,8 +21,12 @@ namespace gannet::kvcache {
 
 // KV element type. The kvcache part depends on base only, so this is its own small enum rather than
 // tensor::DType; the runner maps between them.
-enum class KvDType : uint8_t { kF32, kF16, kBF16 };
-size_t kv_dtype_size_bytes(KvDType dtype);
+// kQ8_0/kQ4_0 are block types (32 values per block): head_dim must be a multiple of 32.
+enum class KvDType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
+// Values per storage block (1 for f32/f16/bf16, 32 for q8_0/q4_0) and the bytes of one such block
+// (4, 2, 2, 34, 18); 0 for a value outside the enum.
+int32_t kv_dtype_block_elems(KvDType dtype);
+size_t kv_dtype_block_bytes(KvDType dtype);
 const char* kv_dtype_name(KvDType dtype);
 
 // What each block keeps about its keys for block-sparse attention (a block is its unit).
@@ -36,25 +44,30 @@ struct KvCacheLayout {
     KvDType dtype = KvDType::kF16;
     KeySummaryKind key_summary = KeySummaryKind::kMinMax;
 
-    // kInvalidArgument naming the field when a count is < 1 or the cache's size overflows 2^62 bytes.
+    // kInvalidArgument naming the field when a count is < 1, when head_dim is not a whole number of
+    // the dtype's blocks (q8_0/q4_0 need a multiple of 32), or when the size overflows 2^62 bytes.
     Status validate() const;
 
+    // Bytes of one token's K (or V) row of head_dim values. REQUIRES: validate() is ok.
+    size_t row_bytes() const {
+        return static_cast<size_t>(head_dim / kv_dtype_block_elems(dtype)) * kv_dtype_block_bytes(dtype);
+    }
     // Bytes of one [block_size, head_dim] tile.
-    size_t tile_bytes() const { return static_cast<size_t>(block_size) * static_cast<size_t>(head_dim) * elem_bytes(); }
+    size_t tile_bytes() const { return static_cast<size_t>(block_size) * row_bytes(); }
     size_t block_bytes() const {
         return static_cast<size_t>(n_layers) * 2 * static_cast<size_t>(n_kv_heads) * tile_bytes();
     }
     size_t total_bytes() const { return static_cast<size_t>(n_blocks) * block_bytes(); }
-    size_t elem_bytes() const { return kv_dtype_size_bytes(dtype); }
+    // Bytes per value of an element type (f32/f16/bf16); 0 for the block types q8_0/q4_0, whose
+    // users must go by row_bytes().
+    size_t elem_bytes() const { return kv_dtype_block_elems(dtype) == 1 ? kv_dtype_block_bytes(dtype) : 0; }
 
-    // Byte offsets of the K (V) vector of one token slot. REQUIRES: every index in range.
+    // Byte offsets of the K (V) row of one token slot. REQUIRES: every index in range.
     size_t k_offset(BlockId block, int32_t layer, int32_t head, int32_t slot) const {
-        return tile_offset(block, layer, 0, head)
-               + static_cast<size_t>(slot) * static_cast<size_t>(head_dim) * elem_bytes();
+        return tile_offset(block, layer, 0, head) + static_cast<size_t>(slot) * row_bytes();
     }
     size_t v_offset(BlockId block, int32_t layer, int32_t head, int32_t slot) const {
-        return tile_offset(block, layer, 1, head)
-               + static_cast<size_t>(slot) * static_cast<size_t>(head_dim) * elem_bytes();
+        return tile_offset(block, layer, 1, head) + static_cast<size_t>(slot) * row_bytes();
     }
 
     // Key summary: vectors of head_dim floats per (block, layer, head); offsets count floats.
@@ -78,5 +91,10 @@ private:
         return static_cast<size_t>(block) * block_bytes() + tile * tile_bytes();
     }
 };
+
+// How many blocks of `layout` (n_blocks ignored) fit in budget_bytes of K/V; 0 when not even one.
+// The same byte budget holds ~3.76x the tokens in q8_0 as in f32 (4 vs 34/32 bytes per value).
+// REQUIRES: layout.validate() is ok for n_blocks = 1.
+int64_t n_blocks_in_budget(const KvCacheLayout& layout, uint64_t budget_bytes);
 
 }  // namespace gannet::kvcache

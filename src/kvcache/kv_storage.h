@@ -31,7 +31,8 @@ public:
     const KvCacheLayout& layout() const { return layout_; }
 
     // Start of the [block_size, head_dim] tile of keys (values) of (block, layer, head), in
-    // layout().dtype, 64-byte aligned. Valid while this object lives. REQUIRES: indices in range.
+    // layout().dtype (rows of layout().row_bytes()); 64-byte aligned for f32/f16/bf16 tiles of
+    // whole cache lines. Valid while this object lives. REQUIRES: indices in range.
     std::byte* k(BlockId block, int32_t layer, int32_t head) {
         return base() + layout_.k_offset(block, layer, head, 0);
     }

@@ -55,6 +55,109 @@ TEST(KvCacheLayoutTest, ValidateRejectsOverflow) {
     EXPECT_EQ(l.validate().code(), ErrorCode::kInvalidArgument);
 }
 
+// Row, tile and block sizes per type for head_dim 64, block_size 16: f32 4 B/value, f16 2, bf16 2,
+// q8_0 two 34-byte blocks per row, q4_0 two 18-byte blocks per row.
+TEST(KvCacheLayoutTest, RowAndTileBytesPerType) {
+    const struct {
+        KvDType dtype;
+        size_t row_bytes;
+    } cases[] = {
+        {KvDType::kF32, 256}, {KvDType::kF16, 128}, {KvDType::kBF16, 128}, {KvDType::kQ8_0, 68}, {KvDType::kQ4_0, 36}};
+    for (const auto& c : cases) {
+        const KvCacheLayout l{
+            .n_blocks = 3, .n_layers = 2, .n_kv_heads = 2, .head_dim = 64, .block_size = 16, .dtype = c.dtype};
+        SCOPED_TRACE(kv_dtype_name(c.dtype));
+        ASSERT_TRUE(l.validate().ok());
+        EXPECT_EQ(l.row_bytes(), c.row_bytes);
+        EXPECT_EQ(l.tile_bytes(), 16 * c.row_bytes);
+        EXPECT_EQ(l.block_bytes(), 2u * 2 * 2 * 16 * c.row_bytes);
+        EXPECT_EQ(l.total_bytes(), 3 * l.block_bytes());
+        // Slot s of a tile starts s rows in; K tiles of a layer come before its V tiles.
+        EXPECT_EQ(l.k_offset(0, 0, 0, 5), 5 * c.row_bytes);
+        EXPECT_EQ(l.k_offset(0, 0, 1, 0), l.tile_bytes());
+        EXPECT_EQ(l.v_offset(0, 0, 0, 0), 2 * l.tile_bytes());
+        EXPECT_EQ(l.k_offset(0, 1, 0, 0), 4 * l.tile_bytes());
+        EXPECT_EQ(l.v_offset(2, 1, 1, 15), 2 * l.block_bytes() + 7 * l.tile_bytes() + 15 * c.row_bytes);
+        EXPECT_EQ(l.v_offset(2, 1, 1, 15) + l.row_bytes(), l.total_bytes());
+    }
+}
+
+TEST(KvCacheLayoutTest, EveryQuantizedRowIsItsOwnRange) {
+    const KvCacheLayout l{
+        .n_blocks = 2, .n_layers = 2, .n_kv_heads = 3, .head_dim = 32, .block_size = 4, .dtype = KvDType::kQ4_0};
+    ASSERT_TRUE(l.validate().ok());
+    std::vector<int> hits(l.total_bytes(), 0);
+    for (BlockId b = 0; b < l.n_blocks; ++b) {
+        for (int32_t layer = 0; layer < l.n_layers; ++layer) {
+            for (int32_t h = 0; h < l.n_kv_heads; ++h) {
+                for (int32_t s = 0; s < l.block_size; ++s) {
+                    for (size_t off : {l.k_offset(b, layer, h, s), l.v_offset(b, layer, h, s)}) {
+                        for (size_t i = 0; i < l.row_bytes(); ++i) {
+                            ++hits[off + i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (int n : hits) {
+        ASSERT_EQ(n, 1);
+    }
+}
+
+TEST(KvCacheLayoutTest, BlockTypesNeedHeadDimMultipleOf32) {
+    for (KvDType d : {KvDType::kQ8_0, KvDType::kQ4_0}) {
+        KvCacheLayout l = small_layout();  // head_dim 8
+        l.dtype = d;
+        const Status st = l.validate();
+        EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(st.message().find("head_dim 8 is not a multiple of 32"), std::string::npos) << st.message();
+        EXPECT_NE(st.message().find(kv_dtype_name(d)), std::string::npos) << st.message();
+        l.head_dim = 96;
+        EXPECT_TRUE(l.validate().ok());
+    }
+    KvCacheLayout l = small_layout();
+    l.dtype = KvDType::kF16;
+    EXPECT_TRUE(l.validate().ok());  // element types take any head_dim
+    l.dtype = static_cast<KvDType>(99);
+    EXPECT_EQ(l.validate().code(), ErrorCode::kInvalidArgument);
+}
+
+// What `gannet serve` sizes its default cache by: a byte budget. q8_0 stores 32 values in 34 bytes
+// against f32's 128, so the same budget holds 128/34 = 3.76x the blocks (and tokens).
+TEST(KvCacheLayoutTest, Q8BudgetHoldsAbout3_7TimesTheTokensOfF32) {
+    KvCacheLayout l{.n_blocks = 1, .n_layers = 22, .n_kv_heads = 4, .head_dim = 64, .block_size = 16};
+    const uint64_t budget = uint64_t{1} << 30;
+    l.dtype = KvDType::kF32;
+    const int64_t n_f32 = n_blocks_in_budget(l, budget);
+    l.dtype = KvDType::kQ8_0;
+    const int64_t n_q8 = n_blocks_in_budget(l, budget);
+    l.dtype = KvDType::kQ4_0;
+    const int64_t n_q4 = n_blocks_in_budget(l, budget);
+    l.dtype = KvDType::kF16;
+    const int64_t n_f16 = n_blocks_in_budget(l, budget);
+    EXPECT_EQ(n_f32, static_cast<int64_t>(budget / (22 * 2 * 4 * 16 * 64 * 4)));
+    EXPECT_NEAR(static_cast<double>(n_q8) / static_cast<double>(n_f32), 128.0 / 34.0, 0.01);
+    EXPECT_NEAR(static_cast<double>(n_q4) / static_cast<double>(n_f32), 128.0 / 18.0, 0.01);
+    EXPECT_NEAR(static_cast<double>(n_f16) / static_cast<double>(n_f32), 2.0, 0.01);
+    l.n_layers = 1 << 20;
+    EXPECT_EQ(n_blocks_in_budget(l, 1000), 0);
+}
+
+TEST(KvStorageTest, QuantizedStorageSizeAndBlockCopy) {
+    const KvCacheLayout l{
+        .n_blocks = 3, .n_layers = 1, .n_kv_heads = 1, .head_dim = 32, .block_size = 2, .dtype = KvDType::kQ8_0};
+    KvStorage s = KvStorage::create(l).value();
+    EXPECT_EQ(s.size_bytes(), 3u * 2 * 2 * 34);
+    for (size_t i = 0; i < l.block_bytes(); ++i) {
+        s.k(0, 0, 0)[i] = static_cast<std::byte>(i + 1);
+    }
+    const BlockCopy copy{.src = 0, .dst = 2};
+    s.copy_blocks(std::span(&copy, 1));
+    EXPECT_EQ(std::memcmp(s.k(0, 0, 0), s.k(2, 0, 0), l.block_bytes()), 0);
+    EXPECT_EQ(s.v(2, 0, 0) + l.tile_bytes(), s.k(0, 0, 0) + 3 * l.block_bytes());  // block 2 ends the buffer
+}
+
 TEST(KvStorageTest, CreateRejectsABadLayout) {
     KvCacheLayout l = small_layout();
     l.n_kv_heads = -1;

@@ -8,14 +8,28 @@
 #include <cstring>
 #include <limits>
 
+#include "base/check.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
 #include "kernels/ops/rope.h"
 #include "model/model.h"
+#include "tensor/quant.h"
 
 namespace gannet::model {
 namespace {
+
+// The tensor dtype whose row (de)quantizer reads and writes a cache row of this KvDType.
+tensor::DType tensor_dtype(kvcache::KvDType d) {
+    switch (d) {
+        case kvcache::KvDType::kF32: return tensor::DType::kF32;
+        case kvcache::KvDType::kF16: return tensor::DType::kF16;
+        case kvcache::KvDType::kBF16: return tensor::DType::kBF16;
+        case kvcache::KvDType::kQ8_0: return tensor::DType::kQ8_0;
+        case kvcache::KvDType::kQ4_0: return tensor::DType::kQ4_0;
+    }
+    return tensor::DType::kF32;
+}
 
 // q·k with eight partial sums combined in a fixed order: the compiler turns the lanes into one SIMD
 // register, and the result depends only on the two vectors (never on the batch).
@@ -49,14 +63,15 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     if (seqs.empty()) {
         return make_error(ErrorCode::kInvalidArgument, "model: forward_batch of an empty batch");
     }
-    if (lay.dtype != kvcache::KvDType::kF32 || lay.n_layers != c.n_layers || lay.n_kv_heads != c.n_kv_heads ||
-        lay.head_dim != c.head_dim_k || c.head_dim_k != c.head_dim_v) {
+    GANNET_RETURN_IF_ERROR(lay.validate());
+    if (lay.n_layers != c.n_layers || lay.n_kv_heads != c.n_kv_heads || lay.head_dim != c.head_dim_k ||
+        c.head_dim_k != c.head_dim_v) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "model: paged kv cache layout (f32, %d layers, %d kv heads, head_dim %d) does not match "
+                          "model: paged kv cache layout (%s, %d layers, %d kv heads, head_dim %d) does not match "
                           "the model (%lld layers, %lld kv heads, head_dim %lld/%lld)",
-                          lay.n_layers, lay.n_kv_heads, lay.head_dim, static_cast<long long>(c.n_layers),
-                          static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.head_dim_k),
-                          static_cast<long long>(c.head_dim_v));
+                          kvcache::kv_dtype_name(lay.dtype), lay.n_layers, lay.n_kv_heads, lay.head_dim,
+                          static_cast<long long>(c.n_layers), static_cast<long long>(c.n_kv_heads),
+                          static_cast<long long>(c.head_dim_k), static_cast<long long>(c.head_dim_v));
     }
     int64_t n_tokens = 0;
     int64_t n_rows = 0;
@@ -92,6 +107,9 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     grow(b_k_, n_tokens * c.k_dim());
     grow(b_v_, n_tokens * c.v_dim());
     grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * max_kv);
+    if (lay.dtype != kvcache::KvDType::kF32) {
+        grow(b_tile_, static_cast<int64_t>(pool.n_threads()) * lay.block_size * lay.head_dim);
+    }
     {
         int64_t t = 0;
         for (size_t i = 0; i < seqs.size(); ++i) {
@@ -160,6 +178,11 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     const int64_t hd = c.head_dim_k;
     const int32_t bs = lay.block_size;
     const int32_t li = static_cast<int32_t>(layer);
+    // Quantized and half types go through the row quantizer; the summary sees the float key.
+    const kvcache::KvDType kv_dtype = lay.dtype;
+    const tensor::DType row_dtype = tensor_dtype(kv_dtype);
+    const bool is_f32 = kv_dtype == kvcache::KvDType::kF32;
+    const size_t row_bytes = lay.row_bytes();
     for (int64_t t = 0; t < n_tokens; ++t) {
         const BatchSeq& s = seqs[static_cast<size_t>(b_seq_[static_cast<size_t>(t)])];
         const int32_t pos = b_positions_[static_cast<size_t>(t)];
@@ -168,10 +191,15 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
         for (int32_t g = 0; g < lay.n_kv_heads; ++g) {
             const float* ksrc = k_rows + t * c.k_dim() + g * hd;
             const float* vsrc = v_rows + t * c.v_dim() + g * hd;
-            std::memcpy(kv.k(block, li, g) + static_cast<size_t>(slot) * static_cast<size_t>(hd) * sizeof(float), ksrc,
-                        static_cast<size_t>(hd) * sizeof(float));
-            std::memcpy(kv.v(block, li, g) + static_cast<size_t>(slot) * static_cast<size_t>(hd) * sizeof(float), vsrc,
-                        static_cast<size_t>(hd) * sizeof(float));
+            std::byte* kdst = kv.k(block, li, g) + static_cast<size_t>(slot) * row_bytes;
+            std::byte* vdst = kv.v(block, li, g) + static_cast<size_t>(slot) * row_bytes;
+            if (is_f32) {
+                std::memcpy(kdst, ksrc, row_bytes);
+                std::memcpy(vdst, vsrc, row_bytes);
+            } else {
+                GANNET_RETURN_IF_ERROR(tensor::quantize_row(row_dtype, ksrc, kdst, hd));
+                GANNET_RETURN_IF_ERROR(tensor::quantize_row(row_dtype, vsrc, vdst, hd));
+            }
             kv.summaries().add_key(block, li, g, slot, std::span<const float>(ksrc, static_cast<size_t>(hd)));
         }
     }
@@ -188,10 +216,24 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     const int n_threads = pool.n_threads();
     std::vector<float>& scores_all = b_scores_;
     const kvcache::KvStorage& ckv = kv;
+    float* tiles_all = b_tile_.data();
     pool.run([&](int thread) {
         const int64_t p0 = n_pairs * thread / n_threads;
         const int64_t p1 = n_pairs * (thread + 1) / n_threads;
         float* scores = scores_all.data() + static_cast<int64_t>(thread) * max_kv;
+        float* tile = is_f32 ? nullptr : tiles_all + static_cast<int64_t>(thread) * bs * hd;
+        // Rows [r0, r1) of a [block_size, head_dim] tile as floats: the cache itself for f32, else
+        // dequantized into this thread's scratch (rows of whole q8_0/q4_0 blocks are contiguous, so
+        // a run of rows is one dequantize_row call). Row r0 is at the returned pointer.
+        auto rows = [&](const std::byte* tile_base, int64_t r0, int64_t r1) -> const float* {
+            const std::byte* src = tile_base + static_cast<size_t>(r0) * row_bytes;
+            if (is_f32) {
+                return reinterpret_cast<const float*>(src);
+            }
+            const Status st = tensor::dequantize_row(row_dtype, src, tile, (r1 - r0) * hd);
+            GANNET_CHECK(st.ok());  // the layout was validated, so the type and size are dequantizable
+            return tile;
+        };
         for (int64_t p = p0; p < p1; ++p) {
             const int64_t t = p / c.n_heads;
             const int64_t h = p % c.n_heads;
@@ -201,15 +243,19 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
             const int64_t j0 = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
             const float* q = q_.data() + t * c.q_dim() + h * hd;
             float mx = -std::numeric_limits<float>::infinity();
-            for (int64_t j = j0; j <= pos; ++j) {
-                const kvcache::BlockId b = s.block_table[static_cast<size_t>(j / bs)];
-                const float* k = reinterpret_cast<const float*>(ckv.k(b, li, g)) + (j % bs) * hd;
-                float dot = dot_f32(q, k, hd) * c.attn_scale;
-                if (c.attn_softcap > 0.0f) {
-                    dot = c.attn_softcap * std::tanh(dot / c.attn_softcap);
+            for (int64_t jb = j0; jb <= pos;) {
+                const int64_t r0 = jb % bs;
+                const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
+                const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
+                const float* krows = rows(ckv.k(b, li, g), r0, r1);
+                for (int64_t r = r0; r < r1; ++r, ++jb) {
+                    float dot = dot_f32(q, krows + (r - r0) * hd, hd) * c.attn_scale;
+                    if (c.attn_softcap > 0.0f) {
+                        dot = c.attn_softcap * std::tanh(dot / c.attn_softcap);
+                    }
+                    scores[jb] = dot;
+                    mx = std::max(mx, dot);
                 }
-                scores[j] = dot;
-                mx = std::max(mx, dot);
             }
             float sum = 0.0f;
             for (int64_t j = j0; j <= pos; ++j) {
@@ -219,12 +265,17 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
             const float inv = 1.0f / sum;
             float* o = att_.data() + t * c.n_heads * c.head_dim_v + h * c.head_dim_v;
             std::fill(o, o + c.head_dim_v, 0.0f);
-            for (int64_t j = j0; j <= pos; ++j) {
-                const kvcache::BlockId b = s.block_table[static_cast<size_t>(j / bs)];
-                const float* v = reinterpret_cast<const float*>(ckv.v(b, li, g)) + (j % bs) * hd;
-                const float pj = scores[j] * inv;
-                for (int64_t d = 0; d < c.head_dim_v; ++d) {
-                    o[d] += pj * v[d];
+            for (int64_t jb = j0; jb <= pos;) {
+                const int64_t r0 = jb % bs;
+                const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
+                const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
+                const float* vrows = rows(ckv.v(b, li, g), r0, r1);
+                for (int64_t r = r0; r < r1; ++r, ++jb) {
+                    const float* v = vrows + (r - r0) * hd;
+                    const float pj = scores[jb] * inv;
+                    for (int64_t d = 0; d < c.head_dim_v; ++d) {
+                        o[d] += pj * v[d];
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 #include "kernels/ops/attention.h"
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
+#include "tensor/kv_quant.h"
 
 namespace gannet::model {
 
@@ -23,12 +24,25 @@ const char* Model::dtype_name() const {
     return tensor::dtype_name(weights_.layers.front().w_down.dtype);
 }
 
-Result<KvCache> Model::create_cache(int64_t n_ctx) const {
+Result<KvCache> Model::create_cache(int64_t n_ctx, tensor::DType kv_type) const {
     if (n_ctx < 1 || n_ctx > cfg_.n_ctx_train) {
         return make_error(ErrorCode::kInvalidArgument, "model: context of %lld tokens is outside [1, %lld]",
                           static_cast<long long>(n_ctx), static_cast<long long>(cfg_.n_ctx_train));
     }
-    return KvCache::create(cfg_.n_layers, n_ctx, cfg_.k_dim(), cfg_.v_dim());
+    if (!tensor::is_kv_type(kv_type)) {
+        return make_error(ErrorCode::kInvalidArgument, "model: %s is not a kv cache type (f32, f16, q8_0, q4_0)",
+                          tensor::dtype_name(kv_type));
+    }
+    // Rows are quantized per position over k_dim values; blocks must not straddle two heads.
+    const int64_t per_block = tensor::block_size(kv_type);
+    if (cfg_.head_dim_k % per_block != 0 || cfg_.head_dim_v % per_block != 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "model: head_dim %lld/%lld is not a multiple of %lld, which a %s kv cache needs "
+                          "(use --kv-type f32 or f16)",
+                          static_cast<long long>(cfg_.head_dim_k), static_cast<long long>(cfg_.head_dim_v),
+                          static_cast<long long>(per_block), tensor::dtype_name(kv_type));
+    }
+    return KvCache::create(cfg_.n_layers, n_ctx, cfg_.k_dim(), cfg_.v_dim(), kv_type);
 }
 
 Status Model::check_inputs(std::span<const int32_t> tokens, std::span<const int32_t> positions,

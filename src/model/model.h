@@ -45,8 +45,10 @@ public:
     // The dtype name of the bulk of the weights (the first layer's ffn_down), e.g. "f16", "q4_0".
     const char* dtype_name() const;
 
-    // A cache for n_ctx positions. kInvalidArgument when n_ctx is not in [1, n_ctx_train].
-    Result<KvCache> create_cache(int64_t n_ctx) const;
+    // A cache for n_ctx positions whose K/V rows are stored as kv_type (f32, f16, q8_0 or q4_0; see
+    // tensor/kv_quant.h). kInvalidArgument when n_ctx is not in [1, n_ctx_train], kv_type is not a
+    // cache type, or the head size is not a multiple of 32 for q8_0/q4_0.
+    Result<KvCache> create_cache(int64_t n_ctx, tensor::DType kv_type = tensor::DType::kF32) const;
 
     // Runs tokens at positions through the model, writing their keys and values into cache, and
     // returns logits: [n_vocab] for the last token (kLast) or [n_tokens, n_vocab] (kAll). The view
@@ -61,8 +63,10 @@ public:
 
     // The serving path: every sequence's tokens concatenated into one activation matrix (each
     // projection is one matmul over the whole batch); K/V written into the paged cache `kv`
-    // (layout dtype kF32, n_kv_heads/head_dim/n_layers of this model) through each block table,
-    // key summaries updated; attention per sequence reads K/V back through its block table.
+    // (n_kv_heads/head_dim/n_layers of this model; rows of its dtype: f32 copied, f16/bf16/q8_0/q4_0
+    // quantized on write) through each block table, key summaries updated from the float keys;
+    // attention per sequence reads K/V back through its block table, one tile at a time
+    // (dequantized into a per-thread scratch for non-f32 types).
     // Returns logits [n_rows, n_vocab], one row per seq with is_logits_needed, in seqs order; valid
     // until the next forward call. Each token row is computed independently of its batch-mates
     // (matmul rows, per-(token, head) attention), so results do not depend on the batch.
@@ -108,13 +112,17 @@ private:
     std::vector<float> up_;            // [n_tokens, n_ff]
     std::vector<float> logits_;        // [n_logit_rows, n_vocab]
     std::vector<float> attn_scratch_;  // attention_scratch_floats(n_threads, n_ctx, group)
+    std::vector<float> kv_k_f32_;      // [n_kv, k_dim] one layer's keys dequantized (non-f32 KvCache)
+    std::vector<float> kv_v_f32_;      // [n_kv, v_dim]
     // forward_batch only.
     std::vector<int32_t> b_tokens_;     // [n_tokens] concatenated tokens
     std::vector<int32_t> b_positions_;  // [n_tokens]
     std::vector<int32_t> b_seq_;        // [n_tokens] index into seqs
-    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write
+    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write (also
+                                        // forward()'s staging rows for a non-f32 KvCache)
     std::vector<float> b_v_;            // [n_tokens, v_dim]
     std::vector<float> b_scores_;       // [n_threads, max n_kv] attention scores
+    std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
 };
 
 }  // namespace gannet::model

@@ -62,5 +62,37 @@ TEST_P(DecodeAllocTest, DecodeStepsDoNotAllocate) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, DecodeAllocTest, ::testing::Values("llama", "gemma3"));
 
+// The same with a quantized or half KV cache (head_dim 32: n_embd 128 over 4 heads): staging rows,
+// the quantizers and the per-layer dequantized scratch do not allocate after the first steps.
+class KvTypeAllocTest : public ::testing::TestWithParam<tensor::DType> {};
+
+TEST_P(KvTypeAllocTest, DecodeStepsDoNotAllocate) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("gannet_alloc_kv_" + std::to_string(getpid()) + ".gguf")).string();
+    ASSERT_TRUE(
+        write_test_model({.arch = "gemma3", .n_embd = 128, .n_ff = 256, .n_heads = 4, .n_kv_heads = 2}, path).ok());
+    std::unique_ptr<Model> m = Model::load(path).value();
+    ThreadPool pool(2);
+    KvCache cache = m->create_cache(32, GetParam()).value();
+    const std::vector<int32_t> prompt = {1, 20, 30, 40};
+    const std::vector<int32_t> positions = {0, 1, 2, 3};
+    ASSERT_TRUE(m->forward(prompt, positions, cache, LogitsMode::kLast, pool).has_value());
+    int32_t id = 50;
+    int32_t pos = 4;
+    ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    const int64_t before = g_n_allocs.load();
+    for (pos = 5; pos < 20; ++pos) {
+        ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    }
+    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, KvTypeAllocTest,
+                         ::testing::Values(tensor::DType::kF16, tensor::DType::kQ8_0, tensor::DType::kQ4_0),
+                         [](const ::testing::TestParamInfo<tensor::DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
 }  // namespace
 }  // namespace gannet::model

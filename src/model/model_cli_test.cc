@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,10 +32,10 @@ std::string tmp(const std::string& name) {
         .string();
 }
 
-CmdResult gannet(const std::string& args) {
+CmdResult gannet(const std::string& args, const std::string& prefix = "") {
     const std::string out = tmp("stdout.txt");
     const std::string err = tmp("stderr.txt");
-    const std::string cmd = std::string(GANNET_BINARY) + " " + args + " >" + out + " 2>" + err;
+    const std::string cmd = prefix + std::string(GANNET_BINARY) + " " + args + " >" + out + " 2>" + err;
     const int status = std::system(cmd.c_str());
     CmdResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -167,6 +168,68 @@ TEST_F(ModelCliTest, BadFlagsAreUserErrors) {
     expect_user_error(gannet("run -m " + model_path() + " -p hi --top-p 0"), "top_p 0 must be in (0, 1]");
     expect_user_error(gannet("make-test-model --arch rwkv --out " + tmp("x.gguf")), "unknown architecture 'rwkv'");
     EXPECT_EQ(gannet("run --help").exit_code, 0);
+}
+
+// --kv-type on every model command: unknown names fail in one line naming the accepted types;
+// names are case-insensitive; a block type on a head_dim-16 model (this suite's model) is refused.
+TEST_F(ModelCliTest, KvTypeFlag) {
+    const std::string m = model_path();
+    const std::string text = tmp("kv_text.txt");
+    std::ofstream(text) << std::string(40, 'a') + " the end of the story, and then the end again.";
+    const std::string accepted = "kv cache: unknown cache type 'q5_k' (expected f32, f16, q8_0 or q4_0)";
+    expect_user_error(gannet("run -m " + m + " -p hi -n 1 --kv-type q5_k"), "gannet run: " + accepted);
+    expect_user_error(gannet("logits -m " + m + " --tokens 1 --out " + tmp("x.bin") + " --kv-type q5_k"),
+                      "gannet logits: " + accepted);
+    expect_user_error(gannet("perplexity -m " + m + " -f " + text + " -c 16 --kv-type q5_k"),
+                      "gannet perplexity: " + accepted);
+    expect_user_error(gannet("bench -m " + m + " -p 4 -n 1 --kv-type q5_k"), "gannet bench: " + accepted);
+    expect_user_error(gannet("serve -m " + m + " --port 0 --kv-type q5_k"), "gannet serve: " + accepted);
+    for (const char* cmd : {"run", "logits", "perplexity", "bench"}) {
+        EXPECT_NE(gannet(std::string(cmd) + " --help").out.find("--kv-type"), std::string::npos) << cmd;
+    }
+    EXPECT_NE(gannet("serve --help").out.find("--kv-type"), std::string::npos);
+
+    const std::string head_dim = "head_dim 16/16 is not a multiple of 32, which a q8_0 kv cache needs";
+    expect_user_error(gannet("run -m " + m + " -p hi -n 1 --kv-type Q8_0"), head_dim);
+    expect_user_error(gannet("bench -m " + m + " -p 4 -n 1 --kv-type q8_0"), head_dim);
+    // serve checks the layout before it listens (timeout: a regression must not hang the suite).
+    expect_user_error(gannet("serve -m " + m + " --port 0 --kv-type q4_0", "timeout 60 "),
+                      "head_dim 16 is not a multiple of 32, which a q4_0 cache needs");
+
+    // f16 works on any head size and stays within 1e-3 (relative L2) of the f32 logits.
+    const std::string f32_out = tmp("kv_f32.bin");
+    const std::string f16_out = tmp("kv_f16.bin");
+    ASSERT_EQ(gannet("logits -m " + m + " --tokens 1,50,60,7 --all --out " + f32_out + " -t 1").exit_code, 0);
+    const CmdResult f16 =
+        gannet("logits -m " + m + " --tokens 1,50,60,7 --all --out " + f16_out + " -t 1 --kv-type F16");
+    ASSERT_EQ(f16.exit_code, 0) << f16.err;
+    const std::string a = read_file(f32_out).value();
+    const std::string b = read_file(f16_out).value();
+    ASSERT_EQ(a.size(), b.size());
+    std::vector<float> fa(a.size() / 4), fb(b.size() / 4);
+    std::memcpy(fa.data(), a.data(), a.size());
+    std::memcpy(fb.data(), b.data(), b.size());
+    double err = 0.0, norm = 0.0;
+    for (size_t i = 0; i < fa.size(); ++i) {
+        err += (fa[i] - fb[i]) * (fa[i] - fb[i]);
+        norm += fa[i] * fa[i];
+    }
+    EXPECT_LT(std::sqrt(err / norm), 1e-3);
+    EXPECT_GT(err, 0.0);  // the flag reached the cache
+
+    // A head_dim-32 model takes q8_0/q4_0; bench reports the type it used.
+    const std::string wide = tmp("wide.gguf");
+    ASSERT_TRUE(write_test_model(
+                    {.arch = "llama", .n_ctx = 64, .n_embd = 128, .n_ff = 256, .n_heads = 4, .n_kv_heads = 2}, wide)
+                    .ok());
+    const CmdResult q8 = gannet("bench -m " + wide + " -p 16 -n 4 -t 1 --kv-type q8_0");
+    ASSERT_EQ(q8.exit_code, 0) << q8.err;
+    EXPECT_NE(q8.out.find("\"kv_type\":\"q8_0\""), std::string::npos) << q8.out;
+    const CmdResult q4 = gannet("perplexity -m " + wide + " -f " + text + " -c 16 --kv-type q4_0");
+    ASSERT_EQ(q4.exit_code, 0) << q4.err;
+    EXPECT_EQ(q4.out.rfind("perplexity: ", 0), 0u) << q4.out;
+    const CmdResult run = gannet("run -m " + wide + " -p 'the cat' -n 4 --temp 0 -t 1 --kv-type q4_0");
+    EXPECT_EQ(run.exit_code, 0) << run.err;
 }
 
 }  // namespace

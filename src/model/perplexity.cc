@@ -16,13 +16,14 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
 }
 
 Result<PerplexityResult> evaluate_perplexity(Model& model, std::span<const int32_t> tokens, int64_t n_ctx,
-                                             int32_t bos_id, ThreadPool& pool, const PerplexityProgress& progress) {
+                                             int32_t bos_id, ThreadPool& pool, const PerplexityProgress& progress,
+                                             tensor::DType kv_type) {
     if (n_ctx < 4 || static_cast<int64_t>(tokens.size()) < n_ctx) {
         return make_error(ErrorCode::kInvalidArgument,
                           "perplexity: the text has %zu tokens, need at least one window of %lld (>= 4)", tokens.size(),
                           static_cast<long long>(n_ctx));
     }
-    GANNET_ASSIGN_OR_RETURN(KvCache cache, model.create_cache(n_ctx));
+    GANNET_ASSIGN_OR_RETURN(KvCache cache, model.create_cache(n_ctx, kv_type));
     const int64_t n_vocab = model.config().n_vocab;
     const int64_t n_windows = static_cast<int64_t>(tokens.size()) / n_ctx;
     std::vector<int32_t> window(static_cast<size_t>(n_ctx));

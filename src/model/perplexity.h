@@ -29,7 +29,8 @@ using PerplexityProgress = std::function<void(int64_t window, double perplexity)
 // holds fewer than n_ctx tokens (the message gives both counts); errors of Model::forward.
 Result<PerplexityResult> evaluate_perplexity(Model& model, std::span<const int32_t> tokens, int64_t n_ctx,
                                              int32_t bos_id, ThreadPool& pool,
-                                             const PerplexityProgress& progress = nullptr);
+                                             const PerplexityProgress& progress = nullptr,
+                                             tensor::DType kv_type = tensor::DType::kF32);
 
 // -log softmax(logits)[target], computed in double with the max subtracted.
 double negative_log_likelihood(std::span<const float> logits, int32_t target);

@@ -2,18 +2,37 @@
 
 namespace gannet::runner {
 
-Result<std::unique_ptr<Runner>> Runner::create(model::Model& model, const RunnerConfig& config) {
-    if (config.n_threads < 1) {
-        return make_error(ErrorCode::kInvalidArgument, "runner: n_threads must be >= 1, got %d", config.n_threads);
+Result<kvcache::KvDType> kv_dtype_of(tensor::DType kv_type) {
+    switch (kv_type) {
+        case tensor::DType::kF32: return kvcache::KvDType::kF32;
+        case tensor::DType::kF16: return kvcache::KvDType::kF16;
+        case tensor::DType::kQ8_0: return kvcache::KvDType::kQ8_0;
+        case tensor::DType::kQ4_0: return kvcache::KvDType::kQ4_0;
+        default: break;
     }
+    return make_error(ErrorCode::kInvalidArgument, "runner: %s is not a kv cache type (f32, f16, q8_0, q4_0)",
+                      tensor::dtype_name(kv_type));
+}
+
+Result<kvcache::KvCacheLayout> paged_layout(const model::Model& model, const RunnerConfig& config) {
     const model::ModelConfig& c = model.config();
+    GANNET_ASSIGN_OR_RETURN(kvcache::KvDType dtype, kv_dtype_of(config.kv_type));
     kvcache::KvCacheLayout layout{.n_blocks = config.n_blocks,
                                   .n_layers = static_cast<int32_t>(c.n_layers),
                                   .n_kv_heads = static_cast<int32_t>(c.n_kv_heads),
                                   .head_dim = static_cast<int32_t>(c.head_dim_k),
                                   .block_size = config.block_size,
-                                  .dtype = kvcache::KvDType::kF32,
+                                  .dtype = dtype,
                                   .key_summary = kvcache::KeySummaryKind::kMinMax};
+    GANNET_RETURN_IF_ERROR(layout.validate());
+    return layout;
+}
+
+Result<std::unique_ptr<Runner>> Runner::create(model::Model& model, const RunnerConfig& config) {
+    if (config.n_threads < 1) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: n_threads must be >= 1, got %d", config.n_threads);
+    }
+    GANNET_ASSIGN_OR_RETURN(kvcache::KvCacheLayout layout, paged_layout(model, config));
     GANNET_ASSIGN_OR_RETURN(kvcache::KvStorage kv, kvcache::KvStorage::create(layout));
     return std::unique_ptr<Runner>(new Runner(model, config, std::move(kv)));
 }

@@ -1,4 +1,5 @@
-// Runner: executes one scheduler step on the CPU. Owns the paged KV memory (KvStorage, f32), applies
+// Runner: executes one scheduler step on the CPU. Owns the paged KV memory (KvStorage, of
+// RunnerConfig::kv_type: f32 by default, or f16/q8_0/q4_0 rows), applies
 // the step's block copies, and runs Model::forward_batch over every scheduled sequence at once.
 // Sampling stays with the engine (each sequence has its own sampler and seed).
 // Not thread-safe: owned by the engine loop.
@@ -13,6 +14,7 @@
 #include "base/thread_pool.h"
 #include "kvcache/kv_storage.h"
 #include "model/model.h"
+#include "runner/step_runner.h"
 #include "sched/scheduler.h"
 
 namespace gannet::runner {
@@ -21,20 +23,30 @@ struct RunnerConfig {
     int32_t n_blocks = 256;
     int32_t block_size = 16;
     int n_threads = 1;
+    tensor::DType kv_type = tensor::DType::kF32;  // f32, f16, q8_0 or q4_0 (tensor::kv_type_from_name)
 };
 
-class Runner {
+// The paged-cache type of a KV cache type. kInvalidArgument naming the accepted types otherwise.
+Result<kvcache::KvDType> kv_dtype_of(tensor::DType kv_type);
+
+// The paged layout a Runner makes for model with config (its n_blocks, block_size and kv_type).
+// kInvalidArgument as Runner::create: an unknown type, or a head size that is not a multiple of 32
+// with q8_0/q4_0.
+Result<kvcache::KvCacheLayout> paged_layout(const model::Model& model, const RunnerConfig& config);
+
+class Runner final : public StepRunner {
 public:
-    // kInvalidArgument for bad sizes; kResourceExhausted when the KV memory cannot be allocated.
+    // kInvalidArgument for bad sizes or a kv_type the model's head size cannot take; kResourceExhausted
+    // when the KV memory cannot be allocated.
     static Result<std::unique_ptr<Runner>> create(model::Model& model, const RunnerConfig& config);
 
     // Runs the step: block copies, then the forward. Returns logits [n_rows, n_vocab], one row per
     // is_logits_needed entry of out.seqs, in that order (empty when none). Valid until the next run().
-    Result<std::span<const float>> run(const sched::SchedulerOutput& out);
+    Result<std::span<const float>> run(const sched::SchedulerOutput& out) override;
 
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }
-    int64_t n_vocab() const { return model_.config().n_vocab; }
+    int64_t n_vocab() const override { return model_.config().n_vocab; }
 
 private:
     Runner(model::Model& model, const RunnerConfig& config, kvcache::KvStorage kv)

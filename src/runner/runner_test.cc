@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "base/test_paths.h"
@@ -43,14 +45,15 @@ std::vector<int32_t> prompt_for(int i, int32_t n_vocab) {
 
 // Runs every prompt through scheduler + runner with greedy sampling; returns generated tokens by index.
 std::map<int, std::vector<int32_t>> decode(model::Model& m, const std::vector<int>& which, int n_new,
-                                           int32_t max_batch_tokens, int n_threads) {
+                                           int32_t max_batch_tokens, int n_threads,
+                                           tensor::DType kv_type = tensor::DType::kF32) {
     sched::SchedulerConfig sc;
     sc.max_batch_tokens = max_batch_tokens;
     sc.blocks.n_blocks = 256;
     sc.blocks.block_size = 16;
     auto sched = sched::Scheduler::create(sc);
     EXPECT_TRUE(sched.has_value());
-    auto runner = Runner::create(m, {.n_blocks = 256, .block_size = 16, .n_threads = n_threads});
+    auto runner = Runner::create(m, {.n_blocks = 256, .block_size = 16, .n_threads = n_threads, .kv_type = kv_type});
     EXPECT_TRUE(runner.has_value()) << runner.error().message();
     std::map<sched::SeqId, int> ids;
     std::map<int, std::vector<int32_t>> outs;
@@ -152,6 +155,230 @@ TEST_P(RunnerModelTest, TokensDoNotDependOnBatchMates) {
                 EXPECT_EQ(got[i], alone[i]) << "prompt " << i << " batch " << batch << " budget " << budget;
             }
         }
+    }
+}
+
+// ---- KV cache types (--kv-type): f16, q8_0 and q4_0 rows against the exact f32 cache. ----
+
+// Generated f32-weight models with head_dim 32 (n_embd 128 over 4 heads, 2 kv heads), so q8_0/q4_0
+// rows are one block per head; gemma3 adds sliding windows and softcaps, qwen3 QK-norm.
+Result<std::unique_ptr<model::Model>> load_wide(const std::string& arch) {
+    model::TestModelOptions o;
+    o.arch = arch;
+    o.n_embd = 128;
+    o.n_ff = 256;
+    o.n_heads = 4;
+    o.n_kv_heads = 2;
+    const std::string path = ::testing::TempDir() + "/runner_kv_" + arch + ".gguf";
+    GANNET_RETURN_IF_ERROR(model::write_test_model(o, path));
+    return model::Model::load(path);
+}
+
+struct KvTypeCase {
+    std::string arch;
+    tensor::DType kv_type;
+};
+
+class KvTypeTest : public ::testing::TestWithParam<KvTypeCase> {};
+
+// Logit rows of a 40-token prompt (positions 0..39, all rows) plus 8 greedy decode steps, through
+// the contiguous cache of kv_type. Returns 48 rows of n_vocab.
+std::vector<std::vector<float>> contiguous_rows(model::Model& m, tensor::DType kv_type, ThreadPool& pool) {
+    std::vector<std::vector<float>> rows;
+    const int32_t n_vocab = static_cast<int32_t>(m.config().n_vocab);
+    std::vector<int32_t> prompt;
+    std::vector<int32_t> pos;
+    for (int32_t i = 0; i < 40; ++i) {
+        prompt.push_back((i * 37 + 11) % n_vocab);
+        pos.push_back(i);
+    }
+    auto cache = m.create_cache(64, kv_type);
+    EXPECT_TRUE(cache.has_value()) << cache.error().message();
+    auto all = m.forward(prompt, pos, *cache, model::LogitsMode::kAll, pool);
+    EXPECT_TRUE(all.has_value());
+    for (size_t r = 0; r < prompt.size(); ++r) {
+        rows.emplace_back(all->begin() + static_cast<std::ptrdiff_t>(r * n_vocab),
+                          all->begin() + static_cast<std::ptrdiff_t>((r + 1) * n_vocab));
+    }
+    for (int32_t step = 0; step < 8; ++step) {
+        const int32_t id = (step * 53 + 7) % n_vocab;  // fixed ids, so both caches see the same tokens
+        const int32_t p = 40 + step;
+        auto l = m.forward(std::span(&id, 1), std::span(&p, 1), *cache, model::LogitsMode::kLast, pool);
+        EXPECT_TRUE(l.has_value());
+        rows.emplace_back(l->begin(), l->end());
+    }
+    return rows;
+}
+
+// Rows 23, 39 and 40..47 of contiguous_rows through the paged cache of kv_type: the prompt in two
+// chunks (24 + 16 tokens, so the second starts mid-block) with the last row of each, then the 8
+// decode steps, over a shuffled block table.
+std::vector<std::vector<float>> paged_rows(model::Model& m, tensor::DType kv_type, ThreadPool& pool) {
+    std::vector<std::vector<float>> rows;
+    const int32_t n_vocab = static_cast<int32_t>(m.config().n_vocab);
+    auto runner = Runner::create(m, {.n_blocks = 8, .block_size = 16, .n_threads = 2, .kv_type = kv_type});
+    EXPECT_TRUE(runner.has_value()) << runner.error().message();
+    const std::vector<kvcache::BlockId> table = {6, 1, 4, 0};
+    std::vector<int32_t> tokens;
+    for (int32_t i = 0; i < 40; ++i) {
+        tokens.push_back((i * 37 + 11) % n_vocab);
+    }
+    for (int32_t step = 0; step < 8; ++step) {
+        tokens.push_back((step * 53 + 7) % n_vocab);
+    }
+    const std::pair<int32_t, size_t> calls[] = {{0, 24}, {24, 16}, {40, 1}, {41, 1}, {42, 1},
+                                                {43, 1}, {44, 1},  {45, 1}, {46, 1}, {47, 1}};
+    for (const auto& [p, n] : calls) {
+        const model::BatchSeq seq{.tokens = std::span(tokens).subspan(static_cast<size_t>(p), n),
+                                  .pos = p,
+                                  .block_table = table,
+                                  .is_logits_needed = true};
+        auto l = m.forward_batch(std::span(&seq, 1), (*runner)->storage(), pool);
+        EXPECT_TRUE(l.has_value()) << l.error().message();
+        rows.emplace_back(l->begin(), l->end());
+    }
+    return rows;
+}
+
+// The rows of contiguous_rows that paged_rows returns.
+std::vector<std::vector<float>> paged_subset(const std::vector<std::vector<float>>& all) {
+    std::vector<std::vector<float>> rows = {all[23], all[39]};
+    rows.insert(rows.end(), all.begin() + 40, all.end());
+    return rows;
+}
+
+struct RowDiff {
+    double rel_l2 = 0.0;   // ||a - b|| / ||b|| over all rows
+    double max_abs = 0.0;  // largest elementwise difference
+    int n_top1_same = 0;
+    int n_rows = 0;
+};
+
+RowDiff diff_rows(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+    RowDiff d;
+    double err = 0.0, norm = 0.0;
+    for (size_t r = 0; r < a.size(); ++r) {
+        for (size_t i = 0; i < a[r].size(); ++i) {
+            const double e = static_cast<double>(a[r][i]) - b[r][i];
+            err += e * e;
+            norm += static_cast<double>(b[r][i]) * b[r][i];
+            d.max_abs = std::max(d.max_abs, std::abs(e));
+        }
+        d.n_top1_same += sampling::argmax(a[r]) == sampling::argmax(b[r]) ? 1 : 0;
+        ++d.n_rows;
+    }
+    d.rel_l2 = std::sqrt(err / norm);
+    return d;
+}
+
+// Bounds, from the row quantizers' own error on Gaussian-like rows (kv_quant_test.cc: q8_0 ~0.3%
+// relative RMS, q4_0 ~7%, f16 ~0.03%) carried through softmax(q.k) v and two or six layers: the
+// logit error grows to a few times the K/V error (measured rel L2: f16 1.7-4.4e-4, q8_0 0.8-1.1e-2,
+// q4_0 0.16-0.18), so the bounds are f16 < 1e-3, q8_0 < 2e-2, q4_0 < 0.25. Top-1 must agree on
+// every row for f16, on >= 90% for q8_0 (measured 45-47/48) and >= 60% for q4_0 (32-35/48): these
+// random-weight models have flat logits, where a small error swaps near-ties.
+TEST_P(KvTypeTest, ContiguousCacheStaysCloseToF32) {
+    auto m = load_wide(GetParam().arch);
+    ASSERT_TRUE(m.has_value()) << m.error().message();
+    ThreadPool pool(2);
+    const auto ref = contiguous_rows(**m, tensor::DType::kF32, pool);
+    const auto got = contiguous_rows(**m, GetParam().kv_type, pool);
+    const RowDiff d = diff_rows(got, ref);
+    std::printf("%s %s vs f32: rel L2 %.2e, max abs %.2e, top-1 same %d/%d\n", GetParam().arch.c_str(),
+                tensor::dtype_name(GetParam().kv_type), d.rel_l2, d.max_abs, d.n_top1_same, d.n_rows);
+    switch (GetParam().kv_type) {
+        case tensor::DType::kF16:
+            EXPECT_LT(d.rel_l2, 1e-3);
+            EXPECT_EQ(d.n_top1_same, d.n_rows);
+            break;
+        case tensor::DType::kQ8_0:
+            EXPECT_LT(d.rel_l2, 2e-2);
+            EXPECT_GE(d.n_top1_same * 10, d.n_rows * 9);
+            break;
+        default:
+            EXPECT_LT(d.rel_l2, 0.25);
+            EXPECT_GE(d.n_top1_same * 10, d.n_rows * 6);
+            break;
+    }
+    EXPECT_GT(d.rel_l2, 0.0) << "the cache type made no difference: was it used?";
+}
+
+// Same type, two caches: the paged rows (block tiles dequantized) and the contiguous rows (layer
+// dequantized) quantize the same float rows, so mostly only the summation order differs (~4e-7).
+// A key that differs in its last float bit between the two paths (QK-norm, softcap) can round to
+// the neighbouring q8_0/q4_0 step: measured up to 6e-5 relative L2 (qwen3 q8_0), so the bound is 5e-4.
+TEST_P(KvTypeTest, PagedAndContiguousAgreeForTheSameType) {
+    auto m = load_wide(GetParam().arch);
+    ASSERT_TRUE(m.has_value()) << m.error().message();
+    ThreadPool pool(2);
+    const auto contiguous = paged_subset(contiguous_rows(**m, GetParam().kv_type, pool));
+    const auto paged = paged_rows(**m, GetParam().kv_type, pool);
+    const RowDiff d = diff_rows(paged, contiguous);
+    std::printf("%s %s paged vs contiguous: rel L2 %.2e, max abs %.2e, top-1 same %d/%d\n", GetParam().arch.c_str(),
+                tensor::dtype_name(GetParam().kv_type), d.rel_l2, d.max_abs, d.n_top1_same, d.n_rows);
+    EXPECT_LT(d.rel_l2, 5e-4);
+    EXPECT_EQ(d.n_top1_same, d.n_rows);
+}
+
+// The quantized paged cache keeps the batch invariance of the f32 one: a sequence's greedy tokens
+// are the same alone and in a batch with chunked prefill.
+TEST_P(KvTypeTest, TokensDoNotDependOnBatchMates) {
+    auto m = load_wide(GetParam().arch);
+    ASSERT_TRUE(m.has_value());
+    std::map<int, std::vector<int32_t>> alone;
+    for (int i : {0, 3, 5, 9}) {
+        alone[i] = decode(**m, {i}, 6, 512, 2, GetParam().kv_type)[i];
+    }
+    auto got = decode(**m, {0, 3, 5, 9}, 6, 7, 2, GetParam().kv_type);
+    for (int i : {0, 3, 5, 9}) {
+        EXPECT_EQ(got[i], alone[i]) << "prompt " << i;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, KvTypeTest,
+    ::testing::Values(KvTypeCase{"llama", tensor::DType::kF16}, KvTypeCase{"llama", tensor::DType::kQ8_0},
+                      KvTypeCase{"llama", tensor::DType::kQ4_0}, KvTypeCase{"qwen3", tensor::DType::kQ8_0},
+                      KvTypeCase{"gemma3", tensor::DType::kF16}, KvTypeCase{"gemma3", tensor::DType::kQ8_0},
+                      KvTypeCase{"gemma3", tensor::DType::kQ4_0}),
+    [](const ::testing::TestParamInfo<KvTypeCase>& p) {
+        return p.param.arch + "_" + tensor::dtype_name(p.param.kv_type);
+    });
+
+// The fixtures have head_dim 16: half a q8_0 block. Both caches refuse with a message that says so.
+TEST(KvTypeErrorTest, HeadDimNotAMultipleOf32IsRejected) {
+    auto m = model::Model::load(fixture("llama-f32.gguf"));
+    ASSERT_TRUE(m.has_value());
+    for (tensor::DType t : {tensor::DType::kQ8_0, tensor::DType::kQ4_0}) {
+        auto cache = (*m)->create_cache(16, t);
+        ASSERT_FALSE(cache.has_value());
+        EXPECT_EQ(cache.error().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(cache.error().message().find("head_dim 16/16 is not a multiple of 32"), std::string::npos)
+            << cache.error().message();
+        auto runner = Runner::create(**m, {.n_blocks = 4, .block_size = 16, .n_threads = 1, .kv_type = t});
+        ASSERT_FALSE(runner.has_value());
+        EXPECT_NE(runner.error().message().find("head_dim 16 is not a multiple of 32"), std::string::npos)
+            << runner.error().message();
+    }
+    EXPECT_TRUE((*m)->create_cache(16, tensor::DType::kF16).has_value());  // element types are fine
+    EXPECT_EQ((*m)->create_cache(16, tensor::DType::kQ5_K).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(Runner::create(**m, {.kv_type = tensor::DType::kBF16}).error().code(), ErrorCode::kInvalidArgument);
+}
+
+// f16 on the head_dim-16 reference fixtures (every architecture): within 1e-3 of the f32 cache.
+TEST(KvTypeErrorTest, F16CacheOnFixturesIsWithin1e3) {
+    for (const char* name : {"llama-f32", "qwen2-f32", "qwen3-f32", "gemma3-f32"}) {
+        auto m = model::Model::load(fixture((std::string(name) + ".gguf").c_str()));
+        ASSERT_TRUE(m.has_value());
+        ThreadPool pool(2);
+        const RowDiff d =
+            diff_rows(contiguous_rows(**m, tensor::DType::kF16, pool), contiguous_rows(**m, tensor::DType::kF32, pool));
+        std::printf("%s f16 vs f32: rel L2 %.2e, max abs %.2e, top-1 same %d/%d\n", name, d.rel_l2, d.max_abs,
+                    d.n_top1_same, d.n_rows);
+        EXPECT_LT(d.rel_l2, 1e-3) << name;
+        const RowDiff p = diff_rows(paged_rows(**m, tensor::DType::kF16, pool),
+                                    paged_subset(contiguous_rows(**m, tensor::DType::kF16, pool)));
+        EXPECT_LT(p.rel_l2, 5e-4) << name;
     }
 }
 

@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "model_cli.h"
 #ifdef GANNET_CUDA
+#include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
 #endif
 
@@ -38,7 +39,7 @@ std::string json_string(const std::string& s) {
     return out + "\"";
 }
 
-Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads) {
+Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads, tensor::DType kv_type) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
     const model::ModelConfig& c = m->config();
     if (n_prompt + n_gen > c.n_ctx_train) {
@@ -46,7 +47,7 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
                           static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
                           static_cast<long long>(c.n_ctx_train));
     }
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen));
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen, kv_type));
     // Fixed seed: the timing should not depend on which ids were drawn, but runs stay comparable.
     std::mt19937_64 rng(0);
     std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
@@ -74,9 +75,10 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
     std::fprintf(stderr, "bench: prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
                  static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
     std::printf(
-        "{\"model\":%s,\"dtype\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-        "\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        json_string(model_path).c_str(), json_string(m->dtype_name()).c_str(), n_threads, prefill_tok_s, decode_tok_s,
+        "{\"model\":%s,\"dtype\":%s,\"kv_type\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,"
+        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(m->dtype_name()).c_str(),
+        json_string(tensor::dtype_name(kv_type)).c_str(), n_threads, prefill_tok_s, decode_tok_s,
         gb_per_token * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
     return Status();
 }
@@ -84,7 +86,9 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
 #ifdef GANNET_CUDA
 // The same measurement on the GPU (weights in device memory, decode steps replayed as a CUDA graph).
 // One warm-up prefill and decode step come first (graph capture, cuBLAS setup) and are not timed.
-Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen) {
+// placement / vram_budget_bytes: where the weights live (src/memory/placement.h; -1: free memory).
+Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen, memory::Placement placement,
+                  int64_t vram_budget_bytes) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
     const model::ModelConfig& c = cpu->config();
     if (n_prompt + n_gen > c.n_ctx_train) {
@@ -92,8 +96,11 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
                           static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
                           static_cast<long long>(c.n_ctx_train));
     }
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> m,
-                            model::cuda::CudaModel::create(*cpu, {.n_ctx = n_prompt + n_gen}));
+    GANNET_ASSIGN_OR_RETURN(
+        std::unique_ptr<model::cuda::CudaModel> m,
+        model::cuda::CudaModel::create(
+            *cpu, {.n_ctx = n_prompt + n_gen, .placement = placement, .vram_budget_bytes = vram_budget_bytes}));
+    std::fprintf(stderr, "bench (cuda): placement %s\n", m->placement().describe().c_str());
     std::mt19937_64 rng(0);
     std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
     std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
@@ -123,10 +130,11 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
     std::fprintf(stderr, "bench (cuda): prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
                  static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
     std::printf(
-        "{\"model\":%s,\"dtype\":%s,\"device\":\"cuda\",\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-        "\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        json_string(model_path).c_str(), json_string(cpu->dtype_name()).c_str(), prefill_tok_s, decode_tok_s,
-        gb_per_token * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
+        "{\"model\":%s,\"dtype\":%s,\"device\":\"cuda\",\"placement\":\"%s\",\"prefill_tok_s\":%.3f,"
+        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(cpu->dtype_name()).c_str(),
+        memory::placement_name(m->placement().placement), prefill_tok_s, decode_tok_s, gb_per_token * decode_tok_s,
+        static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
     return Status();
 }
 #endif
@@ -140,14 +148,23 @@ int run_bench(const std::vector<std::string>& args) {
     int64_t n_prompt = 512;
     int64_t n_gen = 128;
     int64_t threads = 0;
+    std::string kv_type_name = "f32";
+    tensor::DType kv_type = tensor::DType::kF32;
     Flags flags("bench");
     flags.add_string("-m,--model", &model_path, "GGUF model file");
     flags.add_int("-p,--n-prompt", &n_prompt, "prompt tokens to prefill (default 512)");
     flags.add_int("-n,--n-gen", &n_gen, "tokens to decode (default 128)");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     std::string device = "cpu";
+    std::string placement_text = "device";
+    std::string budget_text;
 #ifdef GANNET_CUDA
     flags.add_string("--device", &device, "cpu (default) or cuda");
+    flags.add_string("--placement", &placement_text,
+                     "cuda weights: device (default), mapped (host memory read over the bus) or stream "
+                     "(layers copied in turn)");
+    flags.add_string("--vram-budget", &budget_text, "cuda: GB of device memory for weights (default: free memory)");
 #endif
     if (wants_help(args)) {
         std::printf("gannet bench: prefill and decode speed of a model (random token ids)\n%s", flags.usage().c_str());
@@ -163,18 +180,38 @@ int run_bench(const std::vector<std::string>& args) {
     if (s.ok() && device != "cpu" && device != "cuda") {
         s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
+    if (s.ok()) {
+        s = parse_kv_type(kv_type_name, &kv_type);
+    }
+    if (s.ok() && device == "cuda" && kv_type != tensor::DType::kF32) {
+        s = make_error(ErrorCode::kUnimplemented, "--kv-type %s is CPU-only; the cuda bench keeps its own f32 cache",
+                       kv_type_name.c_str());
+    }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
 #ifdef GANNET_CUDA
+    Result<memory::Placement> placement = memory::parse_placement(placement_text);
+    if (s.ok() && !placement.has_value()) {
+        s = placement.error();
+    }
+    int64_t vram_budget_bytes = -1;
+    if (s.ok() && flags.was_set("--vram-budget")) {
+        Result<uint64_t> b = memory::parse_vram_budget_gb(budget_text);
+        s = b.error();
+        vram_budget_bytes = b.has_value() ? static_cast<int64_t>(*b) : -1;
+    }
+    if (s.ok() && device != "cuda" && (flags.was_set("--placement") || flags.was_set("--vram-budget"))) {
+        s = make_error(ErrorCode::kInvalidArgument, "--placement and --vram-budget need --device cuda");
+    }
     if (s.ok() && device == "cuda") {
-        s = bench_cuda(model_path, n_prompt, n_gen);
+        s = bench_cuda(model_path, n_prompt, n_gen, *placement, vram_budget_bytes);
         return s.ok() ? 0 : fail("bench", s);
     }
 #endif
     if (s.ok()) {
-        s = bench(model_path, n_prompt, n_gen, *n_threads);
+        s = bench(model_path, n_prompt, n_gen, *n_threads, kv_type);
     }
     return s.ok() ? 0 : fail("bench", s);
 }

@@ -55,7 +55,7 @@ Status write_floats(const std::string& path, std::span<const float> values) {
 }
 
 Status logits(const std::string& model_path, const std::string& tokens_text, bool is_all, const std::string& out,
-              int n_threads, bool on_cuda) {
+              int n_threads, bool on_cuda, tensor::DType kv_type) {
     GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, parse_token_list(tokens_text));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
     const int64_t n_ctx_train = m->config().n_ctx_train;
@@ -63,7 +63,7 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
         return make_error(ErrorCode::kInvalidArgument, "%zu tokens exceed the model's context length of %lld",
                           tokens.size(), static_cast<long long>(n_ctx_train));
     }
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(static_cast<int64_t>(tokens.size())));
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(static_cast<int64_t>(tokens.size()), kv_type));
     std::vector<int32_t> positions(tokens.size());
     for (size_t i = 0; i < positions.size(); ++i) {
         positions[i] = static_cast<int32_t>(i);
@@ -93,12 +93,15 @@ int run_logits(const std::vector<std::string>& args) {
     std::string out;
     bool is_all = false;
     int64_t threads = 0;
+    std::string kv_type_name = "f32";
+    tensor::DType kv_type = tensor::DType::kF32;
     Flags flags("logits");
     flags.add_string("-m,--model", &model_path, "GGUF model file");
     flags.add_string("--tokens", &tokens, "comma-separated token ids, e.g. 1,2,3");
     flags.add_bool("--all", &is_all, "write logits of every position, not only the last");
     flags.add_string("-o,--out", &out, "output file: little-endian float32, n_vocab per position");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     std::string device = "cpu";
 #ifdef GANNET_CUDA
     flags.add_string("--device", &device, "cpu (default) or cuda");
@@ -120,12 +123,18 @@ int run_logits(const std::vector<std::string>& args) {
     if (s.ok() && device != "cpu" && device != "cuda") {
         s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
+    if (s.ok()) {
+        s = parse_kv_type(kv_type_name, &kv_type);
+    }
+    if (s.ok() && device == "cuda" && kv_type != tensor::DType::kF32) {
+        s = make_error(ErrorCode::kUnimplemented, "--kv-type %s is CPU-only", kv_type_name.c_str());
+    }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
     if (s.ok()) {
-        s = logits(model_path, tokens, is_all, out, *n_threads, device == "cuda");
+        s = logits(model_path, tokens, is_all, out, *n_threads, device == "cuda", kv_type);
     }
     return s.ok() ? 0 : fail("logits", s);
 }

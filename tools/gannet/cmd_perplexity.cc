@@ -18,7 +18,8 @@ namespace {
 
 constexpr int64_t kDefaultWindow = 512;
 
-Status perplexity(const std::string& model_path, const std::string& text_path, int64_t n_ctx, int n_threads) {
+Status perplexity(const std::string& model_path, const std::string& text_path, int64_t n_ctx, int n_threads,
+                  tensor::DType kv_type) {
     GANNET_ASSIGN_OR_RETURN(std::string text, read_file(text_path));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(m->file()));
@@ -37,7 +38,7 @@ Status perplexity(const std::string& model_path, const std::string& text_path, i
     GANNET_ASSIGN_OR_RETURN(model::PerplexityResult r,
                             model::evaluate_perplexity(*m, tokens, n_ctx, bos, pool, [](int64_t w, double ppl) {
                                 std::fprintf(stderr, "[%lld]%.4f\n", static_cast<long long>(w + 1), ppl);
-                            }));
+                            }, kv_type));
     std::printf("perplexity: %.4f\n", r.perplexity);
     return Status();
 }
@@ -47,11 +48,14 @@ int run_perplexity(const std::vector<std::string>& args) {
     std::string text_path;
     int64_t n_ctx = 0;
     int64_t threads = 0;
+    std::string kv_type_name = "f32";
+    tensor::DType kv_type = tensor::DType::kF32;
     Flags flags("perplexity");
     flags.add_string("-m,--model", &model_path, "GGUF model file");
     flags.add_string("-f,--file", &text_path, "text file to score");
     flags.add_int("-c,--ctx-size", &n_ctx, "window size in tokens (default 512, or the model's context if smaller)");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     if (wants_help(args)) {
         std::printf("gannet perplexity: perplexity of a model on a text file\n%s", flags.usage().c_str());
         return 0;
@@ -67,12 +71,15 @@ int run_perplexity(const std::vector<std::string>& args) {
         s = make_error(ErrorCode::kInvalidArgument, "-c/--ctx-size is %lld, expected >= 4",
                        static_cast<long long>(n_ctx));
     }
+    if (s.ok()) {
+        s = parse_kv_type(kv_type_name, &kv_type);
+    }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
     if (s.ok()) {
-        s = perplexity(model_path, text_path, n_ctx, *n_threads);
+        s = perplexity(model_path, text_path, n_ctx, *n_threads, kv_type);
     }
     return s.ok() ? 0 : fail("perplexity", s);
 }

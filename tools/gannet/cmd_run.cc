@@ -28,6 +28,7 @@ struct RunOptions {
     bool is_chat = false;
     std::vector<std::string> stops;
     sampling::SamplerConfig sampler;
+    tensor::DType kv_type = tensor::DType::kF32;
 };
 
 double seconds_since(Clock::time_point t) {
@@ -75,7 +76,7 @@ Status generate(const RunOptions& o) {
                           static_cast<long long>(n_prompt), static_cast<long long>(n_ctx_train));
     }
     const int64_t n_ctx = std::min(n_ctx_train, n_prompt + o.n_predict);
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_ctx));
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_ctx, o.kv_type));
     ThreadPool pool(o.n_threads);
     std::vector<int32_t> positions(history.size());
     for (size_t i = 0; i < positions.size(); ++i) {
@@ -126,6 +127,7 @@ int run_run(const std::vector<std::string>& args) {
     double top_p = o.sampler.top_p;
     double min_p = o.sampler.min_p;
     double repeat_penalty = o.sampler.repeat_penalty;
+    std::string kv_type_name = "f32";
     Flags flags("run");
     flags.add_string("-m,--model", &o.model_path, "GGUF model file (default: the shipped gannet-default.gguf)");
     flags.add_string("-p,--prompt", &o.prompt, "prompt text");
@@ -140,11 +142,15 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_strings("--stop", &o.stops, "stop string (repeatable); not printed");
     flags.add_bool("--chat", &o.is_chat, "render the prompt as a user message with the model's chat template");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
+    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;
     }
     Status s = flags.parse(args);
+    if (s.ok()) {
+        s = parse_kv_type(kv_type_name, &o.kv_type);
+    }
     if (s.ok() && !flags.was_set("--model")) {
         Result<std::string> fallback = default_model_path();
         if (fallback.has_value()) {

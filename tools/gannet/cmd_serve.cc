@@ -7,6 +7,10 @@
 #include "model_cli.h"
 #include "server/openai_routes.h"
 #include "server/serve.h"
+#ifdef GANNET_CUDA
+#include "model/cuda/cuda_model.h"
+#include "runner/cuda/cuda_runner.h"
+#endif
 
 namespace gannet::app {
 
@@ -18,6 +22,8 @@ struct ModelOptions {
     int64_t max_batch_tokens = 512;
     int64_t n_threads = 0;
     bool is_deterministic = false;
+    std::string device = "cpu";  // cpu or cuda (the engine's runner)
+    std::string kv_type = "f32";  // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
 };
 
 // ChatML, for models whose GGUF has no chat template.
@@ -55,17 +61,41 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
     engine::EngineConfig ec;
     ec.n_ctx = static_cast<int32_t>(mo.n_ctx);
     ec.block_size = 16;
-    // Default KV: room for 64 full contexts, capped at 1 GiB of f32 K/V, never less than one context.
-    const model::ModelConfig& mc = rt->model->config();
-    const int64_t block_bytes = mc.n_layers * 2 * mc.n_kv_heads * ec.block_size * mc.head_dim_k * 4;
+    GANNET_ASSIGN_OR_RETURN(ec.kv_type, tensor::kv_type_from_name(mo.kv_type));
+    // Default KV: room for 64 full contexts, capped at 1 GiB of K/V in the cache type (so q8_0 fits
+    // ~3.8x the tokens of f32 under the cap), never less than one context.
+    GANNET_ASSIGN_OR_RETURN(
+        kvcache::KvCacheLayout layout,
+        runner::paged_layout(*rt->model, {.n_blocks = 1, .block_size = ec.block_size, .kv_type = ec.kv_type}));
     const int64_t blocks_per_ctx = (mo.n_ctx + ec.block_size - 1) / ec.block_size;
     const int64_t default_blocks =
-        std::max(blocks_per_ctx, std::min(64 * blocks_per_ctx, (int64_t{1} << 30) / std::max<int64_t>(block_bytes, 1)));
+        std::max(blocks_per_ctx, std::min(64 * blocks_per_ctx, kvcache::n_blocks_in_budget(layout, uint64_t{1} << 30)));
     ec.n_kv_blocks = static_cast<int32_t>(mo.n_kv_blocks > 0 ? mo.n_kv_blocks : default_blocks);
     ec.max_batch_tokens = static_cast<int32_t>(mo.max_batch_tokens);
     ec.n_threads = n_threads;
     ec.is_deterministic = mo.is_deterministic;
-    GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec));
+    if (mo.device == "cuda") {
+#ifdef GANNET_CUDA
+        if (ec.kv_type != tensor::DType::kF32) {
+            return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
+        }
+        // Weights go to the GPU once; the runner keeps the paged KV cache in device memory (the
+        // model's own contiguous cache is not used, so it gets one position).
+        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
+                                model::cuda::CudaModel::create(*rt->model, {.n_ctx = 1}));
+        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
+                                runner::CudaRunner::create(std::move(cm), {.n_blocks = ec.n_kv_blocks,
+                                                                           .block_size = ec.block_size,
+                                                                           .is_deterministic = ec.is_deterministic}));
+        GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec, std::move(cr)));
+#else
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+#endif
+    } else if (mo.device == "cpu") {
+        GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec));
+    } else {
+        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", mo.device.c_str());
+    }
     std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0) {
         name.resize(name.size() - 5);
@@ -92,9 +122,11 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_int("--ctx", &mo.n_ctx, "context length per request, prompt + completion (default: the model's, at most 8192)");
     flags.add_int("--kv-blocks", &mo.n_kv_blocks, "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB)");
     flags.add_int("--max-batch-tokens", &mo.max_batch_tokens, "tokens per engine step (default 512)");
+    flags.add_string("--kv-type", &mo.kv_type, kKvTypeHelp);
+    flags.add_string("--device", &mo.device, "cpu (default) or cuda: where the engine runs the model");
     flags.add_int("-t,--threads", &mo.n_threads, "compute threads (default 0: all)");
     flags.add_bool("--deterministic", &mo.is_deterministic,
-                   "a request's tokens do not depend on its batch-mates (the CPU path always is)");
+                   "a request's tokens do not depend on its batch-mates (the CPU path always is; cuda: one token per product)");
     flags.add_string("--tools", &tools, "comma-separated tool packs: workspace, conformance");
     flags.add_string("--store", &o.store, "sqlite:PATH or redis://HOST:PORT (default " +
                                                server::default_store_spec() + ")");
@@ -104,9 +136,12 @@ int serve_main(const std::vector<std::string>& args) {
     if (Status s = flags.parse(args); !s.ok()) {
         return fail("serve", s);
     }
+    if (Result<tensor::DType> t = tensor::kv_type_from_name(mo.kv_type); !t.has_value()) {
+        return fail("serve", t.error());
+    }
     if (is_help) {
         std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
-                    "                    [--max-batch-tokens N] [--deterministic] [--tools PACK,...]\n"
+                    "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools PACK,...]\n"
                     "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--auth-tokens FILE]\n\n%s",
                     flags.usage().c_str());
         return 0;

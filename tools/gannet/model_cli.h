@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "tensor/kv_quant.h"
 
 namespace gannet::app {
 
@@ -38,6 +39,14 @@ inline Status require_flag(bool is_set, const char* names) {
         return Status();
     }
     return make_error(ErrorCode::kInvalidArgument, "%s is required", names);
+}
+
+// --kv-type: how cached keys and values are stored. Unknown names fail with one line naming the types.
+inline constexpr const char* kKvTypeHelp =
+    "KV cache type: f32 (default, exact), f16, q8_0 (~3.8x fewer bytes) or q4_0 (~7x; lossier)";
+inline Status parse_kv_type(const std::string& name, tensor::DType* out) {
+    GANNET_ASSIGN_OR_RETURN(*out, tensor::kv_type_from_name(name));
+    return Status();
 }
 
 inline bool file_exists(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }

@@ -3,6 +3,7 @@
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/dequantize.cuh"
 #include "kernels/cuda/embedding.h"
 #include "tensor/quant.h"
 
@@ -44,6 +45,25 @@ __global__ void embedding_kernel(const uint8_t* __restrict__ table, size_t row_b
     }
 }
 
+// Other block types (Q4_1, Q5_x, Q2_K..Q6_K): threads over groups of 8 elements decoded by dequant8
+// (dequantize.cuh); dim is a whole number of blocks, so a multiple of 32.
+template <DType kType>
+__global__ void embedding_block_kernel(const uint8_t* __restrict__ table, size_t row_bytes, int64_t n_vocab,
+                                       int64_t dim, const int32_t* __restrict__ tokens, float* __restrict__ out) {
+    const int32_t tok = tokens[blockIdx.x];
+    float* o = out + blockIdx.x * dim;
+    const bool is_valid = tok >= 0 && tok < n_vocab;
+    const uint8_t* row = table + (is_valid ? static_cast<size_t>(tok) : 0) * row_bytes;
+    for (int64_t e = 8 * static_cast<int64_t>(threadIdx.x); e < dim; e += 8 * static_cast<int64_t>(blockDim.x)) {
+        float v[8];
+        dequant8<kType>(row, e, v);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            o[e + i] = is_valid ? v[i] : NAN;
+        }
+    }
+}
+
 }  // namespace
 
 Status embedding(const EmbeddingArgs& a, cudaStream_t stream) {
@@ -80,6 +100,13 @@ Status embedding(const EmbeddingArgs& a, cudaStream_t stream) {
             break;
         case DType::kQ8_0:
             embedding_kernel<DType::kQ8_0><<<n, kBlock, 0, stream>>>(t, rb, a.n_vocab, a.dim, a.tokens, a.out);
+            break;
+        case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kQ2_K: case DType::kQ3_K:
+        case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K:
+            visit_block_dtype(a.dtype, [&](auto tag) {
+                embedding_block_kernel<decltype(tag)::value><<<n, kBlock, 0, stream>>>(t, rb, a.n_vocab, a.dim,
+                                                                                         a.tokens, a.out);
+            });
             break;
         default:
             return make_error(ErrorCode::kUnimplemented, "embedding: no cuda kernel for %s",

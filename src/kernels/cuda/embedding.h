@@ -13,7 +13,7 @@ namespace gannet::kernels::cuda {
 
 struct EmbeddingArgs {
     const void* table = nullptr;                // [n_vocab rows][dim elements of dtype], device
-    tensor::DType dtype = tensor::DType::kF32;  // kF32, kF16, kBF16, kQ4_0 or kQ8_0
+    tensor::DType dtype = tensor::DType::kF32;  // kF32, kF16, kBF16, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ2_K..kQ6_K
     int64_t n_vocab = 0;
     int64_t dim = 0;                  // a multiple of block_size(dtype)
     const int32_t* tokens = nullptr;  // [n_tokens], device

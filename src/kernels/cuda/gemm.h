@@ -1,6 +1,7 @@
 // Prefill-path matrix products on the GPU: y = x · Wᵀ for many tokens through cuBLAS tensor cores.
-// Simple by design: x is rounded to bf16 (f16 for F16 weights), quantized W is dequantized to bf16
-// in tiles of rows, and cublasGemmEx multiplies with f32 accumulation. Owner: CUDA backend.
+// x is rounded to bf16 (f16 for F16 weights); other W is dequantized to bf16 in tiles of whole
+// rows (as many rows as fit kGemmTileElems, so most matrices take one or two cuBLAS calls), and
+// cublasGemmEx multiplies with f32 accumulation. Owner: CUDA backend.
 // Thread-safety: the handle and scratch belong to one stream at a time.
 #pragma once
 
@@ -17,7 +18,7 @@ namespace gannet::kernels::cuda {
 
 struct GemmArgs {
     const void* w = nullptr;                       // [n_out rows][n_in elements of w_dtype], device, GGUF block layout
-    tensor::DType w_dtype = tensor::DType::kQ4_0;  // kQ4_0, kQ8_0, kF16 or kBF16
+    tensor::DType w_dtype = tensor::DType::kQ4_0;  // kF16, kBF16 or any type dequantize.h decodes but kF32
     int64_t n_in = 0;
     int64_t n_out = 0;
     int64_t n_tokens = 0;      // 0 is a no-op
@@ -26,17 +27,22 @@ struct GemmArgs {
     void* scratch = nullptr;   // device, gemm_scratch_size_bytes(*this) bytes, 256-byte aligned
     size_t scratch_size_bytes = 0;
     cublasHandle_t cublas = nullptr;
+    int64_t tile_rows = 0;  // rows of W dequantized per cuBLAS call; 0: gemm_default_tile_rows(n_in)
 };
 
-// Rows of W dequantized per cuBLAS call: 4096 x n_in bf16 is 32 MiB at n_in = 4096, large enough
-// that each call is a full-size GEMM and small enough to keep the scratch modest.
-inline constexpr int64_t kGemmRowTile = 4096;
+// Elements of W dequantized per cuBLAS call: 64 Mi bf16 = 128 MiB of scratch. At n_in = 4096 that is
+// 16384 rows (every 8B projection but the output matrix in one call), at n_in = 14336 4680 rows.
+// Larger tiles mean fewer, larger GEMMs; the dequantize pass costs the same bytes either way.
+inline constexpr int64_t kGemmTileElems = int64_t{64} << 20;
 
-// Bytes of device scratch gemm() needs: x in 16 bits plus, for quantized W, one tile of rows.
+// kGemmTileElems / n_in rounded down to a multiple of 128 rows (cuBLAS tile friendly), at least 128.
+int64_t gemm_default_tile_rows(int64_t n_in);
+
+// Bytes of device scratch gemm() needs: x in 16 bits plus, unless W is F16/BF16, one bf16 tile of rows.
 size_t gemm_scratch_size_bytes(const GemmArgs& a);
 
-// kUnimplemented for another dtype; kInvalidArgument for bad sizes, null pointers or too little
-// scratch; kInternal for a CUDA or cuBLAS failure.
+// kUnimplemented for F32 (use cublasSgemm) or a dtype without a device decoder; kInvalidArgument for bad sizes, null pointers, a negative
+// tile_rows or too little scratch; kInternal for a CUDA or cuBLAS failure.
 Status gemm(const GemmArgs& a, cudaStream_t stream);
 
 }  // namespace gannet::kernels::cuda

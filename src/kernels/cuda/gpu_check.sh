@@ -27,7 +27,7 @@ fi
 
 start=$(date +%s)
 cmake -S src/kernels/cuda/standalone -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${PREFIX[@]}" > "$OUT/build.log" 2>&1 \
-    && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test matvec_bench >> "$OUT/build.log" 2>&1
+    && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test matvec_bench prefill_bench runner_cuda_test model_cuda_batch_ops_test memory_cuda_test >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - start )) s"
 if [ $rc -ne 0 ]; then
@@ -44,3 +44,9 @@ BENCH=$(find "$BUILD" -name matvec_bench -type f -perm -u+x | head -1)
 "$BENCH" 15 > "$OUT/bench.log" 2>&1
 echo "bench rc=$?"
 cat "$OUT/bench.log"
+
+# Prefill: gemm per 8B projection and dtype, reference vs flash attention, at 512 and 4096 tokens.
+PREFILL=$(find "$BUILD" -name prefill_bench -type f -perm -u+x | head -1)
+"$PREFILL" 10 512 4096 > "$OUT/prefill_bench.log" 2>&1
+echo "prefill bench rc=$?"
+cat "$OUT/prefill_bench.log"

@@ -3,8 +3,11 @@
 // is bound by the weight stream as long as each warp's x and W accesses coalesce (L1 wavefronts,
 // not DRAM, is what the first, strided version ran out of).
 //
-// Q4_0 / Q8_0: matvec_q_kernel, one warp per row, lane l owning weights 4l..4l+3 of each 128-weight
-// window (see there); any n_in that is a whole number of blocks.
+// With scratch (int8 activations): quantize_x_kernel, then matvec_dp4a_kernel (Q4_0, Q8_0) or
+// matvec_kq_dp4a_kernel (Q4_K, Q5_K); see there. Other block types (and Q4_K/Q5_K without scratch):
+// matvec_block_kernel over dequant8 (dequantize.cuh) with f32/bf16 activations.
+// Q4_0 / Q8_0 without scratch: matvec_q_kernel, one warp per row, lane l owning weights 4l..4l+3
+// of each 128-weight window (see there); any n_in that is a whole number of blocks.
 // F16 / BF16: matvec_kernel, a group of `tpr` threads (8, 16 or 32) per row walking it in 16-weight
 // units of two 16-byte loads; a 256-thread block holds 256 / tpr rows and the group's partial sums
 // meet through shuffles. Rows that break 16-byte alignment (n_in % 16 != 0) use one element per
@@ -12,9 +15,13 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cmath>
+#include <type_traits>
+
 #include "base/cuda/cuda_status.h"
 #include "base/result.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/dequantize.cuh"
 #include "kernels/cuda/matvec.h"
 #include "tensor/quant.h"
 
@@ -299,11 +306,360 @@ void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y
     }
 }
 
+// --- Other block types (Q4_1, Q5_0, Q5_1, Q2_K..Q6_K): f32/bf16 activations. ---
+// One warp per row; lane l owns weights 8l..8l+7 of each 256-weight window, decoded by dequant8
+// (dequantize.cuh, one scale per call), so x is read as one contiguous 1 KB (f32) run per warp and
+// the window's weight bytes are one contiguous run too. kUnroll windows are decoded (loads issued)
+// before any is used.
+template <DType kType, typename XT, int kTokens>
+__global__ void __launch_bounds__(256)
+    matvec_block_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const XT* __restrict__ x,
+                        float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok) {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= n_out) {
+        return;  // the whole warp leaves together
+    }
+    const uint8_t* wrow = w + row * row_bytes;
+    float acc[kTokens];
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = 0.0f;
+    }
+    constexpr int kUnroll = 4;
+    for (int64_t e0 = lane * 8; e0 < n_in; e0 += 256 * kUnroll) {
+        float wv[kUnroll][8];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t e = e0 + u * 256;
+            if (e < n_in) {
+                dequant8<kType>(wrow, e, wv[u]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t e = e0 + u * 256;
+            if (e < n_in) {
+                dot8<kTokens>(wv[u], x + e, n_in, n_tok, acc);
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = warp_sum(acc[t]);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+                y[t * n_out + row] = acc[t];
+            }
+        }
+    }
+}
+
+template <DType kType, typename XT>
+void launch_matvec_block(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y, int n_tok,
+                         cudaStream_t stream) {
+    constexpr int kBlock = 256;  // 8 rows (warps) per block
+    const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    if (n_tok == 1) {
+        matvec_block_kernel<kType, XT, 1><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+    } else if (n_tok == 2) {
+        matvec_block_kernel<kType, XT, 2><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+    } else if (n_tok <= 4) {
+        matvec_block_kernel<kType, XT, 4><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+    } else {
+        matvec_block_kernel<kType, XT, 8><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+    }
+}
+
+// --- Int8 activations + dp4a (Q4_0, Q8_0 with scratch). ---
+// quantize_x_kernel: one warp per 32-element block of x (x is [n_tok, n_in] with n_in % 32 == 0, so
+// the blocks are consecutive 32-element runs of the flat array): d = max|x| / 127, q = rint(x / d).
+// (q = 0 for an all-zero block.)
+// Scratch layout: xq int8 [n_tok * n_in], padded to 256 bytes, then xd float [n_tok * n_in / 32].
+template <typename XT>
+__global__ void __launch_bounds__(256)
+    quantize_x_kernel(const XT* __restrict__ x, int8_t* __restrict__ xq, float* __restrict__ xd, int64_t n_blocks) {
+    const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x % 32;
+    if (blk >= n_blocks) {
+        return;  // whole warps only
+    }
+    const int64_t i = blk * 32 + lane;
+    const float v = load_x(x + i);
+    const float amax = warp_max(fabsf(v));
+    // A NaN or infinity in the block makes its scale NaN, so it reaches y as on the f32 path
+    // (fmaxf would otherwise drop a NaN and rint would turn it into 0).
+    const bool is_finite = __all_sync(kFullMask, isfinite(v));
+    const float d = is_finite ? amax / 127.0f : NAN;
+    int q = 0;
+    if (d > 0.0f && isfinite(d)) {
+        q = __float2int_rn(v / d);
+        q = q > 127 ? 127 : (q < -127 ? -127 : q);
+    }
+    xq[i] = static_cast<int8_t>(q);
+    if (lane == 0) {
+        xd[blk] = d;
+    }
+}
+
+// Four unsigned nibbles (one per byte, 0..15) to four signed bytes nibble - 8, without carries
+// between bytes: n + 0x78 <= 0x87 fits a byte, and flipping bit 7 subtracts 128.
+__device__ __forceinline__ int nibbles_minus_8(uint32_t n) {
+    return static_cast<int>((n + 0x78787878u) ^ 0x80808080u);
+}
+
+// One warp per row; two lanes per 32-weight block, 16 blocks per warp step. Q4_0: lane half h
+// takes qs[8h..8h+7], i.e. weights 8h..8h+7 (low nibbles) and 16+8h..16+8h+7 (high nibbles);
+// Q8_0: lane half h takes weights 16h..16h+15. Weight quants load as 16-bit words (blocks are
+// 2-byte aligned) and are turned into signed bytes once, then reused for every token; x comes
+// from scratch as 8- or 16-byte int8 loads. kUnroll steps of loads are issued before any is used.
+template <bool kIsQ4, int kTokens>
+__global__ void __launch_bounds__(256)
+    matvec_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
+                       const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok) {
+    constexpr int kBytes = kIsQ4 ? 18 : 34;
+    constexpr int kUnroll = 4;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= n_out) {
+        return;  // the whole warp leaves together
+    }
+    const int h = lane & 1;
+    const int64_t n_blocks = n_in / 32;
+    const uint8_t* wrow = w + row * row_bytes;
+    float acc[kTokens];
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = 0.0f;
+    }
+    for (int64_t b0 = lane >> 1; b0 < n_blocks; b0 += 16 * kUnroll) {
+        float d[kUnroll];
+        int wq[kUnroll][4];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t b = b0 + 16 * u;
+            d[u] = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                wq[u][k] = 0;
+            }
+            if (b < n_blocks) {
+                const uint8_t* blk = wrow + b * kBytes;
+                d[u] = ld_half(blk);
+                if constexpr (kIsQ4) {
+                    const uint32_t v0 = ld_u32_a2(blk + 2 + 8 * h);
+                    const uint32_t v1 = ld_u32_a2(blk + 2 + 8 * h + 4);
+                    wq[u][0] = nibbles_minus_8(v0 & 0x0f0f0f0fu);         // weights 8h + 0..3
+                    wq[u][1] = nibbles_minus_8(v1 & 0x0f0f0f0fu);         // 8h + 4..7
+                    wq[u][2] = nibbles_minus_8((v0 >> 4) & 0x0f0f0f0fu);  // 16 + 8h + 0..3
+                    wq[u][3] = nibbles_minus_8((v1 >> 4) & 0x0f0f0f0fu);  // 16 + 8h + 4..7
+                } else {
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) {
+                        wq[u][k] = static_cast<int>(ld_u32_a2(blk + 2 + 16 * h + 4 * k));  // 16h + 4k..4k+3
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+#pragma unroll
+                for (int u = 0; u < kUnroll; ++u) {
+                    const int64_t b = b0 + 16 * u;
+                    if (b < n_blocks) {
+                        const int8_t* xb = xq + t * n_in + b * 32;
+                        int s = 0;
+                        if constexpr (kIsQ4) {
+                            const uint2 lo = __ldg(reinterpret_cast<const uint2*>(xb + 8 * h));
+                            const uint2 hi = __ldg(reinterpret_cast<const uint2*>(xb + 16 + 8 * h));
+                            s = __dp4a(wq[u][0], static_cast<int>(lo.x), s);
+                            s = __dp4a(wq[u][1], static_cast<int>(lo.y), s);
+                            s = __dp4a(wq[u][2], static_cast<int>(hi.x), s);
+                            s = __dp4a(wq[u][3], static_cast<int>(hi.y), s);
+                        } else {
+                            const uint4 v = __ldg(reinterpret_cast<const uint4*>(xb + 16 * h));
+                            s = __dp4a(wq[u][0], static_cast<int>(v.x), s);
+                            s = __dp4a(wq[u][1], static_cast<int>(v.y), s);
+                            s = __dp4a(wq[u][2], static_cast<int>(v.z), s);
+                            s = __dp4a(wq[u][3], static_cast<int>(v.w), s);
+                        }
+                        acc[t] = fmaf(d[u] * __ldg(xd + t * n_blocks + b), static_cast<float>(s), acc[t]);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = warp_sum(acc[t]);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+                y[t * n_out + row] = acc[t];
+            }
+        }
+    }
+}
+
+// Q4_K / Q5_K with int8 x: one warp per row, one 256-weight super-block per warp per step, lane l
+// owning weights 8l..8l+7, i.e. bytes 8(l % 4).. of sub-block s = l / 4, whose 32 weights are
+// exactly one 32-block of x. Per sub-block, sum_i (d sc q_i - dmin m) x_i = xd (d sc sum q_i xq_i
+// - dmin m sum xq_i): two dp4a for the quants (unsigned 0..31, so valid as signed bytes) and two
+// against 0x01010101 for the sum of x. kUnroll super-blocks of loads are issued before any is used.
+template <DType kType, int kTokens>
+__global__ void __launch_bounds__(256)
+    matvec_kq_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
+                          const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out,
+                          int n_tok) {
+    constexpr bool kIsQ5 = kType == DType::kQ5_K;
+    constexpr int kBytes = kIsQ5 ? 176 : 144;
+    constexpr int kUnroll = 4;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= n_out) {
+        return;  // the whole warp leaves together
+    }
+    const int s = lane / 4;        // sub-block of 32 weights
+    const int l = 8 * (lane % 4);  // first weight of the lane within it
+    const int64_t n_sb = n_in / 256;
+    const int64_t n_xblocks = n_in / 32;
+    const uint8_t* wrow = w + row * row_bytes;
+    float acc[kTokens];
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = 0.0f;
+    }
+    for (int64_t sb0 = 0; sb0 < n_sb; sb0 += kUnroll) {
+        float dl[kUnroll];
+        float ml[kUnroll];
+        int wq[kUnroll][2];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t sb = sb0 + u;
+            dl[u] = 0.0f;
+            ml[u] = 0.0f;
+            wq[u][0] = 0;
+            wq[u][1] = 0;
+            if (sb < n_sb) {
+                const uint8_t* blk = wrow + sb * kBytes;
+                int sc = 0;
+                int m = 0;
+                scale_min_k4_dev(s, blk + 4, sc, m);
+                dl[u] = ld_half(blk) * static_cast<float>(sc);
+                ml[u] = ld_half(blk + 2) * static_cast<float>(m);
+                const uint8_t* q = blk + (kIsQ5 ? 48 : 16) + 32 * (s / 2) + l;
+                const int shift = 4 * (s % 2);
+                uint32_t v0 = (ld_u32_a2(q) >> shift) & 0x0f0f0f0fu;
+                uint32_t v1 = (ld_u32_a2(q + 4) >> shift) & 0x0f0f0f0fu;
+                if constexpr (kIsQ5) {
+                    v0 |= ((ld_u32_a2(blk + 16 + l) >> s) & 0x01010101u) << 4;
+                    v1 |= ((ld_u32_a2(blk + 16 + l + 4) >> s) & 0x01010101u) << 4;
+                }
+                wq[u][0] = static_cast<int>(v0);
+                wq[u][1] = static_cast<int>(v1);
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+#pragma unroll
+                for (int u = 0; u < kUnroll; ++u) {
+                    const int64_t sb = sb0 + u;
+                    if (sb < n_sb) {
+                        const uint2 xv = __ldg(reinterpret_cast<const uint2*>(xq + t * n_in + sb * 256 + 8 * lane));
+                        int sq = __dp4a(wq[u][0], static_cast<int>(xv.x), 0);
+                        sq = __dp4a(wq[u][1], static_cast<int>(xv.y), sq);
+                        int sx = __dp4a(0x01010101, static_cast<int>(xv.x), 0);
+                        sx = __dp4a(0x01010101, static_cast<int>(xv.y), sx);
+                        const float xs = __ldg(xd + t * n_xblocks + sb * 8 + s);
+                        acc[t] = fmaf(xs, dl[u] * static_cast<float>(sq) - ml[u] * static_cast<float>(sx), acc[t]);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = warp_sum(acc[t]);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+                y[t * n_out + row] = acc[t];
+            }
+        }
+    }
+}
+
+bool uses_dp4a(DType d) {
+    return d == DType::kQ4_0 || d == DType::kQ8_0 || d == DType::kQ4_K || d == DType::kQ5_K;
+}
+
+size_t xq_bytes_padded(int64_t n_tok, int64_t n_in) {
+    return (static_cast<size_t>(n_tok) * static_cast<size_t>(n_in) + 255) / 256 * 256;
+}
+
+// The instantiation for up to n_tok tokens (1, 2, 4 or 8).
+using Dp4aKernel = void (*)(const uint8_t*, int64_t, const int8_t*, const float*, float*, int64_t, int64_t, int);
+
+template <bool kIsQ4>
+Dp4aKernel q_kernel_for(int n_tok) {
+    return n_tok == 1   ? matvec_dp4a_kernel<kIsQ4, 1>
+           : n_tok == 2 ? matvec_dp4a_kernel<kIsQ4, 2>
+           : n_tok <= 4 ? matvec_dp4a_kernel<kIsQ4, 4>
+                        : matvec_dp4a_kernel<kIsQ4, 8>;
+}
+
+template <DType kType>
+Dp4aKernel kq_kernel_for(int n_tok) {
+    return n_tok == 1   ? matvec_kq_dp4a_kernel<kType, 1>
+           : n_tok == 2 ? matvec_kq_dp4a_kernel<kType, 2>
+           : n_tok <= 4 ? matvec_kq_dp4a_kernel<kType, 4>
+                        : matvec_kq_dp4a_kernel<kType, 8>;
+}
+
+// Quantizes n_tok rows of x into scratch, then runs the dp4a kernel.
+template <typename XT>
+Status launch_matvec_dp4a(const MatvecArgs& a, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+    auto* xq = static_cast<int8_t*>(a.scratch);
+    auto* xd = reinterpret_cast<float*>(static_cast<uint8_t*>(a.scratch) + xq_bytes_padded(n_tok, a.n_in));
+    const int64_t n_xblocks = n_tok * (a.n_in / 32);
+    constexpr int kBlock = 256;
+    const auto n_qblocks = static_cast<unsigned>((n_xblocks + 7) / 8);  // 8 warps per block
+    quantize_x_kernel<XT><<<n_qblocks, kBlock, 0, stream>>>(x, xq, xd, n_xblocks);
+    GANNET_RETURN_IF_ERROR(gannet::cuda::cuda_status(cudaGetLastError(), "matvec quantize-x launch"));
+    const auto row_bytes = static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
+    const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
+    const auto* w = static_cast<const uint8_t*>(a.w);
+    Dp4aKernel kernel = nullptr;
+    switch (a.w_dtype) {
+        case DType::kQ4_0: kernel = q_kernel_for<true>(n_tok); break;
+        case DType::kQ8_0: kernel = q_kernel_for<false>(n_tok); break;
+        case DType::kQ4_K: kernel = kq_kernel_for<DType::kQ4_K>(n_tok); break;
+        case DType::kQ5_K: kernel = kq_kernel_for<DType::kQ5_K>(n_tok); break;
+        default:
+            return make_error(ErrorCode::kInternal, "matvec: no dp4a kernel for %s", tensor::dtype_name(a.w_dtype));
+    }
+    kernel<<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, xq, xd, y, a.n_in, a.n_out, n_tok);
+    return gannet::cuda::cuda_status(cudaGetLastError(), "matvec dp4a launch");
+}
+
 template <typename XT>
 Status dispatch_weights(const MatvecArgs& a, const XT* x, float* y, int n_tok, cudaStream_t stream) {
     const auto row_bytes = static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
     // The vector units need every row start 16-byte aligned: the base (cudaMalloc gives 256) and the row size.
     const bool is_row_aligned = reinterpret_cast<uintptr_t>(a.w) % 16 == 0 && row_bytes % 16 == 0;
+    if (uses_dp4a(a.w_dtype) && a.scratch != nullptr) {
+        return launch_matvec_dp4a(a, x, y, n_tok, stream);
+    }
     switch (a.w_dtype) {
         case DType::kQ4_0: launch_matvec_q<true>(a, row_bytes, x, y, n_tok, stream); break;
         case DType::kQ8_0: launch_matvec_q<false>(a, row_bytes, x, y, n_tok, stream); break;
@@ -321,6 +677,14 @@ Status dispatch_weights(const MatvecArgs& a, const XT* x, float* y, int n_tok, c
                 launch_matvec<ScalarUnit<true>>(a, row_bytes, x, y, n_tok, stream);
             }
             break;
+        case DType::kQ4_1: launch_matvec_block<DType::kQ4_1>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ5_0: launch_matvec_block<DType::kQ5_0>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ5_1: launch_matvec_block<DType::kQ5_1>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ2_K: launch_matvec_block<DType::kQ2_K>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ3_K: launch_matvec_block<DType::kQ3_K>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ4_K: launch_matvec_block<DType::kQ4_K>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ5_K: launch_matvec_block<DType::kQ5_K>(a, row_bytes, x, y, n_tok, stream); break;
+        case DType::kQ6_K: launch_matvec_block<DType::kQ6_K>(a, row_bytes, x, y, n_tok, stream); break;
         default:
             return make_error(ErrorCode::kUnimplemented, "matvec: no cuda kernel for weights of %s",
                               tensor::dtype_name(a.w_dtype));
@@ -328,7 +692,30 @@ Status dispatch_weights(const MatvecArgs& a, const XT* x, float* y, int n_tok, c
     return gannet::cuda::cuda_status(cudaGetLastError(), "matvec launch");
 }
 
+bool has_matvec_kernel(DType d) {
+    switch (d) {
+        case DType::kQ4_0: case DType::kQ4_1: case DType::kQ5_0: case DType::kQ5_1: case DType::kQ8_0:
+        case DType::kQ2_K: case DType::kQ3_K: case DType::kQ4_K: case DType::kQ5_K: case DType::kQ6_K:
+        case DType::kF16: case DType::kBF16:
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace
+
+bool matvec_supports(DType w_dtype) {
+    return has_matvec_kernel(w_dtype);
+}
+
+size_t matvec_scratch_size_bytes(const MatvecArgs& a) {
+    if (!uses_dp4a(a.w_dtype) || a.n_tokens <= 0 || a.n_in <= 0) {
+        return 0;
+    }
+    const int64_t n_tok = a.n_tokens < kMatvecMaxTokens ? a.n_tokens : kMatvecMaxTokens;
+    return xq_bytes_padded(n_tok, a.n_in) + static_cast<size_t>(n_tok) * static_cast<size_t>(a.n_in / 32) * 4;
+}
 
 Status matvec(const MatvecArgs& a, cudaStream_t stream) {
     if (a.n_tokens == 0) {
@@ -342,8 +729,7 @@ Status matvec(const MatvecArgs& a, cudaStream_t stream) {
     if (a.w == nullptr || a.x == nullptr || a.y == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "matvec: null pointer");
     }
-    if (a.w_dtype != DType::kQ4_0 && a.w_dtype != DType::kQ8_0 && a.w_dtype != DType::kF16
-        && a.w_dtype != DType::kBF16) {
+    if (!has_matvec_kernel(a.w_dtype)) {
         return make_error(ErrorCode::kUnimplemented, "matvec: no cuda kernel for weights of %s",
                           tensor::dtype_name(a.w_dtype));
     }
@@ -355,6 +741,20 @@ Status matvec(const MatvecArgs& a, cudaStream_t stream) {
     if (a.x_dtype != DType::kF32 && a.x_dtype != DType::kBF16) {
         return make_error(ErrorCode::kUnimplemented, "matvec: activations of %s, expected f32 or bf16",
                           tensor::dtype_name(a.x_dtype));
+    }
+    if (reinterpret_cast<uintptr_t>(a.w) % 2 != 0) {
+        return make_error(ErrorCode::kInvalidArgument, "matvec: weights not 2-byte aligned");
+    }
+    if (reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
+        return make_error(ErrorCode::kInvalidArgument, "matvec: x not 16-byte aligned");
+    }
+    if (a.scratch != nullptr && uses_dp4a(a.w_dtype)) {
+        const size_t need = matvec_scratch_size_bytes(a);
+        if (a.scratch_size_bytes < need || reinterpret_cast<uintptr_t>(a.scratch) % 16 != 0) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "matvec: scratch of %zu bytes at %p; need %zu bytes, 16-byte aligned",
+                              a.scratch_size_bytes, a.scratch, need);
+        }
     }
     // Vector x loads need 16-byte aligned token rows; every supported n_in keeps that when x is aligned,
     // except f16/bf16 weights with an odd-sized row, which use the scalar path anyway.

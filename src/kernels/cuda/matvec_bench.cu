@@ -1,6 +1,8 @@
 // Micro benchmark of the decode matrix-vector kernels at Llama-3-8B shapes, with a device-to-device
 // copy probe in the same run so every GB/s figure has its own ceiling beside it.
 // Usage: matvec_bench [iterations]. Not a test; refuses to run outside Release builds.
+// Rows marked /i8 are Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, its quantize-x kernel
+// included; the others use f32 activations.
 //
 // Method (../../../.library/device/METHOD.md): weights are random (never zeros); every shape gets
 // enough copies of W to span >= 512 MB so replays rotate through memory instead of hitting the 50 MB
@@ -120,7 +122,10 @@ struct Row {
     double gbs;
 };
 
-Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, cudaStream_t stream, int repeats) {
+// int8_act: Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, the quantize-x kernel included in
+// the time; otherwise the f32-activation path.
+Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, bool int8_act, cudaStream_t stream,
+              int repeats) {
     const std::vector<uint8_t> host = random_weights(dtype, n_out, n_in, static_cast<uint64_t>(n_out * 31 + n_in));
     const size_t w_bytes = host.size();
     const size_t n_copies = std::max<size_t>(1, (size_t{512} << 20) / w_bytes + 1);
@@ -142,6 +147,13 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, cudaSt
                                   "upload x"));
     gannet::cuda::DeviceBuffer y =
         must(gannet::cuda::DeviceBuffer::allocate(static_cast<size_t>(n_tokens * n_out) * 4));
+    MatvecArgs sizing;
+    sizing.w_dtype = dtype;
+    sizing.n_in = n_in;
+    sizing.n_tokens = n_tokens;
+    const size_t scratch_bytes = int8_act ? matvec_scratch_size_bytes(sizing) : 0;
+    gannet::cuda::DeviceBuffer scratch =
+        must(gannet::cuda::DeviceBuffer::allocate(scratch_bytes > 0 ? scratch_bytes : 256));
 
     // One graph runs `per_graph` products, cycling through the copies.
     const int per_graph = static_cast<int>(std::max<size_t>(20, n_copies));
@@ -156,6 +168,10 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, cudaSt
         a.n_tokens = n_tokens;
         a.x = x.data();
         a.y = y.as<float>();
+        if (scratch_bytes > 0) {
+            a.scratch = scratch.data();
+            a.scratch_size_bytes = scratch_bytes;
+        }
         die(matvec(a, stream));
     }
     die(gannet::cuda::cuda_status(cudaStreamEndCapture(stream, &graph), "end capture"));
@@ -166,8 +182,9 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, cudaSt
     cudaGraphDestroy(graph);
     const double us = static_cast<double>(ms) * 1e3 / per_graph;
     char name[96];
-    std::snprintf(name, sizeof(name), "%-5s %6lldx%-6lld t=%lld", tensor::dtype_name(dtype),
-                  static_cast<long long>(n_out), static_cast<long long>(n_in), static_cast<long long>(n_tokens));
+    std::snprintf(name, sizeof(name), "%-5s%s %6lldx%-6lld t=%lld", tensor::dtype_name(dtype),
+                  scratch_bytes > 0 ? "/i8" : "   ", static_cast<long long>(n_out), static_cast<long long>(n_in),
+                  static_cast<long long>(n_tokens));
     return Row{name, us, static_cast<double>(w_bytes) / (us * 1e-6) / 1e9};
 }
 
@@ -191,18 +208,31 @@ int run(int argc, char** argv) {
     };
     const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {128256, 4096}};
     std::vector<Row> rows;
-    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16}) {
+    // Q4_0, Q8_0, Q4_K, Q5_K both ways (int8 activations + dp4a, and f32 activations), then the rest.
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K}) {
         for (Shape s : shapes) {
-            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, stream.get(), repeats));
+            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, true, stream.get(), repeats));
         }
     }
-    for (DType dtype : {DType::kQ4_0, DType::kF16}) {  // small-batch decode
-        rows.push_back(bench_one(dtype, 14336, 4096, 4, stream.get(), repeats));
-        rows.push_back(bench_one(dtype, 14336, 4096, 8, stream.get(), repeats));
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16, DType::kQ4_1, DType::kQ5_0,
+                        DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+        for (Shape s : shapes) {
+            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, false, stream.get(), repeats));
+        }
     }
-    std::printf("%-28s %10s %10s %8s\n", "matvec (n_out x n_in, tokens)", "us", "GB/s", "% copy");
+    // Small-batch decode: the weights are read once for all tokens.
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+        for (int64_t t : {2, 4, 8}) {
+            rows.push_back(bench_one(dtype, 14336, 4096, t, true, stream.get(), repeats));
+        }
+    }
+    for (DType dtype : {DType::kQ4_0, DType::kF16, DType::kQ4_K, DType::kQ6_K}) {
+        rows.push_back(bench_one(dtype, 14336, 4096, 4, false, stream.get(), repeats));
+        rows.push_back(bench_one(dtype, 14336, 4096, 8, false, stream.get(), repeats));
+    }
+    std::printf("%-31s %10s %10s %8s\n", "matvec (n_out x n_in, tokens)", "us", "GB/s", "% copy");
     for (const Row& r : rows) {
-        std::printf("%-28s %10.2f %10.0f %7.1f%%\n", r.name.c_str(), r.us, r.gbs, 100.0 * r.gbs / copy_gbs);
+        std::printf("%-31s %10.2f %10.0f %7.1f%%\n", r.name.c_str(), r.us, r.gbs, 100.0 * r.gbs / copy_gbs);
     }
     return 0;
 }

@@ -1,11 +1,15 @@
-// Parity of the CUDA matrix-vector and prefill GEMM kernels with the CPU reference matmul, for every
-// weight dtype at awkward shapes (1, 31, 4097 rows; odd token counts; rows that break 16-byte alignment).
+// Parity of the CUDA matrix-vector kernels with CPU references, for every weight dtype at awkward
+// shapes (1, 31, 4097 rows; every token count 1..9; rows that break 16-byte alignment; rows that end
+// mid-way through a warp step), for both the f32-activation path and the int8-activation (dp4a)
+// path of Q4_0/Q8_0/Q4_K/Q5_K.
 #include "kernels/cuda/matvec.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "base/half.h"
@@ -13,6 +17,7 @@
 #include "kernels/cuda/tolerances.h"
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
+#include "tensor/quant_k.h"
 
 namespace gannet::kernels::cuda {
 namespace {
@@ -119,6 +124,247 @@ INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatvecTest,
                              return std::string(tensor::dtype_name(p.param));
                          });
 
+// --- Every block type, from random block bytes (every bit pattern of the quants, scales and
+// high bits is a valid block) with the fp16 scale fields overwritten by finite values. ---
+
+// Byte offsets of the fp16 scale fields (d, and dmin/m where the format has one) in one block.
+std::vector<int> half_fields(DType dtype) {
+    switch (dtype) {
+        case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: return {0};
+        case DType::kQ4_1: case DType::kQ5_1: return {0, 2};
+        case DType::kQ2_K: return {80, 82};
+        case DType::kQ3_K: return {108};
+        case DType::kQ4_K: case DType::kQ5_K: return {0, 2};
+        case DType::kQ6_K: return {208};
+        default: return {};
+    }
+}
+
+std::vector<uint8_t> random_blocks(DType dtype, int64_t n_out, int64_t n_in, uint32_t seed) {
+    const size_t row_bytes = tensor::row_size_bytes(dtype, n_in);
+    std::vector<uint8_t> w(row_bytes * static_cast<size_t>(n_out));
+    std::mt19937 rng(seed);
+    for (uint8_t& b : w) {
+        b = static_cast<uint8_t>(rng() & 0xff);
+    }
+    if (dtype == DType::kF16 || dtype == DType::kBF16) {
+        const std::vector<float> f = test::random_floats(w.size() / 2, seed);
+        for (size_t i = 0; i < f.size(); ++i) {
+            const uint16_t h = dtype == DType::kF16 ? fp32_to_fp16(f[i]) : fp32_to_bf16(f[i]);
+            std::memcpy(w.data() + 2 * i, &h, 2);
+        }
+        return w;
+    }
+    const size_t block = tensor::type_size_bytes(dtype);
+    std::uniform_real_distribution<float> scale(0.005f, 0.02f);
+    for (size_t b = 0; b < w.size(); b += block) {
+        for (int off : half_fields(dtype)) {
+            const uint16_t h = fp32_to_fp16((rng() & 1) != 0 ? scale(rng) : -scale(rng));
+            std::memcpy(w.data() + b + off, &h, 2);
+        }
+    }
+    return w;
+}
+
+// y = x · Wᵀ in double over the CPU dequantizer's values (tensor::dequantize_row is the spec).
+std::vector<float> dequant_reference(const std::vector<uint8_t>& w, DType dtype, int64_t n_out, int64_t n_in,
+                                     const std::vector<float>& x, int64_t n_tokens) {
+    const size_t row_bytes = tensor::row_size_bytes(dtype, n_in);
+    std::vector<float> row(static_cast<size_t>(n_in));
+    std::vector<float> y(static_cast<size_t>(n_tokens * n_out));
+    for (int64_t r = 0; r < n_out; ++r) {
+        const uint8_t* src = w.data() + static_cast<size_t>(r) * row_bytes;
+        EXPECT_TRUE(tensor::dequantize_row(dtype, src, row.data(), n_in).ok());
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            double s = 0.0;
+            for (int64_t i = 0; i < n_in; ++i) {
+                s += static_cast<double>(row[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * n_in + i)];
+            }
+            y[static_cast<size_t>(t * n_out + r)] = static_cast<float>(s);
+        }
+    }
+    return y;
+}
+
+// What the int8-activation path does to x: per 32-block d = max|x| / 127, x ≈ d * rint(x / d).
+std::vector<float> int8_rounded(const std::vector<float>& x) {
+    std::vector<float> out(x.size());
+    for (size_t b = 0; b < x.size(); b += 32) {
+        float amax = 0.0f;
+        for (size_t i = b; i < b + 32; ++i) {
+            amax = std::max(amax, std::fabs(x[i]));
+        }
+        const float d = amax / 127.0f;
+        for (size_t i = b; i < b + 32; ++i) {
+            const float q = d > 0.0f ? std::nearbyint(x[i] / d) : 0.0f;
+            out[i] = static_cast<float>(static_cast<double>(d) * q);
+        }
+    }
+    return out;
+}
+
+enum class Path { kF32Act, kInt8Act };
+
+// Runs matvec on random blocks and checks it against the double reference. With kInt8Act the GPU
+// result must match the reference over int8-rounded x tightly (only summation order differs) and
+// the f32 reference within kMatvecRelErrInt8Act (the rounding of x itself).
+void check_blocks(DType dtype, Shape s, DType x_dtype, Path path, uint32_t seed) {
+    SCOPED_TRACE(testing::Message() << tensor::dtype_name(dtype) << " n_out=" << s.n_out << " n_in=" << s.n_in
+                                    << " n_tokens=" << s.n_tokens << " x=" << tensor::dtype_name(x_dtype)
+                                    << (path == Path::kInt8Act ? " int8 path" : " f32 path"));
+    const std::vector<uint8_t> w = random_blocks(dtype, s.n_out, s.n_in, seed);
+    std::vector<float> x = test::random_floats(static_cast<size_t>(s.n_tokens * s.n_in), seed + 1);
+    gannet::cuda::DeviceBuffer x_dev;
+    if (x_dtype == DType::kBF16) {
+        x = test::round_to_bf16(x);
+        std::vector<uint16_t> xb(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            xb[i] = fp32_to_bf16(x[i]);
+        }
+        x_dev = test::upload(xb);
+    } else {
+        x_dev = test::upload(x);
+    }
+    gannet::cuda::DeviceBuffer w_dev = test::upload(w);
+    const size_t n_y = static_cast<size_t>(s.n_tokens * s.n_out);
+    gannet::cuda::DeviceBuffer y_dev = test::poisoned(n_y * sizeof(float));
+    MatvecArgs a;
+    a.w = w_dev.data();
+    a.w_dtype = dtype;
+    a.n_in = s.n_in;
+    a.n_out = s.n_out;
+    a.n_tokens = s.n_tokens;
+    a.x = x_dev.data();
+    a.x_dtype = x_dtype;
+    a.y = y_dev.as<float>();
+    gannet::cuda::DeviceBuffer scratch;
+    if (path == Path::kInt8Act) {
+        const size_t bytes = matvec_scratch_size_bytes(a);
+        ASSERT_GT(bytes, 0u);
+        scratch = test::poisoned(bytes);
+        a.scratch = scratch.data();
+        a.scratch_size_bytes = bytes;
+    }
+    const Status st = matvec(a, nullptr);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    const std::vector<float> got = test::download<float>(y_dev, n_y);
+    const std::vector<float> ref = dequant_reference(w, dtype, s.n_out, s.n_in, x, s.n_tokens);
+    if (path == Path::kInt8Act) {
+        const std::vector<float> ref_q = dequant_reference(w, dtype, s.n_out, s.n_in, int8_rounded(x), s.n_tokens);
+        EXPECT_LE(test::rel_err(got, ref_q), kMatvecRelErrF32Act);
+        if (n_y >= 32) {
+            EXPECT_LE(test::rel_err(got, ref), kMatvecRelErrInt8Act);
+        }
+    } else {
+        EXPECT_LE(test::rel_err(got, ref), x_dtype == DType::kBF16 ? kMatvecRelErrBf16Act : kMatvecRelErrF32Act);
+    }
+}
+
+const DType kAllMatvecTypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                                 DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                 DType::kF16,  DType::kBF16};
+
+class MatvecBlocksTest : public testing::TestWithParam<DType> {};
+
+TEST_P(MatvecBlocksTest, MatchesDequantizedReference) {
+    const DType dtype = GetParam();
+    uint32_t seed = 1000 + static_cast<uint32_t>(dtype) * 100;
+    // Every token count 1..9 (9 = one chunk of 8 plus one) on a row that ends mid-way through a warp
+    // step (768 = 3 K-quant blocks, 24 32-blocks), then larger and awkward shapes.
+    for (int64_t t = 1; t <= 9; ++t) {
+        check_blocks(dtype, Shape{37, 768, t}, DType::kF32, Path::kF32Act, seed++);
+    }
+    for (Shape s : {Shape{1, 256, 1}, Shape{4097, 256, 2}, Shape{257, 4096, 1}, Shape{31, 14336, 3},
+                    Shape{129, 2816, 8}}) {
+        check_blocks(dtype, s, DType::kF32, Path::kF32Act, seed++);
+    }
+    check_blocks(dtype, Shape{67, 1280, 3}, DType::kBF16, Path::kF32Act, seed++);
+    if (tensor::block_size(dtype) <= 32) {  // rows of 3 and 5 32-blocks
+        check_blocks(dtype, Shape{31, 96, 1}, DType::kF32, Path::kF32Act, seed++);
+        check_blocks(dtype, Shape{33, 160, 5}, DType::kF32, Path::kF32Act, seed++);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryType, MatvecBlocksTest, testing::ValuesIn(kAllMatvecTypes),
+                         [](const testing::TestParamInfo<DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
+class MatvecInt8Test : public testing::TestWithParam<DType> {};
+
+TEST_P(MatvecInt8Test, MatchesInt8RoundedReference) {
+    const DType dtype = GetParam();
+    uint32_t seed = 5000 + static_cast<uint32_t>(dtype) * 100;
+    for (int64_t t = 1; t <= 9; ++t) {
+        check_blocks(dtype, Shape{37, 768, t}, DType::kF32, Path::kInt8Act, seed++);
+    }
+    // Q4_0/Q8_0 (warp step 16 blocks, 4 steps per pass): 96 and 160 are fewer blocks than one step,
+    // 2080 = 65 blocks (one pass plus one block), 14336 = 448 blocks. Q4_K/Q5_K (one super-block per
+    // step, 4 per pass): 256, 1280 (5), 2816 (11), 14336 (56). Shapes that are not whole blocks of
+    // the type are skipped.
+    for (Shape s : {Shape{1, 32, 1}, Shape{31, 96, 1}, Shape{33, 160, 5}, Shape{4097, 256, 2}, Shape{257, 4096, 1},
+                    Shape{63, 2080, 4}, Shape{31, 14336, 3}, Shape{129, 2816, 8}, Shape{5, 512, 17},
+                    Shape{65, 1280, 2}}) {
+        if (s.n_in % tensor::block_size(dtype) == 0) {
+            check_blocks(dtype, s, DType::kF32, Path::kInt8Act, seed++);
+        }
+    }
+    check_blocks(dtype, Shape{67, 1280, 3}, DType::kBF16, Path::kInt8Act, seed++);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dp4aTypes, MatvecInt8Test,
+                         testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K),
+                         [](const testing::TestParamInfo<DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
+TEST(MatvecInt8NanTest, NanInXReachesY) {
+    // Token 0 has a NaN, token 1 does not: every y of token 0 is NaN, every y of token 1 finite.
+    const int64_t n_out = 9;
+    const int64_t n_in = 256;
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+        SCOPED_TRACE(tensor::dtype_name(dtype));
+        const std::vector<uint8_t> w = random_blocks(dtype, n_out, n_in, 7);
+        std::vector<float> x = test::random_floats(static_cast<size_t>(2 * n_in), 8);
+        x[37] = NAN;
+        gannet::cuda::DeviceBuffer x_dev = test::upload(x);
+        gannet::cuda::DeviceBuffer w_dev = test::upload(w);
+        gannet::cuda::DeviceBuffer y_dev = test::poisoned(2 * n_out * sizeof(float));
+        MatvecArgs a;
+        a.w = w_dev.data();
+        a.w_dtype = dtype;
+        a.n_in = n_in;
+        a.n_out = n_out;
+        a.n_tokens = 2;
+        a.x = x_dev.data();
+        a.y = y_dev.as<float>();
+        const size_t bytes = matvec_scratch_size_bytes(a);
+        gannet::cuda::DeviceBuffer scratch = test::poisoned(bytes);
+        a.scratch = scratch.data();
+        a.scratch_size_bytes = bytes;
+        ASSERT_TRUE(matvec(a, nullptr).ok());
+        const std::vector<float> y = test::download<float>(y_dev, static_cast<size_t>(2 * n_out));
+        for (int64_t r = 0; r < n_out; ++r) {
+            EXPECT_TRUE(std::isnan(y[static_cast<size_t>(r)])) << "row " << r;
+            EXPECT_TRUE(std::isfinite(y[static_cast<size_t>(n_out + r)])) << "row " << r;
+        }
+    }
+}
+
+TEST(MatvecScratchTest, CoversOneChunkOfTokens) {
+    MatvecArgs a;
+    a.w_dtype = DType::kQ4_0;
+    a.n_in = 4096;
+    a.n_tokens = 1;
+    EXPECT_EQ(matvec_scratch_size_bytes(a), 4096u + 128u * 4u);
+    a.n_tokens = 20;  // processed 8 at a time: scratch for 8
+    EXPECT_EQ(matvec_scratch_size_bytes(a), 8u * 4096u + 8u * 128u * 4u);
+    a.w_dtype = DType::kQ6_K;
+    EXPECT_EQ(matvec_scratch_size_bytes(a), 0u);
+    a.w_dtype = DType::kF16;
+    EXPECT_EQ(matvec_scratch_size_bytes(a), 0u);
+}
+
 TEST(MatvecErrorsTest, RejectsUnsupportedTypesAndBadSizes) {
     MatvecArgs a;
     int dummy = 0;
@@ -128,8 +374,12 @@ TEST(MatvecErrorsTest, RejectsUnsupportedTypesAndBadSizes) {
     a.n_in = 64;
     a.n_out = 1;
     a.n_tokens = 1;
-    a.w_dtype = DType::kQ4_K;
+    a.w_dtype = DType::kQ8_K;
     EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kUnimplemented);
+    a.w_dtype = DType::kI8;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kUnimplemented);
+    a.w_dtype = DType::kQ4_K;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);  // 64 is not a whole K block
     a.w_dtype = DType::kQ4_0;
     a.n_in = 33;
     EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
@@ -138,6 +388,27 @@ TEST(MatvecErrorsTest, RejectsUnsupportedTypesAndBadSizes) {
     EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kUnimplemented);
     a.x_dtype = DType::kF32;
     a.y = nullptr;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(MatvecErrorsTest, RejectsSmallOrMisalignedScratch) {
+    gannet::cuda::DeviceBuffer buf = test::poisoned(1 << 16);
+    MatvecArgs a;
+    a.w = buf.data();
+    a.x = buf.data();
+    a.y = reinterpret_cast<float*>(static_cast<uint8_t*>(buf.data()) + 4096);
+    a.w_dtype = DType::kQ8_0;
+    a.n_in = 256;
+    a.n_out = 4;
+    a.n_tokens = 2;
+    a.scratch = static_cast<uint8_t*>(buf.data()) + 8192;
+    a.scratch_size_bytes = matvec_scratch_size_bytes(a) - 1;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
+    a.scratch_size_bytes = matvec_scratch_size_bytes(a);
+    a.scratch = static_cast<uint8_t*>(buf.data()) + 8200;  // 8-byte aligned only
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
+    a.scratch = static_cast<uint8_t*>(buf.data()) + 8192;
+    a.x = static_cast<uint8_t*>(buf.data()) + 4;  // x must be 16-byte aligned
     EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
 }
 

@@ -215,6 +215,10 @@ Status paged_attention(const PagedAttentionArgs& a, cudaStream_t stream) {
             paged_attention_split_kernel<__nv_bfloat16><<<grid, kWarps * 32, 0, stream>>>(
                 a.q, kv, g, a.block_tables, a.max_blocks_per_seq, a.seq_lens, a.n_heads, a.scale, st, a.scratch);
             break;
+        case kvcache::KvDType::kQ8_0:
+        case kvcache::KvDType::kQ4_0:
+            return make_error(ErrorCode::kUnimplemented, "paged_attention: %s KV cache is CPU-only for now",
+                              kvcache::kv_dtype_name(L.dtype));
     }
     GANNET_RETURN_IF_ERROR(gannet::cuda::cuda_status(cudaGetLastError(), "paged_attention launch"));
     const dim3 grid2(static_cast<unsigned>(a.n_heads), static_cast<unsigned>(a.n_seqs));

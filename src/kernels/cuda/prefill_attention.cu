@@ -1,11 +1,13 @@
-// One warp per (token, head) with an online softmax over the visible positions; lanes split the head
-// dimension so each K/V vector is one coalesced read. O(n_tokens² · head_dim) reads that mostly hit
-// L2: fine for correctness and short prompts; a tiled tensor-core kernel replaces it later (#6).
+// The reference prefill attention: one warp per (token, head) with an online softmax over the
+// visible positions; lanes split the head dimension so each K/V vector is one coalesced read.
+// O(n_tokens² · head_dim) f32 FMAs with K/V reads that mostly hit L2: exact (f32 throughout), for
+// the shapes the flash kernel (prefill_attention_flash.cu) does not cover and as its test reference.
 #include <cmath>
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/prefill_attention.h"
+#include "kernels/cuda/prefill_attention_flash.h"
 
 namespace gannet::kernels::cuda {
 namespace {
@@ -72,13 +74,31 @@ __global__ void prefill_attention_kernel(PrefillAttentionArgs a) {
 
 }  // namespace
 
+bool prefill_attention_flash_supported(const PrefillAttentionArgs& a) {
+    if (a.head_dim_k != a.head_dim_v || detail::prefill_attention_flash_smem_bytes(a.head_dim_k) == 0) {
+        return false;
+    }
+    auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || a.k_stride % 4 != 0 || a.v_stride % 4 != 0) {
+        return false;
+    }
+    int device = 0;
+    int smem_optin = 0;
+    if (cudaGetDevice(&device) != cudaSuccess
+        || cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+        cudaGetLastError();  // reset the last-error state so a later launch check does not see this one
+        return false;
+    }
+    return static_cast<size_t>(smem_optin) >= detail::prefill_attention_flash_smem_bytes(a.head_dim_k);
+}
+
 Status prefill_attention(const PrefillAttentionArgs& a, cudaStream_t stream) {
     if (a.n_tokens == 0) {
         return Status();
     }
-    if (a.n_tokens < 0 || a.n_tokens > 65535 || a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0
-        || a.head_dim_k <= 0 || a.head_dim_k > kMaxPerLane * 32 || a.head_dim_v <= 0 || a.head_dim_v > kMaxPerLane * 32
-        || a.n_kv <= 0) {
+    if (a.n_tokens < 0 || a.n_tokens > 65535 || a.n_heads <= 0 || a.n_heads > 65535 || a.n_kv_heads <= 0
+        || a.n_heads % a.n_kv_heads != 0 || a.head_dim_k <= 0 || a.head_dim_k > kMaxPerLane * 32
+        || a.head_dim_v <= 0 || a.head_dim_v > kMaxPerLane * 32 || a.n_kv <= 0) {
         return make_error(ErrorCode::kInvalidArgument,
                           "prefill_attention: bad args n_tokens=%lld n_heads=%lld n_kv_heads=%lld head_dim=%lld/%lld",
                           static_cast<long long>(a.n_tokens), static_cast<long long>(a.n_heads),
@@ -87,6 +107,19 @@ Status prefill_attention(const PrefillAttentionArgs& a, cudaStream_t stream) {
     }
     if (a.q == nullptr || a.positions == nullptr || a.k == nullptr || a.v == nullptr || a.out == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "prefill_attention: null pointer");
+    }
+    const bool wants_flash = a.kernel == PrefillAttentionKernel::kFlash
+                             || (a.kernel == PrefillAttentionKernel::kAuto && a.n_tokens >= kFlashMinTokens);
+    if (wants_flash) {
+        if (prefill_attention_flash_supported(a)) {
+            return detail::prefill_attention_flash(a, stream);
+        }
+        if (a.kernel == PrefillAttentionKernel::kFlash) {
+            return make_error(ErrorCode::kUnimplemented,
+                              "prefill_attention: no flash kernel for head_dim %lld/%lld (64, 128 or 256 for both, "
+                              "16-byte aligned q/k/v and strides)",
+                              static_cast<long long>(a.head_dim_k), static_cast<long long>(a.head_dim_v));
+        }
     }
     const dim3 grid(static_cast<unsigned>((a.n_heads + kWarpsPerBlock - 1) / kWarpsPerBlock),
                     static_cast<unsigned>(a.n_tokens));

@@ -1,6 +1,8 @@
-// Causal attention of a batch of query tokens over contiguous f32 K/V on the GPU (the prefill path;
-// simple, not a flash kernel yet). Same contract as kernels/ops/attention.h: GQA, positions, an
-// optional sliding window and tanh soft-capping. Owner: CUDA backend. Thread-safety: pure.
+// Causal attention of a batch of query tokens over contiguous f32 K/V on the GPU (the prefill path).
+// Same contract as kernels/ops/attention.h: GQA, positions, an optional sliding window and tanh
+// soft-capping. Two kernels: a flash kernel on tensor cores (bf16 Q/K/V/P, f32 softmax and
+// accumulation; head_dim 64, 128 or 256 for both K and V) and the simple f32 reference kernel (one
+// warp per token and head) for every other shape. Owner: CUDA backend. Thread-safety: pure.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,6 +12,16 @@
 #include "base/status.h"
 
 namespace gannet::kernels::cuda {
+
+enum class PrefillAttentionKernel {
+    kAuto,       // flash for n_tokens >= kFlashMinTokens where supported, else the reference kernel
+    kReference,  // the f32 one-warp-per-(token, head) kernel
+    kFlash,      // the tensor-core kernel; kUnimplemented where it does not apply
+};
+
+// Below this many query tokens kAuto keeps the exact f32 reference kernel: a flash block computes 64
+// query rows whatever n_tokens is, and decode steps (n_tokens = 1) should not pay bf16 rounding.
+inline constexpr int64_t kFlashMinTokens = 16;
 
 struct PrefillAttentionArgs {
     const float* q = nullptr;            // [n_tokens, n_heads, head_dim_k], device
@@ -28,10 +40,21 @@ struct PrefillAttentionArgs {
     float scale = 1.0f;
     float softcap = 0.0f;  // 0: off
     int64_t window = 0;    // 0: full causal
+    PrefillAttentionKernel kernel = PrefillAttentionKernel::kAuto;
 };
 
-// kInvalidArgument for inconsistent head counts, head dims over 256 or null pointers.
-// REQUIRES (device data, unchecked): positions in [0, n_kv).
+// Whether the flash kernel takes these args: head_dim_k == head_dim_v in {64, 128, 256}; q, k, v
+// 16-byte aligned and k_stride, v_stride multiples of 4 floats (16-byte loads); and the device lets a
+// block have the shared memory the head dim needs (~64/96/160 KB). Host-only check of the arguments
+// and the current device.
+bool prefill_attention_flash_supported(const PrefillAttentionArgs& a);
+
+// kInvalidArgument for inconsistent head counts, head dims over 256 or null pointers; kUnimplemented
+// for kernel == kFlash where prefill_attention_flash_supported() is false; kInternal for a launch failure.
+// REQUIRES (device data, unchecked): positions in [0, n_kv). The flash kernel reads every K/V row from
+// the smallest visible position of a 64-token tile to its largest position (the reference reads only
+// each query's own range), so those rows must hold finite values (a masked key weighs exactly 0, but
+// 0 · NaN is NaN).
 Status prefill_attention(const PrefillAttentionArgs& a, cudaStream_t stream);
 
 }  // namespace gannet::kernels::cuda

@@ -1,5 +1,7 @@
 #include "model/cuda/cuda_model.h"
 
+#include <array>
+#include <cstdint>
 #include <cstring>
 
 #include "base/cuda/cuda_status.h"
@@ -10,6 +12,7 @@
 #include "kernels/cuda/prefill_attention.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
+#include "memory/cuda/device_memory.h"
 #include "model/cuda/model_ops.h"
 
 namespace gannet::model::cuda {
@@ -25,8 +28,7 @@ namespace {
 constexpr int64_t kDefaultCtx = 4096;
 
 bool has_cuda_product(tensor::DType d) {
-    return d == tensor::DType::kF32 || d == tensor::DType::kF16 || d == tensor::DType::kBF16 ||
-           d == tensor::DType::kQ4_0 || d == tensor::DType::kQ8_0;
+    return d == tensor::DType::kF32 || kc::matvec_supports(d);
 }
 
 }  // namespace
@@ -44,6 +46,10 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
         return make_error(ErrorCode::kInvalidArgument, "cuda model: context of %lld tokens is outside [1, %lld]",
                           static_cast<long long>(n_ctx), static_cast<long long>(c.n_ctx_train));
     }
+    if (options.vram_budget_bytes < -1) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda model: vram budget of %lld bytes (need >= 0, or -1)",
+                          static_cast<long long>(options.vram_budget_bytes));
+    }
     auto m = std::make_unique<CudaModel>(Key());
     m->cfg_ = c;
     m->n_ctx_ = n_ctx;
@@ -54,7 +60,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
                                                    sizeof(float)));
     GANNET_ASSIGN_OR_RETURN(m->stream_, gannet::cuda::Stream::create());
     GANNET_ASSIGN_OR_RETURN(m->cublas_, kc::CublasHandle::create());
-    GANNET_RETURN_IF_ERROR(m->upload(model));
+    // The cache before the weights, so the placement plan sees the device memory that is really left.
     const size_t k_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.k_dim()) * sizeof(float);
     const size_t v_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.v_dim()) * sizeof(float);
     GANNET_ASSIGN_OR_RETURN(m->k_cache_, DeviceBuffer::allocate(k_bytes));
@@ -62,8 +68,47 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
     // Zeroed so a stale read shows as a wrong number, never as NaN from uninitialized memory.
     GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->k_cache_.data(), 0, k_bytes), "memset k cache"));
     GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->v_cache_.data(), 0, v_bytes), "memset v cache"));
+    GANNET_RETURN_IF_ERROR(m->upload(model, options));
     return m;
 }
+
+// ---- Weight upload and placement (memory/). ----
+
+namespace {
+
+constexpr size_t kBlockAlign = 256;  // every matrix of a layer block starts 256-byte aligned
+
+size_t align_up(size_t n) {
+    return (n + kBlockAlign - 1) / kBlockAlign * kBlockAlign;
+}
+
+// A layer's seven matrices packed into one block (one allocation, one copy when streamed).
+struct LayerBlock {
+    std::array<const WeightMatrix*, 7> matrices{};
+    std::array<size_t, 7> offsets{};
+    size_t size_bytes = 0;
+};
+
+LayerBlock layer_block(const LayerWeights& lw) {
+    LayerBlock b;
+    b.matrices = {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down};
+    for (size_t i = 0; i < b.matrices.size(); ++i) {
+        b.offsets[i] = b.size_bytes;
+        b.size_bytes += align_up(b.matrices[i]->size_bytes);
+    }
+    return b;
+}
+
+// Device memory the forward pass allocates on top of weights and cache (activations, logits, cuBLAS
+// workspace), kept out of the weight budget: a 512-token chunk with every row's logits, plus 256 MiB.
+uint64_t headroom_bytes(const ModelConfig& c, int64_t n_ctx) {
+    const int64_t t = std::min<int64_t>(n_ctx, 512);
+    const int64_t floats = t * (3 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_heads * c.head_dim_v +
+                                2 * c.n_ff + c.n_vocab + 2);
+    return static_cast<uint64_t>(floats) * sizeof(float) + (uint64_t{256} << 20);
+}
+
+}  // namespace
 
 Result<const float*> CudaModel::upload_vector(const std::vector<float>& v) {
     if (v.empty()) {
@@ -77,52 +122,166 @@ Result<const float*> CudaModel::upload_vector(const std::vector<float>& v) {
     return p;
 }
 
-Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w) {
-    if (!has_cuda_product(w.dtype)) {
-        return make_error(ErrorCode::kUnimplemented, "cuda model: no CUDA matrix product for dtype %s",
-                          tensor::dtype_name(w.dtype));
+Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w, memory::Where where) {
+    Matrix m{.data = nullptr, .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
+    if (where == memory::Where::kDevice) {
+        GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(w.size_bytes));
+        GANNET_RETURN_IF_ERROR(
+            cuda_status(cudaMemcpy(b.data(), w.data, w.size_bytes, cudaMemcpyHostToDevice), "upload matrix"));
+        m.data = b.data();
+        buffers_.push_back(std::move(b));
+    } else {
+        GANNET_ASSIGN_OR_RETURN(PinnedBuffer b, PinnedBuffer::allocate(w.size_bytes, PinnedMapping::kMapped));
+        std::memcpy(b.data(), w.data, w.size_bytes);
+        GANNET_ASSIGN_OR_RETURN(void* dev, b.device_ptr());
+        m.data = dev;
+        host_buffers_.push_back(std::move(b));
     }
-    GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(w.size_bytes));
-    GANNET_RETURN_IF_ERROR(
-        cuda_status(cudaMemcpy(b.data(), w.data, w.size_bytes, cudaMemcpyHostToDevice), "upload matrix"));
-    Matrix m{.data = b.data(), .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
     weight_bytes_ += w.size_bytes;
-    buffers_.push_back(std::move(b));
     return m;
 }
 
-Status CudaModel::upload(const Model& model) {
+Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory::Where where,
+                                                  const void* stream_slot) {
+    Layer L;
+    GANNET_ASSIGN_OR_RETURN(L.attn_norm, upload_vector(lw.attn_norm));
+    GANNET_ASSIGN_OR_RETURN(L.bq, upload_vector(lw.bq));
+    GANNET_ASSIGN_OR_RETURN(L.bk, upload_vector(lw.bk));
+    GANNET_ASSIGN_OR_RETURN(L.bv, upload_vector(lw.bv));
+    GANNET_ASSIGN_OR_RETURN(L.q_norm, upload_vector(lw.q_norm));
+    GANNET_ASSIGN_OR_RETURN(L.k_norm, upload_vector(lw.k_norm));
+    GANNET_ASSIGN_OR_RETURN(L.post_attention_norm, upload_vector(lw.post_attention_norm));
+    GANNET_ASSIGN_OR_RETURN(L.ffn_norm, upload_vector(lw.ffn_norm));
+    GANNET_ASSIGN_OR_RETURN(L.post_ffw_norm, upload_vector(lw.post_ffw_norm));
+
+    const LayerBlock block = layer_block(lw);
+    const uint8_t* base = nullptr;  // device-visible address of the block
+    if (where == memory::Where::kDevice) {
+        GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(block.size_bytes));
+        for (size_t i = 0; i < block.matrices.size(); ++i) {
+            GANNET_RETURN_IF_ERROR(cuda_status(cudaMemcpy(b.as<uint8_t>() + block.offsets[i], block.matrices[i]->data,
+                                                          block.matrices[i]->size_bytes, cudaMemcpyHostToDevice),
+                                               "upload layer"));
+        }
+        base = b.as<uint8_t>();
+        buffers_.push_back(std::move(b));
+    } else if (where == memory::Where::kMapped) {
+        // Read in place by kernels over the bus (full speed on a unified-memory device).
+        GANNET_ASSIGN_OR_RETURN(PinnedBuffer b, PinnedBuffer::allocate(block.size_bytes, PinnedMapping::kMapped));
+        std::memset(b.data(), 0, block.size_bytes);
+        for (size_t i = 0; i < block.matrices.size(); ++i) {
+            std::memcpy(static_cast<uint8_t*>(b.data()) + block.offsets[i], block.matrices[i]->data,
+                        block.matrices[i]->size_bytes);
+        }
+        GANNET_ASSIGN_OR_RETURN(void* dev, b.device_ptr());
+        base = static_cast<const uint8_t*>(dev);
+        host_buffers_.push_back(std::move(b));
+    } else {
+        // Streamed: the kernels read the layer's stream buffer (upload() wrote its pinned source).
+        base = static_cast<const uint8_t*>(stream_slot);
+    }
+    Matrix* out[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+    for (size_t i = 0; i < block.matrices.size(); ++i) {
+        const WeightMatrix& w = *block.matrices[i];
+        *out[i] = Matrix{.data = base + block.offsets[i], .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
+        weight_bytes_ += w.size_bytes;
+    }
+    return L;
+}
+
+Status CudaModel::upload(const Model& model, const CudaModelOptions& options) {
     const ModelWeights& w = model.weights();
-    GANNET_ASSIGN_OR_RETURN(token_embd_, upload_matrix(w.token_embd));
-    if (w.output.data == w.token_embd.data) {
+    const bool is_tied = w.output.data == w.token_embd.data;
+    // Unsupported dtypes fail before anything is allocated or planned.
+    std::vector<const WeightMatrix*> all = {&w.token_embd, &w.output};
+    for (const LayerWeights& lw : w.layers) {
+        for (const WeightMatrix* m : layer_block(lw).matrices) {
+            all.push_back(m);
+        }
+    }
+    for (const WeightMatrix* m : all) {
+        if (!has_cuda_product(m->dtype)) {
+            return make_error(ErrorCode::kUnimplemented, "cuda model: no CUDA matrix product for dtype %s",
+                              tensor::dtype_name(m->dtype));
+        }
+    }
+
+    memory::PlanInput in;
+    in.placement = options.placement;
+    for (const LayerWeights& lw : w.layers) {
+        in.layer_bytes.push_back(layer_block(lw).size_bytes);
+    }
+    in.embd_bytes = w.token_embd.size_bytes;
+    in.head_bytes = is_tied ? 0 : w.output.size_bytes;
+    in.is_head_tied = is_tied;
+    if (options.vram_budget_bytes >= 0) {
+        in.budget_bytes = static_cast<uint64_t>(options.vram_budget_bytes);
+    }
+    if (options.placement == memory::Placement::kDevice && !in.budget_bytes.has_value()) {
+        in.free_bytes = UINT64_MAX;  // today's behaviour: allocate, and report running out as it happens
+    } else {
+        GANNET_ASSIGN_OR_RETURN(memory::cuda::DeviceMemoryInfo info, memory::cuda::query_device_memory());
+        const uint64_t headroom = headroom_bytes(cfg_, n_ctx_);
+        in.free_bytes = info.free_bytes > headroom ? info.free_bytes - headroom : 0;
+    }
+    GANNET_ASSIGN_OR_RETURN(plan_, memory::plan_placement(in));
+
+    // Streamed layers: their blocks are written into pinned host memory first, then the streamer is
+    // created over them; its buffer addresses are what the layers' matrices point at.
+    stream_index_.assign(w.layers.size(), -1);
+    std::vector<memory::cuda::LayerStreamer::Block> blocks;
+    std::vector<PinnedBuffer> stream_sources;
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+        if (plan_.layers[l] != memory::Where::kStreamed) {
+            continue;
+        }
+        stream_index_[l] = static_cast<int64_t>(blocks.size());
+        const LayerBlock block = layer_block(w.layers[l]);
+        GANNET_ASSIGN_OR_RETURN(PinnedBuffer b, PinnedBuffer::allocate(block.size_bytes, PinnedMapping::kUnmapped));
+        std::memset(b.data(), 0, block.size_bytes);
+        for (size_t i = 0; i < block.matrices.size(); ++i) {
+            std::memcpy(static_cast<uint8_t*>(b.data()) + block.offsets[i], block.matrices[i]->data,
+                        block.matrices[i]->size_bytes);
+        }
+        blocks.push_back({.host = b.data(), .size_bytes = block.size_bytes});
+        stream_sources.push_back(std::move(b));
+    }
+    if (!blocks.empty()) {
+        GANNET_ASSIGN_OR_RETURN(
+            streamer_, memory::cuda::LayerStreamer::create(std::move(blocks), plan_.n_slots, plan_.slot_bytes));
+    }
+
+    GANNET_ASSIGN_OR_RETURN(token_embd_, upload_matrix(w.token_embd, plan_.embd));
+    if (is_tied) {
         output_ = token_embd_;  // tied embeddings: one copy
     } else {
-        GANNET_ASSIGN_OR_RETURN(output_, upload_matrix(w.output));
+        GANNET_ASSIGN_OR_RETURN(output_, upload_matrix(w.output, plan_.head));
     }
     GANNET_ASSIGN_OR_RETURN(output_norm_, upload_vector(w.output_norm));
     GANNET_ASSIGN_OR_RETURN(rope_freqs_, upload_vector(w.rope_freqs));
-    for (const LayerWeights& lw : w.layers) {
-        Layer L;
-        GANNET_ASSIGN_OR_RETURN(L.attn_norm, upload_vector(lw.attn_norm));
-        GANNET_ASSIGN_OR_RETURN(L.wq, upload_matrix(lw.wq));
-        GANNET_ASSIGN_OR_RETURN(L.wk, upload_matrix(lw.wk));
-        GANNET_ASSIGN_OR_RETURN(L.wv, upload_matrix(lw.wv));
-        GANNET_ASSIGN_OR_RETURN(L.wo, upload_matrix(lw.wo));
-        GANNET_ASSIGN_OR_RETURN(L.bq, upload_vector(lw.bq));
-        GANNET_ASSIGN_OR_RETURN(L.bk, upload_vector(lw.bk));
-        GANNET_ASSIGN_OR_RETURN(L.bv, upload_vector(lw.bv));
-        GANNET_ASSIGN_OR_RETURN(L.q_norm, upload_vector(lw.q_norm));
-        GANNET_ASSIGN_OR_RETURN(L.k_norm, upload_vector(lw.k_norm));
-        GANNET_ASSIGN_OR_RETURN(L.post_attention_norm, upload_vector(lw.post_attention_norm));
-        GANNET_ASSIGN_OR_RETURN(L.ffn_norm, upload_vector(lw.ffn_norm));
-        GANNET_ASSIGN_OR_RETURN(L.w_gate, upload_matrix(lw.w_gate));
-        GANNET_ASSIGN_OR_RETURN(L.w_up, upload_matrix(lw.w_up));
-        GANNET_ASSIGN_OR_RETURN(L.w_down, upload_matrix(lw.w_down));
-        GANNET_ASSIGN_OR_RETURN(L.post_ffw_norm, upload_vector(lw.post_ffw_norm));
+    for (size_t l = 0; l < w.layers.size(); ++l) {
+        const memory::Where where = plan_.layers[l];
+        const void* slot = where == memory::Where::kStreamed ? streamer_.slot_of(stream_index_[l]) : nullptr;
+        GANNET_ASSIGN_OR_RETURN(Layer L, upload_layer(w.layers[l], where, slot));
         layers_.push_back(L);
+    }
+    for (PinnedBuffer& b : stream_sources) {
+        host_buffers_.push_back(std::move(b));
     }
     return Status();
 }
+
+Status CudaModel::weights_acquire(int64_t l, cudaStream_t s) {
+    const int64_t j = stream_index_.empty() ? -1 : stream_index_[static_cast<size_t>(l)];
+    return j < 0 ? Status() : streamer_.acquire(j, s);
+}
+
+Status CudaModel::weights_release(int64_t l, cudaStream_t s) {
+    const int64_t j = stream_index_.empty() ? -1 : stream_index_[static_cast<size_t>(l)];
+    return j < 0 ? Status() : streamer_.release(j, s);
+}
+
+// ---- End of weight upload and placement. ----
 
 Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     if (n_tokens <= cap_tokens_ && n_rows <= cap_rows_) {
@@ -151,19 +310,22 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     GANNET_ASSIGN_OR_RETURN(host_logits_, PinnedBuffer::allocate(static_cast<size_t>(r * c.n_vocab) * sizeof(float),
                                                                  PinnedMapping::kUnmapped));
     size_t scratch = 0;
-    if (t > kc::kMatvecMaxTokens) {
-        auto need = [&](const Matrix& m) {
-            if (m.dtype == tensor::DType::kF32) {
-                return;
-            }
+    auto need = [&](const Matrix& m) {
+        if (m.dtype == tensor::DType::kF32) {
+            return;
+        }
+        // Decode (matvec's int8 activations) and, for larger batches, prefill (gemm) share scratch_.
+        kc::MatvecArgs mv{.w = m.data, .w_dtype = m.dtype, .n_in = m.n_in, .n_out = m.n_out, .n_tokens = t};
+        scratch = std::max(scratch, kc::matvec_scratch_size_bytes(mv));
+        if (t > kc::kMatvecMaxTokens) {
             kc::GemmArgs g{.w = m.data, .w_dtype = m.dtype, .n_in = m.n_in, .n_out = m.n_out, .n_tokens = t};
             scratch = std::max(scratch, kc::gemm_scratch_size_bytes(g));
-        };
-        need(output_);
-        for (const Layer& L : layers_) {
-            for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-                need(*m);
-            }
+        }
+    };
+    need(output_);
+    for (const Layer& L : layers_) {
+        for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+            need(*m);
         }
     }
     GANNET_ASSIGN_OR_RETURN(scratch_, DeviceBuffer::allocate(scratch));
@@ -197,7 +359,9 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
                            .n_tokens = n_tokens,
                            .x = x,
                            .x_dtype = tensor::DType::kF32,
-                           .y = y},
+                           .y = y,
+                           .scratch = scratch_bytes_ > 0 ? scratch_.data() : nullptr,
+                           .scratch_size_bytes = scratch_bytes_},
                           stream_.get());
     }
     return kc::gemm({.w = w.data,
@@ -354,7 +518,9 @@ Status CudaModel::enqueue(int64_t n_tokens, int64_t n_rows) {
         GANNET_RETURN_IF_ERROR(scale(x_.as<float>(), c.embd_scale, n_tokens * c.n_embd, s));
     }
     for (int64_t l = 0; l < c.n_layers; ++l) {
+        GANNET_RETURN_IF_ERROR(weights_acquire(l, s));  // placement `stream`: wait for the layer's copy
         GANNET_RETURN_IF_ERROR(layer(l, n_tokens));
+        GANNET_RETURN_IF_ERROR(weights_release(l, s));  // and queue the copy of the layer after next
     }
     const float* last = x_.as<float>() + (n_tokens - n_rows) * c.n_embd;
     GANNET_RETURN_IF_ERROR(kc::rms_norm(
@@ -413,8 +579,12 @@ Result<std::span<const float>> CudaModel::forward(std::span<const int32_t> token
     n_pos_ = positions.back() + 1;
 
     // cuBLAS (F32 matrices) is kept out of graphs: it may allocate its workspace during the call.
+    // Placement `stream` runs without the graph: each token copies the streamed layers (at ~55 GB/s,
+    // milliseconds per layer) against the ~0.4 ms of launches per token the graph saves, and the copies
+    // depend on the copy stream's events and on which layer each buffer holds, state outside the graph.
+    // `mapped` and `device` keep it (mapped pointers are fixed addresses like device ones).
     const bool graphable = use_graph_ && n_tokens == 1 && n_rows == 1 && output_.dtype != tensor::DType::kF32 &&
-                           layers_.front().wq.dtype != tensor::DType::kF32;
+                           layers_.front().wq.dtype != tensor::DType::kF32 && plan_.n_layers_streamed == 0;
     if (graphable) {
         if (graph_ == nullptr) {
             GANNET_RETURN_IF_ERROR(

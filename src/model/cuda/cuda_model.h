@@ -6,6 +6,10 @@
 // contiguous cache for prompts and split-KV decode_attention (model_ops.h) for one-token steps.
 // A one-token decode step is captured into a CUDA graph on first use and
 // replayed afterwards (token and position live in device memory, so the graph is position-free).
+// Weight placement (src/memory/placement.h, options.placement / vram_budget_bytes): `device` keeps every
+// matrix in device memory; `mapped` keeps what fits the budget there and reads the rest from mapped
+// pinned host memory; `stream` copies the layers that do not fit into two device buffers, one layer
+// ahead of the compute (memory::cuda::LayerStreamer). Norm and bias vectors always live on the device.
 // Owner: model (CUDA). Thread-safety: one thread calls forward() at a time.
 #pragma once
 
@@ -20,6 +24,9 @@
 #include "base/cuda/stream.h"
 #include "base/result.h"
 #include "kernels/cuda/cublas_handle.h"
+#include "memory/cuda/layer_streamer.h"
+#include "memory/placement.h"
+#include "model/cuda/batch_ops.h"
 #include "model/model.h"
 
 namespace gannet::model::cuda {
@@ -28,13 +35,16 @@ struct CudaModelOptions {
     int64_t n_ctx = 0;        // KV cache positions; 0: min(n_ctx_train, 4096)
     bool use_graph = true;    // capture one-token decode steps into a CUDA graph
     bool split_kv_decode = true;  // one-token steps use decode_attention (split-KV) over the cache
+    memory::Placement placement = memory::Placement::kDevice;  // where weight matrices live
+    int64_t vram_budget_bytes = -1;  // device bytes for weight matrices; -1: free device memory
 };
 
 class CudaModel {
 public:
     // Uploads model's weights and vectors (copies: model need not outlive the result).
-    // Errors: kInvalidArgument for a bad n_ctx; kUnimplemented for a matrix dtype without a CUDA
-    // product; kResourceExhausted when device memory runs out; kInternal for other CUDA failures.
+    // Errors: kInvalidArgument for a bad n_ctx or vram_budget_bytes; kUnimplemented for a matrix dtype
+    // without a CUDA product; kResourceExhausted when device memory runs out or the budget cannot hold
+    // the placement (the message names the sizes); kInternal for other CUDA failures.
     static Result<std::unique_ptr<CudaModel>> create(const Model& model, const CudaModelOptions& options);
 
     CudaModel(const CudaModel&) = delete;
@@ -51,6 +61,18 @@ public:
     int64_t n_pos() const { return n_pos_; }
     void set_n_pos(int64_t n) { n_pos_ = n; }  // REQUIRES 0 <= n <= n_ctx()
     size_t weight_bytes() const { return weight_bytes_; }
+    // Where the weights went (placement.describe() gives one line for logs and benches).
+    const memory::Plan& placement() const { return plan_; }
+
+    // cuda_model_batch.cc (the CUDA runner's forward): Model::forward_batch over a paged f32 KV cache
+    // in device memory (kv: layout.total_bytes() bytes). Logits [rows needing them, n_vocab] are host
+    // memory valid until the next call. is_deterministic: every product runs one token at a time
+    // through the same kernel, so a token's logits never depend on what it is batched with.
+    Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, void* kv,
+                                                 const kvcache::KvCacheLayout& layout, bool is_deterministic);
+    // Whole-block copies (K, V of every layer) of that cache, in list order, on the model's stream.
+    Status copy_kv_blocks(std::span<const kvcache::BlockCopy> copies, void* kv, const kvcache::KvCacheLayout& layout);
+    cudaStream_t stream() const { return stream_.get(); }
 
     struct Matrix {
         const void* data = nullptr;  // device
@@ -78,9 +100,17 @@ public:
     explicit CudaModel(Key) {}
 
 private:
-    Status upload(const Model& model);
+    // --- weight upload and placement (memory/) ---
+    Status upload(const Model& model, const CudaModelOptions& options);
     Result<const float*> upload_vector(const std::vector<float>& v);
-    Result<Matrix> upload_matrix(const WeightMatrix& w);
+    Result<Matrix> upload_matrix(const WeightMatrix& w, memory::Where where);
+    // stream_slot: the device buffer a streamed layer is read from (nullptr otherwise).
+    Result<Layer> upload_layer(const LayerWeights& lw, memory::Where where, const void* stream_slot);
+    // Every forward that walks layers_ brackets layer l with these (no-ops unless l is streamed):
+    // acquire makes stream s wait for l's weights in its stream buffer, release frees the buffer once
+    // s has run l's kernels and queues the next copy into it.
+    Status weights_acquire(int64_t l, cudaStream_t s);
+    Status weights_release(int64_t l, cudaStream_t s);
     Status reserve(int64_t n_tokens, int64_t n_rows);
     Status project(const Matrix& w, const float* x, float* y, int64_t n_tokens);
     // Queues the whole forward for n_tokens whose ids and positions are already in tokens_d_/positions_d_.
@@ -88,7 +118,11 @@ private:
     Status layer(int64_t l, int64_t n_tokens);
 
     ModelConfig cfg_;
-    std::vector<gannet::cuda::DeviceBuffer> buffers_;  // owns every uploaded weight
+    std::vector<gannet::cuda::DeviceBuffer> buffers_;  // owns every uploaded weight in device memory
+    std::vector<gannet::cuda::PinnedBuffer> host_buffers_;  // mapped and streamed weights (pinned)
+    memory::Plan plan_;
+    std::vector<int64_t> stream_index_;  // per layer: its block in streamer_, -1 when not streamed
+    memory::cuda::LayerStreamer streamer_;  // empty unless some layer is streamed
     size_t weight_bytes_ = 0;
     Matrix token_embd_, output_;
     const float* output_norm_ = nullptr;
@@ -112,6 +146,12 @@ private:
     bool split_kv_decode_ = true;
     gannet::cuda::DeviceBuffer attn_scratch_;  // decode_attention partials
     cudaGraphExec_t graph_ = nullptr;
+
+    // cuda_model_batch.cc
+    Status batch_layer(int64_t l, const PagedStepArgs& step, bool is_deterministic);
+    Status project_batch(const Matrix& w, const float* x, float* y, int64_t n_tokens, bool is_deterministic);
+    gannet::cuda::DeviceBuffer batch_ids_;      // tokens, positions, token_seq, logit rows, block tables
+    gannet::cuda::PinnedBuffer batch_host_ids_;
 };
 
 }  // namespace gannet::model::cuda

@@ -17,6 +17,7 @@ nproc >> "$OUT/env.txt"
 t0=$(date +%s)
 cmake -S src/kernels/cuda/standalone -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 \
     && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test model_cuda_test cuda_model_bench \
+        runner_cuda_test runner_cuda_bench model_cuda_batch_ops_test memory_test memory_cuda_test model_cuda_placement_test \
         >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s; warnings: $(grep -c warning "$OUT/build.log")"
@@ -34,6 +35,9 @@ ctest --test-dir "$BUILD" -L gpu --output-on-failure -j3 > "$OUT/ctest.log" 2>&1
 echo "ctest rc=$?"
 grep -E "tests passed|FAILED|Failed|\*\*\*|Passed|parity" "$OUT/ctest.log" | head -60
 "$BUILD/model_cuda/model_cuda_test" 2>&1 | grep -E "parity|OK|FAILED|SKIP" > "$OUT/parity.log"
+"$BUILD/runner_cuda/runner_cuda_test" 2>&1 | grep -E "cuda runner|OK \]|FAILED" >> "$OUT/parity.log"
+"$BUILD/model_cuda/model_cuda_placement_test" > "$OUT/placement_test.log" 2>&1
+echo "placement test rc=$?"; grep -E "OK \]|FAILED|placements of|differ" "$OUT/placement_test.log" | head -20
 cat "$OUT/parity.log"
 wait
 echo "models written in $(( $(date +%s) - t0 )) s"; ls -la "$MODELS"; cat "$OUT"/make-*.log
@@ -48,3 +52,29 @@ done
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
 "$BENCH" copy | tee -a "$OUT/bench.log"
+# The CUDA runner (src/runner/cuda): N = 1, 8, 32, 64 sequences decoding together, aggregate tok/s,
+# then the same with --deterministic (one token per product).
+RBENCH="$BUILD/runner_cuda/runner_cuda_bench"
+"$RBENCH" "$MODELS/llama8b-q4_0.gguf" 128 64 2>&1 | tee "$OUT/runner_bench.log"
+"$RBENCH" "$MODELS/llama8b-f16.gguf" 128 64 2>&1 | tee -a "$OUT/runner_bench.log"
+"$RBENCH" "$MODELS/llama8b-q4_0.gguf" 128 16 det 2>&1 | tee -a "$OUT/runner_bench.log"
+# Prefill of 4096 tokens (#6 target: 512 and 4096), one run per dtype.
+for d in q4_0 q8_0 f16; do
+    "$BENCH" run "$MODELS/llama8b-$d.gguf" 4096 16 2>&1 | tee -a "$OUT/bench.log"
+done
+# Weight placement (src/memory, #6): the host-to-device bound, then Q4_0 decode with the weights in
+# device memory, read over the bus (mapped: all, half), streamed (every layer, half). Each run with
+# mapped/stream re-measures the bound and prints pct_of_h2d_bound. N_GEN_BUS tokens keep each < 60 s.
+N_GEN_BUS=${N_GEN_BUS:-64}
+"$BENCH" h2d | tee "$OUT/placement_bench.log"
+Q4="$MODELS/llama8b-q4_0.gguf"
+"$BENCH" run "$Q4" "$N_PROMPT" "$N_GEN_BUS" --placement device 2>&1 | tee -a "$OUT/placement_bench.log"
+for args in "--placement mapped --vram-budget 0" "--placement mapped --vram-budget 0.5" \
+            "--placement stream --vram-budget 0.25" "--placement stream --vram-budget 0.75"; do
+    # shellcheck disable=SC2086
+    timeout 120 "$BENCH" run "$Q4" "$N_PROMPT" "$N_GEN_BUS" $args 2>&1 | tee -a "$OUT/placement_bench.log"
+done
+# Bad values: one-line errors, exit 1.
+"$BENCH" run "$Q4" 16 4 --placement managed 2>&1 | tee -a "$OUT/placement_bench.log"
+"$BENCH" run "$Q4" 16 4 --placement stream --vram-budget -1 2>&1 | tee -a "$OUT/placement_bench.log"
+"$BENCH" run "$Q4" 16 4 --placement stream --vram-budget 0.1 2>&1 | tee -a "$OUT/placement_bench.log"

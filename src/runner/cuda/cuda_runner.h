@@ -1,0 +1,64 @@
+// CudaRunner: the Runner contract (runner.h) on the GPU. Owns a paged f32 KV cache in device memory
+// with the CPU runner's KvCacheLayout, applies the step's block copies on the device (copy-on-write
+// of shared prefix blocks), and runs CudaModel::forward_batch over every scheduled sequence at once:
+// one product per matrix over all the step's tokens, attention per token through its sequence's
+// block table. With is_deterministic, every product runs one token at a time through the same
+// kernel, so a sequence's tokens do not depend on what it was batched with (slower).
+// The device cache keeps no key summaries (the CPU runner's block-sparse metadata).
+// Not thread-safe: owned by the engine loop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/cuda/device_buffer.h"
+#include "base/result.h"
+#include "kvcache/kv_layout.h"
+#include "model/cuda/cuda_model.h"
+#include "runner/step_runner.h"
+#include "sched/scheduler.h"
+
+namespace gannet::runner {
+
+struct CudaRunnerConfig {
+    int32_t n_blocks = 256;
+    int32_t block_size = 16;
+    bool is_deterministic = false;
+};
+
+class CudaRunner final : public StepRunner {
+public:
+    // Borrows model (it must outlive the runner). kInvalidArgument for bad sizes or a model whose
+    // K and V heads differ in size; kResourceExhausted when the device cache cannot be allocated.
+    static Result<std::unique_ptr<CudaRunner>> create(model::cuda::CudaModel& model, const CudaRunnerConfig& config);
+    // The same, owning the model.
+    static Result<std::unique_ptr<CudaRunner>> create(std::unique_ptr<model::cuda::CudaModel> model,
+                                                      const CudaRunnerConfig& config);
+
+    // Block copies, then the forward. Logits [n_rows, n_vocab] in host memory, one row per
+    // is_logits_needed entry of out.seqs, in that order (empty when none). Valid until the next run().
+    // kInvalidArgument for a block id, token id or position the cache or model cannot take.
+    Result<std::span<const float>> run(const sched::SchedulerOutput& out) override;
+    int64_t n_vocab() const override { return model_.config().n_vocab; }
+
+    const kvcache::KvCacheLayout& layout() const { return layout_; }
+    const CudaRunnerConfig& config() const { return config_; }
+    // The whole device cache copied to the host (layout().total_bytes() bytes), for tests.
+    Result<std::vector<std::byte>> download_kv();
+
+private:
+    CudaRunner(model::cuda::CudaModel& model, const CudaRunnerConfig& config, const kvcache::KvCacheLayout& layout)
+        : model_(model), config_(config), layout_(layout) {}
+
+    std::unique_ptr<model::cuda::CudaModel> owned_;
+    model::cuda::CudaModel& model_;
+    CudaRunnerConfig config_;
+    kvcache::KvCacheLayout layout_;
+    gannet::cuda::DeviceBuffer kv_;
+    std::vector<model::BatchSeq> batch_;
+};
+
+}  // namespace gannet::runner
