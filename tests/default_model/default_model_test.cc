@@ -132,5 +132,21 @@ TEST(DefaultModelTest, HeldOutPerplexityStaysAtTheRecordedValue) {
     EXPECT_NEAR(ppl, 19.4355, 0.01);
 }
 
+// The 2-bit QAT model as shipped (plans/mobile-2bit.json: Q2_K/Q3_K/Q4_K/Q4_0/Q8_0 tensors), run
+// through the fused K-quant kernels: its perplexity must stay near the F16 model's, where the
+// same plan applied without QAT gives 21.52 (training/README.md).
+TEST(DefaultModelTest, TwoBitQatModelStaysAtTheRecordedPerplexity) {
+    int code = 0;
+    const std::string out = run_gannet("perplexity -m " + source_dir() + "/models/gannet-default-qat2-mobile.gguf -f " +
+                                           source_dir() + "/models/heldout.txt -t 2",
+                                       &code);
+    ASSERT_EQ(code, 0);
+    const size_t at = out.rfind("perplexity: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    const double ppl = std::stod(out.substr(at + 12));
+    // Recorded with the C++ binary on 2026-11-28 (models/README.md): 19.7211.
+    EXPECT_NEAR(ppl, 19.7211, 0.01);
+}
+
 }  // namespace
 }  // namespace gannet
