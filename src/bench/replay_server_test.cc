@@ -215,31 +215,13 @@ TEST_F(ReplayServerTest, ReplayAgainstLlamaServer) {
 }
 
 TEST_F(ReplayServerTest, ReplayAgainstGannetServe) {
-    std::string bin;
-    for (const char* dir : {"build", "build-bench", "build-lead"}) {
-        const std::string p = source_dir() + "/" + dir + "/tools/gannet/gannet";
-        if (fs::exists(p)) {
-            bin = p;
-            break;
-        }
-    }
-    if (bin.empty()) {
-        GTEST_SKIP() << "no gannet binary under build*/tools/gannet";
-    }
+    const std::string bin = GANNET_BINARY;  // built before this test (add_dependencies)
+    ASSERT_TRUE(fs::exists(bin)) << bin;
     const int port = free_port();
     const std::string log = (tmp_ / "gannet-serve.log").string();
-    {
-        ServerProcess help({bin, "serve", "--help"}, log);
-        help.wait_exit();
-    }
-    if (slurp(log).find("-m") == std::string::npos) {
-        GTEST_SKIP() << "gannet serve has no -m (model) flag yet";
-    }
     ServerProcess server({bin, "serve", "-m", fixture_model(), "--port", std::to_string(port)}, log);
     const Url url = parse_url("http://127.0.0.1:" + std::to_string(port) + "/v1").value();
-    if (!wait_ready(server, url)) {
-        GTEST_SKIP() << "gannet serve -m did not serve /v1/models; log:\n" << slurp(log);
-    }
+    ASSERT_TRUE(wait_ready(server, url)) << "gannet serve -m did not serve /v1/models; log:\n" << slurp(log);
     replay_and_check(url, traj_dir_, tmp_.string());
 }
 
