@@ -4,6 +4,8 @@
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/activation.h"
+#include "kernels/cuda/int8_x.cuh"
+#include "kernels/cuda/matvec.h"
 
 namespace gannet::kernels::cuda {
 namespace {
@@ -34,6 +36,19 @@ __global__ void glu_kernel(const float* gate, const float* up, float* out, int64
     }
 }
 
+// glu_kernel plus the int8 copy: n % 32 == 0 and a grid stride that is a multiple of 32 keep every
+// trip warp-uniform, and each warp's 32 consecutive outputs are one 32-block.
+template <GluKind kKind>
+__global__ void glu_quantize_kernel(const float* gate, const float* up, float* out, int64_t n, int8_t* __restrict__ xq,
+                                    float* __restrict__ xd) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float v = act<kKind>(gate[i]) * up[i];
+        out[i] = v;
+        quantize_block32(v, i / 32, xq, xd);
+    }
+}
+
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
     const int64_t n4 = n / 4;
     const auto* a4 = reinterpret_cast<const float4*>(a);
@@ -59,6 +74,27 @@ bool is_aligned16(const void* p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+Status glu_quantize(const GluArgs& a, cudaStream_t stream) {
+    const size_t need = int8_x_size_bytes(a.n);
+    if (a.n % 32 != 0 || a.quantized_out_size_bytes < need || reinterpret_cast<uintptr_t>(a.quantized_out) % 16 != 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "glu: quantized_out of %zu bytes at %p for n=%lld; need %zu bytes, 16-byte aligned, "
+                          "n %% 32 == 0",
+                          a.quantized_out_size_bytes, a.quantized_out, static_cast<long long>(a.n), need);
+    }
+    auto* xq = static_cast<int8_t*>(a.quantized_out);
+    auto* xd = reinterpret_cast<float*>(static_cast<uint8_t*>(a.quantized_out) + int8_x_xq_bytes(a.n));
+    constexpr int kBlock = 256;  // a multiple of 32: see glu_quantize_kernel
+    if (a.kind == GluKind::kSilu) {
+        glu_quantize_kernel<GluKind::kSilu>
+            <<<grid_for(a.n, kBlock), kBlock, 0, stream>>>(a.gate, a.up, a.out, a.n, xq, xd);
+    } else {
+        glu_quantize_kernel<GluKind::kGeluTanh>
+            <<<grid_for(a.n, kBlock), kBlock, 0, stream>>>(a.gate, a.up, a.out, a.n, xq, xd);
+    }
+    return gannet::cuda::cuda_status(cudaGetLastError(), "glu launch");
+}
+
 }  // namespace
 
 Status glu(const GluArgs& a, cudaStream_t stream) {
@@ -69,6 +105,9 @@ Status glu(const GluArgs& a, cudaStream_t stream) {
         return Status();
     }
     constexpr int kBlock = 256;
+    if (a.quantized_out != nullptr) {
+        return glu_quantize(a, stream);
+    }
     if (a.kind == GluKind::kSilu) {
         glu_kernel<GluKind::kSilu><<<grid_for(a.n, kBlock), kBlock, 0, stream>>>(a.gate, a.up, a.out, a.n);
     } else {

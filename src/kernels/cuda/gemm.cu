@@ -110,6 +110,33 @@ __global__ void dequantize_kernel(const uint8_t* __restrict__ w, uint4* __restri
     }
 }
 
+// dequantize_kernel<true> for WeightLayout::kQ4_0Split: the same chunks and values (so the same
+// bf16 tile), the nibbles as one aligned 8-byte load from the qs array and d from the scale array.
+// qs and d point at the tile's first row.
+__global__ void dequantize_q4_0_split_kernel(const uint8_t* __restrict__ qs, const uint16_t* __restrict__ d_of_block,
+                                             uint4* __restrict__ out, int64_t n_chunks) {
+    for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < n_chunks;
+         c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t b = c >> 2;
+        const int sub = static_cast<int>(c & 3);
+        const float d = half_bits_to_float(__ldg(d_of_block + b));
+        const uint2 v = __ldg(reinterpret_cast<const uint2*>(qs + b * 16 + (sub & 1) * 8));
+        const uint32_t bytes[2] = {v.x, v.y};
+        float q[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t byte = (bytes[i / 4] >> (8 * (i % 4))) & 0xffu;
+            q[i] = static_cast<float>(static_cast<int>((byte >> ((sub >> 1) * 4)) & 15u) - 8);
+        }
+        uint4 o;
+        o.x = pack_bf16x2(d * q[0], d * q[1]);
+        o.y = pack_bf16x2(d * q[2], d * q[3]);
+        o.z = pack_bf16x2(d * q[4], d * q[5]);
+        o.w = pack_bf16x2(d * q[6], d * q[7]);
+        out[c] = o;
+    }
+}
+
 unsigned grid_for(int64_t n) {
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     // Grid-stride loops cover the rest; 65535 x 256 threads keep every SM busy many times over.
@@ -163,6 +190,10 @@ Status check_args(const GemmArgs& a) {
     if (a.n_in % tensor::block_size(wt) != 0) {
         return make_error(ErrorCode::kInvalidArgument, "gemm: n_in=%lld is not a multiple of %lld for %s",
                           static_cast<long long>(a.n_in), static_cast<long long>(tensor::block_size(wt)),
+                          tensor::dtype_name(wt));
+    }
+    if (a.w_layout == WeightLayout::kQ4_0Split && (wt != DType::kQ4_0 || reinterpret_cast<uintptr_t>(a.w) % 16 != 0)) {
+        return make_error(ErrorCode::kInvalidArgument, "gemm: split layout needs 16-byte aligned q4_0 weights, got %s",
                           tensor::dtype_name(wt));
     }
     const size_t need = gemm_scratch_size_bytes(a);
@@ -223,7 +254,14 @@ Status gemm(const GemmArgs& a, cudaStream_t stream) {
                 return make_error(ErrorCode::kInvalidArgument, "gemm: quantized weights are not 2-byte aligned");
             }
             const int64_t n_chunks = rows * a.n_in / 8;  // Q4_0/Q8_0: n_in is a multiple of 32
-            if (wt == DType::kQ4_0) {
+            if (a.w_layout == WeightLayout::kQ4_0Split) {
+                const int64_t nb = a.n_in / 32;
+                const auto* base = static_cast<const uint8_t*>(a.w);
+                const auto* d_of_block = reinterpret_cast<const uint16_t*>(base + a.n_out * nb * 16) + r0 * nb;
+                dequantize_q4_0_split_kernel<<<grid_for(n_chunks), kBlock, 0, stream>>>(base + r0 * nb * 16, d_of_block,
+                                                                                        tile, n_chunks);
+                GANNET_RETURN_IF_ERROR(gannet::cuda::cuda_status(cudaGetLastError(), "gemm dequantize launch"));
+            } else if (wt == DType::kQ4_0) {
                 dequantize_kernel<true><<<grid_for(n_chunks), kBlock, 0, stream>>>(w_rows, tile, n_chunks);
                 GANNET_RETURN_IF_ERROR(gannet::cuda::cuda_status(cudaGetLastError(), "gemm dequantize launch"));
             } else if (wt == DType::kQ8_0) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "base/status.h"
+#include "kernels/cuda/weight_layout.h"
 #include "tensor/dtype.h"
 
 namespace gannet::kernels::cuda {
@@ -19,6 +20,7 @@ namespace gannet::kernels::cuda {
 struct GemmArgs {
     const void* w = nullptr;                       // [n_out rows][n_in elements of w_dtype], device, GGUF block layout
     tensor::DType w_dtype = tensor::DType::kQ4_0;  // kF16, kBF16 or any type dequantize.h decodes but kF32
+    WeightLayout w_layout = WeightLayout::kGguf;   // kQ4_0Split: Q4_0 only, w 16-byte aligned
     int64_t n_in = 0;
     int64_t n_out = 0;
     int64_t n_tokens = 0;      // 0 is a no-op
@@ -41,8 +43,9 @@ int64_t gemm_default_tile_rows(int64_t n_in);
 // Bytes of device scratch gemm() needs: x in 16 bits plus, unless W is F16/BF16, one bf16 tile of rows.
 size_t gemm_scratch_size_bytes(const GemmArgs& a);
 
-// kUnimplemented for F32 (use cublasSgemm) or a dtype without a device decoder; kInvalidArgument for bad sizes, null pointers, a negative
-// tile_rows or too little scratch; kInternal for a CUDA or cuBLAS failure.
+// kUnimplemented for F32 (use cublasSgemm) or a dtype without a device decoder; kInvalidArgument for bad sizes, null
+// pointers, a negative tile_rows, too little scratch or a split layout on another dtype / misaligned; kInternal for a
+// CUDA or cuBLAS failure.
 Status gemm(const GemmArgs& a, cudaStream_t stream);
 
 }  // namespace gannet::kernels::cuda

@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/dequantize.cuh"
+#include "kernels/cuda/int8_x.cuh"
 #include "kernels/cuda/matvec.h"
 #include "tensor/quant.h"
 
@@ -168,7 +169,7 @@ __device__ __forceinline__ void load_x4(const XT* p, float (&x)[4]) {
 template <bool kIsQ4, typename XT, int kTokens>
 __global__ void __launch_bounds__(256)
     matvec_q_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const XT* __restrict__ x, float* __restrict__ y,
-                    int64_t n_in, int64_t n_out, int n_tok) {
+                    int64_t n_in, int64_t n_out, int n_tok, bool is_acc) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (row >= n_out) {
@@ -226,7 +227,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
             if (t < n_tok) {
-                y[t * n_out + row] = acc[t];
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
             }
         }
     }
@@ -234,25 +235,30 @@ __global__ void __launch_bounds__(256)
 
 template <bool kIsQ4, typename XT>
 void launch_matvec_q(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+    const bool is_acc = a.y_mode == MatvecOutput::kAccumulate;
     // 8 rows (warps) per 256-thread block: 4096 rows make 512 blocks, ~4 per SM.
     constexpr int kBlock = 256;
     const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
     const auto* w = static_cast<const uint8_t*>(a.w);
     if (n_tok == 1) {
-        matvec_q_kernel<kIsQ4, XT, 1><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_q_kernel<kIsQ4, XT, 1>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else if (n_tok == 2) {
-        matvec_q_kernel<kIsQ4, XT, 2><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_q_kernel<kIsQ4, XT, 2>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else if (n_tok <= 4) {
-        matvec_q_kernel<kIsQ4, XT, 4><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_q_kernel<kIsQ4, XT, 4>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else {
-        matvec_q_kernel<kIsQ4, XT, 8><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_q_kernel<kIsQ4, XT, 8>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     }
 }
 
 template <typename Unit, typename XT, int kTokens>
 __global__ void __launch_bounds__(256)
     matvec_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const XT* __restrict__ x, float* __restrict__ y,
-                  int64_t n_in, int64_t n_out, int n_tok, int tpr) {
+                  int64_t n_in, int64_t n_out, int n_tok, int tpr, bool is_acc) {
     const int rows_per_block = blockDim.x / tpr;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.x / tpr;
     const int sub = threadIdx.x % tpr;
@@ -279,7 +285,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
             if (t < n_tok) {
-                y[t * n_out + row] = acc[t];
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
             }
         }
     }
@@ -287,6 +293,7 @@ __global__ void __launch_bounds__(256)
 
 template <typename Unit, typename XT>
 void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+    const bool is_acc = a.y_mode == MatvecOutput::kAccumulate;
     // Enough threads per row to cover its units in one pass where possible, but at least 8 so a
     // 256-thread block holds at most 32 rows (each a separate stream of 16-byte loads).
     const int64_t n_units = a.n_in / Unit::kWeights;
@@ -296,13 +303,17 @@ void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y
     const auto n_blocks = static_cast<unsigned>((a.n_out + rows_per_block - 1) / rows_per_block);
     const auto* w = static_cast<const uint8_t*>(a.w);
     if (n_tok == 1) {
-        matvec_kernel<Unit, XT, 1><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr);
+        matvec_kernel<Unit, XT, 1>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
     } else if (n_tok == 2) {
-        matvec_kernel<Unit, XT, 2><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr);
+        matvec_kernel<Unit, XT, 2>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
     } else if (n_tok <= 4) {
-        matvec_kernel<Unit, XT, 4><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr);
+        matvec_kernel<Unit, XT, 4>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
     } else {
-        matvec_kernel<Unit, XT, 8><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr);
+        matvec_kernel<Unit, XT, 8>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
     }
 }
 
@@ -314,7 +325,7 @@ void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y
 template <DType kType, typename XT, int kTokens>
 __global__ void __launch_bounds__(256)
     matvec_block_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const XT* __restrict__ x,
-                        float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok) {
+                        float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok, bool is_acc) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (row >= n_out) {
@@ -352,7 +363,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
             if (t < n_tok) {
-                y[t * n_out + row] = acc[t];
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
             }
         }
     }
@@ -362,48 +373,46 @@ template <DType kType, typename XT>
 void launch_matvec_block(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y, int n_tok,
                          cudaStream_t stream) {
     constexpr int kBlock = 256;  // 8 rows (warps) per block
+    const bool is_acc = a.y_mode == MatvecOutput::kAccumulate;
     const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
     const auto* w = static_cast<const uint8_t*>(a.w);
     if (n_tok == 1) {
-        matvec_block_kernel<kType, XT, 1><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_block_kernel<kType, XT, 1>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else if (n_tok == 2) {
-        matvec_block_kernel<kType, XT, 2><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_block_kernel<kType, XT, 2>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else if (n_tok <= 4) {
-        matvec_block_kernel<kType, XT, 4><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_block_kernel<kType, XT, 4>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     } else {
-        matvec_block_kernel<kType, XT, 8><<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok);
+        matvec_block_kernel<kType, XT, 8>
+            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, is_acc);
     }
 }
 
 // --- Int8 activations + dp4a (Q4_0, Q8_0 with scratch). ---
-// quantize_x_kernel: one warp per 32-element block of x (x is [n_tok, n_in] with n_in % 32 == 0, so
-// the blocks are consecutive 32-element runs of the flat array): d = max|x| / 127, q = rint(x / d).
-// (q = 0 for an all-zero block.)
-// Scratch layout: xq int8 [n_tok * n_in], padded to 256 bytes, then xd float [n_tok * n_in / 32].
+// quantize_x_kernel: one warp per 32-element block of x, rounded by quantize_block32 (int8_x.cuh,
+// which also gives the scratch layout).
 template <typename XT>
 __global__ void __launch_bounds__(256)
     quantize_x_kernel(const XT* __restrict__ x, int8_t* __restrict__ xq, float* __restrict__ xd, int64_t n_blocks) {
     const int64_t blk = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-    const int lane = threadIdx.x % 32;
     if (blk >= n_blocks) {
         return;  // whole warps only
     }
-    const int64_t i = blk * 32 + lane;
-    const float v = load_x(x + i);
-    const float amax = warp_max(fabsf(v));
-    // A NaN or infinity in the block makes its scale NaN, so it reaches y as on the f32 path
-    // (fmaxf would otherwise drop a NaN and rint would turn it into 0).
-    const bool is_finite = __all_sync(kFullMask, isfinite(v));
-    const float d = is_finite ? amax / 127.0f : NAN;
-    int q = 0;
-    if (d > 0.0f && isfinite(d)) {
-        q = __float2int_rn(v / d);
-        q = q > 127 ? 127 : (q < -127 ? -127 : q);
-    }
-    xq[i] = static_cast<int8_t>(q);
-    if (lane == 0) {
-        xd[blk] = d;
-    }
+    quantize_block32(load_x(x + blk * 32 + threadIdx.x % 32), blk, xq, xd);
+}
+
+template <typename XT>
+Status launch_quantize_x(const XT* x, int64_t n_elems, void* scratch, cudaStream_t stream) {
+    auto* xq = static_cast<int8_t*>(scratch);
+    auto* xd = reinterpret_cast<float*>(static_cast<uint8_t*>(scratch) + int8_x_xq_bytes(n_elems));
+    const int64_t n_xblocks = n_elems / 32;
+    constexpr int kBlock = 256;
+    const auto n_qblocks = static_cast<unsigned>((n_xblocks + 7) / 8);  // 8 warps per block
+    quantize_x_kernel<XT><<<n_qblocks, kBlock, 0, stream>>>(x, xq, xd, n_xblocks);
+    return gannet::cuda::cuda_status(cudaGetLastError(), "matvec quantize-x launch");
 }
 
 // Four unsigned nibbles (one per byte, 0..15) to four signed bytes nibble - 8, without carries
@@ -417,12 +426,17 @@ __device__ __forceinline__ int nibbles_minus_8(uint32_t n) {
 // Q8_0: lane half h takes weights 16h..16h+15. Weight quants load as 16-bit words (blocks are
 // 2-byte aligned) and are turned into signed bytes once, then reused for every token; x comes
 // from scratch as 8- or 16-byte int8 loads. kUnroll steps of loads are issued before any is used.
-template <bool kIsQ4, int kTokens>
+// kIsSplit (Q4_0 in WeightLayout::kQ4_0Split): the same lanes, blocks and arithmetic (so y is bit
+// for bit the GGUF layout's), but a lane's 8 nibble bytes are one aligned 8-byte load from the qs
+// array (a warp step reads 256 contiguous bytes) and d comes from the separate scale array; twice
+// the steps in flight, since each costs half the load instructions.
+template <bool kIsQ4, int kTokens, bool kIsSplit = false>
 __global__ void __launch_bounds__(256)
     matvec_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
-                       const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok) {
-    constexpr int kBytes = kIsQ4 ? 18 : 34;
-    constexpr int kUnroll = 4;
+                       const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok,
+                       bool is_acc) {
+    constexpr int kBytes = kIsSplit ? 16 : (kIsQ4 ? 18 : 34);  // per block in the row at w + row * row_bytes
+    constexpr int kUnroll = kIsSplit ? 8 : 4;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (row >= n_out) {
@@ -431,6 +445,8 @@ __global__ void __launch_bounds__(256)
     const int h = lane & 1;
     const int64_t n_blocks = n_in / 32;
     const uint8_t* wrow = w + row * row_bytes;
+    // kIsSplit: the scales follow the qs of all n_out rows.
+    const auto* drow = reinterpret_cast<const unsigned short*>(w + n_out * row_bytes) + row * n_blocks;
     float acc[kTokens];
 #pragma unroll
     for (int t = 0; t < kTokens; ++t) {
@@ -449,8 +465,15 @@ __global__ void __launch_bounds__(256)
             }
             if (b < n_blocks) {
                 const uint8_t* blk = wrow + b * kBytes;
-                d[u] = ld_half(blk);
-                if constexpr (kIsQ4) {
+                if constexpr (kIsSplit) {
+                    d[u] = half_bits_to_float(__ldg(drow + b));
+                    const uint2 v = __ldg(reinterpret_cast<const uint2*>(blk + 8 * h));  // qs[8h..8h+7]
+                    wq[u][0] = nibbles_minus_8(v.x & 0x0f0f0f0fu);
+                    wq[u][1] = nibbles_minus_8(v.y & 0x0f0f0f0fu);
+                    wq[u][2] = nibbles_minus_8((v.x >> 4) & 0x0f0f0f0fu);
+                    wq[u][3] = nibbles_minus_8((v.y >> 4) & 0x0f0f0f0fu);
+                } else if constexpr (kIsQ4) {
+                    d[u] = ld_half(blk);
                     const uint32_t v0 = ld_u32_a2(blk + 2 + 8 * h);
                     const uint32_t v1 = ld_u32_a2(blk + 2 + 8 * h + 4);
                     wq[u][0] = nibbles_minus_8(v0 & 0x0f0f0f0fu);         // weights 8h + 0..3
@@ -458,6 +481,7 @@ __global__ void __launch_bounds__(256)
                     wq[u][2] = nibbles_minus_8((v0 >> 4) & 0x0f0f0f0fu);  // 16 + 8h + 0..3
                     wq[u][3] = nibbles_minus_8((v1 >> 4) & 0x0f0f0f0fu);  // 16 + 8h + 4..7
                 } else {
+                    d[u] = ld_half(blk);
 #pragma unroll
                     for (int k = 0; k < 4; ++k) {
                         wq[u][k] = static_cast<int>(ld_u32_a2(blk + 2 + 16 * h + 4 * k));  // 16h + 4k..4k+3
@@ -502,7 +526,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
             if (t < n_tok) {
-                y[t * n_out + row] = acc[t];
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
             }
         }
     }
@@ -516,8 +540,8 @@ __global__ void __launch_bounds__(256)
 template <DType kType, int kTokens>
 __global__ void __launch_bounds__(256)
     matvec_kq_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
-                          const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out,
-                          int n_tok) {
+                          const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok,
+                          bool is_acc) {
     constexpr bool kIsQ5 = kType == DType::kQ5_K;
     constexpr int kBytes = kIsQ5 ? 176 : 144;
     constexpr int kUnroll = 4;
@@ -593,7 +617,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
             if (t < n_tok) {
-                y[t * n_out + row] = acc[t];
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
             }
         }
     }
@@ -603,19 +627,15 @@ bool uses_dp4a(DType d) {
     return d == DType::kQ4_0 || d == DType::kQ8_0 || d == DType::kQ4_K || d == DType::kQ5_K;
 }
 
-size_t xq_bytes_padded(int64_t n_tok, int64_t n_in) {
-    return (static_cast<size_t>(n_tok) * static_cast<size_t>(n_in) + 255) / 256 * 256;
-}
-
 // The instantiation for up to n_tok tokens (1, 2, 4 or 8).
-using Dp4aKernel = void (*)(const uint8_t*, int64_t, const int8_t*, const float*, float*, int64_t, int64_t, int);
+using Dp4aKernel = void (*)(const uint8_t*, int64_t, const int8_t*, const float*, float*, int64_t, int64_t, int, bool);
 
-template <bool kIsQ4>
+template <bool kIsQ4, bool kIsSplit = false>
 Dp4aKernel q_kernel_for(int n_tok) {
-    return n_tok == 1   ? matvec_dp4a_kernel<kIsQ4, 1>
-           : n_tok == 2 ? matvec_dp4a_kernel<kIsQ4, 2>
-           : n_tok <= 4 ? matvec_dp4a_kernel<kIsQ4, 4>
-                        : matvec_dp4a_kernel<kIsQ4, 8>;
+    return n_tok == 1   ? matvec_dp4a_kernel<kIsQ4, 1, kIsSplit>
+           : n_tok == 2 ? matvec_dp4a_kernel<kIsQ4, 2, kIsSplit>
+           : n_tok <= 4 ? matvec_dp4a_kernel<kIsQ4, 4, kIsSplit>
+                        : matvec_dp4a_kernel<kIsQ4, 8, kIsSplit>;
 }
 
 template <DType kType>
@@ -626,29 +646,33 @@ Dp4aKernel kq_kernel_for(int n_tok) {
                         : matvec_kq_dp4a_kernel<kType, 8>;
 }
 
-// Quantizes n_tok rows of x into scratch, then runs the dp4a kernel.
+// Quantizes n_tok rows of x into scratch (unless the caller did), then runs the dp4a kernel.
 template <typename XT>
 Status launch_matvec_dp4a(const MatvecArgs& a, const XT* x, float* y, int n_tok, cudaStream_t stream) {
-    auto* xq = static_cast<int8_t*>(a.scratch);
-    auto* xd = reinterpret_cast<float*>(static_cast<uint8_t*>(a.scratch) + xq_bytes_padded(n_tok, a.n_in));
-    const int64_t n_xblocks = n_tok * (a.n_in / 32);
+    const int64_t n_elems = n_tok * a.n_in;
+    if (!a.is_x_quantized) {
+        GANNET_RETURN_IF_ERROR(launch_quantize_x(x, n_elems, a.scratch, stream));
+    }
+    const auto* xq = static_cast<const int8_t*>(a.scratch);
+    const auto* xd = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a.scratch) + int8_x_xq_bytes(n_elems));
+    const bool is_acc = a.y_mode == MatvecOutput::kAccumulate;
     constexpr int kBlock = 256;
-    const auto n_qblocks = static_cast<unsigned>((n_xblocks + 7) / 8);  // 8 warps per block
-    quantize_x_kernel<XT><<<n_qblocks, kBlock, 0, stream>>>(x, xq, xd, n_xblocks);
-    GANNET_RETURN_IF_ERROR(gannet::cuda::cuda_status(cudaGetLastError(), "matvec quantize-x launch"));
-    const auto row_bytes = static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
+    const bool is_split = a.w_layout == WeightLayout::kQ4_0Split;
+    // Split: row_bytes is the stride of the qs array (16 bytes per block).
+    const auto row_bytes = is_split ? static_cast<int64_t>(a.n_in / 32 * 16)
+                                    : static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
     const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
     const auto* w = static_cast<const uint8_t*>(a.w);
     Dp4aKernel kernel = nullptr;
     switch (a.w_dtype) {
-        case DType::kQ4_0: kernel = q_kernel_for<true>(n_tok); break;
+        case DType::kQ4_0: kernel = is_split ? q_kernel_for<true, true>(n_tok) : q_kernel_for<true>(n_tok); break;
         case DType::kQ8_0: kernel = q_kernel_for<false>(n_tok); break;
         case DType::kQ4_K: kernel = kq_kernel_for<DType::kQ4_K>(n_tok); break;
         case DType::kQ5_K: kernel = kq_kernel_for<DType::kQ5_K>(n_tok); break;
         default:
             return make_error(ErrorCode::kInternal, "matvec: no dp4a kernel for %s", tensor::dtype_name(a.w_dtype));
     }
-    kernel<<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, xq, xd, y, a.n_in, a.n_out, n_tok);
+    kernel<<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, xq, xd, y, a.n_in, a.n_out, n_tok, is_acc);
     return gannet::cuda::cuda_status(cudaGetLastError(), "matvec dp4a launch");
 }
 
@@ -714,7 +738,44 @@ size_t matvec_scratch_size_bytes(const MatvecArgs& a) {
         return 0;
     }
     const int64_t n_tok = a.n_tokens < kMatvecMaxTokens ? a.n_tokens : kMatvecMaxTokens;
-    return xq_bytes_padded(n_tok, a.n_in) + static_cast<size_t>(n_tok) * static_cast<size_t>(a.n_in / 32) * 4;
+    return int8_x_size_bytes(n_tok * a.n_in);
+}
+
+bool matvec_uses_int8_x(DType w_dtype) {
+    return uses_dp4a(w_dtype);
+}
+
+size_t int8_x_size_bytes(int64_t n_elems) {
+    return n_elems <= 0 ? 0 : int8_x_xq_bytes(n_elems) + static_cast<size_t>(n_elems / 32) * sizeof(float);
+}
+
+Status quantize_x_int8(const QuantizeXArgs& a, cudaStream_t stream) {
+    if (a.n_tokens == 0) {
+        return Status();
+    }
+    if (a.n_in <= 0 || a.n_in % 32 != 0 || a.n_tokens < 0 || a.n_tokens > kMatvecMaxTokens) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "quantize_x_int8: n_in=%lld (need a positive multiple of 32), n_tokens=%lld (need <= %lld)",
+                          static_cast<long long>(a.n_in), static_cast<long long>(a.n_tokens),
+                          static_cast<long long>(kMatvecMaxTokens));
+    }
+    if (a.x == nullptr || reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
+        return make_error(ErrorCode::kInvalidArgument, "quantize_x_int8: x null or not 16-byte aligned");
+    }
+    const int64_t n_elems = a.n_tokens * a.n_in;
+    const size_t need = int8_x_size_bytes(n_elems);
+    if (a.scratch == nullptr || a.scratch_size_bytes < need || reinterpret_cast<uintptr_t>(a.scratch) % 16 != 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "quantize_x_int8: scratch of %zu bytes at %p; need %zu bytes, 16-byte aligned",
+                          a.scratch_size_bytes, a.scratch, need);
+    }
+    switch (a.x_dtype) {
+        case DType::kF32: return launch_quantize_x(static_cast<const float*>(a.x), n_elems, a.scratch, stream);
+        case DType::kBF16: return launch_quantize_x(static_cast<const __nv_bfloat16*>(a.x), n_elems, a.scratch, stream);
+        default:
+            return make_error(ErrorCode::kUnimplemented, "quantize_x_int8: x of %s, expected f32 or bf16",
+                              tensor::dtype_name(a.x_dtype));
+    }
 }
 
 Status matvec(const MatvecArgs& a, cudaStream_t stream) {
@@ -747,6 +808,17 @@ Status matvec(const MatvecArgs& a, cudaStream_t stream) {
     }
     if (reinterpret_cast<uintptr_t>(a.x) % 16 != 0) {
         return make_error(ErrorCode::kInvalidArgument, "matvec: x not 16-byte aligned");
+    }
+    if (a.w_layout == WeightLayout::kQ4_0Split
+        && (a.w_dtype != DType::kQ4_0 || a.scratch == nullptr || reinterpret_cast<uintptr_t>(a.w) % 16 != 0)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "matvec: split layout needs q4_0 weights (got %s), 16-byte aligned, and scratch",
+                          tensor::dtype_name(a.w_dtype));
+    }
+    if (a.is_x_quantized && uses_dp4a(a.w_dtype) && (a.scratch == nullptr || a.n_tokens > kMatvecMaxTokens)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "matvec: is_x_quantized needs scratch holding x and n_tokens <= %lld (got %lld)",
+                          static_cast<long long>(kMatvecMaxTokens), static_cast<long long>(a.n_tokens));
     }
     if (a.scratch != nullptr && uses_dp4a(a.w_dtype)) {
         const size_t need = matvec_scratch_size_bytes(a);

@@ -2,7 +2,8 @@
 // copy probe in the same run so every GB/s figure has its own ceiling beside it.
 // Usage: matvec_bench [iterations]. Not a test; refuses to run outside Release builds.
 // Rows marked /i8 are Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, its quantize-x kernel
-// included; the others use f32 activations.
+// included; /s8 is Q4_0 in the split layout (weight_layout.h) the same way, /sp the split layout with x
+// quantized beforehand (the fused decode's case: the product kernel alone); the others use f32 activations.
 //
 // Method (../../../.library/device/METHOD.md): weights are random (never zeros); every shape gets
 // enough copies of W to span >= 512 MB so replays rotate through memory instead of hitting the 50 MB
@@ -23,6 +24,7 @@
 #include "base/cuda/device_buffer.h"
 #include "base/cuda/stream.h"
 #include "kernels/cuda/matvec.h"
+#include "kernels/cuda/weight_layout.h"
 #include "tensor/dtype.h"
 
 namespace gannet::kernels::cuda {
@@ -122,11 +124,21 @@ struct Row {
     double gbs;
 };
 
-// int8_act: Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, the quantize-x kernel included in
-// the time; otherwise the f32-activation path.
-Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, bool int8_act, cudaStream_t stream,
+// kInt8Act: Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, the quantize-x kernel included in
+// the time; kF32Act: the f32-activation path. kSplit: Q4_0 in WeightLayout::kQ4_0Split (int8 path);
+// kSplitPreQuantized: the same with x quantized once outside the timed graph (the fused decode, where
+// rms_norm / glu write the int8 x), i.e. the product kernel alone.
+enum class Variant { kF32Act, kInt8Act, kSplit, kSplitPreQuantized };
+
+Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, Variant variant, cudaStream_t stream,
               int repeats) {
-    const std::vector<uint8_t> host = random_weights(dtype, n_out, n_in, static_cast<uint64_t>(n_out * 31 + n_in));
+    const bool int8_act = variant != Variant::kF32Act;
+    const bool is_split = variant == Variant::kSplit || variant == Variant::kSplitPreQuantized;
+    std::vector<uint8_t> host = random_weights(dtype, n_out, n_in, static_cast<uint64_t>(n_out * 31 + n_in));
+    if (is_split) {
+        std::vector<uint8_t> gguf = host;
+        die(repack_q4_0_split(gguf.data(), host.data(), n_out, n_in));
+    }
     const size_t w_bytes = host.size();
     const size_t n_copies = std::max<size_t>(1, (size_t{512} << 20) / w_bytes + 1);
     std::vector<gannet::cuda::DeviceBuffer> copies;
@@ -154,6 +166,15 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, bool i
     const size_t scratch_bytes = int8_act ? matvec_scratch_size_bytes(sizing) : 0;
     gannet::cuda::DeviceBuffer scratch =
         must(gannet::cuda::DeviceBuffer::allocate(scratch_bytes > 0 ? scratch_bytes : 256));
+    if (variant == Variant::kSplitPreQuantized) {
+        die(quantize_x_int8({.x = x.data(),
+                             .x_dtype = DType::kF32,
+                             .n_in = n_in,
+                             .n_tokens = n_tokens,
+                             .scratch = scratch.data(),
+                             .scratch_size_bytes = scratch_bytes},
+                            stream));
+    }
 
     // One graph runs `per_graph` products, cycling through the copies.
     const int per_graph = static_cast<int>(std::max<size_t>(20, n_copies));
@@ -163,6 +184,8 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, bool i
         MatvecArgs a;
         a.w = copies[static_cast<size_t>(i) % n_copies].data();
         a.w_dtype = dtype;
+        a.w_layout = is_split ? WeightLayout::kQ4_0Split : WeightLayout::kGguf;
+        a.is_x_quantized = variant == Variant::kSplitPreQuantized;
         a.n_in = n_in;
         a.n_out = n_out;
         a.n_tokens = n_tokens;
@@ -182,9 +205,9 @@ Row bench_one(DType dtype, int64_t n_out, int64_t n_in, int64_t n_tokens, bool i
     cudaGraphDestroy(graph);
     const double us = static_cast<double>(ms) * 1e3 / per_graph;
     char name[96];
-    std::snprintf(name, sizeof(name), "%-5s%s %6lldx%-6lld t=%lld", tensor::dtype_name(dtype),
-                  scratch_bytes > 0 ? "/i8" : "   ", static_cast<long long>(n_out), static_cast<long long>(n_in),
-                  static_cast<long long>(n_tokens));
+    const char* tag = variant == Variant::kSplitPreQuantized ? "/sp" : (is_split ? "/s8" : (int8_act ? "/i8" : "   "));
+    std::snprintf(name, sizeof(name), "%-5s%s %6lldx%-6lld t=%lld", tensor::dtype_name(dtype), tag,
+                  static_cast<long long>(n_out), static_cast<long long>(n_in), static_cast<long long>(n_tokens));
     return Row{name, us, static_cast<double>(w_bytes) / (us * 1e-6) / 1e9};
 }
 
@@ -208,27 +231,33 @@ int run(int argc, char** argv) {
     };
     const Shape shapes[] = {{4096, 4096}, {4096, 14336}, {14336, 4096}, {128256, 4096}};
     std::vector<Row> rows;
+    // Q4_0 in the split layout (#6), with and without the quantize-x launch in the time.
+    for (Variant v : {Variant::kSplit, Variant::kSplitPreQuantized}) {
+        for (Shape s : shapes) {
+            rows.push_back(bench_one(DType::kQ4_0, s.n_out, s.n_in, 1, v, stream.get(), repeats));
+        }
+    }
     // Q4_0, Q8_0, Q4_K, Q5_K both ways (int8 activations + dp4a, and f32 activations), then the rest.
     for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K}) {
         for (Shape s : shapes) {
-            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, true, stream.get(), repeats));
+            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, Variant::kInt8Act, stream.get(), repeats));
         }
     }
-    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16, DType::kQ4_1, DType::kQ5_0,
-                        DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
         for (Shape s : shapes) {
-            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, false, stream.get(), repeats));
+            rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, Variant::kF32Act, stream.get(), repeats));
         }
     }
     // Small-batch decode: the weights are read once for all tokens.
     for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
         for (int64_t t : {2, 4, 8}) {
-            rows.push_back(bench_one(dtype, 14336, 4096, t, true, stream.get(), repeats));
+            rows.push_back(bench_one(dtype, 14336, 4096, t, Variant::kInt8Act, stream.get(), repeats));
         }
     }
     for (DType dtype : {DType::kQ4_0, DType::kF16, DType::kQ4_K, DType::kQ6_K}) {
-        rows.push_back(bench_one(dtype, 14336, 4096, 4, false, stream.get(), repeats));
-        rows.push_back(bench_one(dtype, 14336, 4096, 8, false, stream.get(), repeats));
+        rows.push_back(bench_one(dtype, 14336, 4096, 4, Variant::kF32Act, stream.get(), repeats));
+        rows.push_back(bench_one(dtype, 14336, 4096, 8, Variant::kF32Act, stream.get(), repeats));
     }
     std::printf("%-31s %10s %10s %8s\n", "matvec (n_out x n_in, tokens)", "us", "GB/s", "% copy");
     for (const Row& r : rows) {

@@ -412,5 +412,205 @@ TEST(MatvecErrorsTest, RejectsSmallOrMisalignedScratch) {
     EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);
 }
 
+// --- Fused decode (#6): x quantized once for several products, y accumulated into a residual. ---
+
+// One product on the device: y (n_tokens * n_out floats, prefilled from y_init when given, else
+// poisoned) after matvec with these options. scratch: nullptr for the f32 path.
+struct Product {
+    DType dtype;
+    int64_t n_out;
+    int64_t n_in;
+    int64_t n_tokens;
+    const gannet::cuda::DeviceBuffer* w;
+    const void* x;
+};
+
+std::vector<float> run_product(const Product& p, void* scratch, size_t scratch_bytes, bool is_x_quantized,
+                               MatvecOutput y_mode, const std::vector<float>* y_init) {
+    const size_t n_y = static_cast<size_t>(p.n_tokens * p.n_out);
+    gannet::cuda::DeviceBuffer y_dev = y_init != nullptr ? test::upload(*y_init) : test::poisoned(n_y * sizeof(float));
+    MatvecArgs a;
+    a.w = p.w->data();
+    a.w_dtype = p.dtype;
+    a.n_in = p.n_in;
+    a.n_out = p.n_out;
+    a.n_tokens = p.n_tokens;
+    a.x = p.x;
+    a.y = y_dev.as<float>();
+    a.scratch = scratch;
+    a.scratch_size_bytes = scratch_bytes;
+    a.is_x_quantized = is_x_quantized;
+    a.y_mode = y_mode;
+    const Status st = matvec(a, nullptr);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return test::download<float>(y_dev, n_y);
+}
+
+class MatvecPreQuantizedTest : public testing::TestWithParam<DType> {};
+
+// quantize_x_int8 once, then matvec with is_x_quantized for two matrices (Q and K sharing the
+// norm's output): bit-identical to matvec quantizing x itself, and x is not read (a NaN x in its
+// place changes nothing) for the int8-path types; the other types ignore the flag and read x.
+TEST_P(MatvecPreQuantizedTest, SharedQuantizationEqualsPerCallQuantization) {
+    const DType dtype = GetParam();
+    const bool is_int8 = matvec_uses_int8_x(dtype);
+    uint32_t seed = 7000 + static_cast<uint32_t>(dtype) * 10;
+    for (int64_t n_tokens : {1, 3, 8}) {
+        const int64_t n_in = 1280;  // 5 K-quant super-blocks, 40 32-blocks
+        SCOPED_TRACE(testing::Message() << tensor::dtype_name(dtype) << " n_tokens=" << n_tokens);
+        const std::vector<float> x = test::random_floats(static_cast<size_t>(n_tokens * n_in), seed++);
+        gannet::cuda::DeviceBuffer x_dev = test::upload(x);
+        gannet::cuda::DeviceBuffer x_nan = test::poisoned(x.size() * sizeof(float));
+        gannet::cuda::DeviceBuffer wq = test::upload(random_blocks(dtype, 67, n_in, seed++));
+        gannet::cuda::DeviceBuffer wk = test::upload(random_blocks(dtype, 33, n_in, seed++));
+        const size_t bytes = int8_x_size_bytes(n_tokens * n_in);
+        gannet::cuda::DeviceBuffer scratch = test::poisoned(bytes);
+        for (const gannet::cuda::DeviceBuffer* w : {&wq, &wk}) {
+            const int64_t n_out = w == &wq ? 67 : 33;
+            const Product own{dtype, n_out, n_in, n_tokens, w, x_dev.data()};
+            const std::vector<float> want =
+                run_product(own, scratch.data(), bytes, false, MatvecOutput::kOverwrite, nullptr);
+            // Poisoned again, so only quantize_x_int8 can make the next product right.
+            ASSERT_EQ(cudaMemset(scratch.data(), 0xff, bytes), cudaSuccess);
+            ASSERT_TRUE(quantize_x_int8({.x = x_dev.data(),
+                                         .x_dtype = DType::kF32,
+                                         .n_in = n_in,
+                                         .n_tokens = n_tokens,
+                                         .scratch = scratch.data(),
+                                         .scratch_size_bytes = bytes},
+                                        nullptr)
+                            .ok());
+            const Product shared{dtype, n_out, n_in, n_tokens, w, is_int8 ? x_nan.data() : x_dev.data()};
+            const std::vector<float> got =
+                run_product(shared, scratch.data(), bytes, true, MatvecOutput::kOverwrite, nullptr);
+            EXPECT_EQ(got, want);
+        }
+    }
+}
+
+// y += x · Wᵀ equals y_init + (x · Wᵀ) bit for bit, for every kernel family (f32 q-kernel, dp4a,
+// K-quant dp4a, block kernel, 16-bit units) and a token count that takes two chunks.
+TEST_P(MatvecPreQuantizedTest, AccumulateAddsToY) {
+    const DType dtype = GetParam();
+    uint32_t seed = 8000 + static_cast<uint32_t>(dtype) * 10;
+    for (int64_t n_tokens : {1, 9}) {
+        for (bool with_scratch : {false, true}) {
+            SCOPED_TRACE(testing::Message()
+                         << tensor::dtype_name(dtype) << " n_tokens=" << n_tokens << " scratch=" << with_scratch);
+            const int64_t n_in = 512;
+            const int64_t n_out = 41;
+            const std::vector<float> x = test::random_floats(static_cast<size_t>(n_tokens * n_in), seed++);
+            gannet::cuda::DeviceBuffer x_dev = test::upload(x);
+            gannet::cuda::DeviceBuffer w = test::upload(random_blocks(dtype, n_out, n_in, seed++));
+            MatvecArgs probe;
+            probe.w_dtype = dtype;
+            probe.n_in = n_in;
+            probe.n_tokens = n_tokens;
+            const size_t bytes = with_scratch ? matvec_scratch_size_bytes(probe) : 0;
+            gannet::cuda::DeviceBuffer scratch = test::poisoned(bytes > 0 ? bytes : 16);
+            void* sp = bytes > 0 ? scratch.data() : nullptr;
+            const Product p{dtype, n_out, n_in, n_tokens, &w, x_dev.data()};
+            const std::vector<float> prod = run_product(p, sp, bytes, false, MatvecOutput::kOverwrite, nullptr);
+            const std::vector<float> y_init = test::random_floats(prod.size(), seed++, 4.0f);
+            const std::vector<float> got = run_product(p, sp, bytes, false, MatvecOutput::kAccumulate, &y_init);
+            ASSERT_EQ(got.size(), prod.size());
+            for (size_t i = 0; i < got.size(); ++i) {
+                ASSERT_EQ(got[i], y_init[i] + prod[i]) << "element " << i;
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(SomeOfEachKernel, MatvecPreQuantizedTest,
+                         testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ4_1,
+                                         DType::kQ6_K, DType::kF16),
+                         [](const testing::TestParamInfo<DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
+TEST(MatvecQuantizeXTest, Bf16XQuantizesLikeMatvec) {
+    const int64_t n_in = 256;
+    const int64_t n_tokens = 2;
+    std::vector<float> x = test::round_to_bf16(test::random_floats(static_cast<size_t>(n_tokens * n_in), 77));
+    std::vector<uint16_t> xb(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+        xb[i] = fp32_to_bf16(x[i]);
+    }
+    gannet::cuda::DeviceBuffer x_dev = test::upload(xb);
+    gannet::cuda::DeviceBuffer w = test::upload(random_blocks(DType::kQ8_0, 9, n_in, 78));
+    const size_t bytes = int8_x_size_bytes(n_tokens * n_in);
+    gannet::cuda::DeviceBuffer scratch = test::poisoned(bytes);
+    MatvecArgs a;
+    a.w = w.data();
+    a.w_dtype = DType::kQ8_0;
+    a.n_in = n_in;
+    a.n_out = 9;
+    a.n_tokens = n_tokens;
+    a.x = x_dev.data();
+    a.x_dtype = DType::kBF16;
+    gannet::cuda::DeviceBuffer y1 = test::poisoned(18 * sizeof(float));
+    gannet::cuda::DeviceBuffer y2 = test::poisoned(18 * sizeof(float));
+    a.y = y1.as<float>();
+    a.scratch = scratch.data();
+    a.scratch_size_bytes = bytes;
+    ASSERT_TRUE(matvec(a, nullptr).ok());
+    ASSERT_EQ(cudaMemset(scratch.data(), 0xff, bytes), cudaSuccess);
+    ASSERT_TRUE(quantize_x_int8({.x = x_dev.data(),
+                                 .x_dtype = DType::kBF16,
+                                 .n_in = n_in,
+                                 .n_tokens = n_tokens,
+                                 .scratch = scratch.data(),
+                                 .scratch_size_bytes = bytes},
+                                nullptr)
+                    .ok());
+    a.y = y2.as<float>();
+    a.is_x_quantized = true;
+    ASSERT_TRUE(matvec(a, nullptr).ok());
+    EXPECT_EQ(test::download<float>(y1, 18), test::download<float>(y2, 18));
+}
+
+TEST(MatvecErrorsTest, RejectsBadPreQuantizedUse) {
+    gannet::cuda::DeviceBuffer buf = test::poisoned(1 << 16);
+    MatvecArgs a;
+    a.w = buf.data();
+    a.x = buf.data();
+    a.y = reinterpret_cast<float*>(static_cast<uint8_t*>(buf.data()) + 4096);
+    a.w_dtype = DType::kQ4_0;
+    a.n_in = 256;
+    a.n_out = 4;
+    a.n_tokens = 2;
+    a.is_x_quantized = true;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);  // no scratch
+    a.scratch = static_cast<uint8_t*>(buf.data()) + 8192;
+    a.scratch_size_bytes = 8192;
+    a.n_tokens = kMatvecMaxTokens + 1;
+    EXPECT_EQ(matvec(a, nullptr).code(), ErrorCode::kInvalidArgument);  // more than one chunk
+
+    QuantizeXArgs q{.x = buf.data(),
+                    .x_dtype = DType::kF32,
+                    .n_in = 256,
+                    .n_tokens = 2,
+                    .scratch = static_cast<uint8_t*>(buf.data()) + 8192,
+                    .scratch_size_bytes = int8_x_size_bytes(512)};
+    EXPECT_TRUE(quantize_x_int8(q, nullptr).ok());
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    q.scratch_size_bytes -= 1;
+    EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kInvalidArgument);
+    q.scratch_size_bytes += 1;
+    q.n_in = 48;
+    EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kInvalidArgument);
+    q.n_in = 256;
+    q.n_tokens = kMatvecMaxTokens + 1;
+    EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kInvalidArgument);
+    q.n_tokens = 2;
+    q.x_dtype = DType::kF16;
+    EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kUnimplemented);
+    q.x_dtype = DType::kF32;
+    q.scratch = static_cast<uint8_t*>(buf.data()) + 8200;
+    EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(int8_x_size_bytes(4096), 4096u + 128u * 4u);
+    EXPECT_EQ(int8_x_size_bytes(96), 256u + 3u * 4u);
+}
+
 }  // namespace
 }  // namespace gannet::kernels::cuda

@@ -2,6 +2,7 @@
 // ops in kernels/ops at awkward sizes, outputs poisoned with NaN before every run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/argmax.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/matvec.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
 #include "kernels/cuda/softmax.h"
@@ -111,6 +113,86 @@ TEST(RopeCudaTest, MatchesCpuForBothStylesPartialRotaryAndFreqFactors) {
     EXPECT_EQ(rope(bad, nullptr).code(), ErrorCode::kInvalidArgument);
 }
 
+// rope_store = rope(q) + rope(k) + both rows copied to the cache at their positions, bit for bit,
+// with partial rotary, both styles, freq factors and rows left untouched between positions.
+TEST(RopeCudaTest, RopeStoreEqualsRopeThenStore) {
+    uint32_t seed = 500;
+    for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+        for (int64_t n_rot : {128, 64}) {
+            SCOPED_TRACE(testing::Message() << "neox=" << (style == RopeStyle::kNeox) << " n_rot=" << n_rot);
+            const int64_t n_tokens = 3;
+            const int64_t n_heads = 8;
+            const int64_t n_kv = 2;
+            const int64_t head_dim = 128;
+            const int64_t v_dim = n_kv * 96;  // head_dim_v != head_dim_k
+            const int64_t k_dim = n_kv * head_dim;
+            const int64_t n_pos = 16;
+            const std::vector<int32_t> pos = {9, 10, 11};
+            const std::vector<float> q =
+                test::random_floats(static_cast<size_t>(n_tokens * n_heads * head_dim), seed++);
+            const std::vector<float> k = test::random_floats(static_cast<size_t>(n_tokens * k_dim), seed++);
+            const std::vector<float> v = test::random_floats(static_cast<size_t>(n_tokens * v_dim), seed++);
+            std::vector<float> factors = test::random_floats(static_cast<size_t>(n_rot / 2), seed++);
+            for (float& f : factors) {
+                f = 1.0f + std::fabs(f) * 4.0f;
+            }
+            const std::vector<float> kc0 = test::random_floats(static_cast<size_t>(n_pos * k_dim), seed++);
+            const std::vector<float> vc0 = test::random_floats(static_cast<size_t>(n_pos * v_dim), seed++);
+            gannet::cuda::DeviceBuffer pd = test::upload(pos);
+            gannet::cuda::DeviceBuffer fd = test::upload(factors);
+            RopeArgs r;
+            r.positions = pd.as<int32_t>();
+            r.n_tokens = n_tokens;
+            r.n_heads = n_heads;
+            r.head_dim = head_dim;
+            r.n_rot = n_rot;
+            r.freq_base = 500000.0f;
+            r.freq_scale = 0.5f;
+            r.freq_factors = fd.as<float>();
+            r.style = style;
+            // Separate launches, rows stored on the host.
+            gannet::cuda::DeviceBuffer q1 = test::upload(q);
+            gannet::cuda::DeviceBuffer k1 = test::upload(k);
+            r.x = q1.as<float>();
+            ASSERT_TRUE(rope(r, nullptr).ok());
+            RopeArgs rk = r;
+            rk.x = k1.as<float>();
+            rk.n_heads = n_kv;
+            ASSERT_TRUE(rope(rk, nullptr).ok());
+            const std::vector<float> want_q = test::download<float>(q1, q.size());
+            const std::vector<float> want_k = test::download<float>(k1, k.size());
+            std::vector<float> want_kc = kc0;
+            std::vector<float> want_vc = vc0;
+            for (int64_t t = 0; t < n_tokens; ++t) {
+                std::copy_n(want_k.begin() + t * k_dim, k_dim, want_kc.begin() + pos[static_cast<size_t>(t)] * k_dim);
+                std::copy_n(v.begin() + t * v_dim, v_dim, want_vc.begin() + pos[static_cast<size_t>(t)] * v_dim);
+            }
+            // One launch.
+            gannet::cuda::DeviceBuffer q2 = test::upload(q);
+            gannet::cuda::DeviceBuffer k2 = test::upload(k);
+            gannet::cuda::DeviceBuffer vd = test::upload(v);
+            gannet::cuda::DeviceBuffer kc = test::upload(kc0);
+            gannet::cuda::DeviceBuffer vc = test::upload(vc0);
+            r.x = q2.as<float>();
+            ASSERT_TRUE(rope_store({.rope = r,
+                                    .k = k2.as<float>(),
+                                    .n_kv_heads = n_kv,
+                                    .v = vd.as<float>(),
+                                    .v_dim = v_dim,
+                                    .k_cache = kc.as<float>(),
+                                    .v_cache = vc.as<float>()},
+                                   nullptr)
+                            .ok());
+            EXPECT_EQ(test::download<float>(q2, q.size()), want_q);
+            EXPECT_EQ(test::download<float>(k2, k.size()), want_k);
+            EXPECT_EQ(test::download<float>(kc, kc0.size()), want_kc);
+            EXPECT_EQ(test::download<float>(vc, vc0.size()), want_vc);
+            RopeStoreArgs bad{.rope = r, .k = k2.as<float>(), .n_kv_heads = n_kv, .v = vd.as<float>(), .v_dim = v_dim};
+            EXPECT_EQ(rope_store(bad, nullptr).code(), ErrorCode::kInvalidArgument);  // no caches
+        }
+    }
+}
+
 TEST(GluCudaTest, SiluAndGeluMatchCpu) {
     for (int64_t n : {1, 31, 14336 * 3 + 1}) {
         const std::vector<float> g = test::random_floats(static_cast<size_t>(n), 20, 6.0f);
@@ -130,6 +212,112 @@ TEST(GluCudaTest, SiluAndGeluMatchCpu) {
             EXPECT_LE(test::rel_err(test::download<float>(od, static_cast<size_t>(n)), ref), kElementwiseRelErr);
         }
     }
+}
+
+// The int8 copy written by a fused op (rms_norm / glu with quantized_out) must be byte for byte what
+// quantize_x_int8 makes of the op's f32 output, and that output must not change.
+void expect_same_int8(const gannet::cuda::DeviceBuffer& f32_out, int64_t n_in, int64_t n_tokens,
+                      const gannet::cuda::DeviceBuffer& fused_scratch) {
+    const size_t bytes = int8_x_size_bytes(n_in * n_tokens);
+    gannet::cuda::DeviceBuffer want = test::poisoned(bytes);
+    ASSERT_TRUE(quantize_x_int8({.x = f32_out.data(),
+                                 .x_dtype = DType::kF32,
+                                 .n_in = n_in,
+                                 .n_tokens = n_tokens,
+                                 .scratch = want.data(),
+                                 .scratch_size_bytes = bytes},
+                                nullptr)
+                    .ok());
+    EXPECT_EQ(test::download<uint8_t>(fused_scratch, bytes), test::download<uint8_t>(want, bytes));
+}
+
+TEST(RmsNormCudaTest, QuantizedOutEqualsNormThenQuantize) {
+    uint32_t seed = 300;
+    // 2880 = 11 full 256-thread trips plus a 64-element one (two warps active).
+    for (int64_t n_rows : {1, 3, 8}) {
+        for (int64_t dim : {4096, 2880, 96}) {
+            SCOPED_TRACE(testing::Message() << "n_rows=" << n_rows << " dim=" << dim);
+            const std::vector<float> x = test::random_floats(static_cast<size_t>(n_rows * dim), seed++, 3.0f);
+            const std::vector<float> w = test::random_floats(static_cast<size_t>(dim), seed++);
+            gannet::cuda::DeviceBuffer xd = test::upload(x);
+            gannet::cuda::DeviceBuffer wd = test::upload(w);
+            gannet::cuda::DeviceBuffer plain = test::poisoned(x.size() * sizeof(float));
+            gannet::cuda::DeviceBuffer fused = test::poisoned(x.size() * sizeof(float));
+            const size_t bytes = int8_x_size_bytes(n_rows * dim);
+            gannet::cuda::DeviceBuffer q = test::poisoned(bytes);
+            ASSERT_TRUE(
+                rms_norm({xd.as<float>(), wd.as<float>(), plain.as<float>(), n_rows, dim, 1e-5f}, nullptr).ok());
+            RmsNormArgs a{xd.as<float>(), wd.as<float>(), fused.as<float>(), n_rows, dim, 1e-5f, q.data(), bytes};
+            ASSERT_TRUE(rms_norm(a, nullptr).ok());
+            const std::vector<float> want = test::download<float>(plain, x.size());
+            EXPECT_EQ(test::download<float>(fused, x.size()), want);
+            expect_same_int8(plain, dim, n_rows, q);
+            // In place (out aliases x), as the model's output norm may be.
+            a.out = xd.as<float>();
+            gannet::cuda::DeviceBuffer q2 = test::poisoned(bytes);
+            a.quantized_out = q2.data();
+            ASSERT_TRUE(rms_norm(a, nullptr).ok());
+            EXPECT_EQ(test::download<float>(xd, x.size()), want);
+            expect_same_int8(plain, dim, n_rows, q2);
+        }
+    }
+}
+
+TEST(RmsNormCudaTest, RejectsBadQuantizedOut) {
+    gannet::cuda::DeviceBuffer buf = test::poisoned(1 << 16);
+    auto* f = buf.as<float>();
+    void* q = static_cast<uint8_t*>(buf.data()) + 32768;
+    EXPECT_EQ(rms_norm({f, f, f, 1, 77, 1e-5f, q, 4096}, nullptr).code(), ErrorCode::kInvalidArgument);  // dim % 32
+    EXPECT_EQ(rms_norm({f, f, f, kMatvecMaxTokens + 1, 64, 1e-5f, q, 8192}, nullptr).code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(rms_norm({f, f, f, 2, 64, 1e-5f, q, int8_x_size_bytes(128) - 1}, nullptr).code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(rms_norm({f, f, f, 2, 64, 1e-5f, static_cast<uint8_t*>(q) + 4, 4096}, nullptr).code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_TRUE(rms_norm({f, f, f, 2, 64, 1e-5f, q, int8_x_size_bytes(128)}, nullptr).ok());
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+TEST(GluCudaTest, QuantizedOutEqualsGluThenQuantize) {
+    // (n_tokens, n_in): 2^21 elements exceed one grid (4096 x 256 threads), so the grid-stride loop
+    // takes a second trip.
+    struct Case {
+        int64_t n_tokens;
+        int64_t n_in;
+    };
+    uint32_t seed = 400;
+    for (Case c : {Case{1, 14336}, Case{3, 14336}, Case{8, 96}, Case{1, int64_t{1} << 21}}) {
+        const int64_t n = c.n_tokens * c.n_in;
+        const std::vector<float> g = test::random_floats(static_cast<size_t>(n), seed++, 6.0f);
+        const std::vector<float> u = test::random_floats(static_cast<size_t>(n), seed++, 2.0f);
+        gannet::cuda::DeviceBuffer gd = test::upload(g);
+        gannet::cuda::DeviceBuffer ud = test::upload(u);
+        for (GluKind kind : {GluKind::kSilu, GluKind::kGeluTanh}) {
+            SCOPED_TRACE(testing::Message() << "n=" << n << " gelu=" << (kind == GluKind::kGeluTanh));
+            gannet::cuda::DeviceBuffer plain = test::poisoned(static_cast<size_t>(n) * sizeof(float));
+            gannet::cuda::DeviceBuffer fused = test::poisoned(static_cast<size_t>(n) * sizeof(float));
+            const size_t bytes = int8_x_size_bytes(n);
+            gannet::cuda::DeviceBuffer q = test::poisoned(bytes);
+            ASSERT_TRUE(glu(GluArgs{gd.as<float>(), ud.as<float>(), plain.as<float>(), n, kind}, nullptr).ok());
+            ASSERT_TRUE(
+                glu(GluArgs{gd.as<float>(), ud.as<float>(), fused.as<float>(), n, kind, q.data(), bytes}, nullptr)
+                    .ok());
+            EXPECT_EQ(test::download<float>(fused, static_cast<size_t>(n)),
+                      test::download<float>(plain, static_cast<size_t>(n)));
+            expect_same_int8(plain, c.n_in, c.n_tokens, q);
+        }
+    }
+}
+
+TEST(GluCudaTest, RejectsBadQuantizedOut) {
+    gannet::cuda::DeviceBuffer buf = test::poisoned(1 << 16);
+    auto* f = buf.as<float>();
+    void* q = static_cast<uint8_t*>(buf.data()) + 32768;
+    EXPECT_EQ(glu(GluArgs{f, f, f, 31, GluKind::kSilu, q, 4096}, nullptr).code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(glu(GluArgs{f, f, f, 64, GluKind::kSilu, q, int8_x_size_bytes(64) - 1}, nullptr).code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(glu(GluArgs{f, f, f, 64, GluKind::kSilu, static_cast<uint8_t*>(q) + 8, 4096}, nullptr).code(),
+              ErrorCode::kInvalidArgument);
 }
 
 TEST(AddCudaTest, MatchesCpuIncludingTheTail) {

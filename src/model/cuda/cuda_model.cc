@@ -55,6 +55,8 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
     m->n_ctx_ = n_ctx;
     m->use_graph_ = options.use_graph;
     m->split_kv_decode_ = options.split_kv_decode;
+    m->fuse_decode_ops_ = options.fuse_decode_ops;
+    m->repack_q4_0_ = options.repack_q4_0;
     GANNET_ASSIGN_OR_RETURN(m->attn_scratch_,
                             DeviceBuffer::allocate(decode_attention_scratch_floats(c.n_heads, c.head_dim_v, n_ctx) *
                                                    sizeof(float)));
@@ -122,12 +124,29 @@ Result<const float*> CudaModel::upload_vector(const std::vector<float>& v) {
     return p;
 }
 
-Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w, memory::Where where) {
+Result<const void*> CudaModel::device_layout_bytes(const WeightMatrix& w, std::vector<uint8_t>& scratch,
+                                                   kc::WeightLayout& layout) const {
+    layout = kc::WeightLayout::kGguf;
+    if (!repack_q4_0_ || !kc::can_split_layout(w.dtype)) {
+        return static_cast<const void*>(w.data);
+    }
+    scratch.resize(w.size_bytes);  // the split layout is as large as the GGUF one
+    GANNET_RETURN_IF_ERROR(kc::repack_q4_0_split(w.data, scratch.data(), w.n_out, w.n_in));
+    layout = kc::WeightLayout::kQ4_0Split;
+    return static_cast<const void*>(scratch.data());
+}
+
+Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w, memory::Where where, MatrixUse use) {
     Matrix m{.data = nullptr, .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
     if (where == memory::Where::kDevice) {
+        std::vector<uint8_t> repacked;
+        const void* src = w.data;
+        if (use == MatrixUse::kProduct) {
+            GANNET_ASSIGN_OR_RETURN(src, device_layout_bytes(w, repacked, m.layout));
+        }
         GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(w.size_bytes));
         GANNET_RETURN_IF_ERROR(
-            cuda_status(cudaMemcpy(b.data(), w.data, w.size_bytes, cudaMemcpyHostToDevice), "upload matrix"));
+            cuda_status(cudaMemcpy(b.data(), src, w.size_bytes, cudaMemcpyHostToDevice), "upload matrix"));
         m.data = b.data();
         buffers_.push_back(std::move(b));
     } else {
@@ -155,11 +174,15 @@ Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory:
     GANNET_ASSIGN_OR_RETURN(L.post_ffw_norm, upload_vector(lw.post_ffw_norm));
 
     const LayerBlock block = layer_block(lw);
+    std::array<kc::WeightLayout, 7> layouts;  // kGguf unless repacked for device memory
+    layouts.fill(kc::WeightLayout::kGguf);
     const uint8_t* base = nullptr;  // device-visible address of the block
     if (where == memory::Where::kDevice) {
         GANNET_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(block.size_bytes));
+        std::vector<uint8_t> repacked;
         for (size_t i = 0; i < block.matrices.size(); ++i) {
-            GANNET_RETURN_IF_ERROR(cuda_status(cudaMemcpy(b.as<uint8_t>() + block.offsets[i], block.matrices[i]->data,
+            GANNET_ASSIGN_OR_RETURN(const void* src, device_layout_bytes(*block.matrices[i], repacked, layouts[i]));
+            GANNET_RETURN_IF_ERROR(cuda_status(cudaMemcpy(b.as<uint8_t>() + block.offsets[i], src,
                                                           block.matrices[i]->size_bytes, cudaMemcpyHostToDevice),
                                                "upload layer"));
         }
@@ -183,7 +206,8 @@ Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory:
     Matrix* out[7] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
     for (size_t i = 0; i < block.matrices.size(); ++i) {
         const WeightMatrix& w = *block.matrices[i];
-        *out[i] = Matrix{.data = base + block.offsets[i], .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out};
+        *out[i] = Matrix{
+            .data = base + block.offsets[i], .dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .layout = layouts[i]};
         weight_bytes_ += w.size_bytes;
     }
     return L;
@@ -251,11 +275,11 @@ Status CudaModel::upload(const Model& model, const CudaModelOptions& options) {
             streamer_, memory::cuda::LayerStreamer::create(std::move(blocks), plan_.n_slots, plan_.slot_bytes));
     }
 
-    GANNET_ASSIGN_OR_RETURN(token_embd_, upload_matrix(w.token_embd, plan_.embd));
+    GANNET_ASSIGN_OR_RETURN(token_embd_, upload_matrix(w.token_embd, plan_.embd, MatrixUse::kEmbedding));
     if (is_tied) {
         output_ = token_embd_;  // tied embeddings: one copy
     } else {
-        GANNET_ASSIGN_OR_RETURN(output_, upload_matrix(w.output, plan_.head));
+        GANNET_ASSIGN_OR_RETURN(output_, upload_matrix(w.output, plan_.head, MatrixUse::kProduct));
     }
     GANNET_ASSIGN_OR_RETURN(output_norm_, upload_vector(w.output_norm));
     GANNET_ASSIGN_OR_RETURN(rope_freqs_, upload_vector(w.rope_freqs));
@@ -339,7 +363,26 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     return Status();
 }
 
-Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_tokens) {
+void* CudaModel::int8_x_target(std::initializer_list<const Matrix*> ms, int64_t n_in, int64_t n_tokens) const {
+    if (!fuse_decode_ops_ || n_tokens > kc::kMatvecMaxTokens || n_in % 32 != 0
+        || scratch_bytes_ < kc::int8_x_size_bytes(n_tokens * n_in)) {
+        return nullptr;
+    }
+    for (const Matrix* m : ms) {
+        if (kc::matvec_uses_int8_x(m->dtype)) {
+            return scratch_.data();
+        }
+    }
+    return nullptr;
+}
+
+Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_tokens, ProjectX x_form,
+                          kc::MatvecOutput y_mode) {
+    if (y_mode == kc::MatvecOutput::kAccumulate
+        && (w.dtype == tensor::DType::kF32 || n_tokens > kc::kMatvecMaxTokens)) {
+        return make_error(ErrorCode::kInternal, "cuda model: accumulating product of %s over %lld tokens (matvec only)",
+                          tensor::dtype_name(w.dtype), static_cast<long long>(n_tokens));
+    }
     if (w.dtype == tensor::DType::kF32) {
         // Row-major W [n_out][n_in] is column-major [n_in][n_out]: y (col-major [n_out][n_tokens]) = Wᵀ x.
         const float alpha = 1.0f;
@@ -354,6 +397,7 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
     if (n_tokens <= kc::kMatvecMaxTokens) {
         return kc::matvec({.w = w.data,
                            .w_dtype = w.dtype,
+                           .w_layout = w.layout,
                            .n_in = w.n_in,
                            .n_out = w.n_out,
                            .n_tokens = n_tokens,
@@ -361,11 +405,14 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
                            .x_dtype = tensor::DType::kF32,
                            .y = y,
                            .scratch = scratch_bytes_ > 0 ? scratch_.data() : nullptr,
-                           .scratch_size_bytes = scratch_bytes_},
+                           .scratch_size_bytes = scratch_bytes_,
+                           .is_x_quantized = x_form == ProjectX::kInt8InScratch,
+                           .y_mode = y_mode},
                           stream_.get());
     }
     return kc::gemm({.w = w.data,
                      .w_dtype = w.dtype,
+                     .w_layout = w.layout,
                      .n_in = w.n_in,
                      .n_out = w.n_out,
                      .n_tokens = n_tokens,
@@ -386,16 +433,25 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
     float* q = q_.as<float>();
     float* k = kc_.as<float>();
     float* v = vc_.as<float>();
-    float* out = out_.as<float>();
     const int32_t* positions = ids_.as<int32_t>() + cap_tokens_;
     float* k_cache = k_cache_.as<float>() + l * n_ctx_ * c.k_dim();
     float* v_cache = v_cache_.as<float>() + l * n_ctx_ * c.v_dim();
 
-    GANNET_RETURN_IF_ERROR(kc::rms_norm(
-        {.x = x, .w = w.attn_norm, .out = xb, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
-    GANNET_RETURN_IF_ERROR(project(w.wq, xb, q, n_tokens));
-    GANNET_RETURN_IF_ERROR(project(w.wk, xb, k, n_tokens));
-    GANNET_RETURN_IF_ERROR(project(w.wv, xb, v, n_tokens));
+    // Fused decode (fuse_decode_ops): the norm also writes its output in int8 for Q, K and V.
+    void* xq = int8_x_target({&w.wq, &w.wk, &w.wv}, c.n_embd, n_tokens);
+    ProjectX x_form = xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32;
+    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = x,
+                                         .w = w.attn_norm,
+                                         .out = xb,
+                                         .n_rows = n_tokens,
+                                         .dim = c.n_embd,
+                                         .eps = c.norm_eps,
+                                         .quantized_out = xq,
+                                         .quantized_out_size_bytes = scratch_bytes_},
+                                        s));
+    GANNET_RETURN_IF_ERROR(project(w.wq, xb, q, n_tokens, x_form));
+    GANNET_RETURN_IF_ERROR(project(w.wk, xb, k, n_tokens, x_form));
+    GANNET_RETURN_IF_ERROR(project(w.wv, xb, v, n_tokens, x_form));
     if (w.bq != nullptr) {
         GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
     }
@@ -432,12 +488,23 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                       .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
                       .freq_factors = rope_freqs_,
                       .style = c.rope_style};
-    GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
-    rope.x = k;
-    rope.n_heads = c.n_kv_heads;
-    GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
-    GANNET_RETURN_IF_ERROR(store_rows(k, k_cache, positions, n_tokens, c.k_dim(), s));
-    GANNET_RETURN_IF_ERROR(store_rows(v, v_cache, positions, n_tokens, c.v_dim(), s));
+    if (fuse_decode_ops_) {
+        GANNET_RETURN_IF_ERROR(kc::rope_store({.rope = rope,
+                                               .k = k,
+                                               .n_kv_heads = c.n_kv_heads,
+                                               .v = v,
+                                               .v_dim = c.v_dim(),
+                                               .k_cache = k_cache,
+                                               .v_cache = v_cache},
+                                              s));
+    } else {
+        GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
+        rope.x = k;
+        rope.n_heads = c.n_kv_heads;
+        GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
+        GANNET_RETURN_IF_ERROR(store_rows(k, k_cache, positions, n_tokens, c.k_dim(), s));
+        GANNET_RETURN_IF_ERROR(store_rows(v, v_cache, positions, n_tokens, c.v_dim(), s));
+    }
     if (n_tokens == 1 && split_kv_decode_) {
         GANNET_RETURN_IF_ERROR(decode_attention({.q = q,
                                                  .position = positions,
@@ -477,28 +544,51 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                                                       .window = is_sliding ? c.sliding_window : 0},
                                                      s));
     }
-    GANNET_RETURN_IF_ERROR(project(w.wo, att_.as<float>(), out, n_tokens));
-    if (w.post_attention_norm != nullptr) {
-        GANNET_RETURN_IF_ERROR(kc::rms_norm(
-            {.x = out, .w = w.post_attention_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps},
-            s));
-    }
-    GANNET_RETURN_IF_ERROR(kc::add({.a = x, .b = out, .out = x, .n = n_tokens * c.n_embd}, s));
+    GANNET_RETURN_IF_ERROR(residual_project(w.wo, att_.as<float>(), w.post_attention_norm, n_tokens, ProjectX::kF32));
 
-    GANNET_RETURN_IF_ERROR(kc::rms_norm(
-        {.x = x, .w = w.ffn_norm, .out = xb, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
-    GANNET_RETURN_IF_ERROR(project(w.w_gate, xb, gate_.as<float>(), n_tokens));
-    GANNET_RETURN_IF_ERROR(project(w.w_up, xb, up_.as<float>(), n_tokens));
+    xq = int8_x_target({&w.w_gate, &w.w_up}, c.n_embd, n_tokens);
+    x_form = xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32;
+    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = x,
+                                         .w = w.ffn_norm,
+                                         .out = xb,
+                                         .n_rows = n_tokens,
+                                         .dim = c.n_embd,
+                                         .eps = c.norm_eps,
+                                         .quantized_out = xq,
+                                         .quantized_out_size_bytes = scratch_bytes_},
+                                        s));
+    GANNET_RETURN_IF_ERROR(project(w.w_gate, xb, gate_.as<float>(), n_tokens, x_form));
+    GANNET_RETURN_IF_ERROR(project(w.w_up, xb, up_.as<float>(), n_tokens, x_form));
+    // The down projection's input is quantized by the glu launch.
+    xq = int8_x_target({&w.w_down}, c.n_ff, n_tokens);
     GANNET_RETURN_IF_ERROR(kc::glu({.gate = gate_.as<float>(),
                                     .up = up_.as<float>(),
                                     .out = gate_.as<float>(),
                                     .n = n_tokens * c.n_ff,
-                                    .kind = c.ffn == FfnKind::kGeGlu ? kc::GluKind::kGeluTanh : kc::GluKind::kSilu},
+                                    .kind = c.ffn == FfnKind::kGeGlu ? kc::GluKind::kGeluTanh : kc::GluKind::kSilu,
+                                    .quantized_out = xq,
+                                    .quantized_out_size_bytes = scratch_bytes_},
                                    s));
-    GANNET_RETURN_IF_ERROR(project(w.w_down, gate_.as<float>(), out, n_tokens));
-    if (w.post_ffw_norm != nullptr) {
+    return residual_project(w.w_down, gate_.as<float>(), w.post_ffw_norm, n_tokens,
+                            xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32);
+}
+
+Status CudaModel::residual_project(const Matrix& w, const float* in, const float* post_norm, int64_t n_tokens,
+                                   ProjectX x_form) {
+    const ModelConfig& c = cfg_;
+    cudaStream_t s = stream_.get();
+    float* x = x_.as<float>();
+    float* out = out_.as<float>();
+    // Fused decode without a post-norm: x += W in inside the matvec (x + (W in) either way, so the
+    // sum is bit-identical to the separate add).
+    if (fuse_decode_ops_ && post_norm == nullptr && w.dtype != tensor::DType::kF32
+        && n_tokens <= kc::kMatvecMaxTokens) {
+        return project(w, in, x, n_tokens, x_form, kc::MatvecOutput::kAccumulate);
+    }
+    GANNET_RETURN_IF_ERROR(project(w, in, out, n_tokens, x_form));
+    if (post_norm != nullptr) {
         GANNET_RETURN_IF_ERROR(kc::rms_norm(
-            {.x = out, .w = w.post_ffw_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
+            {.x = out, .w = post_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
     }
     return kc::add({.a = x, .b = out, .out = x, .n = n_tokens * c.n_embd}, s);
 }
@@ -523,10 +613,18 @@ Status CudaModel::enqueue(int64_t n_tokens, int64_t n_rows) {
         GANNET_RETURN_IF_ERROR(weights_release(l, s));  // and queue the copy of the layer after next
     }
     const float* last = x_.as<float>() + (n_tokens - n_rows) * c.n_embd;
-    GANNET_RETURN_IF_ERROR(kc::rms_norm(
-        {.x = last, .w = output_norm_, .out = xb_.as<float>(), .n_rows = n_rows, .dim = c.n_embd, .eps = c.norm_eps},
-        s));
-    GANNET_RETURN_IF_ERROR(project(output_, xb_.as<float>(), logits_.as<float>(), n_rows));
+    void* xq = int8_x_target({&output_}, c.n_embd, n_rows);
+    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = last,
+                                         .w = output_norm_,
+                                         .out = xb_.as<float>(),
+                                         .n_rows = n_rows,
+                                         .dim = c.n_embd,
+                                         .eps = c.norm_eps,
+                                         .quantized_out = xq,
+                                         .quantized_out_size_bytes = scratch_bytes_},
+                                        s));
+    GANNET_RETURN_IF_ERROR(project(output_, xb_.as<float>(), logits_.as<float>(), n_rows,
+                                   xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32));
     if (c.final_softcap > 0.0f) {
         GANNET_RETURN_IF_ERROR(softcap(logits_.as<float>(), c.final_softcap, n_rows * c.n_vocab, s));
     }

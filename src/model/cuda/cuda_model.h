@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "base/cuda/stream.h"
 #include "base/result.h"
 #include "kernels/cuda/cublas_handle.h"
+#include "kernels/cuda/matvec.h"
 #include "memory/cuda/layer_streamer.h"
 #include "memory/placement.h"
 #include "model/cuda/batch_ops.h"
@@ -35,6 +37,15 @@ struct CudaModelOptions {
     int64_t n_ctx = 0;        // KV cache positions; 0: min(n_ctx_train, 4096)
     bool use_graph = true;    // capture one-token decode steps into a CUDA graph
     bool split_kv_decode = true;  // one-token steps use decode_attention (split-KV) over the cache
+    // Steps of <= kMatvecMaxTokens tokens quantize each product input to int8 once, inside the op
+    // that produces it (rms_norm, glu), and add the wo / w_down products into the residual inside
+    // the matvec; every step ropes q and k and stores k and v in one launch (rope_store). Same
+    // arithmetic as the unfused launches: the logits are bit-identical.
+    bool fuse_decode_ops = true;
+    // Q4_0 matrices placed in device memory (not token_embd, which the embedding lookup reads) are
+    // repacked at upload into kernels::cuda::WeightLayout::kQ4_0Split (aligned nibble loads); same
+    // arithmetic as the GGUF layout, so the logits are bit-identical. Mapped / streamed keep GGUF.
+    bool repack_q4_0 = true;
     memory::Placement placement = memory::Placement::kDevice;  // where weight matrices live
     int64_t vram_budget_bytes = -1;  // device bytes for weight matrices; -1: free device memory
 };
@@ -79,6 +90,7 @@ public:
         tensor::DType dtype = tensor::DType::kF32;
         int64_t n_in = 0;
         int64_t n_out = 0;
+        kernels::cuda::WeightLayout layout = kernels::cuda::WeightLayout::kGguf;
     };
     struct Layer {
         const float* attn_norm = nullptr;
@@ -103,7 +115,13 @@ private:
     // --- weight upload and placement (memory/) ---
     Status upload(const Model& model, const CudaModelOptions& options);
     Result<const float*> upload_vector(const std::vector<float>& v);
-    Result<Matrix> upload_matrix(const WeightMatrix& w, memory::Where where);
+    // kProduct: the matrix only feeds products, so it may be repacked; kEmbedding: read by the lookup.
+    enum class MatrixUse { kEmbedding, kProduct };
+    Result<Matrix> upload_matrix(const WeightMatrix& w, memory::Where where, MatrixUse use);
+    // Host bytes of w in the device layout it gets when placed in device memory (a repacked copy
+    // in scratch, or w.data itself) and that layout.
+    Result<const void*> device_layout_bytes(const WeightMatrix& w, std::vector<uint8_t>& scratch,
+                                            kernels::cuda::WeightLayout& layout) const;
     // stream_slot: the device buffer a streamed layer is read from (nullptr otherwise).
     Result<Layer> upload_layer(const LayerWeights& lw, memory::Where where, const void* stream_slot);
     // Every forward that walks layers_ brackets layer l with these (no-ops unless l is streamed):
@@ -112,10 +130,20 @@ private:
     Status weights_acquire(int64_t l, cudaStream_t s);
     Status weights_release(int64_t l, cudaStream_t s);
     Status reserve(int64_t n_tokens, int64_t n_rows);
-    Status project(const Matrix& w, const float* x, float* y, int64_t n_tokens);
+    // kInt8InScratch: scratch_ already holds x in int8 (a fused rms_norm / glu wrote it); matrices
+    // with an int8 path read that, the others read x. kAccumulate (matvec path only): y += W x.
+    enum class ProjectX { kF32, kInt8InScratch };
+    Status project(const Matrix& w, const float* x, float* y, int64_t n_tokens, ProjectX x_form = ProjectX::kF32,
+                   kernels::cuda::MatvecOutput y_mode = kernels::cuda::MatvecOutput::kOverwrite);
+    // scratch_ when the fused decode path should write x (n_tokens rows of n_in) there in int8 for
+    // these matrices (one of them has an int8 path and scratch_ is large enough); nullptr otherwise.
+    void* int8_x_target(std::initializer_list<const Matrix*> ms, int64_t n_in, int64_t n_tokens) const;
     // Queues the whole forward for n_tokens whose ids and positions are already in tokens_d_/positions_d_.
     Status enqueue(int64_t n_tokens, int64_t n_rows);
     Status layer(int64_t l, int64_t n_tokens);
+    // x += post_norm(W in) for the attention output and FFN down projections (post_norm may be null).
+    Status residual_project(const Matrix& w, const float* in, const float* post_norm, int64_t n_tokens,
+                            ProjectX x_form);
 
     ModelConfig cfg_;
     std::vector<gannet::cuda::DeviceBuffer> buffers_;  // owns every uploaded weight in device memory
@@ -144,6 +172,8 @@ private:
 
     bool use_graph_ = true;
     bool split_kv_decode_ = true;
+    bool fuse_decode_ops_ = true;
+    bool repack_q4_0_ = true;
     gannet::cuda::DeviceBuffer attn_scratch_;  // decode_attention partials
     cudaGraphExec_t graph_ = nullptr;
 

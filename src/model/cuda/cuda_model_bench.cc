@@ -4,9 +4,10 @@
 //                                               writes a Llama-3-8B-shaped random GGUF (4096 wide,
 //                                               FFN 14336, 32 heads over 8 kv heads; VOCAB 128256 is
 //                                               Llama 3's, default the tiny test vocabulary)
-//   cuda_model_bench run PATH N_PROMPT N_GEN [single] [--placement device|mapped|stream] [--vram-budget GB]
-//                                               prefill and decode speed, one JSON line (single:
-//                                               decode attention without splits). With mapped/stream the
+//   cuda_model_bench run PATH N_PROMPT N_GEN [single] [unfused] [gguf] [--placement device|mapped|stream]
+//                    [--vram-budget GB]         prefill and decode speed, one JSON line (single:
+//                                               decode attention without splits; unfused: no
+//                                               fuse_decode_ops; gguf: no Q4_0 repack). With mapped/stream the
 //                                               same run measures the host-to-device bound (see h2d) and
 //                                               reports decode as a % of it
 //   cuda_model_bench h2d                        host-to-device bandwidth: pinned cudaMemcpy and a
@@ -66,10 +67,12 @@ Status make(const std::string& path, const std::string& dtype, int64_t layers, i
     return write_test_model(o, path);
 }
 
-// --placement / --vram-budget of `run` (weight placement, src/memory).
+// --placement / --vram-budget (weight placement, src/memory), unfused and gguf of `run`.
 struct PlacementFlags {
     memory::Placement placement = memory::Placement::kDevice;
     int64_t vram_budget_bytes = -1;
+    bool fuse_decode_ops = true;
+    bool repack_q4_0 = true;
 };
 
 constexpr size_t kH2dProbeBytes = size_t{1} << 30;
@@ -80,6 +83,8 @@ Status run(const std::string& path, int64_t n_prompt, int64_t n_gen, bool split_
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<CudaModel> m,
                             CudaModel::create(*cpu, {.n_ctx = n_prompt + n_gen,
                                                      .split_kv_decode = split_kv,
+                                                     .fuse_decode_ops = pf.fuse_decode_ops,
+                                                     .repack_q4_0 = pf.repack_q4_0,
                                                      .placement = pf.placement,
                                                      .vram_budget_bytes = pf.vram_budget_bytes}));
     const double upload_s = std::chrono::duration<double>(Clock::now() - tl).count();
@@ -130,11 +135,12 @@ Status run(const std::string& path, int64_t n_prompt, int64_t n_gen, bool split_
             bw.copy_gb_s, bw.zero_copy_gb_s, bound, decode_tok_s, bound > 0.0 ? 100.0 * decode_tok_s / bound : 0.0);
     }
     std::printf(
-        "{\"model\":\"%s\",\"split_kv\":%d,\"dtype\":\"%s\",\"layers\":%lld,\"weight_gb\":%.3f,\"upload_s\":%.2f,"
+        "{\"model\":\"%s\",\"split_kv\":%d,\"fused\":%d,\"repack\":%d,\"dtype\":\"%s\",\"layers\":%lld,"
+        "\"weight_gb\":%.3f,\"upload_s\":%.2f,"
         "\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_gb_s\":%.1f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        path.c_str(), split_kv ? 1 : 0, cpu->dtype_name(), static_cast<long long>(m->config().n_layers), gb, upload_s,
-        static_cast<double>(n_prompt) / prefill_s, decode_tok_s, gb * decode_tok_s, static_cast<long long>(n_prompt),
-        static_cast<long long>(n_gen));
+        path.c_str(), split_kv ? 1 : 0, pf.fuse_decode_ops ? 1 : 0, pf.repack_q4_0 ? 1 : 0, cpu->dtype_name(),
+        static_cast<long long>(m->config().n_layers), gb, upload_s, static_cast<double>(n_prompt) / prefill_s,
+        decode_tok_s, gb * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
     return Status();
 }
 
@@ -163,6 +169,10 @@ int main_impl(int argc, char** argv) {
             const std::string a = argv[i];
             if (a == "single") {
                 split_kv = false;
+            } else if (a == "unfused") {
+                pf.fuse_decode_ops = false;
+            } else if (a == "gguf") {
+                pf.repack_q4_0 = false;
             } else if ((a == "--placement" || a == "--vram-budget") && i + 1 < argc) {
                 const std::string v = argv[++i];
                 if (a == "--placement") {
@@ -182,9 +192,10 @@ int main_impl(int argc, char** argv) {
             st = run(argv[2], std::atoll(argv[3]), std::atoll(argv[4]), split_kv, pf);
         }
     } else {
-        std::fprintf(stderr,
-                     "usage: cuda_model_bench copy | h2d | make PATH DTYPE LAYERS [VOCAB] | run PATH N_PROMPT N_GEN [single] "
-                     "[--placement device|mapped|stream] [--vram-budget GB]\n");
+        std::fprintf(
+            stderr,
+            "usage: cuda_model_bench copy | h2d | make PATH DTYPE LAYERS [VOCAB] | run PATH N_PROMPT N_GEN [single] "
+            "[unfused] [gguf] [--placement device|mapped|stream] [--vram-budget GB]\n");
         return 2;
     }
     if (!st.ok()) {

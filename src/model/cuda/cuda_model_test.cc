@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "base/test_paths.h"
+#include "model/test_models.h"
+#include "tensor/dtype.h"
 
 namespace gannet::model::cuda {
 namespace {
@@ -152,6 +154,115 @@ TEST(CudaModel, SplitKvDecodeMatchesSinglePassAndCpu) {
         }
         std::printf("split-kv %s: worst relative L2 error vs single pass %.3g\n", name, worst);
         EXPECT_LE(worst, 1e-5);
+    }
+}
+
+// Logits of a prompt (all rows), then a 5-token chunk (matvec path, several tokens), then greedy
+// one-token steps (graph), for one option set.
+std::vector<std::vector<float>> run_steps(const Model& cpu, const CudaModelOptions& o) {
+    std::vector<std::vector<float>> out;
+    auto m_or = CudaModel::create(cpu, o);
+    EXPECT_TRUE(m_or.has_value()) << m_or.error().message();
+    if (!m_or.has_value()) {
+        return out;
+    }
+    CudaModel& m = **m_or;
+    const int32_t n_vocab = static_cast<int32_t>(cpu.config().n_vocab);
+    int32_t pos = 0;
+    for (int64_t n : {11, 5}) {
+        std::vector<int32_t> tokens;
+        std::vector<int32_t> positions;
+        for (int64_t i = 0; i < n; ++i, ++pos) {
+            tokens.push_back((pos * 7919 + 13) % n_vocab);
+            positions.push_back(pos);
+        }
+        auto l = m.forward(tokens, positions, LogitsMode::kAll);
+        EXPECT_TRUE(l.has_value()) << l.error().message();
+        if (!l.has_value()) {
+            return out;
+        }
+        out.emplace_back(l->begin(), l->end());
+    }
+    int32_t next = static_cast<int32_t>(argmax(std::span<const float>(out.back()).last(static_cast<size_t>(n_vocab))));
+    for (int i = 0; i < 6; ++i, ++pos) {
+        auto l = m.forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast);
+        EXPECT_TRUE(l.has_value()) << l.error().message();
+        if (!l.has_value()) {
+            return out;
+        }
+        out.emplace_back(l->begin(), l->end());
+        next = static_cast<int32_t>(argmax(*l));
+    }
+    return out;
+}
+
+// fuse_decode_ops (int8 x written by rms_norm / glu, residual adds inside the matvec) is the same
+// arithmetic as the separate launches: logits bit-identical, for quantized models (int8 paths),
+// 16-bit ones (f32 paths, accumulate only), post-norm (gemma3) and bias (qwen2) architectures.
+TEST(CudaModel, FusedDecodeOpsAreBitIdentical) {
+    std::vector<std::string> paths = {fixture("llama-f16"), fixture("gemma3-bf16"), fixture("qwen2-f32"),
+                                      fixture("qwen3-bf16")};
+    for (tensor::DType dtype : {tensor::DType::kQ4_0, tensor::DType::kQ8_0, tensor::DType::kQ4_1}) {
+        TestModelOptions o;
+        o.arch = "llama";
+        o.dtype = dtype;
+        o.n_layers = 3;
+        o.n_embd = 256;
+        o.n_ff = 768;
+        o.n_heads = 4;
+        o.n_kv_heads = 2;
+        const std::string path =
+            testing::TempDir() + "/gannet-fused-" + std::string(tensor::dtype_name(dtype)) + ".gguf";
+        const Status st = write_test_model(o, path);
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        paths.push_back(path);
+    }
+    for (const std::string& path : paths) {
+        SCOPED_TRACE(path);
+        auto cpu = Model::load(path);
+        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+        const std::vector<std::vector<float>> fused = run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = true});
+        const std::vector<std::vector<float>> plain = run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = false});
+        ASSERT_EQ(fused.size(), 8u);
+        ASSERT_EQ(plain.size(), fused.size());
+        for (size_t i = 0; i < fused.size(); ++i) {
+            EXPECT_TRUE(fused[i] == plain[i]) << "step " << i;
+        }
+    }
+}
+
+// repack_q4_0 (device Q4_0 matrices in WeightLayout::kQ4_0Split) changes where the bytes are, not
+// the arithmetic: prompt (gemm tiles), multi-token and graph decode logits bit-identical, for an
+// untied and a tied (token_embd stays GGUF for the lookup) model, fused and unfused.
+TEST(CudaModel, RepackedQ4_0IsBitIdentical) {
+    for (bool is_tied : {false, true}) {
+        TestModelOptions o;
+        o.arch = "llama";
+        o.dtype = tensor::DType::kQ4_0;
+        o.n_layers = 3;
+        o.is_tied = is_tied;
+        o.n_embd = 256;
+        o.n_ff = 672;
+        o.n_heads = 4;
+        o.n_kv_heads = 2;
+        const std::string path = testing::TempDir() + "/gannet-repack-" + (is_tied ? "tied" : "untied") + ".gguf";
+        const Status st = write_test_model(o, path);
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        SCOPED_TRACE(path);
+        auto cpu = Model::load(path);
+        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+        for (bool fuse : {true, false}) {
+            SCOPED_TRACE(fuse ? "fused" : "unfused");
+            const std::vector<std::vector<float>> split =
+                run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = fuse, .repack_q4_0 = true});
+            const std::vector<std::vector<float>> gguf =
+                run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = fuse, .repack_q4_0 = false});
+            ASSERT_EQ(split.size(), 8u);
+            ASSERT_EQ(gguf.size(), split.size());
+            for (size_t i = 0; i < split.size(); ++i) {
+                EXPECT_TRUE(split[i] == gguf[i]) << "step " << i;
+            }
+        }
     }
 }
 

@@ -48,6 +48,12 @@ for d in q4_0 q8_0 f16; do
 done
 # The same decode with the single-pass attention kernel (no KV splits), for comparison.
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" "$N_PROMPT" "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
+# Decode without the #6 fusions (int8 x written by rms_norm/glu, residual adds in the matvec) and/or
+# without the Q4_0 repack (GGUF layout in device memory): what each buys, on the same model.
+for v in unfused gguf "unfused gguf"; do
+    # shellcheck disable=SC2086
+    "$BENCH" run "$MODELS/llama8b-q4_0.gguf" "$N_PROMPT" "$N_GEN" $v 2>&1 | tee -a "$OUT/bench.log"
+done
 # Short context: how much of a decode step is attention.
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
