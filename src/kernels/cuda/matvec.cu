@@ -31,6 +31,40 @@ namespace {
 
 using tensor::DType;
 
+// The rows one launch computes: up to kMatvecMaxGroup matrices (same n_in, dtype and layout) stacked,
+// global row r belonging to the first entry with r < end[e]. A plain matvec is one entry.
+struct RowSet {
+    const uint8_t* w[kMatvecMaxGroup];
+    float* y[kMatvecMaxGroup];
+    int64_t n_out[kMatvecMaxGroup];
+    int64_t end[kMatvecMaxGroup];  // cumulative row counts; unused entries repeat the last
+    __host__ __device__ int64_t total() const { return end[kMatvecMaxGroup - 1]; }
+};
+
+RowSet one_row_set(const void* w, float* y, int64_t n_out) {
+    RowSet r{};
+    for (int e = 0; e < kMatvecMaxGroup; ++e) {
+        r.w[e] = static_cast<const uint8_t*>(w);
+        r.y[e] = y;
+        r.n_out[e] = n_out;
+        r.end[e] = n_out;
+    }
+    return r;
+}
+
+// Global row (< rows.total()) to its entry's w, y, n_out and local row. Constant indices only, so
+// the parameter arrays stay in the constant bank.
+__device__ __forceinline__ void locate_row(const RowSet& rows, int64_t global, const uint8_t*& w, float*& y,
+                                           int64_t& n_out, int64_t& row) {
+    if (global < rows.end[0]) {
+        w = rows.w[0], y = rows.y[0], n_out = rows.n_out[0], row = global;
+    } else if (global < rows.end[1]) {
+        w = rows.w[1], y = rows.y[1], n_out = rows.n_out[1], row = global - rows.end[0];
+    } else {
+        w = rows.w[2], y = rows.y[2], n_out = rows.n_out[2], row = global - rows.end[1];
+    }
+}
+
 // Accumulates kTokens dot products of 8 consecutive weights `wv` against x rows at x0 (stride n_in).
 template <int kTokens, typename XT>
 __device__ __forceinline__ void dot8(const float (&wv)[8], const XT* x0, int64_t n_in, int n_tok,
@@ -257,14 +291,19 @@ void launch_matvec_q(const MatvecArgs& a, int64_t row_bytes, const XT* x, float*
 
 template <typename Unit, typename XT, int kTokens>
 __global__ void __launch_bounds__(256)
-    matvec_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const XT* __restrict__ x, float* __restrict__ y,
-                  int64_t n_in, int64_t n_out, int n_tok, int tpr, bool is_acc) {
+    matvec_kernel(const RowSet rows, int64_t row_bytes, const XT* __restrict__ x, int64_t n_in, int n_tok, int tpr,
+                  bool is_acc) {
     const int rows_per_block = blockDim.x / tpr;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.x / tpr;
+    const int64_t global_row = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.x / tpr;
     const int sub = threadIdx.x % tpr;
     // Threads past the last row still take part in the shuffles below (full-warp masks), so they
     // compute on row 0 and skip the store instead of returning early.
-    const bool is_valid = row < n_out;
+    const bool is_valid = global_row < rows.total();
+    const uint8_t* w;
+    float* y;
+    int64_t n_out;
+    int64_t row;
+    locate_row(rows, is_valid ? global_row : 0, w, y, n_out, row);
     const uint8_t* wrow = w + (is_valid ? row : 0) * row_bytes;
     const int64_t n_units = n_in / Unit::kWeights;
     float acc[kTokens];
@@ -292,7 +331,8 @@ __global__ void __launch_bounds__(256)
 }
 
 template <typename Unit, typename XT>
-void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+void launch_matvec(const MatvecArgs& a, const RowSet& rows, int64_t row_bytes, const XT* x, int n_tok,
+                   cudaStream_t stream) {
     const bool is_acc = a.y_mode == MatvecOutput::kAccumulate;
     // Enough threads per row to cover its units in one pass where possible, but at least 8 so a
     // 256-thread block holds at most 32 rows (each a separate stream of 16-byte loads).
@@ -300,20 +340,15 @@ void launch_matvec(const MatvecArgs& a, int64_t row_bytes, const XT* x, float* y
     const int tpr = n_units >= 32 ? 32 : (n_units >= 16 ? 16 : 8);
     constexpr int kBlock = 256;
     const int rows_per_block = kBlock / tpr;
-    const auto n_blocks = static_cast<unsigned>((a.n_out + rows_per_block - 1) / rows_per_block);
-    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto n_blocks = static_cast<unsigned>((rows.total() + rows_per_block - 1) / rows_per_block);
     if (n_tok == 1) {
-        matvec_kernel<Unit, XT, 1>
-            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
+        matvec_kernel<Unit, XT, 1><<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, x, a.n_in, n_tok, tpr, is_acc);
     } else if (n_tok == 2) {
-        matvec_kernel<Unit, XT, 2>
-            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
+        matvec_kernel<Unit, XT, 2><<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, x, a.n_in, n_tok, tpr, is_acc);
     } else if (n_tok <= 4) {
-        matvec_kernel<Unit, XT, 4>
-            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
+        matvec_kernel<Unit, XT, 4><<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, x, a.n_in, n_tok, tpr, is_acc);
     } else {
-        matvec_kernel<Unit, XT, 8>
-            <<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, x, y, a.n_in, a.n_out, n_tok, tpr, is_acc);
+        matvec_kernel<Unit, XT, 8><<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, x, a.n_in, n_tok, tpr, is_acc);
     }
 }
 
@@ -432,16 +467,20 @@ __device__ __forceinline__ int nibbles_minus_8(uint32_t n) {
 // the steps in flight, since each costs half the load instructions.
 template <bool kIsQ4, int kTokens, bool kIsSplit = false>
 __global__ void __launch_bounds__(256)
-    matvec_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
-                       const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok,
-                       bool is_acc) {
+    matvec_dp4a_kernel(const RowSet rows, int64_t row_bytes, const int8_t* __restrict__ xq,
+                       const float* __restrict__ xd, int64_t n_in, int n_tok, bool is_acc) {
     constexpr int kBytes = kIsSplit ? 16 : (kIsQ4 ? 18 : 34);  // per block in the row at w + row * row_bytes
     constexpr int kUnroll = kIsSplit ? 8 : 4;
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const int64_t global_row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
-    if (row >= n_out) {
+    if (global_row >= rows.total()) {
         return;  // the whole warp leaves together
     }
+    const uint8_t* w;
+    float* y;
+    int64_t n_out;
+    int64_t row;
+    locate_row(rows, global_row, w, y, n_out, row);
     const int h = lane & 1;
     const int64_t n_blocks = n_in / 32;
     const uint8_t* wrow = w + row * row_bytes;
@@ -628,7 +667,8 @@ bool uses_dp4a(DType d) {
 }
 
 // The instantiation for up to n_tok tokens (1, 2, 4 or 8).
-using Dp4aKernel = void (*)(const uint8_t*, int64_t, const int8_t*, const float*, float*, int64_t, int64_t, int, bool);
+using Dp4aKernel = void (*)(RowSet, int64_t, const int8_t*, const float*, int64_t, int, bool);
+using KqKernel = void (*)(const uint8_t*, int64_t, const int8_t*, const float*, float*, int64_t, int64_t, int, bool);
 
 template <bool kIsQ4, bool kIsSplit = false>
 Dp4aKernel q_kernel_for(int n_tok) {
@@ -639,7 +679,7 @@ Dp4aKernel q_kernel_for(int n_tok) {
 }
 
 template <DType kType>
-Dp4aKernel kq_kernel_for(int n_tok) {
+KqKernel kq_kernel_for(int n_tok) {
     return n_tok == 1   ? matvec_kq_dp4a_kernel<kType, 1>
            : n_tok == 2 ? matvec_kq_dp4a_kernel<kType, 2>
            : n_tok <= 4 ? matvec_kq_dp4a_kernel<kType, 4>
@@ -648,7 +688,7 @@ Dp4aKernel kq_kernel_for(int n_tok) {
 
 // Quantizes n_tok rows of x into scratch (unless the caller did), then runs the dp4a kernel.
 template <typename XT>
-Status launch_matvec_dp4a(const MatvecArgs& a, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+Status launch_matvec_dp4a(const MatvecArgs& a, const RowSet& rows, const XT* x, int n_tok, cudaStream_t stream) {
     const int64_t n_elems = n_tok * a.n_in;
     if (!a.is_x_quantized) {
         GANNET_RETURN_IF_ERROR(launch_quantize_x(x, n_elems, a.scratch, stream));
@@ -661,44 +701,58 @@ Status launch_matvec_dp4a(const MatvecArgs& a, const XT* x, float* y, int n_tok,
     // Split: row_bytes is the stride of the qs array (16 bytes per block).
     const auto row_bytes = is_split ? static_cast<int64_t>(a.n_in / 32 * 16)
                                     : static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
-    const auto n_blocks = static_cast<unsigned>((a.n_out + 7) / 8);
-    const auto* w = static_cast<const uint8_t*>(a.w);
+    const auto n_blocks = static_cast<unsigned>((rows.total() + 7) / 8);
     Dp4aKernel kernel = nullptr;
+    KqKernel kq_kernel = nullptr;
     switch (a.w_dtype) {
         case DType::kQ4_0: kernel = is_split ? q_kernel_for<true, true>(n_tok) : q_kernel_for<true>(n_tok); break;
         case DType::kQ8_0: kernel = q_kernel_for<false>(n_tok); break;
-        case DType::kQ4_K: kernel = kq_kernel_for<DType::kQ4_K>(n_tok); break;
-        case DType::kQ5_K: kernel = kq_kernel_for<DType::kQ5_K>(n_tok); break;
+        case DType::kQ4_K: kq_kernel = kq_kernel_for<DType::kQ4_K>(n_tok); break;
+        case DType::kQ5_K: kq_kernel = kq_kernel_for<DType::kQ5_K>(n_tok); break;
         default:
             return make_error(ErrorCode::kInternal, "matvec: no dp4a kernel for %s", tensor::dtype_name(a.w_dtype));
     }
-    kernel<<<n_blocks, kBlock, 0, stream>>>(w, row_bytes, xq, xd, y, a.n_in, a.n_out, n_tok, is_acc);
+    if (kernel != nullptr) {
+        kernel<<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, xq, xd, a.n_in, n_tok, is_acc);
+    } else {
+        // K-quants: one entry only (matvec_group never groups them).
+        kq_kernel<<<n_blocks, kBlock, 0, stream>>>(rows.w[0], row_bytes, xq, xd, rows.y[0], a.n_in, rows.n_out[0],
+                                                   n_tok, is_acc);
+    }
     return gannet::cuda::cuda_status(cudaGetLastError(), "matvec dp4a launch");
 }
 
+// True when the F16 / BF16 path for these weights uses 16-byte HalfUnit loads (every row start
+// 16-byte aligned: the base, as cudaMalloc gives, and the row size).
+bool uses_half_units(const void* w, int64_t row_bytes, int64_t n_in) {
+    return reinterpret_cast<uintptr_t>(w) % 16 == 0 && row_bytes % 16 == 0 && n_in % 16 == 0;
+}
+
+// rows: a's matrix (or, from matvec_group, several sharing a's dtype, layout and n_in); y (and
+// a.y, a.w) are used only by the single-matrix kernels, which rows then describes too.
 template <typename XT>
-Status dispatch_weights(const MatvecArgs& a, const XT* x, float* y, int n_tok, cudaStream_t stream) {
+Status dispatch_weights(const MatvecArgs& a, const RowSet& rows, const XT* x, float* y, int n_tok,
+                        cudaStream_t stream) {
     const auto row_bytes = static_cast<int64_t>(tensor::row_size_bytes(a.w_dtype, a.n_in));
-    // The vector units need every row start 16-byte aligned: the base (cudaMalloc gives 256) and the row size.
-    const bool is_row_aligned = reinterpret_cast<uintptr_t>(a.w) % 16 == 0 && row_bytes % 16 == 0;
+    const bool is_half_units = uses_half_units(a.w, row_bytes, a.n_in);
     if (uses_dp4a(a.w_dtype) && a.scratch != nullptr) {
-        return launch_matvec_dp4a(a, x, y, n_tok, stream);
+        return launch_matvec_dp4a(a, rows, x, n_tok, stream);
     }
     switch (a.w_dtype) {
         case DType::kQ4_0: launch_matvec_q<true>(a, row_bytes, x, y, n_tok, stream); break;
         case DType::kQ8_0: launch_matvec_q<false>(a, row_bytes, x, y, n_tok, stream); break;
         case DType::kF16:
-            if (is_row_aligned && a.n_in % 16 == 0) {
-                launch_matvec<HalfUnit<false>>(a, row_bytes, x, y, n_tok, stream);
+            if (is_half_units) {
+                launch_matvec<HalfUnit<false>>(a, rows, row_bytes, x, n_tok, stream);
             } else {
-                launch_matvec<ScalarUnit<false>>(a, row_bytes, x, y, n_tok, stream);
+                launch_matvec<ScalarUnit<false>>(a, rows, row_bytes, x, n_tok, stream);
             }
             break;
         case DType::kBF16:
-            if (is_row_aligned && a.n_in % 16 == 0) {
-                launch_matvec<HalfUnit<true>>(a, row_bytes, x, y, n_tok, stream);
+            if (is_half_units) {
+                launch_matvec<HalfUnit<true>>(a, rows, row_bytes, x, n_tok, stream);
             } else {
-                launch_matvec<ScalarUnit<true>>(a, row_bytes, x, y, n_tok, stream);
+                launch_matvec<ScalarUnit<true>>(a, rows, row_bytes, x, n_tok, stream);
             }
             break;
         case DType::kQ4_1: launch_matvec_block<DType::kQ4_1>(a, row_bytes, x, y, n_tok, stream); break;
@@ -778,10 +832,10 @@ Status quantize_x_int8(const QuantizeXArgs& a, cudaStream_t stream) {
     }
 }
 
-Status matvec(const MatvecArgs& a, cudaStream_t stream) {
-    if (a.n_tokens == 0) {
-        return Status();
-    }
+namespace {
+
+// matvec's argument checks (n_tokens != 0).
+Status check_matvec_args(const MatvecArgs& a) {
     if (a.n_in <= 0 || a.n_out <= 0 || a.n_tokens < 0) {
         return make_error(ErrorCode::kInvalidArgument, "matvec: bad sizes n_in=%lld n_out=%lld n_tokens=%lld",
                           static_cast<long long>(a.n_in), static_cast<long long>(a.n_out),
@@ -828,19 +882,94 @@ Status matvec(const MatvecArgs& a, cudaStream_t stream) {
                               a.scratch_size_bytes, a.scratch, need);
         }
     }
+    return Status();
+}
+
+}  // namespace
+
+Status matvec(const MatvecArgs& a, cudaStream_t stream) {
+    if (a.n_tokens == 0) {
+        return Status();
+    }
+    GANNET_RETURN_IF_ERROR(check_matvec_args(a));
     // Vector x loads need 16-byte aligned token rows; every supported n_in keeps that when x is aligned,
     // except f16/bf16 weights with an odd-sized row, which use the scalar path anyway.
     for (int64_t t0 = 0; t0 < a.n_tokens; t0 += kMatvecMaxTokens) {
         const int n_tok = static_cast<int>(a.n_tokens - t0 < kMatvecMaxTokens ? a.n_tokens - t0 : kMatvecMaxTokens);
         float* y = a.y + t0 * a.n_out;
+        const RowSet rows = one_row_set(a.w, y, a.n_out);
         if (a.x_dtype == DType::kF32) {
-            GANNET_RETURN_IF_ERROR(dispatch_weights(a, static_cast<const float*>(a.x) + t0 * a.n_in, y, n_tok, stream));
+            GANNET_RETURN_IF_ERROR(
+                dispatch_weights(a, rows, static_cast<const float*>(a.x) + t0 * a.n_in, y, n_tok, stream));
         } else {
             GANNET_RETURN_IF_ERROR(
-                dispatch_weights(a, static_cast<const __nv_bfloat16*>(a.x) + t0 * a.n_in, y, n_tok, stream));
+                dispatch_weights(a, rows, static_cast<const __nv_bfloat16*>(a.x) + t0 * a.n_in, y, n_tok, stream));
         }
     }
     return Status();
+}
+
+Status matvec_group(const MatvecGroupArgs& a, cudaStream_t stream) {
+    if (a.n_entries < 1 || a.n_entries > kMatvecMaxGroup) {
+        return make_error(ErrorCode::kInvalidArgument, "matvec_group: %d entries, expected 1..%d", a.n_entries,
+                          kMatvecMaxGroup);
+    }
+    if (a.n_tokens == 0) {
+        return Status();
+    }
+    MatvecArgs each[kMatvecMaxGroup];
+    for (int e = 0; e < a.n_entries; ++e) {
+        const MatvecGroupEntry& g = a.entries[e];
+        each[e] = {.w = g.w,
+                   .w_dtype = g.w_dtype,
+                   .w_layout = g.w_layout,
+                   .n_in = a.n_in,
+                   .n_out = g.n_out,
+                   .n_tokens = a.n_tokens,
+                   .x = a.x,
+                   .x_dtype = a.x_dtype,
+                   .y = g.y,
+                   .scratch = a.scratch,
+                   .scratch_size_bytes = a.scratch_size_bytes,
+                   .is_x_quantized = a.is_x_quantized};
+        GANNET_RETURN_IF_ERROR(check_matvec_args(each[e]));
+    }
+    // One launch when every entry takes the same grouped kernel: Q4_0 / Q8_0 on the int8 path (same
+    // layout), or F16 / BF16 with the same unit; otherwise (and for more than one chunk of tokens)
+    // one matvec per entry, which is what the grouped kernel computes row by row anyway.
+    const MatvecArgs& first = each[0];
+    const DType dt = first.w_dtype;
+    const auto row_bytes = static_cast<int64_t>(tensor::row_size_bytes(dt, a.n_in));
+    bool is_grouped = a.n_entries > 1 && a.n_tokens <= kMatvecMaxTokens
+                      && (((dt == DType::kQ4_0 || dt == DType::kQ8_0) && a.scratch != nullptr) || dt == DType::kF16
+                          || dt == DType::kBF16);
+    for (int e = 1; e < a.n_entries && is_grouped; ++e) {
+        is_grouped = each[e].w_dtype == dt && each[e].w_layout == first.w_layout
+                     && uses_half_units(each[e].w, row_bytes, a.n_in) == uses_half_units(first.w, row_bytes, a.n_in);
+    }
+    if (!is_grouped) {
+        for (int e = 0; e < a.n_entries; ++e) {
+            GANNET_RETURN_IF_ERROR(matvec(each[e], stream));
+        }
+        return Status();
+    }
+    RowSet rows = one_row_set(first.w, first.y, first.n_out);
+    int64_t end = 0;
+    for (int e = 0; e < kMatvecMaxGroup; ++e) {
+        const MatvecArgs& m = each[e < a.n_entries ? e : a.n_entries - 1];
+        if (e < a.n_entries) {
+            end += m.n_out;
+        }
+        rows.w[e] = static_cast<const uint8_t*>(m.w);
+        rows.y[e] = m.y;
+        rows.n_out[e] = m.n_out;
+        rows.end[e] = end;
+    }
+    const int n_tok = static_cast<int>(a.n_tokens);
+    if (a.x_dtype == DType::kF32) {
+        return dispatch_weights(first, rows, static_cast<const float*>(a.x), first.y, n_tok, stream);
+    }
+    return dispatch_weights(first, rows, static_cast<const __nv_bfloat16*>(a.x), first.y, n_tok, stream);
 }
 
 }  // namespace gannet::kernels::cuda

@@ -81,6 +81,36 @@ Status quantize_x_int8(const QuantizeXArgs& a, cudaStream_t stream);
 // tokens (scratch is reused per chunk of tokens); 0 for weight types that never use it.
 size_t matvec_scratch_size_bytes(const MatvecArgs& a);
 
+// One product of a grouped matvec: its own weights and output; x, n_in and scratch are shared.
+struct MatvecGroupEntry {
+    const void* w = nullptr;  // as MatvecArgs::w
+    tensor::DType w_dtype = tensor::DType::kQ4_0;
+    WeightLayout w_layout = WeightLayout::kGguf;
+    int64_t n_out = 0;
+    float* y = nullptr;  // [n_tokens, n_out], overwritten; must not overlap x, any w or another entry's y
+};
+
+inline constexpr int kMatvecMaxGroup = 3;
+
+// Several products that share x (Q, K and V; gate and up): y_e = x · W_eᵀ for each entry, in one
+// launch where the entries share dtype and layout and the path has a grouped kernel (Q4_0 GGUF and
+// split, Q8_0 with scratch; F16 / BF16), otherwise one matvec per entry. Each row is computed by the
+// same code as in matvec, so every y_e is bit-identical to matvec with the same fields.
+struct MatvecGroupArgs {
+    MatvecGroupEntry entries[kMatvecMaxGroup];
+    int n_entries = 0;  // 1..kMatvecMaxGroup
+    int64_t n_in = 0;
+    int64_t n_tokens = 0;
+    const void* x = nullptr;
+    tensor::DType x_dtype = tensor::DType::kF32;
+    void* scratch = nullptr;  // as MatvecArgs::scratch; large enough for every entry
+    size_t scratch_size_bytes = 0;
+    bool is_x_quantized = false;  // as MatvecArgs::is_x_quantized
+};
+
+// Errors as matvec for each entry, plus kInvalidArgument for n_entries outside 1..kMatvecMaxGroup.
+Status matvec_group(const MatvecGroupArgs& a, cudaStream_t stream);
+
 // kUnimplemented for another weight or activation dtype; kInvalidArgument for a bad size, a null
 // pointer, n_in not a whole number of blocks, scratch given but too small or misaligned, or
 // is_x_quantized on an int8-path type without scratch or with more than kMatvecMaxTokens tokens,

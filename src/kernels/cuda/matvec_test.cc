@@ -6,15 +6,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/half.h"
 #include "kernels/cuda/test_util.h"
 #include "kernels/cuda/tolerances.h"
+#include "kernels/cuda/weight_layout.h"
 #include "kernels/matmul.h"
 #include "tensor/quant.h"
 #include "tensor/quant_k.h"
@@ -610,6 +613,181 @@ TEST(MatvecErrorsTest, RejectsBadPreQuantizedUse) {
     EXPECT_EQ(quantize_x_int8(q, nullptr).code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(int8_x_size_bytes(4096), 4096u + 128u * 4u);
     EXPECT_EQ(int8_x_size_bytes(96), 256u + 3u * 4u);
+}
+
+// --- Grouped matvec (#6): several products sharing x in one launch, bit-identical to one matvec each. ---
+
+struct GroupCase {
+    std::vector<DType> dtypes;  // one per entry
+    WeightLayout layout;
+    int64_t n_in;
+    bool with_scratch;
+    DType x_dtype;
+};
+
+// Runs matvec for each entry, then matvec_group over all of them (y and scratch poisoned first),
+// and expects every y bit for bit equal. pre_quantized: quantize_x_int8 once, both runs read it.
+void check_group(const GroupCase& gc, const std::vector<int64_t>& n_outs, int64_t n_tokens, bool pre_quantized,
+                 uint32_t seed) {
+    SCOPED_TRACE(testing::Message() << tensor::dtype_name(gc.dtypes[0]) << " entries=" << n_outs.size()
+                                    << " n_out[0]=" << n_outs[0] << " n_in=" << gc.n_in << " n_tokens=" << n_tokens
+                                    << " split=" << (gc.layout == WeightLayout::kQ4_0Split)
+                                    << " scratch=" << gc.with_scratch << " pre_quantized=" << pre_quantized
+                                    << " x=" << tensor::dtype_name(gc.x_dtype));
+    const int n = static_cast<int>(n_outs.size());
+    std::vector<float> x = test::random_floats(static_cast<size_t>(n_tokens * gc.n_in), seed++);
+    gannet::cuda::DeviceBuffer x_dev;
+    if (gc.x_dtype == DType::kBF16) {
+        std::vector<uint16_t> xb(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            xb[i] = fp32_to_bf16(x[i]);
+        }
+        x_dev = test::upload(xb);
+    } else {
+        x_dev = test::upload(x);
+    }
+    std::vector<gannet::cuda::DeviceBuffer> w(static_cast<size_t>(n));
+    for (int e = 0; e < n; ++e) {
+        const DType dt = gc.dtypes[static_cast<size_t>(e)];
+        std::vector<uint8_t> host = random_blocks(dt, n_outs[static_cast<size_t>(e)], gc.n_in, seed++);
+        if (gc.layout == WeightLayout::kQ4_0Split && dt == DType::kQ4_0) {
+            std::vector<uint8_t> split(host.size());
+            ASSERT_TRUE(repack_q4_0_split(host.data(), split.data(), n_outs[static_cast<size_t>(e)], gc.n_in).ok());
+            host = std::move(split);
+        }
+        w[static_cast<size_t>(e)] = test::upload(host);
+    }
+    const int64_t chunk = std::min<int64_t>(n_tokens, kMatvecMaxTokens);
+    const size_t bytes = gc.with_scratch ? int8_x_size_bytes(chunk * gc.n_in) : 0;
+    gannet::cuda::DeviceBuffer scratch = test::poisoned(bytes > 0 ? bytes : 16);
+    void* sp = gc.with_scratch ? scratch.data() : nullptr;
+    if (pre_quantized) {
+        ASSERT_TRUE(quantize_x_int8({.x = x_dev.data(),
+                                     .x_dtype = gc.x_dtype,
+                                     .n_in = gc.n_in,
+                                     .n_tokens = n_tokens,
+                                     .scratch = sp,
+                                     .scratch_size_bytes = bytes},
+                                    nullptr)
+                        .ok());
+    }
+    MatvecGroupArgs g{.entries = {},
+                      .n_in = gc.n_in,
+                      .n_tokens = n_tokens,
+                      .x = x_dev.data(),
+                      .x_dtype = gc.x_dtype,
+                      .scratch = sp,
+                      .scratch_size_bytes = bytes,
+                      .is_x_quantized = pre_quantized};
+    std::vector<std::vector<float>> want(static_cast<size_t>(n));
+    std::vector<gannet::cuda::DeviceBuffer> y(static_cast<size_t>(n));
+    for (int e = 0; e < n; ++e) {
+        const auto i = static_cast<size_t>(e);
+        const size_t n_y = static_cast<size_t>(n_tokens * n_outs[i]);
+        y[i] = test::poisoned(n_y * sizeof(float));
+        g.entries[e] = {.w = w[i].data(),
+                        .w_dtype = gc.dtypes[i],
+                        .w_layout = gc.dtypes[i] == DType::kQ4_0 ? gc.layout : WeightLayout::kGguf,
+                        .n_out = n_outs[i],
+                        .y = y[i].as<float>()};
+        MatvecArgs a{.w = g.entries[e].w,
+                     .w_dtype = g.entries[e].w_dtype,
+                     .w_layout = g.entries[e].w_layout,
+                     .n_in = gc.n_in,
+                     .n_out = n_outs[i],
+                     .n_tokens = n_tokens,
+                     .x = x_dev.data(),
+                     .x_dtype = gc.x_dtype,
+                     .y = y[i].as<float>(),
+                     .scratch = sp,
+                     .scratch_size_bytes = bytes,
+                     .is_x_quantized = pre_quantized};
+        const Status st = matvec(a, nullptr);
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        want[i] = test::download<float>(y[i], n_y);
+        ASSERT_EQ(cudaMemset(y[i].data(), 0xff, n_y * sizeof(float)), cudaSuccess);
+    }
+    g.n_entries = n;
+    if (!pre_quantized && bytes > 0) {
+        ASSERT_EQ(cudaMemset(scratch.data(), 0xff, bytes), cudaSuccess);
+    }
+    const Status st = matvec_group(g, nullptr);
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    for (int e = 0; e < n; ++e) {
+        const auto i = static_cast<size_t>(e);
+        const std::vector<float> got = test::download<float>(y[i], want[i].size());
+        ASSERT_EQ(got.size(), want[i].size());
+        for (size_t j = 0; j < got.size(); ++j) {
+            ASSERT_EQ(std::memcmp(&got[j], &want[i][j], sizeof(float)), 0)
+                << "entry " << e << " element " << j << ": " << got[j] << " vs " << want[i][j];
+        }
+    }
+}
+
+// Every grouped kernel (Q4_0 GGUF and split, Q8_0 on the int8 path; F16 / BF16 with 16-byte units
+// and, at n_in = 160, eight threads per row so one warp spans entries; the scalar unit at n_in = 40)
+// at awkward row counts, one to three entries, every chunk size and two chunks (the fallback).
+TEST(MatvecGroupTest, GroupedEqualsSeparateBitForBit) {
+    const std::vector<GroupCase> cases = {
+        {{DType::kQ4_0}, WeightLayout::kGguf, 512, true, DType::kF32},
+        {{DType::kQ4_0}, WeightLayout::kQ4_0Split, 512, true, DType::kF32},
+        {{DType::kQ4_0}, WeightLayout::kQ4_0Split, 160, true, DType::kBF16},
+        {{DType::kQ8_0}, WeightLayout::kGguf, 512, true, DType::kF32},
+        {{DType::kQ8_0}, WeightLayout::kGguf, 160, true, DType::kF32},
+        {{DType::kF16}, WeightLayout::kGguf, 512, false, DType::kF32},
+        {{DType::kF16}, WeightLayout::kGguf, 160, false, DType::kF32},
+        {{DType::kBF16}, WeightLayout::kGguf, 512, false, DType::kF32},
+        {{DType::kBF16}, WeightLayout::kGguf, 160, false, DType::kBF16},
+        {{DType::kF16}, WeightLayout::kGguf, 40, false, DType::kF32},
+        {{DType::kQ4_0}, WeightLayout::kGguf, 256, false, DType::kF32},  // f32 path: fallback
+    };
+    const std::vector<std::vector<int64_t>> groups = {{1, 31, 4097}, {4097, 1}, {31, 31, 1}, {31}};
+    uint32_t seed = 9000;
+    for (const GroupCase& base : cases) {
+        for (const std::vector<int64_t>& n_outs : groups) {
+            GroupCase gc = base;
+            gc.dtypes.assign(n_outs.size(), base.dtypes[0]);
+            for (int64_t n_tokens : {1, 3, 8, 9}) {
+                check_group(gc, n_outs, n_tokens, false, seed);
+                seed += 10;
+                if (gc.with_scratch && n_tokens <= kMatvecMaxTokens) {
+                    check_group(gc, n_outs, n_tokens, true, seed);
+                    seed += 10;
+                }
+            }
+        }
+    }
+}
+
+// Entries of different types (a Q4_K_M-style Q/K/V) take one launch per entry: still bit-identical.
+TEST(MatvecGroupTest, MixedTypesFallBackBitForBit) {
+    const GroupCase gc{{DType::kQ4_0, DType::kQ6_K, DType::kQ8_0}, WeightLayout::kGguf, 512, true, DType::kF32};
+    check_group(gc, {33, 7, 65}, 1, false, 9900);
+    check_group(gc, {33, 7, 65}, 4, true, 9910);
+    const GroupCase halves{{DType::kF16, DType::kBF16}, WeightLayout::kGguf, 512, true, DType::kF32};
+    check_group(halves, {5, 31}, 2, false, 9920);
+}
+
+TEST(MatvecErrorsTest, RejectsBadGroups) {
+    gannet::cuda::DeviceBuffer buf = test::poisoned(1 << 16);
+    MatvecGroupArgs g{.entries = {}, .n_in = 256, .n_tokens = 1, .x = buf.data()};
+    EXPECT_EQ(matvec_group(g, nullptr).code(), ErrorCode::kInvalidArgument);  // no entries
+    g.n_entries = kMatvecMaxGroup + 1;
+    EXPECT_EQ(matvec_group(g, nullptr).code(), ErrorCode::kInvalidArgument);
+    g.n_entries = 2;
+    g.entries[0] = {.w = buf.data(), .w_dtype = DType::kF16, .n_out = 4, .y = buf.as<float>() + 4096};
+    g.entries[1] = {.w = buf.data(), .w_dtype = DType::kF16, .n_out = 4, .y = nullptr};
+    EXPECT_EQ(matvec_group(g, nullptr).code(), ErrorCode::kInvalidArgument);  // second y null
+    g.entries[1].y = buf.as<float>() + 8192;
+    g.entries[1].w_dtype = DType::kF32;
+    EXPECT_EQ(matvec_group(g, nullptr).code(), ErrorCode::kUnimplemented);
+    g.entries[1].w_dtype = DType::kQ4_0;
+    g.entries[1].w_layout = WeightLayout::kQ4_0Split;  // split needs scratch
+    EXPECT_EQ(matvec_group(g, nullptr).code(), ErrorCode::kInvalidArgument);
+    g.entries[1].w_dtype = DType::kF16;
+    g.entries[1].w_layout = WeightLayout::kGguf;
+    EXPECT_TRUE(matvec_group(g, nullptr).ok());
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/activation.h"
@@ -437,6 +439,35 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
     float* k_cache = k_cache_.as<float>() + l * n_ctx_ * c.k_dim();
     float* v_cache = v_cache_.as<float>() + l * n_ctx_ * c.v_dim();
 
+    // Fused decode: products that share the input (Q, K, V; gate, up) go to one matvec_group launch
+    // (it falls back to one launch per matrix where their types differ); bit-identical to project().
+    using Product = std::pair<const Matrix*, float*>;
+    auto project_shared = [&](std::initializer_list<Product> products, ProjectX form) -> Status {
+        bool is_grouped = fuse_decode_ops_ && n_tokens <= kc::kMatvecMaxTokens;
+        for (const auto& [m, y] : products) {
+            is_grouped = is_grouped && m->dtype != tensor::DType::kF32 && m->n_in == c.n_embd;
+        }
+        if (!is_grouped) {
+            for (const auto& [m, y] : products) {
+                GANNET_RETURN_IF_ERROR(project(*m, xb, y, n_tokens, form));
+            }
+            return Status();
+        }
+        kc::MatvecGroupArgs g{.entries = {},
+                              .n_in = c.n_embd,
+                              .n_tokens = n_tokens,
+                              .x = xb,
+                              .x_dtype = tensor::DType::kF32,
+                              .scratch = scratch_bytes_ > 0 ? scratch_.data() : nullptr,
+                              .scratch_size_bytes = scratch_bytes_,
+                              .is_x_quantized = form == ProjectX::kInt8InScratch};
+        for (const auto& [m, y] : products) {
+            g.entries[g.n_entries++] = {
+                .w = m->data, .w_dtype = m->dtype, .w_layout = m->layout, .n_out = m->n_out, .y = y};
+        }
+        return kc::matvec_group(g, s);
+    };
+
     // Fused decode (fuse_decode_ops): the norm also writes its output in int8 for Q, K and V.
     void* xq = int8_x_target({&w.wq, &w.wk, &w.wv}, c.n_embd, n_tokens);
     ProjectX x_form = xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32;
@@ -449,9 +480,7 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                                          .quantized_out = xq,
                                          .quantized_out_size_bytes = scratch_bytes_},
                                         s));
-    GANNET_RETURN_IF_ERROR(project(w.wq, xb, q, n_tokens, x_form));
-    GANNET_RETURN_IF_ERROR(project(w.wk, xb, k, n_tokens, x_form));
-    GANNET_RETURN_IF_ERROR(project(w.wv, xb, v, n_tokens, x_form));
+    GANNET_RETURN_IF_ERROR(project_shared({{&w.wq, q}, {&w.wk, k}, {&w.wv, v}}, x_form));
     if (w.bq != nullptr) {
         GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
     }
@@ -557,8 +586,7 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                                          .quantized_out = xq,
                                          .quantized_out_size_bytes = scratch_bytes_},
                                         s));
-    GANNET_RETURN_IF_ERROR(project(w.w_gate, xb, gate_.as<float>(), n_tokens, x_form));
-    GANNET_RETURN_IF_ERROR(project(w.w_up, xb, up_.as<float>(), n_tokens, x_form));
+    GANNET_RETURN_IF_ERROR(project_shared({{&w.w_gate, gate_.as<float>()}, {&w.w_up, up_.as<float>()}}, x_form));
     // The down projection's input is quantized by the glu launch.
     xq = int8_x_target({&w.w_down}, c.n_ff, n_tokens);
     GANNET_RETURN_IF_ERROR(kc::glu({.gate = gate_.as<float>(),
