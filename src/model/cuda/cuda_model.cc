@@ -481,42 +481,9 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                                          .quantized_out_size_bytes = scratch_bytes_},
                                         s));
     GANNET_RETURN_IF_ERROR(project_shared({{&w.wq, q}, {&w.wk, k}, {&w.wv, v}}, x_form));
-    if (w.bq != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
-    }
-    if (w.bk != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
-    }
-    if (w.bv != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
-    }
-    if (c.has_qk_norm) {
-        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = q,
-                                             .w = w.q_norm,
-                                             .out = q,
-                                             .n_rows = n_tokens * c.n_heads,
-                                             .dim = c.head_dim_k,
-                                             .eps = c.norm_eps},
-                                            s));
-        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = k,
-                                             .w = w.k_norm,
-                                             .out = k,
-                                             .n_rows = n_tokens * c.n_kv_heads,
-                                             .dim = c.head_dim_k,
-                                             .eps = c.norm_eps},
-                                            s));
-    }
+    GANNET_RETURN_IF_ERROR(qkv_bias_and_norm(w, q, k, v, n_tokens, s));
     const bool is_sliding = c.is_sliding(l);
-    kc::RopeArgs rope{.x = q,
-                      .positions = positions,
-                      .n_tokens = n_tokens,
-                      .n_heads = c.n_heads,
-                      .head_dim = c.head_dim_k,
-                      .n_rot = c.n_rot,
-                      .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
-                      .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                      .freq_factors = rope_freqs_,
-                      .style = c.rope_style};
+    kc::RopeArgs rope = rope_args(l, q, positions, n_tokens);
     if (fuse_decode_ops_) {
         GANNET_RETURN_IF_ERROR(kc::rope_store({.rope = rope,
                                                .k = k,
@@ -599,6 +566,43 @@ Status CudaModel::layer(int64_t l, int64_t n_tokens) {
                                    s));
     return residual_project(w.w_down, gate_.as<float>(), w.post_ffw_norm, n_tokens,
                             xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32);
+}
+
+Status CudaModel::qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v, int64_t n_tokens, cudaStream_t s) {
+    const ModelConfig& c = cfg_;
+    if (w.bq != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
+    }
+    if (w.bk != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
+    }
+    if (w.bv != nullptr) {
+        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
+    }
+    if (c.has_qk_norm) {
+        GANNET_RETURN_IF_ERROR(kc::rms_norm(
+            {.x = q, .w = w.q_norm, .out = q, .n_rows = n_tokens * c.n_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
+            s));
+        GANNET_RETURN_IF_ERROR(kc::rms_norm(
+            {.x = k, .w = w.k_norm, .out = k, .n_rows = n_tokens * c.n_kv_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
+            s));
+    }
+    return Status();
+}
+
+kc::RopeArgs CudaModel::rope_args(int64_t l, float* q, const int32_t* positions, int64_t n_tokens) const {
+    const ModelConfig& c = cfg_;
+    const bool is_sliding = c.is_sliding(l);
+    return {.x = q,
+            .positions = positions,
+            .n_tokens = n_tokens,
+            .n_heads = c.n_heads,
+            .head_dim = c.head_dim_k,
+            .n_rot = c.n_rot,
+            .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
+            .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
+            .freq_factors = rope_freqs_,
+            .style = c.rope_style};
 }
 
 Status CudaModel::residual_project(const Matrix& w, const float* in, const float* post_norm, int64_t n_tokens,

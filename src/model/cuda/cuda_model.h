@@ -26,6 +26,7 @@
 #include "base/result.h"
 #include "kernels/cuda/cublas_handle.h"
 #include "kernels/cuda/matvec.h"
+#include "kernels/cuda/rope.h"
 #include "memory/cuda/layer_streamer.h"
 #include "memory/placement.h"
 #include "model/cuda/batch_ops.h"
@@ -141,6 +142,10 @@ private:
     // Queues the whole forward for n_tokens whose ids and positions are already in tokens_d_/positions_d_.
     Status enqueue(int64_t n_tokens, int64_t n_rows);
     Status layer(int64_t l, int64_t n_tokens);
+    // Shared by layer() and batch_layer(): the projected Q/K/V rows get their biases and QK-norm
+    // (qkv_bias_and_norm), and layer l's RoPE arguments for q (rope_args; set .x / .n_heads for k).
+    Status qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v, int64_t n_tokens, cudaStream_t s);
+    kernels::cuda::RopeArgs rope_args(int64_t l, float* q, const int32_t* positions, int64_t n_tokens) const;
     // x += post_norm(W in) for the attention output and FFN down projections (post_norm may be null).
     Status residual_project(const Matrix& w, const float* in, const float* post_norm, int64_t n_tokens,
                             ProjectX x_form);

@@ -82,38 +82,9 @@ Status CudaModel::batch_layer(int64_t l, const PagedStepArgs& step, bool is_dete
     GANNET_RETURN_IF_ERROR(project_batch(w.wq, xb, q, n_tokens, is_deterministic));
     GANNET_RETURN_IF_ERROR(project_batch(w.wk, xb, k, n_tokens, is_deterministic));
     GANNET_RETURN_IF_ERROR(project_batch(w.wv, xb, v, n_tokens, is_deterministic));
-    if (w.bq != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
-    }
-    if (w.bk != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
-    }
-    if (w.bv != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
-    }
-    if (c.has_qk_norm) {
-        GANNET_RETURN_IF_ERROR(kc::rms_norm(
-            {.x = q, .w = w.q_norm, .out = q, .n_rows = n_tokens * c.n_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
-            s));
-        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = k,
-                                             .w = w.k_norm,
-                                             .out = k,
-                                             .n_rows = n_tokens * c.n_kv_heads,
-                                             .dim = c.head_dim_k,
-                                             .eps = c.norm_eps},
-                                            s));
-    }
+    GANNET_RETURN_IF_ERROR(qkv_bias_and_norm(w, q, k, v, n_tokens, s));
     const bool is_sliding = c.is_sliding(l);
-    kc::RopeArgs rope{.x = q,
-                      .positions = step.positions,
-                      .n_tokens = n_tokens,
-                      .n_heads = c.n_heads,
-                      .head_dim = c.head_dim_k,
-                      .n_rot = c.n_rot,
-                      .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
-                      .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                      .freq_factors = rope_freqs_,
-                      .style = c.rope_style};
+    kc::RopeArgs rope = rope_args(l, q, step.positions, n_tokens);
     GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
     rope.x = k;
     rope.n_heads = c.n_kv_heads;
