@@ -3,8 +3,9 @@
 // is bound by the weight stream as long as each warp's x and W accesses coalesce (L1 wavefronts,
 // not DRAM, is what the first, strided version ran out of).
 //
-// With scratch (int8 activations): quantize_x_kernel, then matvec_dp4a_kernel (Q4_0, Q8_0) or
-// matvec_kq_dp4a_kernel (Q4_K, Q5_K); see there. Other block types (and Q4_K/Q5_K without scratch):
+// With scratch (int8 activations): quantize_x_kernel, then matvec_dp4a_kernel (Q4_0, Q8_0),
+// matvec_legacy_dp4a_kernel (Q4_1, Q5_0, Q5_1) or matvec_kq_dp4a_kernel (Q4_K, Q5_K, Q6_K); see there.
+// Other block types (Q2_K, Q3_K, and the types above without scratch):
 // matvec_block_kernel over dequant8 (dequantize.cuh) with f32/bf16 activations.
 // Q4_0 / Q8_0 without scratch: matvec_q_kernel, one warp per row, lane l owning weights 4l..4l+3
 // of each 128-weight window (see there); any n_in that is a whole number of blocks.
@@ -576,13 +577,16 @@ __global__ void __launch_bounds__(256)
 // exactly one 32-block of x. Per sub-block, sum_i (d sc q_i - dmin m) x_i = xd (d sc sum q_i xq_i
 // - dmin m sum xq_i): two dp4a for the quants (unsigned 0..31, so valid as signed bytes) and two
 // against 0x01010101 for the sum of x. kUnroll super-blocks of loads are issued before any is used.
+// Q6_K: the same lanes; the lane's 8 weights share one 16-weight int8 scale, and sum_i d sc (q_i - 32)
+// x_i = xd d sc (sum q_i xq_i - 32 sum xq_i) with q (0..63) from 4 bits of ql and 2 of qh.
 template <DType kType, int kTokens>
 __global__ void __launch_bounds__(256)
     matvec_kq_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
                           const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out, int n_tok,
                           bool is_acc) {
     constexpr bool kIsQ5 = kType == DType::kQ5_K;
-    constexpr int kBytes = kIsQ5 ? 176 : 144;
+    constexpr bool kIsQ6 = kType == DType::kQ6_K;
+    constexpr int kBytes = kIsQ6 ? 210 : kIsQ5 ? 176 : 144;
     constexpr int kUnroll = 4;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
@@ -612,21 +616,39 @@ __global__ void __launch_bounds__(256)
             wq[u][1] = 0;
             if (sb < n_sb) {
                 const uint8_t* blk = wrow + sb * kBytes;
-                int sc = 0;
-                int m = 0;
-                scale_min_k4_dev(s, blk + 4, sc, m);
-                dl[u] = ld_half(blk) * static_cast<float>(sc);
-                ml[u] = ld_half(blk + 2) * static_cast<float>(m);
-                const uint8_t* q = blk + (kIsQ5 ? 48 : 16) + 32 * (s / 2) + l;
-                const int shift = 4 * (s % 2);
-                uint32_t v0 = (ld_u32_a2(q) >> shift) & 0x0f0f0f0fu;
-                uint32_t v1 = (ld_u32_a2(q + 4) >> shift) & 0x0f0f0f0fu;
-                if constexpr (kIsQ5) {
-                    v0 |= ((ld_u32_a2(blk + 16 + l) >> s) & 0x01010101u) << 4;
-                    v1 |= ((ld_u32_a2(blk + 16 + l + 4) >> s) & 0x01010101u) << 4;
+                if constexpr (kIsQ6) {
+                    // ql[128], qh[64], scales[16] (int8), d (fp16 at 208). Weight 32s + l + i:
+                    // half h = s / 4, quarter k = s % 4.
+                    const int h = s / 4;
+                    const int k = s % 4;
+                    const uint8_t* ql = blk + 64 * h + 32 * (k & 1) + l;
+                    const uint8_t* qh = blk + 128 + 32 * h + l;
+                    const int shift = 4 * (k / 2);
+                    uint32_t v0 = (ld_u32_a2(ql) >> shift) & 0x0f0f0f0fu;
+                    uint32_t v1 = (ld_u32_a2(ql + 4) >> shift) & 0x0f0f0f0fu;
+                    v0 |= ((ld_u32_a2(qh) >> (2 * k)) & 0x03030303u) << 4;
+                    v1 |= ((ld_u32_a2(qh + 4) >> (2 * k)) & 0x03030303u) << 4;
+                    const int sc = static_cast<int8_t>(blk[192 + 2 * s + l / 16]);
+                    dl[u] = ld_half(blk + 208) * static_cast<float>(sc);
+                    wq[u][0] = static_cast<int>(v0);
+                    wq[u][1] = static_cast<int>(v1);
+                } else {
+                    int sc = 0;
+                    int m = 0;
+                    scale_min_k4_dev(s, blk + 4, sc, m);
+                    dl[u] = ld_half(blk) * static_cast<float>(sc);
+                    ml[u] = ld_half(blk + 2) * static_cast<float>(m);
+                    const uint8_t* q = blk + (kIsQ5 ? 48 : 16) + 32 * (s / 2) + l;
+                    const int shift = 4 * (s % 2);
+                    uint32_t v0 = (ld_u32_a2(q) >> shift) & 0x0f0f0f0fu;
+                    uint32_t v1 = (ld_u32_a2(q + 4) >> shift) & 0x0f0f0f0fu;
+                    if constexpr (kIsQ5) {
+                        v0 |= ((ld_u32_a2(blk + 16 + l) >> s) & 0x01010101u) << 4;
+                        v1 |= ((ld_u32_a2(blk + 16 + l + 4) >> s) & 0x01010101u) << 4;
+                    }
+                    wq[u][0] = static_cast<int>(v0);
+                    wq[u][1] = static_cast<int>(v1);
                 }
-                wq[u][0] = static_cast<int>(v0);
-                wq[u][1] = static_cast<int>(v1);
             }
         }
 #pragma unroll
@@ -642,7 +664,124 @@ __global__ void __launch_bounds__(256)
                         int sx = __dp4a(0x01010101, static_cast<int>(xv.x), 0);
                         sx = __dp4a(0x01010101, static_cast<int>(xv.y), sx);
                         const float xs = __ldg(xd + t * n_xblocks + sb * 8 + s);
-                        acc[t] = fmaf(xs, dl[u] * static_cast<float>(sq) - ml[u] * static_cast<float>(sx), acc[t]);
+                        if constexpr (kIsQ6) {
+                            acc[t] = fmaf(xs, dl[u] * static_cast<float>(sq - 32 * sx), acc[t]);
+                        } else {
+                            acc[t] = fmaf(xs, dl[u] * static_cast<float>(sq) - ml[u] * static_cast<float>(sx), acc[t]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = warp_sum(acc[t]);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+                y[t * n_out + row] = is_acc ? y[t * n_out + row] + acc[t] : acc[t];
+            }
+        }
+    }
+}
+
+// Bit j of qh, for j = first..first+3, as bit 4 of byte j - first (the 5th bit of Q5_0 / Q5_1 quants).
+__device__ __forceinline__ uint32_t qh_bits_to_bytes(uint32_t qh, int first) {
+    const uint32_t b = qh >> first;
+    return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
+}
+
+// Q4_1 / Q5_0 / Q5_1 with int8 x: the lanes of matvec_dp4a_kernel (one warp per row, two lanes per
+// 32-weight block, 16 blocks per warp step; lane half h takes weights 8h..8h+7 and 16+8h..16+8h+7)
+// over one matrix. The quants stay unsigned (0..31, valid as signed bytes) and one dp4a pair against
+// 0x01010101 gives the lane's sum of x: Q4_1 / Q5_1 add m sum xq_i, Q5_0 subtracts 16 d sum xq_i.
+template <DType kType, int kTokens>
+__global__ void __launch_bounds__(256)
+    matvec_legacy_dp4a_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
+                              const float* __restrict__ xd, float* __restrict__ y, int64_t n_in, int64_t n_out,
+                              int n_tok, bool is_acc) {
+    constexpr bool kHasMin = kType != DType::kQ5_0;
+    constexpr bool kHasHigh = kType != DType::kQ4_1;
+    constexpr int kBytes = kType == DType::kQ4_1 ? 20 : kType == DType::kQ5_0 ? 22 : 24;
+    constexpr int kQhOffset = kType == DType::kQ5_0 ? 2 : 4;  // Q5_0 / Q5_1 only
+    constexpr int kQsOffset = kType == DType::kQ4_1 ? 4 : kType == DType::kQ5_0 ? 6 : 8;
+    constexpr int kUnroll = 4;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= n_out) {
+        return;  // the whole warp leaves together
+    }
+    const int h = lane & 1;
+    const int64_t n_blocks = n_in / 32;
+    const uint8_t* wrow = w + row * row_bytes;
+    float acc[kTokens];
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+        acc[t] = 0.0f;
+    }
+    for (int64_t b0 = lane >> 1; b0 < n_blocks; b0 += 16 * kUnroll) {
+        float d[kUnroll];
+        float m[kUnroll];
+        int wq[kUnroll][4];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t b = b0 + 16 * u;
+            d[u] = 0.0f;
+            m[u] = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                wq[u][k] = 0;
+            }
+            if (b < n_blocks) {
+                const uint8_t* blk = wrow + b * kBytes;
+                d[u] = ld_half(blk);
+                if constexpr (kHasMin) {
+                    m[u] = ld_half(blk + 2);
+                }
+                const uint32_t v0 = ld_u32_a2(blk + kQsOffset + 8 * h);
+                const uint32_t v1 = ld_u32_a2(blk + kQsOffset + 8 * h + 4);
+                uint32_t q[4] = {v0 & 0x0f0f0f0fu, v1 & 0x0f0f0f0fu, (v0 >> 4) & 0x0f0f0f0fu,
+                                 (v1 >> 4) & 0x0f0f0f0fu};  // weights 8h + 0..3, 4..7, 16 + 8h + 0..3, 4..7
+                if constexpr (kHasHigh) {
+                    const uint32_t qh = ld_u32_a2(blk + kQhOffset);
+                    q[0] |= qh_bits_to_bytes(qh, 8 * h);
+                    q[1] |= qh_bits_to_bytes(qh, 8 * h + 4);
+                    q[2] |= qh_bits_to_bytes(qh, 16 + 8 * h);
+                    q[3] |= qh_bits_to_bytes(qh, 16 + 8 * h + 4);
+                }
+#pragma unroll
+                for (int k = 0; k < 4; ++k) {
+                    wq[u][k] = static_cast<int>(q[k]);
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+            if (t < n_tok) {
+#pragma unroll
+                for (int u = 0; u < kUnroll; ++u) {
+                    const int64_t b = b0 + 16 * u;
+                    if (b < n_blocks) {
+                        const int8_t* xb = xq + t * n_in + b * 32;
+                        const uint2 lo = __ldg(reinterpret_cast<const uint2*>(xb + 8 * h));
+                        const uint2 hi = __ldg(reinterpret_cast<const uint2*>(xb + 16 + 8 * h));
+                        int sq = __dp4a(wq[u][0], static_cast<int>(lo.x), 0);
+                        sq = __dp4a(wq[u][1], static_cast<int>(lo.y), sq);
+                        sq = __dp4a(wq[u][2], static_cast<int>(hi.x), sq);
+                        sq = __dp4a(wq[u][3], static_cast<int>(hi.y), sq);
+                        int sx = __dp4a(0x01010101, static_cast<int>(lo.x), 0);
+                        sx = __dp4a(0x01010101, static_cast<int>(lo.y), sx);
+                        sx = __dp4a(0x01010101, static_cast<int>(hi.x), sx);
+                        sx = __dp4a(0x01010101, static_cast<int>(hi.y), sx);
+                        const float xs = __ldg(xd + t * n_blocks + b);
+                        if constexpr (kHasMin) {
+                            acc[t] = fmaf(xs, d[u] * static_cast<float>(sq) + m[u] * static_cast<float>(sx), acc[t]);
+                        } else {
+                            acc[t] = fmaf(xs, d[u] * static_cast<float>(sq - 16 * sx), acc[t]);
+                        }
                     }
                 }
             }
@@ -663,7 +802,8 @@ __global__ void __launch_bounds__(256)
 }
 
 bool uses_dp4a(DType d) {
-    return d == DType::kQ4_0 || d == DType::kQ8_0 || d == DType::kQ4_K || d == DType::kQ5_K;
+    return d == DType::kQ4_0 || d == DType::kQ8_0 || d == DType::kQ4_K || d == DType::kQ5_K || d == DType::kQ6_K
+           || d == DType::kQ4_1 || d == DType::kQ5_0 || d == DType::kQ5_1;
 }
 
 // The instantiation for up to n_tok tokens (1, 2, 4 or 8).
@@ -684,6 +824,14 @@ KqKernel kq_kernel_for(int n_tok) {
            : n_tok == 2 ? matvec_kq_dp4a_kernel<kType, 2>
            : n_tok <= 4 ? matvec_kq_dp4a_kernel<kType, 4>
                         : matvec_kq_dp4a_kernel<kType, 8>;
+}
+
+template <DType kType>
+KqKernel legacy_kernel_for(int n_tok) {
+    return n_tok == 1   ? matvec_legacy_dp4a_kernel<kType, 1>
+           : n_tok == 2 ? matvec_legacy_dp4a_kernel<kType, 2>
+           : n_tok <= 4 ? matvec_legacy_dp4a_kernel<kType, 4>
+                        : matvec_legacy_dp4a_kernel<kType, 8>;
 }
 
 // Quantizes n_tok rows of x into scratch (unless the caller did), then runs the dp4a kernel.
@@ -709,13 +857,17 @@ Status launch_matvec_dp4a(const MatvecArgs& a, const RowSet& rows, const XT* x, 
         case DType::kQ8_0: kernel = q_kernel_for<false>(n_tok); break;
         case DType::kQ4_K: kq_kernel = kq_kernel_for<DType::kQ4_K>(n_tok); break;
         case DType::kQ5_K: kq_kernel = kq_kernel_for<DType::kQ5_K>(n_tok); break;
+        case DType::kQ6_K: kq_kernel = kq_kernel_for<DType::kQ6_K>(n_tok); break;
+        case DType::kQ4_1: kq_kernel = legacy_kernel_for<DType::kQ4_1>(n_tok); break;
+        case DType::kQ5_0: kq_kernel = legacy_kernel_for<DType::kQ5_0>(n_tok); break;
+        case DType::kQ5_1: kq_kernel = legacy_kernel_for<DType::kQ5_1>(n_tok); break;
         default:
             return make_error(ErrorCode::kInternal, "matvec: no dp4a kernel for %s", tensor::dtype_name(a.w_dtype));
     }
     if (kernel != nullptr) {
         kernel<<<n_blocks, kBlock, 0, stream>>>(rows, row_bytes, xq, xd, a.n_in, n_tok, is_acc);
     } else {
-        // K-quants: one entry only (matvec_group never groups them).
+        // K-quants, Q4_1, Q5_0, Q5_1: one entry only (matvec_group never groups them).
         kq_kernel<<<n_blocks, kBlock, 0, stream>>>(rows.w[0], row_bytes, xq, xd, rows.y[0], a.n_in, rows.n_out[0],
                                                    n_tok, is_acc);
     }

@@ -2,10 +2,10 @@
 // with W in its GGUF block layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16) in device
 // memory. Memory-bound: every weight byte is read once per call, so the aim is the HBM roofline
 // (bytes of W / bandwidth).
-// Q4_0, Q8_0, Q4_K and Q5_K given scratch: x is first quantized to int8 per 32-block with an f32 scale (like
-// llama.cpp's Q8_0 activations; relative error of a product ~0.4% for uniform x), then integer dot
-// products (dp4a). Without scratch they use the f32-activation kernel (exact up to summation order),
-// as do all other weight types.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K given scratch: x is first quantized to int8 per
+// 32-block with an f32 scale (like llama.cpp's Q8_0 activations; relative error of a product ~0.4%
+// for uniform x), then integer dot products (dp4a). Without scratch they use the f32-activation
+// kernel (exact up to summation order), as do all other weight types (Q2_K, Q3_K, F16, BF16).
 // Larger batches go through gemm.h (cuBLAS). Owner: CUDA backend. Thread-safety: pure (stream-ordered).
 #pragma once
 
@@ -38,7 +38,7 @@ struct MatvecArgs {
     tensor::DType x_dtype = tensor::DType::kF32;  // kF32 or kBF16
     float* y = nullptr;                           // [n_tokens, n_out], device, overwritten; must not overlap x or w
     // Optional device scratch of matvec_scratch_size_bytes(*this) bytes, 16-byte aligned, for the
-    // int8-activation path (Q4_0, Q8_0, Q4_K, Q5_K). nullptr selects the f32-activation path.
+    // int8-activation path (matvec_uses_int8_x types). nullptr selects the f32-activation path.
     void* scratch = nullptr;
     size_t scratch_size_bytes = 0;
     // True: scratch already holds x in int8 (quantize_x_int8, or rms_norm / glu with quantized_out,
@@ -55,7 +55,8 @@ inline constexpr int64_t kMatvecMaxTokens = 8;
 // True when matvec has a kernel for weights of this dtype.
 bool matvec_supports(tensor::DType w_dtype);
 
-// True when weights of this dtype take the int8-activation path given scratch (Q4_0, Q8_0, Q4_K, Q5_K).
+// True when weights of this dtype take the int8-activation path given scratch (Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K, Q5_K, Q6_K).
 bool matvec_uses_int8_x(tensor::DType w_dtype);
 
 // Bytes of scratch that int8 x of n_elems = n_tokens * n_in elements (n_in % 32 == 0) occupies; the

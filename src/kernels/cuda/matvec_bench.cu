@@ -1,9 +1,10 @@
 // Micro benchmark of the decode matrix-vector kernels at Llama-3-8B shapes, with a device-to-device
 // copy probe in the same run so every GB/s figure has its own ceiling beside it.
 // Usage: matvec_bench [iterations]. Not a test; refuses to run outside Release builds.
-// Rows marked /i8 are Q4_0/Q8_0/Q4_K/Q5_K through the int8-activation (dp4a) path, its quantize-x kernel
-// included; /s8 is Q4_0 in the split layout (weight_layout.h) the same way, /sp the split layout with x
-// quantized beforehand (the fused decode's case: the product kernel alone); the others use f32 activations.
+// Rows marked /i8 are the int8-activation (dp4a) path (Q4_0/Q8_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K), its
+// quantize-x kernel included; /s8 is Q4_0 in the split layout (weight_layout.h) the same way, /sp the
+// split layout with x quantized beforehand (the fused decode's case: the product kernel alone); the
+// others use f32 activations.
 //
 // Method (../../../.library/device/METHOD.md): weights are random (never zeros); every shape gets
 // enough copies of W to span >= 512 MB so replays rotate through memory instead of hitting the 50 MB
@@ -237,8 +238,9 @@ int run(int argc, char** argv) {
             rows.push_back(bench_one(DType::kQ4_0, s.n_out, s.n_in, 1, v, stream.get(), repeats));
         }
     }
-    // Q4_0, Q8_0, Q4_K, Q5_K both ways (int8 activations + dp4a, and f32 activations), then the rest.
-    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K}) {
+    // The int8-path types both ways (int8 activations + dp4a, and f32 activations), then the rest.
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K,
+                        DType::kQ5_K, DType::kQ6_K}) {
         for (Shape s : shapes) {
             rows.push_back(bench_one(dtype, s.n_out, s.n_in, 1, Variant::kInt8Act, stream.get(), repeats));
         }
@@ -250,7 +252,7 @@ int run(int argc, char** argv) {
         }
     }
     // Small-batch decode: the weights are read once for all tokens.
-    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
         for (int64_t t : {2, 4, 8}) {
             rows.push_back(bench_one(dtype, 14336, 4096, t, Variant::kInt8Act, stream.get(), repeats));
         }

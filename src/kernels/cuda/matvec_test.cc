@@ -301,10 +301,10 @@ TEST_P(MatvecInt8Test, MatchesInt8RoundedReference) {
     for (int64_t t = 1; t <= 9; ++t) {
         check_blocks(dtype, Shape{37, 768, t}, DType::kF32, Path::kInt8Act, seed++);
     }
-    // Q4_0/Q8_0 (warp step 16 blocks, 4 steps per pass): 96 and 160 are fewer blocks than one step,
-    // 2080 = 65 blocks (one pass plus one block), 14336 = 448 blocks. Q4_K/Q5_K (one super-block per
-    // step, 4 per pass): 256, 1280 (5), 2816 (11), 14336 (56). Shapes that are not whole blocks of
-    // the type are skipped.
+    // Q4_0/Q8_0/Q4_1/Q5_0/Q5_1 (warp step 16 blocks, 4 steps per pass): 96 and 160 are fewer blocks
+    // than one step, 2080 = 65 blocks (one pass plus one block), 14336 = 448 blocks. Q4_K/Q5_K/Q6_K
+    // (one super-block per step, 4 per pass): 256, 1280 (5), 2816 (11), 14336 (56). Shapes that are
+    // not whole blocks of the type are skipped.
     for (Shape s : {Shape{1, 32, 1}, Shape{31, 96, 1}, Shape{33, 160, 5}, Shape{4097, 256, 2}, Shape{257, 4096, 1},
                     Shape{63, 2080, 4}, Shape{31, 14336, 3}, Shape{129, 2816, 8}, Shape{5, 512, 17},
                     Shape{65, 1280, 2}}) {
@@ -316,7 +316,8 @@ TEST_P(MatvecInt8Test, MatchesInt8RoundedReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dp4aTypes, MatvecInt8Test,
-                         testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K),
+                         testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                                         DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
                          [](const testing::TestParamInfo<DType>& p) {
                              return std::string(tensor::dtype_name(p.param));
                          });
@@ -325,7 +326,7 @@ TEST(MatvecInt8NanTest, NanInXReachesY) {
     // Token 0 has a NaN, token 1 does not: every y of token 0 is NaN, every y of token 1 finite.
     const int64_t n_out = 9;
     const int64_t n_in = 256;
-    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ5_0, DType::kQ4_1}) {
         SCOPED_TRACE(tensor::dtype_name(dtype));
         const std::vector<uint8_t> w = random_blocks(dtype, n_out, n_in, 7);
         std::vector<float> x = test::random_floats(static_cast<size_t>(2 * n_in), 8);
@@ -362,7 +363,9 @@ TEST(MatvecScratchTest, CoversOneChunkOfTokens) {
     EXPECT_EQ(matvec_scratch_size_bytes(a), 4096u + 128u * 4u);
     a.n_tokens = 20;  // processed 8 at a time: scratch for 8
     EXPECT_EQ(matvec_scratch_size_bytes(a), 8u * 4096u + 8u * 128u * 4u);
-    a.w_dtype = DType::kQ6_K;
+    a.w_dtype = DType::kQ6_K;  // int8 path too
+    EXPECT_EQ(matvec_scratch_size_bytes(a), 8u * 4096u + 8u * 128u * 4u);
+    a.w_dtype = DType::kQ3_K;  // f32 path: no scratch
     EXPECT_EQ(matvec_scratch_size_bytes(a), 0u);
     a.w_dtype = DType::kF16;
     EXPECT_EQ(matvec_scratch_size_bytes(a), 0u);
