@@ -7,7 +7,6 @@
 #include "kernels/ops/activation.h"
 #include "kernels/ops/attention.h"
 #include "kernels/ops/rms_norm.h"
-#include "kernels/ops/rope.h"
 #include "model/model.h"
 #include "tensor/quant.h"
 
@@ -21,34 +20,7 @@ Status Model::qkv_block(int64_t layer, const int32_t* positions, int64_t n_token
     GANNET_RETURN_IF_ERROR(project(w.wq, xb_.data(), q_.data(), n_tokens, pool));
     GANNET_RETURN_IF_ERROR(project(w.wk, xb_.data(), k_rows, n_tokens, pool));
     GANNET_RETURN_IF_ERROR(project(w.wv, xb_.data(), v_rows, n_tokens, pool));
-    if (!w.bq.empty()) {
-        kernels::add_bias(q_.data(), w.bq.data(), n_tokens, c.q_dim());
-    }
-    if (!w.bk.empty()) {
-        kernels::add_bias(k_rows, w.bk.data(), n_tokens, c.k_dim());
-    }
-    if (!w.bv.empty()) {
-        kernels::add_bias(v_rows, w.bv.data(), n_tokens, c.v_dim());
-    }
-    if (c.has_qk_norm) {
-        kernels::rms_norm(q_.data(), w.q_norm.data(), q_.data(), n_tokens * c.n_heads, c.head_dim_k, c.norm_eps);
-        kernels::rms_norm(k_rows, w.k_norm.data(), k_rows, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
-    }
-    const bool is_sliding = c.is_sliding(layer);
-    kernels::RopeArgs rope{.x = q_.data(),
-                           .positions = positions,
-                           .n_tokens = n_tokens,
-                           .n_heads = c.n_heads,
-                           .head_dim = c.head_dim_k,
-                           .n_rot = c.n_rot,
-                           .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
-                           .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                           .freq_factors = weights_.rope_freqs.empty() ? nullptr : weights_.rope_freqs.data(),
-                           .style = c.rope_style};
-    kernels::rope(rope);
-    rope.x = k_rows;
-    rope.n_heads = c.n_kv_heads;
-    kernels::rope(rope);
+    finish_qkv(c, weights_, layer, positions, n_tokens, q_.data(), k_rows, v_rows);
     return Status();
 }
 

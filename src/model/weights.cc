@@ -1,6 +1,9 @@
 #include "model/weights.h"
 
 #include "kernels/matmul.h"
+#include "kernels/ops/activation.h"
+#include "kernels/ops/rms_norm.h"
+#include "kernels/ops/rope.h"
 #include "tensor/quant.h"
 
 namespace gannet::model {
@@ -125,6 +128,39 @@ Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens
     return kernels::matmul(
         {.w = w.data, .w_dtype = w.dtype, .n_in = w.n_in, .n_out = w.n_out, .n_tokens = n_tokens, .x = x, .y = y},
         pool);
+}
+
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
+                int64_t n_tokens, float* q, float* k, float* v) {
+    const LayerWeights& w = mw.layers[static_cast<size_t>(layer)];
+    if (!w.bq.empty()) {
+        kernels::add_bias(q, w.bq.data(), n_tokens, c.q_dim());
+    }
+    if (!w.bk.empty()) {
+        kernels::add_bias(k, w.bk.data(), n_tokens, c.k_dim());
+    }
+    if (!w.bv.empty()) {
+        kernels::add_bias(v, w.bv.data(), n_tokens, c.v_dim());
+    }
+    if (c.has_qk_norm) {
+        kernels::rms_norm(q, w.q_norm.data(), q, n_tokens * c.n_heads, c.head_dim_k, c.norm_eps);
+        kernels::rms_norm(k, w.k_norm.data(), k, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
+    }
+    const bool is_sliding = c.is_sliding(layer);
+    kernels::RopeArgs rope{.x = q,
+                           .positions = positions,
+                           .n_tokens = n_tokens,
+                           .n_heads = c.n_heads,
+                           .head_dim = c.head_dim_k,
+                           .n_rot = c.n_rot,
+                           .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
+                           .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
+                           .freq_factors = mw.rope_freqs.empty() ? nullptr : mw.rope_freqs.data(),
+                           .style = c.rope_style};
+    kernels::rope(rope);
+    rope.x = k;
+    rope.n_heads = c.n_kv_heads;
+    kernels::rope(rope);
 }
 
 }  // namespace gannet::model

@@ -8,7 +8,6 @@
 #include "kernels/ops/attention.h"
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
-#include "kernels/ops/rope.h"
 #include "model/model_config.h"
 #include "model/weights.h"
 
@@ -55,34 +54,8 @@ Status run_layer(const ModelConfig& c, const model::ModelWeights& mw, int64_t l,
     GANNET_RETURN_IF_ERROR(project(w.wq, b.xb.data(), b.q.data(), n, pool));
     GANNET_RETURN_IF_ERROR(project(w.wk, b.xb.data(), b.k.data(), n, pool));
     GANNET_RETURN_IF_ERROR(project(w.wv, b.xb.data(), b.v.data(), n, pool));
-    if (!w.bq.empty()) {
-        kernels::add_bias(b.q.data(), w.bq.data(), n, c.q_dim());
-    }
-    if (!w.bk.empty()) {
-        kernels::add_bias(b.k.data(), w.bk.data(), n, c.k_dim());
-    }
-    if (!w.bv.empty()) {
-        kernels::add_bias(b.v.data(), w.bv.data(), n, c.v_dim());
-    }
-    if (c.has_qk_norm) {
-        kernels::rms_norm(b.q.data(), w.q_norm.data(), b.q.data(), n * c.n_heads, c.head_dim_k, c.norm_eps);
-        kernels::rms_norm(b.k.data(), w.k_norm.data(), b.k.data(), n * c.n_kv_heads, c.head_dim_k, c.norm_eps);
-    }
+    model::finish_qkv(c, mw, l, pos.data(), n, b.q.data(), b.k.data(), b.v.data());
     const bool is_sliding = c.is_sliding(l);
-    kernels::RopeArgs rope{.x = b.q.data(),
-                           .positions = pos.data(),
-                           .n_tokens = n,
-                           .n_heads = c.n_heads,
-                           .head_dim = c.head_dim_k,
-                           .n_rot = c.n_rot,
-                           .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
-                           .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                           .freq_factors = mw.rope_freqs.empty() ? nullptr : mw.rope_freqs.data(),
-                           .style = c.rope_style};
-    kernels::rope(rope);
-    rope.x = b.k.data();
-    rope.n_heads = c.n_kv_heads;
-    kernels::rope(rope);
     const kernels::AttentionArgs attn{.q = b.q.data(),
                                       .positions = pos.data(),
                                       .k = b.k.data(),
