@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,43 +40,71 @@ std::string json_string(const std::string& s) {
     return out + "\"";
 }
 
-Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads, tensor::DType kv_type) {
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
-    const model::ModelConfig& c = m->config();
-    if (n_prompt + n_gen > c.n_ctx_train) {
+Status check_context(int64_t n_prompt, int64_t n_gen, int64_t n_ctx_train) {
+    if (n_prompt + n_gen > n_ctx_train) {
         return make_error(ErrorCode::kInvalidArgument, "-p %lld plus -n %lld exceed the context length of %lld",
                           static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
-                          static_cast<long long>(c.n_ctx_train));
+                          static_cast<long long>(n_ctx_train));
     }
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen, kv_type));
-    // Fixed seed: the timing should not depend on which ids were drawn, but runs stay comparable.
+    return Status();
+}
+
+struct Timing {
+    double prefill_s = 0.0;
+    double decode_s = 0.0;
+};
+
+// What both backends time: warm_up(tokens, positions) first (untimed; it must leave the cache
+// empty), then one prefill of n_prompt random ids and n_gen one-token decode steps through
+// forward(tokens, positions). The ids come from a fixed seed: the timing should not depend on which
+// ids were drawn, but runs stay comparable.
+template <typename Forward, typename WarmUp>
+Result<Timing> time_prefill_and_decode(int64_t n_vocab, int64_t n_prompt, int64_t n_gen, Forward forward,
+                                       WarmUp warm_up) {
     std::mt19937_64 rng(0);
-    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
+    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
     std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
     std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
     for (int64_t i = 0; i < n_prompt; ++i) {
         tokens[static_cast<size_t>(i)] = pick(rng);
         positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     }
-    ThreadPool pool(n_threads);
-    // Warm-up: one decode step reads every weight once, so the timed passes do not pay for the first
-    // touch of the memory-mapped file (page faults) or the thread pool's start; then rewind.
-    const int32_t warm_id = 0;
-    const int32_t warm_pos = 0;
-    GANNET_RETURN_IF_ERROR(
-        m->forward(std::span(&warm_id, 1), std::span(&warm_pos, 1), cache, model::LogitsMode::kLast, pool).error());
-    cache.set_n_pos(0);
+    GANNET_RETURN_IF_ERROR(warm_up(std::span<const int32_t>(tokens), std::span<const int32_t>(positions)));
+    Timing t;
     const Clock::time_point t0 = Clock::now();
-    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, cache, model::LogitsMode::kLast, pool).error());
-    const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    GANNET_RETURN_IF_ERROR(forward(std::span<const int32_t>(tokens), std::span<const int32_t>(positions)));
+    t.prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const Clock::time_point t1 = Clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {
         const int32_t id = pick(rng);
         const int32_t pos = static_cast<int32_t>(n_prompt + i);
-        GANNET_RETURN_IF_ERROR(
-            m->forward(std::span(&id, 1), std::span(&pos, 1), cache, model::LogitsMode::kLast, pool).error());
+        GANNET_RETURN_IF_ERROR(forward(std::span<const int32_t>(&id, 1), std::span<const int32_t>(&pos, 1)));
     }
-    const double decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    t.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    return t;
+}
+
+Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads, tensor::DType kv_type) {
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
+    const model::ModelConfig& c = m->config();
+    GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
+    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen, kv_type));
+    ThreadPool pool(n_threads);
+    auto forward = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
+        return m->forward(tokens, positions, cache, model::LogitsMode::kLast, pool).error();
+    };
+    // Warm-up: one decode step reads every weight once, so the timed passes do not pay for the first
+    // touch of the memory-mapped file (page faults) or the thread pool's start; then rewind.
+    auto warm_up = [&](std::span<const int32_t>, std::span<const int32_t>) {
+        const int32_t id = 0;
+        const int32_t pos = 0;
+        GANNET_RETURN_IF_ERROR(forward(std::span(&id, 1), std::span(&pos, 1)));
+        cache.set_n_pos(0);
+        return Status();
+    };
+    GANNET_ASSIGN_OR_RETURN(const Timing t, time_prefill_and_decode(c.n_vocab, n_prompt, n_gen, forward, warm_up));
+    const double prefill_s = t.prefill_s;
+    const double decode_s = t.decode_s;
     const double prefill_tok_s = n_prompt > 0 ? static_cast<double>(n_prompt) / prefill_s : 0.0;
     const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
     const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(m->weights())) / 1e9;
@@ -98,39 +127,27 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
                   int64_t vram_budget_bytes) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
     const model::ModelConfig& c = cpu->config();
-    if (n_prompt + n_gen > c.n_ctx_train) {
-        return make_error(ErrorCode::kInvalidArgument, "-p %lld plus -n %lld exceed the context length of %lld",
-                          static_cast<long long>(n_prompt), static_cast<long long>(n_gen),
-                          static_cast<long long>(c.n_ctx_train));
-    }
+    GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
     GANNET_ASSIGN_OR_RETURN(
         std::unique_ptr<model::cuda::CudaModel> m,
         model::cuda::CudaModel::create(
             *cpu, {.n_ctx = n_prompt + n_gen, .placement = placement, .vram_budget_bytes = vram_budget_bytes}));
     std::fprintf(stderr, "bench (cuda): placement %s\n", m->placement().describe().c_str());
-    std::mt19937_64 rng(0);
-    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(c.n_vocab - 1));
-    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
-    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
-    for (int64_t i = 0; i < n_prompt; ++i) {
-        tokens[static_cast<size_t>(i)] = pick(rng);
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    }
-    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, model::LogitsMode::kLast).error());
-    const int32_t warm_pos = static_cast<int32_t>(n_prompt);
-    GANNET_RETURN_IF_ERROR(
-        m->forward(std::span(tokens.data(), 1), std::span(&warm_pos, 1), model::LogitsMode::kLast).error());
-    m->set_n_pos(0);
-    const Clock::time_point t0 = Clock::now();
-    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, model::LogitsMode::kLast).error());
-    const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    const Clock::time_point t1 = Clock::now();
-    for (int64_t i = 0; i < n_gen; ++i) {
-        const int32_t id = pick(rng);
-        const int32_t pos = static_cast<int32_t>(n_prompt + i);
-        GANNET_RETURN_IF_ERROR(m->forward(std::span(&id, 1), std::span(&pos, 1), model::LogitsMode::kLast).error());
-    }
-    const double decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    auto forward = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
+        return m->forward(tokens, positions, model::LogitsMode::kLast).error();
+    };
+    // Warm-up: the prompt and one decode step (graph capture, cuBLAS setup), then rewind.
+    auto warm_up = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
+        GANNET_RETURN_IF_ERROR(forward(tokens, positions));
+        const int32_t id = tokens.empty() ? 0 : tokens[0];
+        const int32_t pos = static_cast<int32_t>(n_prompt);
+        GANNET_RETURN_IF_ERROR(forward(std::span(&id, 1), std::span(&pos, 1)));
+        m->set_n_pos(0);
+        return Status();
+    };
+    GANNET_ASSIGN_OR_RETURN(const Timing t, time_prefill_and_decode(c.n_vocab, n_prompt, n_gen, forward, warm_up));
+    const double prefill_s = t.prefill_s;
+    const double decode_s = t.decode_s;
     const double prefill_tok_s = static_cast<double>(n_prompt) / prefill_s;
     const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
     const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(cpu->weights())) / 1e9;
