@@ -16,40 +16,18 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <new>
 #include <random>
 #include <vector>
 
+#include "base/allocation_counter_for_test.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/matmul_internal.h"
 #include "kernels/matmul_kquants.h"
 #include "tensor/quant.h"
 #include "tensor/quant_k_quantize.h"
-
-// Counts heap allocations so the steady-state test can prove matmul() makes none.
-namespace {
-std::atomic<int64_t> g_n_allocs{0};
-}  // namespace
-
-// GCC pairs the replaced new/delete by name and cannot see that both sides use malloc/free.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(size_t n) {
-    g_n_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) {  // NOLINT: the replaced global allocator itself
-        return p;
-    }
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}  // NOLINT
-void operator delete(void* p, size_t) noexcept {
-    std::free(p);
-}  // NOLINT
 
 namespace gannet::kernels {
 namespace {
@@ -269,11 +247,11 @@ TEST_P(MatmulDtypeTest, SteadyStateCallsDoNotAllocate) {
     ThreadPool pool(2);
     MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), y.data()};
     ASSERT_TRUE(matmul(a, pool).ok());  // warm-up: may size the thread_local scratch
-    const int64_t before = g_n_allocs.load();
+    const int64_t before = test_support::allocation_count();
     ASSERT_TRUE(matmul(a, pool).ok());
     a.n_tokens = 1;
     ASSERT_TRUE(matmul(a, pool).ok());  // smaller shapes reuse the buffer
-    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    EXPECT_EQ(test_support::allocation_count() - before, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(FloatDtypes, MatmulFloatDtypeTest, ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
@@ -489,11 +467,11 @@ TEST_P(MatmulFusedTest, ThreadCountAndScratchDoNotChangeResultsAndSteadyStateDoe
     a.y = y3.data();
     ASSERT_TRUE(matmul(a, pool3).ok());
     EXPECT_EQ(y1, y3);
-    const int64_t before = g_n_allocs.load();
+    const int64_t before = test_support::allocation_count();
     ASSERT_TRUE(matmul(a, pool3).ok());
     a.n_tokens = 1;
     ASSERT_TRUE(matmul(a, pool3).ok());
-    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    EXPECT_EQ(test_support::allocation_count() - before, 0);
 
     // A caller's scratch of matmul_scratch_size_bytes() is used and gives the same result.
     a.n_tokens = s.n_tokens;

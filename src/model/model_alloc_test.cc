@@ -4,34 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <new>
 
+#include "base/allocation_counter_for_test.h"
 #include "model/model.h"
 #include "model/test_models.h"
-
-// g++ inlines these across the replacement and then flags malloc/free as mismatched with new/delete.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-namespace {
-std::atomic<int64_t> g_n_allocs{0};
-}  // namespace
-
-void* operator new(size_t size) {
-    g_n_allocs.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {  // NOLINT: the allocator under test
-        return p;
-    }
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}  // NOLINT
-void operator delete(void* p, size_t) noexcept {
-    std::free(p);
-}  // NOLINT
 
 namespace gannet::model {
 namespace {
@@ -52,11 +30,11 @@ TEST_P(DecodeAllocTest, DecodeStepsDoNotAllocate) {
     int32_t id = 50;
     int32_t pos = 4;
     ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
-    const int64_t before = g_n_allocs.load();
+    const int64_t before = test_support::allocation_count();
     for (pos = 5; pos < 20; ++pos) {
         ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
     }
-    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    EXPECT_EQ(test_support::allocation_count() - before, 0);
     std::filesystem::remove(path);
 }
 
@@ -80,11 +58,11 @@ TEST_P(KvTypeAllocTest, DecodeStepsDoNotAllocate) {
     int32_t id = 50;
     int32_t pos = 4;
     ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
-    const int64_t before = g_n_allocs.load();
+    const int64_t before = test_support::allocation_count();
     for (pos = 5; pos < 20; ++pos) {
         ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
     }
-    EXPECT_EQ(g_n_allocs.load() - before, 0);
+    EXPECT_EQ(test_support::allocation_count() - before, 0);
     std::filesystem::remove(path);
 }
 
