@@ -58,9 +58,6 @@ struct KvCacheLayout {
         return static_cast<size_t>(n_layers) * 2 * static_cast<size_t>(n_kv_heads) * tile_bytes();
     }
     size_t total_bytes() const { return static_cast<size_t>(n_blocks) * block_bytes(); }
-    // Bytes per value of an element type (f32/f16/bf16); 0 for the block types q8_0/q4_0, whose
-    // users must go by row_bytes().
-    size_t elem_bytes() const { return kv_dtype_block_elems(dtype) == 1 ? kv_dtype_block_bytes(dtype) : 0; }
 
     // Byte offsets of the K (V) row of one token slot. REQUIRES: every index in range.
     size_t k_offset(BlockId block, int32_t layer, int32_t head, int32_t slot) const {

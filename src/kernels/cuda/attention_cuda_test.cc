@@ -74,14 +74,16 @@ void check_paged(const PagedCase& c, uint32_t seed) {
     L.block_size = c.block_size;
     L.dtype = c.dtype;
     ASSERT_TRUE(L.validate().ok());
+    // The CUDA paged attention reads element caches (f32/f16/bf16): one block is one value.
+    const size_t elem = kvcache::kv_dtype_block_bytes(c.dtype);
     const int32_t layer = 1;
     // Random cache contents everywhere (other layers and unused blocks too), and a shuffled block
     // assignment so a kernel that assumed contiguous blocks would read the wrong keys.
     std::vector<uint8_t> cache(L.total_bytes());
     {
-        const std::vector<float> f = test::random_floats(cache.size() / L.elem_bytes(), seed);
+        const std::vector<float> f = test::random_floats(cache.size() / elem, seed);
         for (size_t i = 0; i < f.size(); ++i) {
-            write_elem(cache.data() + i * L.elem_bytes(), c.dtype, f[i]);
+            write_elem(cache.data() + i * elem, c.dtype, f[i]);
         }
     }
     std::vector<int32_t> ids(static_cast<size_t>(L.n_blocks));
@@ -108,7 +110,7 @@ void check_paged(const PagedCase& c, uint32_t seed) {
                 const uint8_t* k = cache.data() + L.k_offset(block, layer, h / group, t % c.block_size);
                 double dot = 0.0;
                 for (int32_t d = 0; d < c.head_dim; ++d) {
-                    dot += static_cast<double>(qh[d]) * read_elem(k + d * L.elem_bytes(), c.dtype);
+                    dot += static_cast<double>(qh[d]) * read_elem(k + d * elem, c.dtype);
                 }
                 scores[static_cast<size_t>(t)] = dot * scale;
                 m = std::max(m, scores[static_cast<size_t>(t)]);
@@ -121,7 +123,7 @@ void check_paged(const PagedCase& c, uint32_t seed) {
                 const int32_t block = tables[static_cast<size_t>(s * max_blocks + t / c.block_size)];
                 const uint8_t* v = cache.data() + L.v_offset(block, layer, h / group, t % c.block_size);
                 for (int32_t d = 0; d < c.head_dim; ++d) {
-                    out[static_cast<size_t>(d)] += p * read_elem(v + d * L.elem_bytes(), c.dtype);
+                    out[static_cast<size_t>(d)] += p * read_elem(v + d * elem, c.dtype);
                 }
             }
             for (int32_t d = 0; d < c.head_dim; ++d) {
