@@ -1,9 +1,11 @@
 // The workspace pack: file and shell tools for agents, confined to one directory. Paths are opened
 // with openat2(RESOLVE_BENEATH), so "..", absolute paths and symlinks that leave the root fail in
 // the kernel, atomically (no check-then-open race). Kernels without openat2 fall back to walking
-// the path one component at a time with O_NOFOLLOW (no symlinks at all). run_command runs
-// `/bin/sh -c` in the root, in fresh user+network namespaces (loopback only, down: no network),
-// with a timeout and an output cap.
+// the path one component at a time with O_NOFOLLOW (no symlinks at all). Files with more than one
+// hard link are refused (a link can lead outside). run_command runs `/bin/sh -c` in the Sandbox
+// (sandbox.h: own mount, PID and network namespaces, unprivileged uid, seccomp, Landlock,
+// rlimits), with a timeout and an output cap.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
@@ -13,7 +15,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,40 +24,13 @@
 #include <memory>
 
 #include "base/result.h"
+#include "mcp/sandbox.h"
 #include "mcp/tool_packs.h"
+#include "mcp/unique_fd.h"
 
 namespace gannet::mcp {
 
 namespace {
-
-// Owns one file descriptor.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    void reset() {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
 
 Status check_relative(const std::string& path) {
     if (path.empty()) {
@@ -82,22 +56,31 @@ Status open_error(const std::string& path, int err) {
     return make_error(ErrorCode::kInvalidArgument, "path '%s': %s", path.c_str(), std::strerror(err));
 }
 
-// Opens `path` beneath the directory `root_fd`. Never follows a symlink out of the root.
-Result<Fd> open_beneath(int root_fd, const std::string& path, int flags, mode_t mode) {
+// Opens `path` beneath the directory `root_fd`. Never follows a symlink out of the root: the
+// kernel resolves the whole path atomically (RESOLVE_BENEATH), so swapping a component for a
+// symlink between a check and the open cannot help; there is no check-then-use step at all.
+Result<UniqueFd> open_beneath(int root_fd, const std::string& path, int flags, mode_t mode) {
     GANNET_RETURN_IF_ERROR(check_relative(path));
     open_how how{};
     how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
     how.mode = (flags & O_CREAT) ? mode : 0;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how));
+    long fd = -1;
+    // EAGAIN: a concurrent rename or mount raced a ".." lookup; the kernel asks for a retry.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        fd = syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how));
+        if (fd >= 0 || errno != EAGAIN) {
+            break;
+        }
+    }
     if (fd >= 0) {
-        return Fd(static_cast<int>(fd));
+        return UniqueFd(static_cast<int>(fd));
     }
     if (errno != ENOSYS) {
         return open_error(path, errno);
     }
     // Fallback: component walk, no symlinks, no "..".
-    Fd cur(dup(root_fd));
+    UniqueFd cur(dup(root_fd));
     std::filesystem::path p(path);
     std::vector<std::string> parts;
     for (const auto& c : p) {
@@ -110,29 +93,51 @@ Result<Fd> open_beneath(int root_fd, const std::string& path, int flags, mode_t 
         }
     }
     if (parts.empty()) {
-        return Fd(openat(cur.get(), ".", flags | O_CLOEXEC));
+        parts.push_back(".");
     }
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
         int next = openat(cur.get(), parts[i].c_str(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0) {
             return open_error(path, errno);
         }
-        cur = Fd(next);
+        cur = UniqueFd(next);
     }
     int last = openat(cur.get(), parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
     if (last < 0) {
         return open_error(path, errno);
     }
-    return Fd(last);
+    return UniqueFd(last);
+}
+
+// A file with more than one link may be reachable from outside the workspace (a hard link made
+// to /etc/shadow, or to another tenant's file): reading or writing it would cross the boundary
+// that path resolution alone cannot see. Refused, as are FIFOs, devices and directories.
+Status check_single_regular_file(const char* tool, const std::string& path, int fd, struct stat* st) {
+    if (fstat(fd, st) != 0) {
+        return make_error(ErrorCode::kInternal, "%s: '%s': fstat: %s", tool, path.c_str(), std::strerror(errno));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        return make_error(ErrorCode::kInvalidArgument, "%s: '%s' is not a regular file", tool, path.c_str());
+    }
+    if (st->st_nlink != 1) {
+        return make_error(ErrorCode::kPermissionDenied,
+                          "%s: '%s' has %llu hard links (expected 1); a hard-linked file may be shared with a path "
+                          "outside the workspace, so it is refused",
+                          tool, path.c_str(), static_cast<unsigned long long>(st->st_nlink));
+    }
+    return Status();
 }
 
 struct Workspace {
     WorkspaceOptions options;
     std::string root;  // realpath
-    Fd root_fd;
+    UniqueFd root_fd;
+    std::unique_ptr<Sandbox> sandbox;  // run_command's isolation; proven at registration
 };
 
-CallOutcome from_status(const Status& s) { return CallOutcome::tool_error(s.message()); }
+CallOutcome from_status(const Status& s) {
+    return CallOutcome::tool_error(s.message());
+}
 
 Result<std::string> string_arg(const CallContext& ctx, const char* name, bool is_required, const char* fallback = "") {
     auto it = ctx.arguments.find(name);
@@ -153,13 +158,14 @@ CallOutcome read_file(const Workspace& ws, CallContext& ctx) {
     if (!path.has_value()) {
         return from_status(path.error());
     }
-    Result<Fd> fd = open_beneath(ws.root_fd.get(), path.value(), O_RDONLY, 0);
+    // O_NONBLOCK: opening a FIFO must not hang the tool; regular files ignore the flag.
+    Result<UniqueFd> fd = open_beneath(ws.root_fd.get(), path.value(), O_RDONLY | O_NONBLOCK, 0);
     if (!fd.has_value()) {
         return from_status(fd.error());
     }
-    struct stat st{};
-    if (fstat(fd.value().get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        return CallOutcome::tool_error("read_file: '" + path.value() + "' is not a regular file");
+    struct stat st {};
+    if (Status s = check_single_regular_file("read_file", path.value(), fd.value().get(), &st); !s.ok()) {
+        return from_status(s);
     }
     if (static_cast<size_t>(st.st_size) > ws.options.read_cap_bytes) {
         return CallOutcome::tool_error(str_printf("read_file: '%s' is %lld bytes, over the %zu-byte limit",
@@ -187,7 +193,7 @@ CallOutcome list_dir(const Workspace& ws, CallContext& ctx) {
     if (!path.has_value()) {
         return from_status(path.error());
     }
-    Result<Fd> fd = open_beneath(ws.root_fd.get(), path.value(), O_RDONLY | O_DIRECTORY, 0);
+    Result<UniqueFd> fd = open_beneath(ws.root_fd.get(), path.value(), O_RDONLY | O_DIRECTORY, 0);
     if (!fd.has_value()) {
         return from_status(fd.error());
     }
@@ -203,11 +209,14 @@ CallOutcome list_dir(const Workspace& ws, CallContext& ctx) {
         if (name == "." || name == "..") {
             continue;
         }
-        struct stat st{};
+        struct stat st {};
         std::string type = "other";
         int64_t size = 0;
         if (fstatat(dirfd(dir.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            type = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : S_ISLNK(st.st_mode) ? "symlink" : "other";
+            type = S_ISDIR(st.st_mode)   ? "dir"
+                   : S_ISREG(st.st_mode) ? "file"
+                   : S_ISLNK(st.st_mode) ? "symlink"
+                                         : "other";
             size = S_ISREG(st.st_mode) ? static_cast<int64_t>(st.st_size) : 0;
         }
         entries.push_back(Json{{"name", name}, {"type", type}, {"size", size}});
@@ -227,9 +236,18 @@ CallOutcome write_file(const Workspace& ws, CallContext& ctx) {
     if (!path.has_value() || !data.has_value()) {
         return from_status(!path.has_value() ? path.error() : data.error());
     }
-    Result<Fd> fd = open_beneath(ws.root_fd.get(), path.value(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    // No O_TRUNC: a hard-linked file must be refused before a single byte of it changes.
+    Result<UniqueFd> fd =
+        open_beneath(ws.root_fd.get(), path.value(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (!fd.has_value()) {
         return from_status(fd.error());
+    }
+    struct stat st {};
+    if (Status s = check_single_regular_file("write_file", path.value(), fd.value().get(), &st); !s.ok()) {
+        return from_status(s);
+    }
+    if (ftruncate(fd.value().get(), 0) != 0) {
+        return CallOutcome::tool_error("write_file: '" + path.value() + "': truncate: " + std::strerror(errno));
     }
     size_t put = 0;
     while (put < data.value().size()) {
@@ -239,8 +257,8 @@ CallOutcome write_file(const Workspace& ws, CallContext& ctx) {
         }
         put += static_cast<size_t>(n);
     }
-    return CallOutcome::ok(Json{{"content", {{{"type", "text"}, {"text", str_printf("wrote %zu bytes to %s", put,
-                                                                                     path.value().c_str())}}}}});
+    return CallOutcome::ok(Json{
+        {"content", {{{"type", "text"}, {"text", str_printf("wrote %zu bytes to %s", put, path.value().c_str())}}}}});
 }
 
 CallOutcome run_command(const Workspace& ws, CallContext& ctx) {
@@ -256,30 +274,13 @@ CallOutcome run_command(const Workspace& ws, CallContext& ctx) {
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
         return CallOutcome::tool_error(std::string("run_command: pipe: ") + std::strerror(errno));
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipe_fds[0]);
-        close(pipe_fds[1]);
-        return CallOutcome::tool_error(std::string("run_command: fork: ") + std::strerror(errno));
-    }
-    if (pid == 0) {
-        // Child: only async-signal-safe calls until exec.
-        setpgid(0, 0);
-        dup2(pipe_fds[1], 1);
-        dup2(pipe_fds[1], 2);
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
-            const char msg[] = "run_command: cannot isolate the network (unshare failed); refusing to run\n";
-            (void)!::write(2, msg, sizeof(msg) - 1);
-            _exit(126);
-        }
-        if (fchdir(ws.root_fd.get()) != 0) {
-            _exit(126);
-        }
-        execl("/bin/sh", "sh", "-c", command.value().c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
+    Result<pid_t> spawned = ws.sandbox->spawn(command.value(), pipe_fds[1]);
     close(pipe_fds[1]);
-    Fd out(pipe_fds[0]);
+    UniqueFd out(pipe_fds[0]);
+    if (!spawned.has_value()) {
+        return CallOutcome::tool_error("run_command: " + spawned.error().message());
+    }
+    pid_t pid = *spawned;
     std::string output;
     size_t n_dropped = 0;
     bool is_timed_out = false;
@@ -289,7 +290,7 @@ CallOutcome run_command(const Workspace& ws, CallContext& ctx) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0 || ctx.is_cancelled_now()) {
             is_timed_out = left.count() <= 0;
-            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);  // the sandbox's init: its PID namespace dies with it
             break;
         }
         pollfd p{out.get(), POLLIN, 0};
@@ -304,10 +305,16 @@ CallOutcome run_command(const Workspace& ws, CallContext& ctx) {
         if (n <= 0) {
             break;  // EOF: the command (and everything holding the pipe) finished
         }
-        size_t keep = std::min(static_cast<size_t>(n), ws.options.output_cap_bytes - std::min(output.size(), ws.options.output_cap_bytes));
+        size_t keep = std::min(static_cast<size_t>(n),
+                               ws.options.output_cap_bytes - std::min(output.size(), ws.options.output_cap_bytes));
         output.append(buf, keep);
         n_dropped += static_cast<size_t>(n) - keep;
     }
+    // Wait without reaping, so the pid (and its process group) stays reserved while the group is
+    // killed: stragglers exist only if the operator allowed running without the pid layer.
+    siginfo_t info{};
+    waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT);
+    kill(-pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -326,7 +333,9 @@ CallOutcome run_command(const Workspace& ws, CallContext& ctx) {
 }
 
 Json schema(Json properties, Json required) {
-    return Json{{"type", "object"}, {"properties", std::move(properties)}, {"required", std::move(required)},
+    return Json{{"type", "object"},
+                {"properties", std::move(properties)},
+                {"required", std::move(required)},
                 {"additionalProperties", false}};
 }
 
@@ -348,11 +357,20 @@ Status add_workspace_pack(Registry& registry, const WorkspaceOptions& options) {
     auto ws = std::make_shared<Workspace>();
     ws->options = options;
     ws->root = real.string();
-    ws->root_fd = Fd(fd);
-    auto tool = [&](const std::string& name, const std::string& desc, Json in, CallOutcome (*fn)(const Workspace&, CallContext&)) {
+    ws->root_fd = UniqueFd(fd);
+    SandboxConfig sandbox;
+    sandbox.workspace = ws->root;
+    sandbox.limits = options.limits;
+    sandbox.allow_missing = options.sandbox_allow_missing;
+    // The tool refuses to start, naming the layer, if the kernel refuses one not allowed missing.
+    GANNET_ASSIGN_OR_RETURN(ws->sandbox, Sandbox::create(sandbox));
+    auto tool = [&](const std::string& name, const std::string& desc, Json in,
+                    CallOutcome (*fn)(const Workspace&, CallContext&)) {
         ToolDef t;
         t.definition = {{"name", name}, {"description", desc}, {"inputSchema", std::move(in)}};
-        t.fn = [ws, fn](CallContext& ctx) { return fn(*ws, ctx); };
+        t.fn = [ws, fn](CallContext& ctx) {
+            return fn(*ws, ctx);
+        };
         t.cost = Cost::kBlocking;
         registry.add_tool(std::move(t));
     };
@@ -362,12 +380,13 @@ Status add_workspace_pack(Registry& registry, const WorkspaceOptions& options) {
          list_dir);
     tool("write_file", "Creates or replaces a text file in the workspace (the directory must exist)",
          schema({{"path", path}, {"content", {{"type", "string"}}}}, {"path", "content"}), write_file);
-    tool("run_command",
-         "Runs a shell command in the workspace root without network access; output is capped and the command "
-         "is killed at the timeout",
-         schema({{"command", {{"type", "string"}}}, {"timeout_ms", {{"type", "integer"}, {"minimum", 1}}}},
-                {"command"}),
-         run_command);
+    tool(
+        "run_command",
+        "Runs `sh -c COMMAND` in a sandbox: the workspace (read-write) is /workspace and the cwd, /usr is "
+        "read-only, /tmp is private, no network, no host processes, unprivileged user, resource limits; output is "
+        "capped and every process of the command is killed at the timeout",
+        schema({{"command", {{"type", "string"}}}, {"timeout_ms", {{"type", "integer"}, {"minimum", 1}}}}, {"command"}),
+        run_command);
     return Status();
 }
 

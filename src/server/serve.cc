@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,6 +31,12 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     mcp::Registry registry;
     mcp::WorkspaceOptions workspace;
     workspace.root = options.workspace.empty() ? "." : options.workspace;
+    GANNET_ASSIGN_OR_RETURN(workspace.sandbox_allow_missing, mcp::parse_sandbox_layers(options.sandbox_allow_missing));
+    if (!options.sandbox_allow_missing.empty() &&
+        std::find(options.tool_packs.begin(), options.tool_packs.end(), "workspace") == options.tool_packs.end()) {
+        return make_error(ErrorCode::kInvalidArgument, "--sandbox-allow-missing '%s' needs --tools workspace",
+                          options.sandbox_allow_missing.c_str());
+    }
     for (const std::string& pack : options.tool_packs) {
         GANNET_RETURN_IF_ERROR(mcp::add_tool_pack(registry, pack, workspace));
     }

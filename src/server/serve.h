@@ -18,6 +18,7 @@ struct ServeOptions {
     std::vector<std::string> tool_packs;  // "workspace", "conformance"
     std::string store;                // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
     std::string workspace;            // root for the workspace pack
+    std::string sandbox_allow_missing;  // "landlock,seccomp": run_command may run without these layers
     std::string auth_tokens_file;     // empty: no auth
     int n_io_threads = 2;
 };

@@ -131,6 +131,9 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_string("--store", &o.store, "sqlite:PATH or redis://HOST:PORT (default " +
                                                server::default_store_spec() + ")");
     flags.add_string("--workspace", &o.workspace, "root directory for the workspace tools (default .)");
+    flags.add_string("--sandbox-allow-missing", &o.sandbox_allow_missing,
+                     "comma-separated sandbox layers run_command may run without when the kernel refuses them "
+                     "(user, mount, pid, net, caps, seccomp, landlock, rlimits; default none: refuse to start)");
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
     flags.add_bool("-h,--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
@@ -142,7 +145,8 @@ int serve_main(const std::vector<std::string>& args) {
     if (is_help) {
         std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
                     "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools PACK,...]\n"
-                    "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--auth-tokens FILE]\n\n%s",
+                    "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing LAYERS]\n"
+                    "                    [--auth-tokens FILE]\n\n%s",
                     flags.usage().c_str());
         return 0;
     }
