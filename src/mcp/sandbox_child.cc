@@ -313,6 +313,9 @@ const char* Child::set_rlimits() {
                   {RLIMIT_FSIZE, l.file_size_bytes}, {RLIMIT_NOFILE, l.n_open_files},    {RLIMIT_CORE, 0}};
     for (const auto& limit : limits) {
         rlimit r{static_cast<rlim_t>(limit.value), static_cast<rlim_t>(limit.value)};
+        // CPU: SIGXCPU at the soft limit (a catchable warning, the usual death), SIGKILL a second
+        // later; with soft == hard the kernel would send SIGKILL straight away.
+        r.rlim_max += limit.resource == RLIMIT_CPU ? 1 : 0;
         if (setrlimit(limit.resource, &r) != 0) {
             return "setrlimit";
         }

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -235,13 +236,18 @@ TEST_F(SandboxTest, AddressSpaceAndFileSizeLimits) {
 
 TEST_F(SandboxTest, TimeoutKillsEveryProcessOfTheCommand) {
     start();
+    // Durations unique to this test process, so the scan below cannot see anybody else's sleep.
+    std::string a = std::to_string(1000000 + getpid());
+    std::string b = std::to_string(2000000 + getpid());
     auto t0 = std::chrono::steady_clock::now();
-    CommandResult r = run("sleep 4242 & sleep 4243", 300);
+    CommandResult r = run("sleep " + a + " & sleep " + b, 300);
     EXPECT_TRUE(r.is_timed_out);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
     for (const auto& entry : fs::directory_iterator("/proc")) {
         std::string cmdline = read_host_file(entry.path() / "cmdline");
-        EXPECT_EQ(cmdline.find("sleep"), std::string::npos) << entry.path() << " survived";
+        for (const std::string& arg : {a, b}) {
+            EXPECT_EQ(cmdline.find(std::string("sleep\0", 6) + arg), std::string::npos) << entry.path() << " survived";
+        }
     }
 }
 
@@ -284,10 +290,9 @@ TEST_F(SandboxTest, SymlinkRaceNeverReadsOutside) {
     EXPECT_GT(n_refused, 0);
 }
 
-// Runs, in a forked child whose kernel interface `filter` narrows (a real seccomp filter, so the
-// sandbox meets a real refusal from the kernel), the workspace pack's start and `echo hi`.
-// Returns "error: <message>" or "ran: <output>".
-std::string start_under_filter(const fs::path& ws, std::vector<sock_filter> filter, uint32_t allow_missing) {
+// Runs `body` in a forked child whose kernel interface `filter` narrows: a real seccomp filter, so
+// the code under test meets a real refusal from the kernel. Returns what `body` returned.
+std::string in_filtered_child(std::vector<sock_filter> filter, const std::function<std::string()>& body) {
     int fds[2];
     if (pipe(fds) != 0) {
         return "pipe failed";
@@ -299,17 +304,7 @@ std::string start_under_filter(const fs::path& ws, std::vector<sock_filter> filt
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
             _exit(3);
         }
-        Registry registry;
-        WorkspaceOptions o;
-        o.root = ws.string();
-        o.sandbox_allow_missing = allow_missing;
-        Status st = add_workspace_pack(registry, o);
-        std::string result = "error: " + st.message();
-        if (st.ok()) {
-            CallContext ctx;
-            ctx.arguments = {{"command", "echo hi"}};
-            result = "ran: " + registry.find_tool("run_command")->fn(ctx).result["content"][0].value("text", "");
-        }
+        std::string result = body();
         (void)!write(fds[1], result.data(), result.size());
         _exit(0);
     }
@@ -325,11 +320,36 @@ std::string start_under_filter(const fs::path& ws, std::vector<sock_filter> filt
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? result : "child failed: " + std::to_string(status);
 }
 
+// Starts the workspace pack and runs `command`: "error: <message>" or "ran: <output>".
+std::string start_and_run(const fs::path& ws, uint32_t allow_missing, const std::string& command) {
+    Registry registry;
+    WorkspaceOptions o;
+    o.root = ws.string();
+    o.sandbox_allow_missing = allow_missing;
+    Status st = add_workspace_pack(registry, o);
+    if (!st.ok()) {
+        return "error: " + st.message();
+    }
+    CallContext ctx;
+    ctx.arguments = {{"command", command}};
+    return "ran: " + registry.find_tool("run_command")->fn(ctx).result["content"][0].value("text", "");
+}
+
+std::string start_under_filter(const fs::path& ws, std::vector<sock_filter> filter, uint32_t allow_missing) {
+    return in_filtered_child(std::move(filter), [&] { return start_and_run(ws, allow_missing, "echo hi"); });
+}
+
+// A filter that fails syscall `nr` with `err`.
+std::vector<sock_filter> fail_syscall_filter(uint32_t nr, int err) {
+    return {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | static_cast<uint32_t>(err)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+}
+
 // A kernel without Landlock answers landlock_create_ruleset with ENOSYS.
 std::vector<sock_filter> no_landlock_filter() {
-    return {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_landlock_create_ruleset, 0, 1),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    return fail_syscall_filter(SYS_landlock_create_ruleset, ENOSYS);
 }
 
 // A kernel (or container runtime) that refuses new network namespaces.
@@ -356,6 +376,48 @@ TEST_F(SandboxTest, RefusedLayerStopsTheToolUnlessAllowed) {
     // Allowing a different layer does not help.
     no_net = start_under_filter(base_ / "ws", no_netns_filter(), static_cast<uint32_t>(SandboxLayer::kLandlock));
     EXPECT_NE(no_net.find("layer 'net'"), std::string::npos) << no_net;
+}
+
+// Without the mount layer (allowed missing: the kernel refuses mount), Landlock alone still stops
+// writes outside the workspace: host /tmp is world-writable, yet the command cannot create a file.
+TEST_F(SandboxTest, LandlockAloneStopsWritesOutsideTheWorkspace) {
+    fs::path probe = fs::temp_directory_path() / ("gannet_landlock_probe_" + std::to_string(getpid()));
+    std::string out = in_filtered_child(fail_syscall_filter(SYS_mount, EPERM), [&] {
+        return start_and_run(base_ / "ws", static_cast<uint32_t>(SandboxLayer::kMount),
+                             "touch " + probe.string() + " 2>/dev/null || echo refused; echo x > /dev/null && echo ok");
+    });
+    EXPECT_EQ(out, "ran: refused\nok\n");
+    EXPECT_FALSE(fs::exists(probe));
+}
+
+// On kernels without openat2 the tools walk the path one component at a time with O_NOFOLLOW; the
+// same escapes fail there (and symlinks are refused altogether).
+TEST_F(SandboxTest, PathWalkWithoutOpenat2RefusesEscapes) {
+    fs::path ws = base_ / "ws";
+    fs::create_directories(ws / "sub");
+    std::ofstream(ws / "sub" / "a.txt") << "alpha";
+    fs::create_symlink("/etc", ws / "out");
+    ASSERT_EQ(link(secret_.c_str(), (ws / "link").c_str()), 0);
+    std::string out = in_filtered_child(fail_syscall_filter(SYS_openat2, ENOSYS), [&] {
+        Registry registry;
+        WorkspaceOptions o;
+        o.root = ws.string();
+        if (!add_workspace_pack(registry, o).ok()) {
+            return std::string("start failed");
+        }
+        std::string summary;
+        for (const char* path :
+             {"sub/a.txt", "../outside/secret.txt", "out/passwd", "/etc/passwd", "sub/../link", "link"}) {
+            CallContext ctx;
+            ctx.arguments = {{"path", path}};
+            CallOutcome o2 = registry.find_tool("read_file")->fn(ctx);
+            summary += std::string(path) + (o2.result.value("isError", false) ? "=refused " : "=read ");
+        }
+        return summary;
+    });
+    EXPECT_EQ(out,
+              "sub/a.txt=read ../outside/secret.txt=refused out/passwd=refused /etc/passwd=refused "
+              "sub/../link=refused link=refused ");
 }
 
 TEST(SandboxLayers, ParsesLayerNames) {
