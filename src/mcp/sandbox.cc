@@ -128,6 +128,37 @@ LayerInfo find_refused_namespace(unsigned long flags, unsigned long base_flags, 
     return kLayers[0];  // only the user namespace itself is left
 }
 
+// Maps the sandbox's uid/gid in the child's new user namespace to the server's (unprivileged
+// server: the only ids it may map).
+Status write_id_maps(pid_t pid, uint32_t uid, uint32_t gid) {
+    GANNET_RETURN_IF_ERROR(write_proc_file(pid, "setgroups", "deny"));
+    GANNET_RETURN_IF_ERROR(write_proc_file(pid, "uid_map", str_printf("%u %u 1\n", uid, geteuid())));
+    return write_proc_file(pid, "gid_map", str_printf("%u %u 1\n", gid, getegid()));
+}
+
+// Reads the child's reports until EOF (the command was exec'd, or the child died). Returns the
+// fatal one (is_fatal == 0 if none); layers that failed but were allowed go into *missing.
+SandboxReport read_reports(int fd, uint32_t* missing) {
+    SandboxReport fatal;
+    SandboxReport r;
+    for (;;) {
+        ssize_t n = ::read(fd, &r, sizeof(r));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n != static_cast<ssize_t>(sizeof(r))) {
+            break;
+        }
+        if (r.is_fatal) {
+            fatal = r;
+        } else {
+            *missing |= r.layer;
+        }
+    }
+    fatal.what[sizeof(fatal.what) - 1] = '\0';
+    return fatal;
+}
+
 std::string passwd_file(uint32_t uid, uint32_t gid) {
     return str_printf("root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:%u:%u:sandbox:/workspace:/bin/sh\n", uid, gid);
 }
@@ -335,12 +366,7 @@ Result<pid_t> Sandbox::spawn_impl(const std::string& command, int out_fd, uint32
     report_write.reset();
     sync_read.reset();
     if (plan.is_userns) {
-        Status s = write_proc_file(static_cast<pid_t>(pid), "setgroups", "deny");
-        s = s.ok() ? write_proc_file(static_cast<pid_t>(pid), "uid_map", str_printf("%u %u 1\n", plan.uid, geteuid()))
-                   : s;
-        s = s.ok() ? write_proc_file(static_cast<pid_t>(pid), "gid_map", str_printf("%u %u 1\n", plan.gid, getegid()))
-                   : s;
-        if (!s.ok()) {
+        if (Status s = write_id_maps(static_cast<pid_t>(pid), plan.uid, plan.gid); !s.ok()) {
             kill(static_cast<pid_t>(pid), SIGKILL);
             waitpid(static_cast<pid_t>(pid), nullptr, 0);
             *refused = static_cast<uint32_t>(SandboxLayer::kUser);
@@ -350,26 +376,9 @@ Result<pid_t> Sandbox::spawn_impl(const std::string& command, int out_fd, uint32
         (void)!::write(sync_write.get(), &byte, 1);
         sync_write.reset();
     }
-    // EOF on the report pipe: the child exec'd the command (or died).
-    SandboxReport fatal;
-    SandboxReport r;
-    for (;;) {
-        ssize_t n = ::read(report_read.get(), &r, sizeof(r));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n != static_cast<ssize_t>(sizeof(r))) {
-            break;
-        }
-        if (r.is_fatal) {
-            fatal = r;
-        } else {
-            *missing |= r.layer;
-        }
-    }
+    SandboxReport fatal = read_reports(report_read.get(), missing);
     if (fatal.is_fatal) {
         waitpid(static_cast<pid_t>(pid), nullptr, 0);
-        fatal.what[sizeof(fatal.what) - 1] = '\0';
         if (fatal.layer == 0) {
             return make_error(ErrorCode::kInternal, "sandbox: %s: %s", fatal.what, std::strerror(fatal.err));
         }

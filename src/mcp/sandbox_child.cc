@@ -55,7 +55,8 @@ constexpr int kExitSetupFailed = 125;
 
 class Child {
 public:
-    Child(const Sandbox::Plan& plan, const SandboxChildFds& fds) : plan_(plan), fds_(fds) {}
+    Child(const Sandbox::Plan& plan, const SandboxChildFds& fds)
+        : plan_(plan), fds_(fds), dev_null_(plan.dev_null.get()), idmap_(plan.idmap_userns.get()) {}
 
     // Runs `fn`; on failure (it returns the failing call) reports `layer`. Returns whether the
     // layer is up. A fatal failure does not return.
@@ -101,16 +102,25 @@ private:
     [[noreturn]] void run_command(const char* command);
 
     const Sandbox::Plan& plan_;
-    const SandboxChildFds& fds_;
+    SandboxChildFds fds_;  // a copy: start() may move descriptors
+    int dev_null_;         // the command's stdin
+    int idmap_;            // the idmapped workspace's user namespace, or -1
 };
 
-// Closes every descriptor >= 3 except `keep` (ascending, -1 entries ignored): the server's sockets
-// and database must not live on in the sandbox's init for the length of a command.
-void close_all_except(int keep_a, int keep_b) {
-    int keep[2] = {keep_a < keep_b ? keep_a : keep_b, keep_a < keep_b ? keep_b : keep_a};
+// Closes every descriptor >= 3 except those in `keep` (any order; -1 entries ignored): the
+// server's sockets and database must not live on in the sandbox's init for the length of a command.
+template <size_t N>
+void close_all_except(int (&keep)[N]) {
+    for (size_t i = 1; i < N; ++i) {  // insertion sort: no allocation
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    }
     unsigned lo = 3;
     for (int k : keep) {
-        if (k < 3) {
+        if (k < 0 || static_cast<unsigned>(k) < lo) {
             continue;
         }
         if (static_cast<unsigned>(k) > lo) {
@@ -164,6 +174,18 @@ bool write_whole_file(const SandboxFile& f) {
 void Child::start() {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // the server dying takes the command with it
     setpgid(0, 0);                     // without a PID namespace, the parent kills the group
+    // Descriptors we keep move to >= 3 before stdio is replaced: a server started with a closed
+    // stdin may have been handed a pipe as fd 0.
+    for (int* fd : {&fds_.report, &fds_.sync, &fds_.out, &dev_null_, &idmap_}) {
+        if (*fd >= 0 && *fd < 3) {
+            *fd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+        }
+    }
+    if (dup2(dev_null_, 0) < 0 || dup2(fds_.out, 1) < 0 || dup2(fds_.out, 2) < 0) {
+        report(0, "dup2 stdio");
+    }
+    int keep[] = {fds_.report, fds_.sync, idmap_};
+    close_all_except(keep);
     if (fds_.sync >= 0) {
         char byte = 0;
         if (::read(fds_.sync, &byte, 1) != 1) {
@@ -171,10 +193,6 @@ void Child::start() {
         }
         close(fds_.sync);
     }
-    if (dup2(plan_.dev_null.get(), 0) < 0 || dup2(fds_.out, 1) < 0 || dup2(fds_.out, 2) < 0) {
-        report(0, "dup2 stdio");
-    }
-    close_all_except(fds_.report, plan_.idmap_userns.get());
 }
 
 // A detached clone of the workspace mount, idmapped when the server is root so the sandbox uid
@@ -191,10 +209,10 @@ const char* Child::mount_workspace(int* tree) {
     }
     mount_attr attr{};
     attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    if (plan_.idmap_userns.is_valid() && !(plan_.skip & static_cast<uint32_t>(SandboxLayer::kUser))) {
+    if (idmap_ >= 0 && !(plan_.skip & static_cast<uint32_t>(SandboxLayer::kUser))) {
         mount_attr idmap = attr;
         idmap.attr_set |= MOUNT_ATTR_IDMAP;
-        idmap.userns_fd = static_cast<uint64_t>(plan_.idmap_userns.get());
+        idmap.userns_fd = static_cast<uint64_t>(idmap_);
         if (mount_setattr(*tree, "", AT_EMPTY_PATH, &idmap, sizeof(idmap)) == 0) {
             return nullptr;
         }
