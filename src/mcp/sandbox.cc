@@ -49,12 +49,17 @@ const char* layer_name_of_bit(uint32_t bit) {
     return "exec";
 }
 
-Status layer_error(uint32_t bit, const char* what, int err) {
+// The one refusal message: which layer, what failed, and the operator's way out.
+Status layer_error(uint32_t bit, const std::string& detail) {
     const char* name = layer_name_of_bit(bit);
     return make_error(ErrorCode::kUnavailable,
-                      "sandbox: layer '%s' unavailable: %s: %s (refusing to run commands without it; the operator "
+                      "sandbox: layer '%s' unavailable: %s (refusing to run commands without it; the operator "
                       "may allow it: --sandbox-allow-missing %s)",
-                      name, what, std::strerror(err), name);
+                      name, detail.c_str(), name);
+}
+
+Status layer_error(uint32_t bit, const char* what, int err) {
+    return layer_error(bit, std::string(what) + ": " + std::strerror(err));
 }
 
 Status write_proc_file(pid_t pid, const char* name, const std::string& content) {
@@ -278,8 +283,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::create(const SandboxConfig& config) {
         Result<UniqueFd> ns = make_idmap_userns(plan.uid, plan.gid);
         if (!ns.has_value()) {
             if (!(plan.allow_missing & static_cast<uint32_t>(SandboxLayer::kUser))) {
-                return make_error(ErrorCode::kUnavailable, "sandbox: layer 'user' unavailable: %s",
-                                  ns.error().message().c_str());
+                return layer_error(static_cast<uint32_t>(SandboxLayer::kUser), ns.error().message());
             }
             plan.skip |= static_cast<uint32_t>(SandboxLayer::kUser);
             sandbox->missing_ |= static_cast<uint32_t>(SandboxLayer::kUser);
@@ -326,6 +330,9 @@ Status Sandbox::probe() {
             return make_error(ErrorCode::kUnavailable, "sandbox: trial command `true` failed (status %d): %s", status,
                               output.c_str());
         }
+        // A layer that failed part-way (allowed) is not attempted again: every command then gets
+        // the same, consistent sandbox (e.g. no idmapped workspace -> no uid switch either).
+        plan_->skip |= missing_;
         return Status();
     }
     return make_error(ErrorCode::kInternal, "sandbox: layers kept failing after being skipped");
@@ -370,7 +377,7 @@ Result<pid_t> Sandbox::spawn_impl(const std::string& command, int out_fd, uint32
             kill(static_cast<pid_t>(pid), SIGKILL);
             waitpid(static_cast<pid_t>(pid), nullptr, 0);
             *refused = static_cast<uint32_t>(SandboxLayer::kUser);
-            return make_error(ErrorCode::kUnavailable, "sandbox: layer 'user' unavailable: %s", s.message().c_str());
+            return layer_error(*refused, s.message());
         }
         char byte = 1;
         (void)!::write(sync_write.get(), &byte, 1);

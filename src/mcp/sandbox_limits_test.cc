@@ -38,7 +38,7 @@ TEST(SandboxLimitsTest, CpuLimitKillsABusyLoop) {
     // The sandbox's init reports the shell's death by SIGXCPU as 128 + SIGXCPU.
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 128 + SIGXCPU);
-    EXPECT_LT(elapsed, std::chrono::seconds(5));
+    EXPECT_LT(elapsed, std::chrono::seconds(60));  // one CPU second, however loaded the machine
 }
 
 }  // namespace

@@ -213,12 +213,11 @@ TEST_F(SandboxTest, ProcessLimitStopsAForkBomb) {
     SandboxLimits limits;
     limits.n_processes = 16;
     start(limits);
-    auto t0 = std::chrono::steady_clock::now();
-    CommandResult r = run("for i in $(seq 64); do sleep 5 & done; echo started");
-    auto elapsed = std::chrono::steady_clock::now() - t0;
+    CommandResult r = run("for i in $(seq 64); do sleep 600 & done; echo started", 20000);
     EXPECT_NE(r.output.find("fork"), std::string::npos) << r.output;
-    // The shell's exit ends the sandbox: the sleeps it did start die with its PID namespace.
-    EXPECT_LT(elapsed, std::chrono::seconds(3));
+    // The shell's exit ends the sandbox: the sleeps it did start die with its PID namespace (else
+    // they would hold the output pipe open until the timeout).
+    EXPECT_FALSE(r.is_timed_out);
 }
 
 TEST_F(SandboxTest, AddressSpaceAndFileSizeLimits) {
@@ -242,7 +241,7 @@ TEST_F(SandboxTest, TimeoutKillsEveryProcessOfTheCommand) {
     auto t0 = std::chrono::steady_clock::now();
     CommandResult r = run("sleep " + a + " & sleep " + b, 300);
     EXPECT_TRUE(r.is_timed_out);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));  // slack for a loaded machine
     for (const auto& entry : fs::directory_iterator("/proc")) {
         std::string cmdline = read_host_file(entry.path() / "cmdline");
         for (const std::string& arg : {a, b}) {
