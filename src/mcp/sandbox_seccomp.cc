@@ -1,5 +1,6 @@
 // The sandbox's seccomp-BPF filter, written by hand (linux/filter.h, linux/seccomp.h): a deny-list
-// of the calls a shell command never needs and an escape or a kernel exploit usually does. Denied
+// of the calls a shell command never needs and an escape or a kernel exploit usually does, and of
+// setuid/setgid mode bits (which the idmapped workspace would turn into host setuid-root files). Denied
 // calls fail with EPERM (so tools print an error instead of dying); a foreign architecture or the
 // x32 ABI kills the process, since syscall numbers would mean something else there.
 #include <linux/audit.h>
@@ -88,6 +89,25 @@ constexpr uint32_t kDenied[] = {
 #endif
 };
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452  // Linux 6.6; one number on every architecture
+#endif
+
+// Calls that set a file's mode, and which argument holds it. The workspace is idmapped to the
+// server's uid on disk, so a setuid bit set inside would be a setuid-root file on the host: any
+// mode with S_ISUID or S_ISGID is refused (open/creat/mknod create with the given mode).
+struct ModeArg {
+    uint32_t nr;
+    int arg;
+};
+constexpr ModeArg kModeSetters[] = {
+    {SYS_fchmod, 1}, {SYS_fchmodat, 2}, {SYS_fchmodat2, 2}, {SYS_openat, 3}, {SYS_mknodat, 2},
+#if defined(__x86_64__)
+    {SYS_chmod, 1},  {SYS_open, 2},     {SYS_creat, 1},     {SYS_mknod, 1},
+#endif
+};
+constexpr uint32_t kSetIdBits = 06000;  // S_ISUID | S_ISGID
+
 sock_filter stmt(uint16_t code, uint32_t k) {
     return BPF_STMT(code, k);
 }
@@ -134,6 +154,12 @@ std::vector<sock_filter> build_seccomp_filter() {
     // clone, whose flags it can.
     f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1));
     f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+    // openat2 passes its mode in memory: ENOSYS makes libc and tools fall back to openat.
+    f.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1));
+    f.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+    for (const ModeArg& m : kModeSetters) {
+        add_argument_rule(f, m.nr, m.arg, kSetIdBits, ArgTest::kAnyBit);
+    }
     add_argument_rule(f, SYS_clone, 0, kNamespaceFlags, ArgTest::kAnyBit);
     // TIOCSTI pushes keystrokes into a terminal outside the sandbox. (Each rule returns for its own
     // syscall, so one rule per syscall number.)

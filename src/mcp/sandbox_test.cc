@@ -181,6 +181,26 @@ TEST_F(SandboxTest, SetuidBinariesDoNotElevate) {
     EXPECT_EQ(r.output, "65534\n65534\n65534\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n") << r.output;
 }
 
+// The workspace is the server's uid on disk: a setuid bit set inside would plant a setuid-root
+// program on the host. chmod, open(O_CREAT) and mknod with S_ISUID/S_ISGID are refused.
+TEST_F(SandboxTest, CannotPlantSetuidFilesInTheWorkspace) {
+    start();
+    CommandResult r =
+        run("cp /usr/bin/id myid && chmod 755 myid && echo copied; chmod u+s myid || echo no-suid; "
+            "chmod 2755 myid || echo no-sgid; "
+            "python3 -c \"import os; os.open('p', os.O_CREAT | os.O_WRONLY, 0o4755)\" || echo no-open");
+    EXPECT_NE(r.output.find("copied"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("no-suid"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("no-sgid"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("no-open"), std::string::npos) << r.output;
+    for (const char* name : {"myid", "p"}) {
+        struct stat st {};
+        if (stat((base_ / "ws" / name).c_str(), &st) == 0) {
+            EXPECT_EQ(st.st_mode & 06000, 0u) << name;
+        }
+    }
+}
+
 TEST_F(SandboxTest, NetworkIsRefused) {
     start();
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
