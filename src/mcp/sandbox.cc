@@ -116,6 +116,17 @@ Result<UniqueFd> make_idmap_userns(uint32_t uid, uint32_t gid) {
 
 // After a clone with `flags` failed: which layer's namespace does the kernel refuse?
 LayerInfo find_refused_namespace(unsigned long flags, unsigned long base_flags, int* err) {
+    if (base_flags != 0) {  // the user namespace itself (unprivileged server)
+        long pid = syscall(SYS_clone, base_flags | SIGCHLD, 0, 0, 0, 0);
+        if (pid == 0) {
+            _exit(0);
+        }
+        if (pid < 0) {
+            *err = errno;
+            return kLayers[0];
+        }
+        waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    }
     for (const LayerInfo& l : kLayers) {
         if ((flags & l.clone_flags) == 0) {
             continue;
@@ -346,14 +357,16 @@ Result<pid_t> Sandbox::spawn(const std::string& command, int out_fd) const {
 
 Result<pid_t> Sandbox::spawn_impl(const std::string& command, int out_fd, uint32_t* missing, uint32_t* refused) const {
     const Plan& plan = *plan_;
-    unsigned long base_flags = plan.is_userns ? CLONE_NEWUSER : 0;
+    // Without the user layer an unprivileged server runs with no namespace of its own.
+    bool is_userns = plan.is_userns && !(plan.skip & static_cast<uint32_t>(SandboxLayer::kUser));
+    unsigned long base_flags = is_userns ? CLONE_NEWUSER : 0;
     unsigned long flags = base_flags | SIGCHLD;
     for (const LayerInfo& l : kLayers) {
         flags |= (plan.skip & static_cast<uint32_t>(l.layer)) ? 0 : l.clone_flags;
     }
     int report[2];
     int sync[2] = {-1, -1};
-    if (pipe2(report, O_CLOEXEC) != 0 || (plan.is_userns && pipe2(sync, O_CLOEXEC) != 0)) {
+    if (pipe2(report, O_CLOEXEC) != 0 || (is_userns && pipe2(sync, O_CLOEXEC) != 0)) {
         return make_error(ErrorCode::kInternal, "sandbox: pipe: %s", std::strerror(errno));
     }
     UniqueFd report_read(report[0]);
@@ -372,7 +385,7 @@ Result<pid_t> Sandbox::spawn_impl(const std::string& command, int out_fd, uint32
     }
     report_write.reset();
     sync_read.reset();
-    if (plan.is_userns) {
+    if (is_userns) {
         if (Status s = write_id_maps(static_cast<pid_t>(pid), plan.uid, plan.gid); !s.ok()) {
             kill(static_cast<pid_t>(pid), SIGKILL);
             waitpid(static_cast<pid_t>(pid), nullptr, 0);

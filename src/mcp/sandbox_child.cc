@@ -292,6 +292,10 @@ const char* Child::drop_bounding_set() {
             if (errno == EINVAL) {
                 break;  // past the kernel's last capability
             }
+            if (errno == EPERM) {
+                break;  // no CAP_SETPCAP (unprivileged, no user namespace): no_new_privs still
+                        // keeps exec from granting any capability
+            }
             return "PR_CAPBSET_DROP";
         }
     }

@@ -371,12 +371,12 @@ std::vector<sock_filter> no_landlock_filter() {
     return fail_syscall_filter(SYS_landlock_create_ruleset, ENOSYS);
 }
 
-// A kernel (or container runtime) that refuses new network namespaces.
-std::vector<sock_filter> no_netns_filter() {
+// A kernel (or container runtime) that refuses to create namespaces of type `flag`.
+std::vector<sock_filter> no_namespace_filter(uint32_t flag) {
     return {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
             BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
             BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args)),
-            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWNET, 0, 1),
+            BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, flag, 0, 1),
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
             BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
 }
@@ -390,10 +390,11 @@ TEST_F(SandboxTest, RefusedLayerStopsTheToolUnlessAllowed) {
         start_under_filter(base_ / "ws", no_landlock_filter(), static_cast<uint32_t>(SandboxLayer::kLandlock));
     EXPECT_EQ(allowed, "ran: hi\n");
 
-    std::string no_net = start_under_filter(base_ / "ws", no_netns_filter(), 0);
+    std::string no_net = start_under_filter(base_ / "ws", no_namespace_filter(CLONE_NEWNET), 0);
     EXPECT_NE(no_net.find("error: sandbox: layer 'net' unavailable"), std::string::npos) << no_net;
     // Allowing a different layer does not help.
-    no_net = start_under_filter(base_ / "ws", no_netns_filter(), static_cast<uint32_t>(SandboxLayer::kLandlock));
+    no_net = start_under_filter(base_ / "ws", no_namespace_filter(CLONE_NEWNET),
+                                static_cast<uint32_t>(SandboxLayer::kLandlock));
     EXPECT_NE(no_net.find("layer 'net'"), std::string::npos) << no_net;
 }
 
@@ -437,6 +438,28 @@ TEST_F(SandboxTest, PathWalkWithoutOpenat2RefusesEscapes) {
     EXPECT_EQ(out,
               "sub/a.txt=read ../outside/secret.txt=refused out/passwd=refused /etc/passwd=refused "
               "sub/../link=refused link=refused ");
+}
+
+// An unprivileged server on a host with user namespaces off (a sysctl, an AppArmor policy): the
+// user layer is named; allowed missing (with the namespaces that need it), Landlock, seccomp and
+// rlimits still run the command.
+TEST_F(SandboxTest, UnprivilegedServerWithoutUserNamespaces) {
+    constexpr uint32_t kNeedsUserns =
+        static_cast<uint32_t>(SandboxLayer::kUser) | static_cast<uint32_t>(SandboxLayer::kMount)
+        | static_cast<uint32_t>(SandboxLayer::kPid) | static_cast<uint32_t>(SandboxLayer::kNet);
+    for (uint32_t allow : {0u, kNeedsUserns}) {
+        std::string out = in_filtered_child(no_namespace_filter(CLONE_NEWUSER), [&] {
+            if (setresgid(65533, 65533, 65533) != 0 || setresuid(65533, 65533, 65533) != 0) {
+                return std::string("setresuid failed");
+            }
+            return start_and_run(base_ / "ws", allow, "id -u; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status");
+        });
+        if (allow == 0) {
+            EXPECT_NE(out.find("error: sandbox: layer 'user' unavailable: clone"), std::string::npos) << out;
+        } else {
+            EXPECT_EQ(out, "ran: 65533\nNoNewPrivs:\t1\nSeccomp:\t2\n");
+        }
+    }
 }
 
 TEST(SandboxLayers, ParsesLayerNames) {
