@@ -32,8 +32,8 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     mcp::WorkspaceOptions workspace;
     workspace.root = options.workspace.empty() ? "." : options.workspace;
     GANNET_ASSIGN_OR_RETURN(workspace.sandbox_allow_missing, mcp::parse_sandbox_layers(options.sandbox_allow_missing));
-    if (!options.sandbox_allow_missing.empty() &&
-        std::find(options.tool_packs.begin(), options.tool_packs.end(), "workspace") == options.tool_packs.end()) {
+    if (!options.sandbox_allow_missing.empty()
+        && std::find(options.tool_packs.begin(), options.tool_packs.end(), "workspace") == options.tool_packs.end()) {
         return make_error(ErrorCode::kInvalidArgument, "--sandbox-allow-missing '%s' needs --tools workspace",
                           options.sandbox_allow_missing.c_str());
     }
