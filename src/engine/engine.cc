@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "base/check.h"
 #include "base/log.h"
 #include "sampling/stop_strings.h"
 
@@ -40,6 +41,22 @@ FinishInfo failed(Status s) {
     FinishInfo f;
     f.status = std::move(s);
     return f;
+}
+
+// Runs a request's callback. What it throws is logged and returned as kInternal: a bug in one
+// request's consumer (the HTTP side's JSON, say) fails that request, not the engine thread.
+template <typename Fn>
+Status guarded(const char* what, Fn&& fn) {
+    try {
+        fn();
+        return Status();
+    } catch (const std::exception& e) {
+        GANNET_LOG_ERROR("engine", "%s threw: %s", what, e.what());
+        return make_error(ErrorCode::kInternal, "engine: %s threw: %s", what, e.what());
+    } catch (...) {
+        GANNET_LOG_ERROR("engine", "%s threw a non-exception", what);
+        return make_error(ErrorCode::kInternal, "engine: %s threw a non-exception", what);
+    }
 }
 
 }  // namespace
@@ -87,14 +104,19 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     sc.blocks.n_blocks = config.n_kv_blocks;
     sc.blocks.block_size = config.block_size;
     GANNET_ASSIGN_OR_RETURN(sched::Scheduler sched, sched::Scheduler::create(sc));
-    std::unique_ptr<Engine> e(new Engine(model, tok, config, std::move(sched), std::move(runner)));
+    std::unique_ptr<Engine> e(new Engine(model, tok, config, sc, std::move(sched), std::move(runner)));
     e->thread_ = std::thread([p = e.get()] { p->loop(); });
     return e;
 }
 
 Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config,
-               sched::Scheduler sched, std::unique_ptr<runner::StepRunner> runner)
-    : model_(model), tok_(tok), config_(config), sched_(std::move(sched)), runner_(std::move(runner)) {
+               sched::SchedulerConfig sched_config, sched::Scheduler sched, std::unique_ptr<runner::StepRunner> runner)
+    : model_(model),
+      tok_(tok),
+      config_(config),
+      sched_config_(std::move(sched_config)),
+      sched_(std::move(sched)),
+      runner_(std::move(runner)) {
     n_blocks_total_ = config.n_kv_blocks;
 }
 
@@ -161,17 +183,25 @@ void Engine::finish(Live& r, FinishInfo info) {
         std::string rest = r.stops.stopped() ? std::string() : r.stops.feed(r.pending_bytes) + r.stops.flush();
         r.pending_bytes.clear();
         if (!rest.empty() && r.req.on_text) {
-            r.req.on_text(rest);
+            Status s = guarded("on_text", [&] { r.req.on_text(rest); });
+            if (!s.ok()) {
+                info = failed(std::move(s));
+            }
         }
+    }
+    if (info.status.ok()) {
         ++n_requests_ok_;
     } else {
         ++n_requests_err_;
+        if (info.status.code() == ErrorCode::kCancelled) {
+            ++n_requests_cancelled_;
+        }
     }
     info.prompt_tokens = static_cast<int32_t>(r.req.prompt.size());
     info.completion_tokens = r.n_generated;
     info.cached_tokens = std::max(0, r.cached_tokens);
     if (r.req.on_finish) {
-        r.req.on_finish(info);
+        (void)guarded("on_finish", [&] { r.req.on_finish(info); });  // logged; nothing is left to tell
     }
 }
 
@@ -199,7 +229,12 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
     std::string text = r.stops.feed(std::string_view(r.pending_bytes).substr(0, n));
     r.pending_bytes.erase(0, n);
     if (!text.empty() && r.req.on_text) {
-        r.req.on_text(text);
+        Status s = guarded("on_text", [&] { r.req.on_text(text); });
+        if (!s.ok()) {
+            is_finished = true;
+            finish(r, failed(std::move(s)));
+            return;
+        }
     }
     if (r.stops.stopped()) {
         is_finished = true;
@@ -223,42 +258,60 @@ void Engine::admit_incoming() {
     }
     for (auto& [h, req] : in) {
         ++n_requests_;
-        sampling::SamplerConfig sc{.temperature = req.params.temperature,
-                                   .top_k = 0,
-                                   .top_p = req.params.top_p,
-                                   .min_p = 0.0f,
-                                   .seed = req.params.seed};
-        auto sampler = sampling::Sampler::create(sc);
-        if (!sampler.has_value()) {
-            if (req.on_finish) req.on_finish(failed(sampler.error()));
+        // Kept for the failure path: a request must hear back even when admitting it throws.
+        std::function<void(const FinishInfo&)> on_finish = req.on_finish;
+        Status s = guarded("admitting a request", [&] { admit(h, std::move(req)); });
+        if (s.ok()) {
+            continue;
+        }
+        ++n_exceptions_;
+        if (auto it = live_.find(h); it != live_.end()) {
+            finish(*it->second, failed(s));  // its sequence is cancelled below and leaves at the next step
+            cancels.insert(h);
+        } else if (on_finish) {
             ++n_requests_err_;
-            continue;
+            (void)guarded("on_finish", [&] { on_finish(failed(s)); });
         }
-        auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
-        live->handle = h;
-        live->t_submit = now_s();
-        auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
-        live->req = std::move(req);
-        if (!id.has_value()) {
-            finish(*live, failed(id.error()));
-            continue;
-        }
-        n_prompt_tokens_ += static_cast<int64_t>(live->req.prompt.size());
-        live->seq_id = *id;
-        by_seq_[*id] = h;
-        live_[h] = std::move(live);
     }
     for (uint64_t h : cancels) {
         auto it = live_.find(h);
-        if (it != live_.end() && !it->second->is_finished) {
+        if (it != live_.end()) {
             (void)sched_.cancel(it->second->seq_id);
         }
     }
 }
 
+void Engine::admit(uint64_t h, EngineRequest req) {
+    sampling::SamplerConfig sc{.temperature = req.params.temperature,
+                               .top_k = 0,
+                               .top_p = req.params.top_p,
+                               .min_p = 0.0f,
+                               .seed = req.params.seed};
+    auto sampler = sampling::Sampler::create(sc);
+    if (!sampler.has_value()) {
+        if (req.on_finish) {
+            (void)guarded("on_finish", [&] { req.on_finish(failed(sampler.error())); });
+        }
+        ++n_requests_err_;
+        return;
+    }
+    auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
+    live->handle = h;
+    live->t_submit = now_s();
+    auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
+    live->req = std::move(req);
+    if (!id.has_value()) {
+        finish(*live, failed(id.error()));
+        return;
+    }
+    n_prompt_tokens_ += static_cast<int64_t>(live->req.prompt.size());
+    live->seq_id = *id;
+    by_seq_[*id] = h;
+    live_[h] = std::move(live);
+}
+
+// Thread entry of the engine: nothing escapes it (see engine.h, "Failure containment").
 void Engine::loop() {
-    std::vector<sched::SampledToken> sampled;
-    int64_t prev_hit = 0, prev_admitted = 0;
     while (true) {
         {
             std::unique_lock<std::mutex> lock(mu_);
@@ -267,86 +320,131 @@ void Engine::loop() {
                 break;
             }
         }
-        admit_incoming();
-        if (!sched_.has_work()) {
-            continue;
+        try {
+            step();
+        } catch (const std::exception& e) {
+            recover(e.what());
+        } catch (...) {
+            recover("a non-exception");
         }
-        const int64_t now_ms = static_cast<int64_t>(now_s() * 1000.0);
-        const sched::SchedulerOutput& out = sched_.step(now_ms);
-        ++n_steps_;
-        for (const sched::AbortedSeq& a : out.aborted) {
-            auto it = by_seq_.find(a.seq_id);
-            if (it != by_seq_.end()) {
-                finish(*live_[it->second], failed(a.status));
-                live_.erase(it->second);
-                by_seq_.erase(it);
-            }
-        }
-        // Prefix-hit accounting for the client: n_tokens_cached is set at first admission.
-        for (const sched::ScheduledSeq& s : out.seqs) {
-            auto it = by_seq_.find(s.seq_id);
-            if (it == by_seq_.end()) continue;
-            Live& r = *live_[it->second];
-            if (r.cached_tokens < 0) {
-                if (const sched::Sequence* seq = sched_.find(s.seq_id); seq != nullptr && seq->n_tokens_cached >= 0) {
-                    r.cached_tokens = seq->n_tokens_cached;
-                }
-            }
-        }
-        auto logits = runner_->run(out);
-        sampled.clear();
-        if (!logits.has_value()) {
-            GANNET_LOG_ERROR("engine", "forward failed: %s", logits.error().message().c_str());
-        }
-        const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
-        size_t row = 0;
-        std::vector<uint64_t> done;
-        for (const sched::ScheduledSeq& s : out.seqs) {
-            if (!s.is_logits_needed) continue;
-            const uint64_t h = by_seq_.at(s.seq_id);
-            Live& r = *live_[h];
-            const sched::Sequence* seq = sched_.find(s.seq_id);
-            int32_t tok = 0;
-            bool is_finished = false;
-            if (!logits.has_value()) {
-                is_finished = true;
-                finish(r, failed(logits.error()));
-            } else {
-                std::span<const float> lr = logits->subspan(row * n_vocab, n_vocab);
-                std::span<const int32_t> hist;
-                if (seq != nullptr) hist = seq->tokens;
-                tok = r.sampler.sample(lr, hist);
-                emit_token(r, tok, is_finished);
-            }
-            ++row;
-            if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens &&
-                r.n_generated >= r.req.params.max_tokens) {
-                is_finished = true;
-            }
-            sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
-            if (is_finished) done.push_back(h);
-        }
-        sched_.on_step_done(sampled);
-        for (uint64_t h : done) {
-            by_seq_.erase(live_[h]->seq_id);
-            live_.erase(h);
-        }
-        const sched::SchedulerMetrics m = sched_.metrics();
-        n_hit_tokens_ += m.n_tokens_prefix_hit - prev_hit;
-        n_query_tokens_ += m.n_tokens_prompt_admitted - prev_admitted;
-        prev_hit = m.n_tokens_prefix_hit;
-        prev_admitted = m.n_tokens_prompt_admitted;
-        n_preemptions_.store(m.n_preemptions);
-        g_waiting_.store(m.n_waiting);
-        g_running_.store(m.n_running);
-        g_blocks_used_.store(m.n_blocks_active);
     }
     // Shutdown: everything still live ends as cancelled.
-    admit_incoming();
+    try {
+        admit_incoming();
+    } catch (const std::exception& e) {
+        GANNET_LOG_ERROR("engine", "admitting at shutdown threw: %s", e.what());
+    }
     for (auto& [h, r] : live_) {
         finish(*r, failed(make_error(ErrorCode::kCancelled, "the server is shutting down")));
     }
     live_.clear();
+    by_seq_.clear();
+}
+
+void Engine::recover(const std::string& what) {
+    ++n_exceptions_;
+    GANNET_LOG_ERROR("engine", "step threw %s; failing %zu live requests and starting over", what.c_str(),
+                     live_.size());
+    for (auto& [h, r] : live_) {
+        finish(*r, failed(make_error(ErrorCode::kInternal, "engine: step failed: %s", what.c_str())));
+    }
+    live_.clear();
+    by_seq_.clear();
+    // The scheduler may be mid-step (step() without on_step_done()): start from an empty one. Its
+    // blocks are only ids over the runner's KV memory, so the runner needs no reset.
+    Result<sched::Scheduler> fresh = sched::Scheduler::create(sched_config_);
+    GANNET_CHECK(fresh.has_value());  // the same config built the first one
+    sched_ = std::move(*fresh);
+    prev_hit_ = 0;
+    prev_admitted_ = 0;
+    prev_preemptions_ = 0;
+    publish_metrics();
+}
+
+void Engine::step() {
+    admit_incoming();
+    if (!sched_.has_work()) {
+        return;
+    }
+    const int64_t now_ms = static_cast<int64_t>(now_s() * 1000.0);
+    const sched::SchedulerOutput& out = sched_.step(now_ms);
+    ++n_steps_;
+    for (const sched::AbortedSeq& a : out.aborted) {
+        auto it = by_seq_.find(a.seq_id);
+        if (it != by_seq_.end()) {
+            finish(*live_[it->second], failed(a.status));
+            live_.erase(it->second);
+            by_seq_.erase(it);
+        }
+    }
+    // Prefix-hit accounting for the client: n_tokens_cached is set at first admission.
+    for (const sched::ScheduledSeq& s : out.seqs) {
+        auto it = by_seq_.find(s.seq_id);
+        if (it == by_seq_.end())
+            continue;
+        Live& r = *live_[it->second];
+        if (r.cached_tokens < 0) {
+            if (const sched::Sequence* seq = sched_.find(s.seq_id); seq != nullptr && seq->n_tokens_cached >= 0) {
+                r.cached_tokens = seq->n_tokens_cached;
+            }
+        }
+    }
+    auto logits = runner_->run(out);
+    if (!logits.has_value()) {
+        GANNET_LOG_ERROR("engine", "forward failed: %s", logits.error().message().c_str());
+    }
+    const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
+    size_t row = 0;
+    std::vector<sched::SampledToken>& sampled = sampled_;
+    sampled.clear();
+    std::vector<uint64_t> done;
+    for (const sched::ScheduledSeq& s : out.seqs) {
+        if (!s.is_logits_needed)
+            continue;
+        const uint64_t h = by_seq_.at(s.seq_id);
+        Live& r = *live_[h];
+        const sched::Sequence* seq = sched_.find(s.seq_id);
+        int32_t tok = 0;
+        bool is_finished = false;
+        if (!logits.has_value()) {
+            is_finished = true;
+            finish(r, failed(logits.error()));
+        } else {
+            std::span<const float> lr = logits->subspan(row * n_vocab, n_vocab);
+            std::span<const int32_t> hist;
+            if (seq != nullptr)
+                hist = seq->tokens;
+            tok = r.sampler.sample(lr, hist);
+            emit_token(r, tok, is_finished);
+        }
+        ++row;
+        if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens
+            && r.n_generated >= r.req.params.max_tokens) {
+            is_finished = true;
+        }
+        sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
+        if (is_finished)
+            done.push_back(h);
+    }
+    sched_.on_step_done(sampled);
+    for (uint64_t h : done) {
+        by_seq_.erase(live_[h]->seq_id);
+        live_.erase(h);
+    }
+    publish_metrics();
+}
+
+void Engine::publish_metrics() {
+    const sched::SchedulerMetrics m = sched_.metrics();
+    n_hit_tokens_ += m.n_tokens_prefix_hit - prev_hit_;
+    n_query_tokens_ += m.n_tokens_prompt_admitted - prev_admitted_;
+    prev_hit_ = m.n_tokens_prefix_hit;
+    prev_admitted_ = m.n_tokens_prompt_admitted;
+    n_preemptions_ += m.n_preemptions - prev_preemptions_;
+    prev_preemptions_ = m.n_preemptions;
+    g_waiting_.store(m.n_waiting);
+    g_running_.store(m.n_running);
+    g_blocks_used_.store(m.n_blocks_active);
 }
 
 std::string Engine::metrics_text() const {
@@ -354,6 +452,12 @@ std::string Engine::metrics_text() const {
     s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.", static_cast<double>(n_requests_.load()));
     s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.", static_cast<double>(n_requests_ok_.load()));
     s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.", static_cast<double>(n_requests_err_.load()));
+    s += render_scalar("gannet_requests_cancelled_total", "counter",
+                       "Requests cancelled (the client went away, or shutdown); also counted as failed.",
+                       static_cast<double>(n_requests_cancelled_.load()));
+    s += render_scalar("gannet_engine_exceptions_total", "counter",
+                       "Exceptions caught on the engine thread (each failed the live requests with an internal error).",
+                       static_cast<double>(n_exceptions_.load()));
     s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", static_cast<double>(n_prompt_tokens_.load()));
     s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.", static_cast<double>(n_generation_tokens_.load()));
     s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.", static_cast<double>(n_hit_tokens_.load()));

@@ -3,6 +3,9 @@
 // through a bounded queue (submit(), any thread); text goes out through the request's callbacks,
 // which run on the engine thread and must not block (the HTTP side hands them to its I/O strand).
 // Thread-safety: submit(), cancel(), metrics_text() and stats are safe from any thread.
+// Failure containment: an exception from a request's callback fails that request (kInternal); one
+// from a step (runner, sampler, scheduler) fails every live request with kInternal, logs it and
+// starts over with an empty scheduler. The loop thread never dies of an exception.
 #pragma once
 
 #include <atomic>
@@ -30,14 +33,14 @@
 namespace gannet::engine {
 
 struct EngineConfig {
-    int32_t n_ctx = 2048;             // longest prompt + completion
-    int32_t n_kv_blocks = 512;        // paged KV blocks
+    int32_t n_ctx = 2048;       // longest prompt + completion
+    int32_t n_kv_blocks = 512;  // paged KV blocks
     int32_t block_size = 16;
     int32_t max_batch_tokens = 512;
     int32_t max_running_seqs = 256;
-    size_t max_queue = 4096;          // submit() beyond this: kResourceExhausted (HTTP 503)
+    size_t max_queue = 4096;  // submit() beyond this: kResourceExhausted (HTTP 503)
     int n_threads = 1;
-    bool is_deterministic = false;    // CPU: always batch-invariant; CudaRunner: set its is_deterministic
+    bool is_deterministic = false;                // CPU: always batch-invariant; CudaRunner: set its is_deterministic
     tensor::DType kv_type = tensor::DType::kF32;  // paged K/V row type: f32, f16, q8_0 or q4_0
 };
 
@@ -51,7 +54,7 @@ struct GenParams {
 };
 
 struct FinishInfo {
-    Status status;              // non-OK: cancelled or failed
+    Status status;              // non-OK: kCancelled (cancel(), shutdown), kInternal (see above) or a step's error
     std::string finish_reason;  // "stop" | "length"
     int32_t prompt_tokens = 0;
     int32_t completion_tokens = 0;
@@ -89,18 +92,27 @@ public:
 
 private:
     struct Live;
-    Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config, sched::Scheduler sched,
-           std::unique_ptr<runner::StepRunner> runner);
+    Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config,
+           sched::SchedulerConfig sched_config, sched::Scheduler sched, std::unique_ptr<runner::StepRunner> runner);
     void loop();
+    void step();
+    // After an exception escaped step(): every live request fails with kInternal naming `what`.
+    void recover(const std::string& what);
     void admit_incoming();
+    void admit(uint64_t handle, EngineRequest request);
     void finish(Live& r, FinishInfo info);
     void emit_token(Live& r, int32_t token, bool& is_finished);
+    void publish_metrics();
 
     model::Model& model_;
     const tokenizer::Tokenizer& tok_;
     EngineConfig config_;
+    sched::SchedulerConfig sched_config_;  // to start over after a failed step
     sched::Scheduler sched_;
     std::unique_ptr<runner::StepRunner> runner_;
+    // Engine thread: the scheduler's counters already added to ours (a new scheduler starts at 0).
+    int64_t prev_hit_ = 0, prev_admitted_ = 0, prev_preemptions_ = 0;
+    std::vector<sched::SampledToken> sampled_;  // engine thread: reused by every step
 
     mutable std::mutex mu_;  // guards incoming_, cancels_, stop_
     std::condition_variable cv_;
@@ -115,8 +127,9 @@ private:
     mutable std::mutex metrics_mu_;
     Histogram ttft_{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
     Histogram itl_{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
-    std::atomic<int64_t> n_requests_{0}, n_requests_ok_{0}, n_requests_err_{0}, n_prompt_tokens_{0},
-        n_generation_tokens_{0}, n_hit_tokens_{0}, n_query_tokens_{0}, n_preemptions_{0}, n_steps_{0};
+    std::atomic<int64_t> n_requests_{0}, n_requests_ok_{0}, n_requests_err_{0}, n_requests_cancelled_{0},
+        n_exceptions_{0}, n_prompt_tokens_{0}, n_generation_tokens_{0}, n_hit_tokens_{0}, n_query_tokens_{0},
+        n_preemptions_{0}, n_steps_{0};
     std::atomic<int32_t> g_waiting_{0}, g_running_{0}, g_blocks_used_{0}, g_queue_{0};
     int32_t n_blocks_total_ = 0;
 

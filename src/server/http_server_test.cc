@@ -6,9 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace gannet::server {
 namespace {
@@ -42,14 +46,17 @@ TEST(HttpServerTest, RoutesAndRejects) {
         w->send(HttpResponse{200, {{"Content-Type", "text/plain"}}, r.header("x-a") + ":" + r.body});
     });
     ASSERT_TRUE(s.start().ok());
-    std::string ok = roundtrip(s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+    std::string ok = roundtrip(
+        s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
     EXPECT_NE(ok.find("200 OK"), std::string::npos);
     EXPECT_NE(ok.find("1:hi"), std::string::npos);
-    EXPECT_NE(roundtrip(s.port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("404"), std::string::npos);
+    EXPECT_NE(roundtrip(s.port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("404"),
+              std::string::npos);
     std::string wrong = roundtrip(s.port(), "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_NE(wrong.find("405"), std::string::npos);
     EXPECT_NE(wrong.find("Allow: POST"), std::string::npos);
-    std::string big = roundtrip(s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
+    std::string big =
+        roundtrip(s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
     EXPECT_NE(big.find("413"), std::string::npos);
     EXPECT_NE(roundtrip(s.port(), "BLAH\r\n\r\n").find("400"), std::string::npos);
     s.stop();
@@ -93,6 +100,119 @@ TEST(HttpServerTest, ClientDisconnectFiresOnClose) {
     EXPECT_TRUE(held->is_closed());
     held->send(HttpResponse{});  // harmless after the peer left
     s.stop();
+}
+
+// Connects, sends `request`, reads `n_read` bytes and hangs up (RST when `is_reset`).
+void hang_up_after(int port, const std::string& request, size_t n_read, bool is_reset) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)!write(fd, request.data(), request.size());
+    char buf[256];
+    for (size_t got = 0; got < n_read;) {
+        ssize_t n = read(fd, buf, std::min(sizeof(buf), n_read - got));
+        ASSERT_GT(n, 0);
+        got += static_cast<size_t>(n);
+    }
+    if (is_reset) {
+        linger lg{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(fd);
+}
+
+// Issue #13: a write that completed just before the disconnect was noticed used to pop an empty
+// queue (double free). A producer thread streams as fast as it can while clients hang up after
+// 1..300 bytes; the server must survive and every stream must see its close.
+TEST(HttpServerTest, ClientsHangingUpMidStreamLeaveTheServerServing) {
+    HttpServer s(HttpServerConfig{});
+    std::atomic<int> n_closed{0};
+    std::atomic<int> n_streams{0};
+    std::vector<std::thread> producers;
+    std::mutex producers_mutex;
+    s.add_route("GET", "/sse", [&](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+        ++n_streams;
+        w->on_close([&] { ++n_closed; });
+        w->begin_stream(200, {{"Content-Type", "text/event-stream"}});
+        std::lock_guard<std::mutex> lock(producers_mutex);
+        // Streams bursts until the client is gone (or, far past any client, 5 s), so every stream
+        // is cut with writes in flight. Bursts, not a spin: 2 cores serve 200 of these.
+        producers.emplace_back([w] {
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+            for (int i = 0; !w->is_closed() && std::chrono::steady_clock::now() < deadline; ++i) {
+                w->write("data: " + std::to_string(i) + "\n\n");
+                if (i % 32 == 31) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                }
+            }
+            w->end();
+        });
+    });
+    s.add_route("GET", "/ok", [](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+        w->send(HttpResponse{200, {{"Content-Type", "text/plain"}}, "ok"});
+    });
+    ASSERT_TRUE(s.start().ok());
+    constexpr int kClients = 200;
+    for (int i = 0; i < kClients; ++i) {
+        hang_up_after(s.port(), "GET /sse HTTP/1.1\r\nHost: x\r\n\r\n", 1 + (i * 37) % 300, /*is_reset=*/i % 3 == 0);
+    }
+    std::string ok = roundtrip(s.port(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(ok.find("200 OK"), std::string::npos);
+    for (int i = 0; i < 200 && n_closed < kClients; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(n_streams, kClients);
+    EXPECT_EQ(n_closed, kClients);
+    s.stop();
+    std::lock_guard<std::mutex> lock(producers_mutex);
+    for (std::thread& t : producers) {
+        t.join();
+    }
+}
+
+TEST(HttpServerTest, ThrowingHandlerGets500AndTheServerKeepsServing) {
+    HttpServer s(HttpServerConfig{});
+    s.add_route("GET", "/throw",
+                [](HttpRequest, std::shared_ptr<ResponseWriter>) { throw std::runtime_error("handler bug"); });
+    ASSERT_TRUE(s.start().ok());
+    for (int i = 0; i < 3; ++i) {
+        std::string out = roundtrip(s.port(), "GET /throw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        EXPECT_NE(out.find("500 Internal Server Error"), std::string::npos) << out;
+    }
+    s.stop();
+}
+
+// A handler that never answers holds its connection; stop() must still release it (and tell the
+// handler the client is gone) instead of leaking it.
+TEST(HttpServerTest, StopReleasesConnectionsWithAnUnansweredRequest) {
+    std::atomic<bool> closed{false};
+    std::shared_ptr<ResponseWriter> held;
+    std::atomic<bool> started{false};
+    {
+        HttpServer s(HttpServerConfig{});
+        s.add_route("GET", "/hang", [&](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+            w->on_close([&] { closed = true; });
+            held = w;
+            started = true;
+        });
+        ASSERT_TRUE(s.start().ok());
+        std::thread client([&] { roundtrip(s.port(), "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n", 3000); });
+        for (int i = 0; i < 300 && !started; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_TRUE(started);
+        EXPECT_FALSE(closed);
+        s.stop();
+        EXPECT_TRUE(closed);
+        client.join();  // the server closed the socket, so the client's read ends at once
+    }
+    EXPECT_TRUE(held->is_closed());
+    held->write("late");  // the server is gone: harmless
 }
 
 }  // namespace
