@@ -100,9 +100,14 @@ void draw_panel(bench::Image* im, int x0, int y0, int w, int h, const MeasureFit
     }
     bench::draw_line(im, x0, y0, x0, y0 + h, kAxis);
     bench::draw_line(im, x0, y0 + h, x0 + w, y0 + h, kAxis);
-    for (size_t b = 0; b < f.x_mean.size(); b += 2) {
+    int next_free_x = x0 - 100;  // labels skip bins that would overlap the previous label
+    for (size_t b = 0; b < f.x_mean.size(); ++b) {
         const std::string label = short_number(f.x_mean[b]);
-        bench::draw_text(im, px(f.x_mean[b]) - 6 * static_cast<int>(label.size()), y0 + h + 10, label, kAxis, 2);
+        const int lx = px(f.x_mean[b]) - 6 * static_cast<int>(label.size());
+        if (lx >= next_free_x) {
+            bench::draw_text(im, lx, y0 + h + 10, label, kAxis, 2);
+            next_free_x = lx + 12 * static_cast<int>(label.size()) + 10;
+        }
     }
     const double ya = f.intercept + f.slope * lo, yb = f.intercept + f.slope * hi;
     bench::draw_line(im, px(f.x_mean.front()), py(std::clamp(ya, 0.0, 1.0)), px(f.x_mean.back()),
