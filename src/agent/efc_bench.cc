@@ -153,6 +153,17 @@ EfcSummary summarize_efc(const std::vector<TrajectoryEfc>& rows, int n_bins) {
     measure(&s.tokens, [](const TrajectoryEfc& r) { return r.n_tokens_raw; });
     measure(&s.tool_calls, [](const TrajectoryEfc& r) { return r.n_tool_calls; });
     measure(&s.steps, [](const TrajectoryEfc& r) { return r.n_steps; });
+    std::vector<double> per_call, per_demand, tokens, steps;
+    for (const TrajectoryEfc& r : rows) {
+        per_call.push_back(r.efc / static_cast<double>(std::max<int64_t>(r.n_tool_calls, 1)));
+        per_demand.push_back(r.efc_per_demand);
+        tokens.push_back(static_cast<double>(r.n_tokens_raw));
+        steps.push_back(static_cast<double>(r.n_steps));
+    }
+    s.auc_efc_per_call = roc_auc(per_call, resolved);
+    const std::vector<int> strata = quantile_strata(steps, 5);
+    s.auc_efc_matched_steps = stratified_auc(per_demand, resolved, strata);
+    s.auc_tokens_matched_steps = stratified_auc(tokens, resolved, strata);
     for (const MeasureFit* m : {&s.tokens, &s.tool_calls, &s.steps}) {
         s.best_raw_discrimination = std::max(s.best_raw_discrimination, std::max(m->auc, 1 - m->auc));
     }

@@ -43,6 +43,10 @@ struct EfcSummary {
     int n_trajectories = 0;
     int n_resolved = 0;
     MeasureFit efc_per_demand, efc, tokens, tool_calls, steps;
+    double auc_efc_per_call = 0;  // EFC / tool calls: the share of feedback that counted
+    // AUCs over pairs of runs in the same step-count quintile (spend held nearly fixed, as in the
+    // paper's matched-budget comparison).
+    double auc_efc_matched_steps = 0, auc_tokens_matched_steps = 0;
     // Discrimination regardless of sign: max(auc, 1 - auc) of the best raw measure.
     double best_raw_discrimination = 0;
 };

@@ -95,6 +95,9 @@ Json summary_json(const EfcSummary& s) {
               {"r2_tokens", number(s.tokens.fit.r2)},
               {"r2_steps", number(s.steps.fit.r2)},
               {"r2_tool_calls", number(s.tool_calls.fit.r2)},
+              {"auc_efc_per_call", number(s.auc_efc_per_call)},
+              {"auc_efc_matched_steps", number(s.auc_efc_matched_steps)},
+              {"auc_tokens_matched_steps", number(s.auc_tokens_matched_steps)},
               {"best_raw_discrimination", number(s.best_raw_discrimination)}};
     j["target_met"] = s.efc_per_demand.auc >= s.best_raw_discrimination + 0.10;
     return j;

@@ -38,6 +38,38 @@ double roc_auc(const std::vector<double>& scores, const std::vector<bool>& is_po
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
 }
 
+double stratified_auc(const std::vector<double>& scores, const std::vector<bool>& is_positive,
+                      const std::vector<int>& stratum) {
+    GANNET_CHECK(scores.size() == is_positive.size() && scores.size() == stratum.size());
+    double n_correct = 0;
+    double n_pairs = 0;
+    // O(n^2) over at most a few thousand runs: simpler than per-stratum ranks and fast enough.
+    for (size_t i = 0; i < scores.size(); ++i) {
+        if (!is_positive[i]) {
+            continue;
+        }
+        for (size_t j = 0; j < scores.size(); ++j) {
+            if (is_positive[j] || stratum[i] != stratum[j]) {
+                continue;
+            }
+            n_pairs += 1;
+            n_correct += scores[i] > scores[j] ? 1.0 : scores[i] == scores[j] ? 0.5 : 0.0;
+        }
+    }
+    return n_pairs > 0 ? n_correct / n_pairs : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::vector<int> quantile_strata(const std::vector<double>& values, int n_strata) {
+    std::vector<size_t> order(values.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values[a] < values[b]; });
+    std::vector<int> out(values.size());
+    for (size_t r = 0; r < order.size(); ++r) {
+        out[order[r]] = static_cast<int>(r * static_cast<size_t>(n_strata) / order.size());
+    }
+    return out;
+}
+
 BinnedFit binned_failure_fit(const std::vector<double>& x, const std::vector<bool>& is_failure, int n_bins) {
     GANNET_CHECK(x.size() == is_failure.size() && n_bins >= 2);
     std::vector<size_t> order(x.size());

@@ -11,6 +11,15 @@ namespace gannet::agent {
 // way. NaN when either class is empty. REQUIRES: scores.size() == is_positive.size().
 double roc_auc(const std::vector<double>& scores, const std::vector<bool>& is_positive);
 
+// ROC AUC over only the pairs that share a stratum (e.g. runs of similar length): does the score still
+// separate outcomes when the stratifying quantity is held (nearly) fixed? Pairs are pooled across
+// strata. NaN when no stratum holds both classes. REQUIRES: equal sizes.
+double stratified_auc(const std::vector<double>& scores, const std::vector<bool>& is_positive,
+                      const std::vector<int>& stratum);
+
+// Stratum of each value: its equal-count quantile bin (0 .. n_strata-1) by rank, ties broken by index.
+std::vector<int> quantile_strata(const std::vector<double>& values, int n_strata);
+
 struct BinnedFit {
     std::vector<double> x_mean;        // [n_bins] mean of the measure in each bin
     std::vector<double> failure_rate;  // [n_bins]

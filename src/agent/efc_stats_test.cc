@@ -16,6 +16,17 @@ TEST(EfcStatsTest, AucIsTheProbabilityOfCorrectOrdering) {
     EXPECT_TRUE(std::isnan(roc_auc({1, 2}, {true, true})));
 }
 
+TEST(EfcStatsTest, StratifiedAucComparesOnlyWithinAStratum) {
+    // Across strata the score is perfectly "wrong" (stratum 1 has high scores and fails); within each
+    // stratum it orders outcomes correctly.
+    const std::vector<double> score = {1, 2, 10, 11};
+    const std::vector<bool> pos = {false, true, false, true};
+    EXPECT_EQ(stratified_auc(score, pos, {0, 0, 1, 1}), 1.0);
+    EXPECT_EQ(roc_auc(score, pos), 0.75);
+    EXPECT_TRUE(std::isnan(stratified_auc(score, pos, {0, 1, 2, 3})));
+    EXPECT_EQ(quantile_strata({5, 1, 3, 2}, 2), (std::vector<int>{1, 0, 1, 0}));
+}
+
 TEST(EfcStatsTest, BinnedFitFollowsTheFailureRate) {
     // Failure falls as ln(1 + x) grows: bins of 10 with 9, 7, 5, 3, 1 failures at x = e^k - 1.
     std::vector<double> x;

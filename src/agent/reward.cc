@@ -46,7 +46,8 @@ double speed_reward(double speedup, double ref_speedup) {
 
 double quality_reward(double agent, double baseline, double reference) {
     const double r = (agent - baseline) / (reference - baseline);
-    return std::isfinite(r) ? std::clamp(r, 0.0, 1.0) : 0.0;
+    // Not std::clamp: at the baseline r is -0.0 for a lower-is-better metric, and clamp keeps the sign.
+    return std::isfinite(r) && r > 0 ? std::min(r, 1.0) : 0.0;
 }
 
 Reward compute_reward(const RewardSpec& spec, double metric, const std::string& gate) {

@@ -48,6 +48,7 @@ TEST(RewardTest, QualityAnchorsBothDirections) {
     EXPECT_DOUBLE_EQ(compute_reward(ppl, 37, "").value, 0.5);
     EXPECT_DOUBLE_EQ(compute_reward(ppl, 32, "").value, 1.0);
     EXPECT_DOUBLE_EQ(compute_reward(ppl, 45, "").value, 0.0);
+    EXPECT_FALSE(std::signbit(compute_reward(ppl, 42, "").value));  // +0, so reports print 0.000, not -0.000
 }
 
 TEST(RewardTest, GatesForceZero) {
