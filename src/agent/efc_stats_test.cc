@@ -52,5 +52,11 @@ TEST(EfcStatsTest, TiedValuesStayInOneBin) {
     EXPECT_LE(f.x_mean.size(), 3u);
 }
 
+TEST(EfcStatsDeathTest, MismatchedInputsAreBugs) {
+    EXPECT_DEATH(roc_auc({1, 2}, {true}), "check failed");
+    EXPECT_DEATH(stratified_auc({1, 2}, {true, false}, {0}), "check failed");
+    EXPECT_DEATH(binned_failure_fit({1, 2}, {true, false}, 1), "check failed");
+}
+
 }  // namespace
 }  // namespace gannet::agent

@@ -109,6 +109,23 @@ Result<std::string> make_run_dir(const LabTask& task, const LabOptions& o) {
     return dir.string();
 }
 
+// Fills the running fields of `it` (best so far, time, budget) from the run so far and appends it.
+void record(LabRun* run, LabIteration it, double t_s, double budget_used) {
+    const LabIteration* prev = run->iterations.empty() ? nullptr : &run->iterations.back();
+    it.best_reward = std::max(prev != nullptr ? prev->best_reward : 0.0, it.reward);
+    it.best_metric = prev != nullptr ? prev->best_metric : std::nullopt;
+    if (it.metric.has_value() && it.gate.empty() && (!it.best_metric.has_value() || it.reward >= it.best_reward)) {
+        it.best_metric = it.metric;
+    }
+    it.t_s = t_s;
+    if (it.reward > 0 && (prev == nullptr || it.reward > prev->best_reward)) {
+        run->time_to_best_s = it.t_s;
+    }
+    it.budget_used = budget_used;
+    it.n_tokens_used = run->n_tokens_used;
+    run->iterations.push_back(std::move(it));
+}
+
 }  // namespace
 
 void apply_detectors(LabRun* run) {
@@ -161,21 +178,9 @@ Result<LabRun> run_lab(const LabTask& task, LabAgent& agent, const std::string& 
             obs.last = std::move(m);
         }
         is_last_measured = p->is_measured;
-        const LabIteration* prev = run.iterations.empty() ? nullptr : &run.iterations.back();
-        it.best_reward = std::max(prev != nullptr ? prev->best_reward : 0.0, it.reward);
-        it.best_metric = prev != nullptr ? prev->best_metric : std::nullopt;
-        if (it.metric.has_value() && it.gate.empty() && (!it.best_metric.has_value() || it.reward >= it.best_reward)) {
-            it.best_metric = it.metric;
-        }
-        it.t_s = std::chrono::duration<double>(Clock::now() - start).count();
-        if (it.reward > 0 && (prev == nullptr || it.reward > prev->best_reward)) {
-            run.time_to_best_s = it.t_s;
-        }
-        it.budget_used = budget_used();
-        it.n_tokens_used = run.n_tokens_used;
-        obs.best_reward = it.best_reward;
-        obs.n_iterations = it.index + 1;
-        run.iterations.push_back(std::move(it));
+        record(&run, std::move(it), std::chrono::duration<double>(Clock::now() - start).count(), budget_used());
+        obs.best_reward = run.iterations.back().best_reward;
+        obs.n_iterations = static_cast<int>(run.iterations.size());
     }
     run.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     run.budget_used = budget_used();

@@ -6,15 +6,52 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string>
+#include <vector>
+
+extern char** environ;
 
 namespace gannet::agent {
+namespace {
+
+// The parent's environment with `extra` (NAME=VALUE) replacing or adding entries.
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+    auto name_of = [](const std::string& kv) {
+        return kv.substr(0, kv.find('='));
+    };
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string kv(*e);
+        const bool is_replaced =
+            std::any_of(extra.begin(), extra.end(), [&](const std::string& x) { return name_of(x) == name_of(kv); });
+        if (!is_replaced) {
+            env.push_back(kv);
+        }
+    }
+    env.insert(env.end(), extra.begin(), extra.end());
+    return env;
+}
+
+}  // namespace
 
 Result<CommandResult> run_command(const std::string& command, const std::string& cwd, double timeout_s,
                                   const std::vector<std::string>& extra_env) {
     constexpr size_t kOutputCap = 64 << 10;  // measure lines are short; a runaway log must not fill memory
+    // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+    std::vector<std::string> env_storage = child_environment(extra_env);
+    std::vector<char*> envp;
+    for (std::string& e : env_storage) {
+        envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
+    std::string shell_command = command;
+    char sh[] = "sh";
+    char dash_c[] = "-c";
+    char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         return make_error(ErrorCode::kInternal, "lab: pipe: %s", std::strerror(errno));
@@ -34,10 +71,7 @@ Result<CommandResult> run_command(const std::string& command, const std::string&
         if (chdir(cwd.c_str()) != 0) {
             _exit(126);
         }
-        for (const std::string& kv : extra_env) {
-            putenv(const_cast<char*>(kv.c_str()));  // the child's copy; it execs right after
-        }
-        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        execve("/bin/sh", argv, envp.data());
         _exit(127);
     }
     close(fds[1]);

@@ -5,6 +5,7 @@
 
 #include "agent/lab_agents.h"
 #include "agent/lab_loop.h"
+#include "agent/lab_process.h"
 #include "agent/lab_report.h"
 #include "agent/lab_task.h"
 
@@ -171,6 +172,25 @@ TEST_F(LabTest, UnknownAgentAndMissingCandidatesAreErrors) {
     EXPECT_NE(make_scripted_agent("genius", *task).error().message().find("expected stop-early"), std::string::npos);
     fs::remove_all(dir_ / "candidates");
     EXPECT_EQ(make_scripted_agent("iterate", *task).error().code(), ErrorCode::kNotFound);
+}
+
+TEST(LabProcessTest, CapturesOutputExitCodeAndEnvironment) {
+    Result<CommandResult> r = run_command("echo out; echo err >&2; echo $LAB_X; exit 3", "/", /*timeout_s=*/10,
+                                          {"LAB_X=42", "HOME=/nowhere"});
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ(r->exit_code, 3);
+    EXPECT_FALSE(r->is_timed_out);
+    EXPECT_EQ(r->output, "out\nerr\n42\n");
+    Result<CommandResult> home = run_command("echo $HOME", "/", 10, {"HOME=/nowhere"});
+    EXPECT_EQ(home->output, "/nowhere\n");  // replaces the inherited value, not a second entry
+}
+
+TEST(LabProcessTest, TimeoutKillsTheWholeCommand) {
+    Result<CommandResult> r = run_command("sleep 5 & sleep 5; echo never", "/", /*timeout_s=*/0.3, {});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_TRUE(r->is_timed_out);
+    EXPECT_LT(r->elapsed_s, 2.0);
+    EXPECT_EQ(r->output.find("never"), std::string::npos);
 }
 
 TEST(LabMetricTest, ReadsNameValueLines) {
