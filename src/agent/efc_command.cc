@@ -60,6 +60,13 @@ Result<EfcOptions> parse_args(const std::vector<std::string>& args) {
         } else if (a == "--max-trajectories") {
             GANNET_ASSIGN_OR_RETURN(int64_t n, to_int(a, v, 0, int64_t{1} << 40));
             o.max_trajectories = static_cast<size_t>(n);
+        } else if (a == "--redundancy-jaccard") {
+            char* end = nullptr;
+            o.config.redundancy_jaccard = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !(o.config.redundancy_jaccard > 0 && o.config.redundancy_jaccard <= 1)) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  "--redundancy-jaccard needs a number in (0, 1], got '%s'", v.c_str());
+            }
         } else if (a == "--context-tokens") {
             GANNET_ASSIGN_OR_RETURN(o.config.context_tokens, to_int(a, v, 1, int64_t{1} << 40));
         } else {
@@ -115,7 +122,9 @@ std::string bench_efc_usage() {
            "  --plot FILE.png         failure rate against EFC/D_task and against raw tokens\n"
            "  --bins N                equal-count bins for the failure-rate fit (default 10)\n"
            "  --max-trajectories N    the first N only (default all)\n"
-           "  --context-tokens N      a result counts as retained only within N tokens (default 131072)\n";
+           "  --context-tokens N      a result counts as retained only within N tokens (default 131072)\n"
+           "  --redundancy-jaccard J  a result is redundant at MinHash Jaccard >= J vs earlier credited ones (default "
+           "0.9)\n";
 }
 
 int bench_efc_main(const std::vector<std::string>& args) {

@@ -76,10 +76,12 @@ TEST_F(BenchEfcTest, BadInputIsOneLineError) {
     EXPECT_EQ(bench_efc_main({"--trajectories", "/nonexistent"}), 1);
     EXPECT_EQ(bench_efc_main({"--bins", "1", "--trajectories", dir_.string()}), 1);
     EXPECT_EQ(bench_efc_main({"--trajectories", dir_.string(), "--frobnicate", "1"}), 1);
+    EXPECT_EQ(bench_efc_main({"--trajectories", dir_.string(), "--redundancy-jaccard", "1.5"}), 1);
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_NE(err.find("does not exist"), std::string::npos) << err;
     EXPECT_NE(err.find("--bins needs an integer in [2, 1000], got '1'"), std::string::npos) << err;
     EXPECT_NE(err.find("unknown flag '--frobnicate'"), std::string::npos) << err;
+    EXPECT_NE(err.find("--redundancy-jaccard needs a number in (0, 1], got '1.5'"), std::string::npos) << err;
 }
 
 TEST_F(BenchEfcTest, TrajectoriesWithoutOutcomeAreRefused) {
