@@ -23,4 +23,9 @@ Image draw_sweep_plot(const std::vector<SweepPoint>& points, double slo_tok_s);
 // outside the font are drawn as blanks.
 void draw_text(Image* image, int x, int y, std::string_view text, Rgb color, int scale);
 
+// A 1-pixel line from (x0, y0) to (x1, y1) (Bresenham); dash > 0 draws dash pixels on, dash off.
+void draw_line(Image* image, int x0, int y0, int x1, int y1, Rgb color, int dash = 0);
+// A filled disc of radius r centred on (cx, cy).
+void draw_disc(Image* image, int cx, int cy, int r, Rgb color);
+
 }  // namespace gannet::bench

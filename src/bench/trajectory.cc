@@ -41,6 +41,12 @@ Result<Trajectory> parse_steps_line(std::string_view line, const std::string& wh
     }
     Trajectory t;
     t.id = d["id"].get<std::string>();
+    if (auto it = d.find("resolved"); it != d.end() && !it->is_null()) {
+        if (!it->is_boolean()) {
+            return make_error(ErrorCode::kInvalidArgument, "%s: \"resolved\" is not true/false", where.c_str());
+        }
+        t.outcome = it->get<bool>() ? Outcome::kResolved : Outcome::kUnresolved;
+    }
     for (const Json& s : d["steps"]) {
         if (!s.is_object()) {
             return make_error(ErrorCode::kInvalidArgument, "%s: a step is not an object", where.c_str());

@@ -25,8 +25,12 @@ struct TrajectoryStep {
     int64_t next_request_gap_ms = -1;      // recorded gap to the next call (upper bound on tool time); -1 if none
 };
 
+// The recorded outcome of a trajectory, when its steps file has one ("resolved": true/false).
+enum class Outcome { kUnknown, kResolved, kUnresolved };
+
 struct Trajectory {
     std::string id;
+    Outcome outcome = Outcome::kUnknown;
     std::vector<Message> messages;
     std::vector<TrajectoryStep> steps;
 };

@@ -55,6 +55,7 @@ TEST(TrajectoryTest, LoadsTheSharedSet) {
     ASSERT_EQ(r->size(), 3u);
     const Trajectory& t = (*r)[0];
     EXPECT_EQ(t.id, "astropy__astropy-12907");
+    EXPECT_NE(t.outcome, Outcome::kUnknown);  // the shared set records "resolved" for every run
     ASSERT_EQ(t.steps.size(), 20u);
     EXPECT_EQ(t.steps[0].n_tokens_output, 106);
     EXPECT_EQ(t.steps[0].next_request_gap_ms, 4000);
@@ -80,6 +81,28 @@ TEST(TrajectoryTest, JoinsStepsAndTextById) {
     EXPECT_EQ(a.steps[1].n_tokens_output, 4);  // null falls back to the estimate
     EXPECT_EQ(a.steps[1].next_request_gap_ms, -1);
     EXPECT_EQ((*r)[1].steps[0].n_tokens_output, 7);
+    EXPECT_EQ(a.outcome, Outcome::kUnknown);  // no "resolved" field
+}
+
+TEST(TrajectoryTest, ReadsTheRecordedOutcome) {
+    TempDir dir("outcome");
+    dir.write("x.steps.jsonl", R"({"id":"a","resolved":true,"steps":[{}]})"
+                               "\n"
+                               R"({"id":"b","resolved":false,"steps":[{}]})"
+                               "\n");
+    dir.write("x.text.jsonl",
+              R"({"id":"a","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"
+              "\n"
+              R"({"id":"b","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"
+              "\n");
+    Result<std::vector<Trajectory>> r = load_trajectories(dir.path());
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ((*r)[0].outcome, Outcome::kResolved);
+    EXPECT_EQ((*r)[1].outcome, Outcome::kUnresolved);
+
+    dir.write("x.steps.jsonl", R"({"id":"a","resolved":"yes","steps":[{}]})");
+    Status s = load_trajectories(dir.path()).error();
+    EXPECT_NE(s.message().find("line 1: \"resolved\" is not true/false"), std::string::npos) << s.message();
 }
 
 TEST(TrajectoryTest, PlainTextFileWorksToo) {

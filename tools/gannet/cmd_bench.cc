@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/efc_command.h"
 #include "bench/replay_command.h"
 #include "command.h"
 #include "flags.h"
@@ -168,6 +169,10 @@ int run_bench(const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "replay") {
         return bench_replay_main({args.begin() + 1, args.end()});
     }
+    // `gannet bench efc ...` scores recorded trajectories for effective feedback (src/agent/).
+    if (!args.empty() && args[0] == "efc") {
+        return agent::bench_efc_main({args.begin() + 1, args.end()});
+    }
     std::string model_path;
     int64_t n_prompt = 512;
     int64_t n_gen = 128;
@@ -242,6 +247,9 @@ int run_bench(const std::vector<std::string>& args) {
 
 }  // namespace
 
-GANNET_COMMAND("bench", "prefill/decode speed of a model (ends with a JSON line); `bench replay`: agent trajectory replay", run_bench);
+GANNET_COMMAND("bench",
+               "prefill/decode speed of a model (ends with a JSON line); `bench replay`: agent trajectory replay; "
+               "`bench efc`: feedback that predicts success",
+               run_bench);
 
 }  // namespace gannet::app
