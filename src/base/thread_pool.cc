@@ -11,12 +11,24 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
-    for (int i = 1; i < n_threads_; ++i) {
-        workers_.emplace_back([this, i] { worker_loop(i); });
+    try {
+        for (int i = 1; i < n_threads_; ++i) {
+            workers_.emplace_back([this, i] { worker_loop(i); });
+        }
+    } catch (...) {
+        // std::thread throws std::system_error when the OS refuses a thread (rlimits, memory). The
+        // destructor does not run for a half-built pool, so stop the started workers here: a
+        // joinable std::thread or a destroyed condition variable with waiters would abort or hang.
+        stop_workers();
+        throw;
     }
 }
 
 ThreadPool::~ThreadPool() {
+    stop_workers();
+}
+
+void ThreadPool::stop_workers() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_.store(true);

@@ -16,6 +16,8 @@ namespace gannet {
 
 class ThreadPool {
 public:
+    // Throws std::system_error (from std::thread) when the OS refuses a thread; the threads already
+    // started are stopped first. The binaries turn it into one "internal error" line (main.cc).
     explicit ThreadPool(int n_threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;
@@ -33,6 +35,7 @@ public:
 
 private:
     void worker_loop(int index);
+    void stop_workers();  // wakes every worker with stop_ set and joins it
 
     int n_threads_;
     std::vector<std::thread> workers_;

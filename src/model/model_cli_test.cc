@@ -140,6 +140,36 @@ TEST_F(ModelCliTest, BadFilesGiveOneLineErrors) {
     expect_user_error(r, "gannet bench: gguf: " + truncated);
 }
 
+// Issue #13: a valid small llama file whose block_count is 0xFFFFFFFF or 1e8 aborted run, logits
+// and serve with std::bad_alloc; now each exits 1 with one line naming the key, value and limit.
+TEST_F(ModelCliTest, HugeBlockCountIsAOneLineErrorNotAnAbort) {
+    for (uint32_t n_layers : {0xFFFFFFFFu, 100000000u}) {
+        gguf::Writer w = build_test_model({.arch = "llama"}).value();
+        w.set_u32("llama.block_count", n_layers);
+        const std::string path = tmp("layers.gguf");
+        ASSERT_TRUE(w.write(path).ok());
+        const std::string want = "model: llama.block_count is " + std::to_string(n_layers) + ", expected 1..4096";
+        expect_user_error(gannet("run -m " + path + " -p hi -n 1"), "gannet run: " + want);
+        expect_user_error(gannet("logits -m " + path + " --tokens 1,2 --out " + tmp("x.bin")),
+                          "gannet logits: " + want);
+        expect_user_error(gannet("serve -m " + path + " --port 0", "timeout 60 "), "gannet serve: " + want);
+    }
+}
+
+// The last line of defence in main.cc: an exception escaping a command (here std::system_error when
+// a 300 MB address-space cap refuses the 255 worker threads' stacks) is one line and exit 70, not
+// std::terminate's abort.
+TEST_F(ModelCliTest, AnEscapedExceptionIsOneInternalErrorLine) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "sanitizer runtimes need more address space than the cap";
+#endif
+    const CmdResult r =
+        gannet("logits -m " + model_path() + " --tokens 1,2 -t 256 --out " + tmp("x.bin"), "ulimit -v 300000; ");
+    EXPECT_EQ(r.exit_code, 70) << r.err;
+    EXPECT_EQ(r.err.rfind("gannet: internal error: logits: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 TEST_F(ModelCliTest, UnknownArchitectureIsAUserError) {
     gguf::Writer w;
     w.set_string("general.architecture", "mamba");

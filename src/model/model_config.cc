@@ -1,5 +1,6 @@
 #include "model/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 
@@ -8,8 +9,18 @@
 namespace gannet::model {
 namespace {
 
-// A required positive integer "<arch>.<suffix>".
-Result<int64_t> positive_int(const gguf::File& file, const std::string& arch, const char* suffix) {
+Result<int64_t> check_range(const std::string& key, int64_t v, int64_t max) {
+    if (v < 1 || v > max) {
+        return make_error(ErrorCode::kDataLoss, "model: %s is %lld, expected 1..%lld", key.c_str(),
+                          static_cast<long long>(v), static_cast<long long>(max));
+    }
+    return v;
+}
+
+// A required integer "<arch>.<suffix>" in [1, max]. The maxima keep every product of two
+// hyperparameters (q_dim = n_heads * head_dim, ...) far from overflow and stop a hostile value from
+// sizing a buffer before the tensors' shapes, which the parser checked against the file, are compared.
+Result<int64_t> bounded_int(const gguf::File& file, const std::string& arch, const char* suffix, int64_t max) {
     const std::string key = arch + "." + suffix;
     Result<int64_t> v = file.get_int(key);
     if (!v.has_value()) {
@@ -18,39 +29,60 @@ Result<int64_t> positive_int(const gguf::File& file, const std::string& arch, co
         }
         return v.error();
     }
-    if (*v <= 0) {
-        return make_error(ErrorCode::kDataLoss, "model: %s is %lld, expected > 0", key.c_str(),
-                          static_cast<long long>(*v));
+    return check_range(key, *v, max);
+}
+
+// An optional integer key in [1, max], `fallback` when absent (the fallback is range-checked too:
+// it is derived from other keys).
+Result<int64_t> bounded_int_or(const gguf::File& file, const std::string& key, int64_t fallback, int64_t max) {
+    GANNET_ASSIGN_OR_RETURN(const int64_t v, file.get_int_or(key, fallback));
+    return check_range(key, v, max);
+}
+
+// Every layer needs at least its nine tensors (two norms, four attention and three FFN matrices)
+// and the model token_embd and output_norm, so a block count the tensor directory cannot back is
+// refused here, before anything is sized by it.
+Status check_layers_fit(const gguf::File& file, const ModelConfig& c) {
+    constexpr int64_t kMinTensorsPerLayer = 9;
+    const auto n_tensors = static_cast<int64_t>(file.tensors().size());
+    if (c.n_layers > (n_tensors - 2) / kMinTensorsPerLayer) {
+        return make_error(ErrorCode::kDataLoss,
+                          "model: %s.block_count is %lld, but the file has %lld tensors (a layer needs %lld), so at "
+                          "most %lld layers",
+                          c.arch_name.c_str(), static_cast<long long>(c.n_layers), static_cast<long long>(n_tensors),
+                          static_cast<long long>(kMinTensorsPerLayer),
+                          static_cast<long long>(std::max<int64_t>(0, (n_tensors - 2) / kMinTensorsPerLayer)));
     }
-    return v;
+    return Status();
 }
 
 Status read_shared(const gguf::File& file, ModelConfig& c) {
     const std::string& a = c.arch_name;
-    GANNET_ASSIGN_OR_RETURN(c.n_ctx_train, positive_int(file, a, "context_length"));
-    GANNET_ASSIGN_OR_RETURN(c.n_embd, positive_int(file, a, "embedding_length"));
-    GANNET_ASSIGN_OR_RETURN(c.n_layers, positive_int(file, a, "block_count"));
-    GANNET_ASSIGN_OR_RETURN(c.n_ff, positive_int(file, a, "feed_forward_length"));
-    GANNET_ASSIGN_OR_RETURN(c.n_heads, positive_int(file, a, "attention.head_count"));
-    GANNET_ASSIGN_OR_RETURN(c.n_kv_heads, file.get_int_or(a + ".attention.head_count_kv", c.n_heads));
-    GANNET_ASSIGN_OR_RETURN(c.head_dim_k, file.get_int_or(a + ".attention.key_length", c.n_embd / c.n_heads));
-    GANNET_ASSIGN_OR_RETURN(c.head_dim_v, file.get_int_or(a + ".attention.value_length", c.head_dim_k));
+    GANNET_ASSIGN_OR_RETURN(c.n_ctx_train, bounded_int(file, a, "context_length", kMaxContextLength));
+    GANNET_ASSIGN_OR_RETURN(c.n_embd, bounded_int(file, a, "embedding_length", kMaxEmbd));
+    GANNET_ASSIGN_OR_RETURN(c.n_layers, bounded_int(file, a, "block_count", kMaxLayers));
+    GANNET_RETURN_IF_ERROR(check_layers_fit(file, c));
+    GANNET_ASSIGN_OR_RETURN(c.n_ff, bounded_int(file, a, "feed_forward_length", kMaxFf));
+    GANNET_ASSIGN_OR_RETURN(c.n_heads, bounded_int(file, a, "attention.head_count", kMaxHeads));
+    GANNET_ASSIGN_OR_RETURN(c.n_kv_heads, bounded_int_or(file, a + ".attention.head_count_kv", c.n_heads, kMaxHeads));
+    GANNET_ASSIGN_OR_RETURN(c.head_dim_k,
+                            bounded_int_or(file, a + ".attention.key_length", c.n_embd / c.n_heads, kMaxHeadDim));
+    GANNET_ASSIGN_OR_RETURN(c.head_dim_v,
+                            bounded_int_or(file, a + ".attention.value_length", c.head_dim_k, kMaxHeadDim));
     GANNET_ASSIGN_OR_RETURN(c.n_rot, file.get_int_or(a + ".rope.dimension_count", c.head_dim_k));
     GANNET_ASSIGN_OR_RETURN(const double eps, file.get_float_or(a + ".attention.layer_norm_rms_epsilon", 1e-5));
     GANNET_ASSIGN_OR_RETURN(const double base, file.get_float_or(a + ".rope.freq_base", 10000.0));
     c.norm_eps = static_cast<float>(eps);
     c.rope_freq_base = static_cast<float>(base);
-    if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0) {
+    if (c.n_heads % c.n_kv_heads != 0) {
         return make_error(ErrorCode::kDataLoss, "model: %s.attention.head_count_kv is %lld, expected a divisor of %lld",
                           a.c_str(), static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.n_heads));
     }
-    if (c.head_dim_k <= 0 || c.head_dim_v <= 0) {
-        return make_error(ErrorCode::kDataLoss, "model: head dims %lld/%lld must be > 0",
-                          static_cast<long long>(c.head_dim_k), static_cast<long long>(c.head_dim_v));
-    }
-    if (c.n_rot <= 0 || c.n_rot % 2 != 0 || c.n_rot > c.head_dim_k || c.n_rot > 1024) {
-        return make_error(ErrorCode::kDataLoss, "model: %s.rope.dimension_count is %lld, expected even and <= %lld",
-                          a.c_str(), static_cast<long long>(c.n_rot), static_cast<long long>(c.head_dim_k));
+    const int64_t max_rot = std::min(c.head_dim_k, kMaxRopeDims);
+    if (c.n_rot <= 0 || c.n_rot % 2 != 0 || c.n_rot > max_rot) {
+        return make_error(ErrorCode::kDataLoss,
+                          "model: %s.rope.dimension_count is %lld, expected even and in [2, %lld]", a.c_str(),
+                          static_cast<long long>(c.n_rot), static_cast<long long>(max_rot));
     }
     if (!(c.norm_eps > 0.0f) || !(c.rope_freq_base > 0.0f)) {
         return make_error(ErrorCode::kDataLoss, "model: rms epsilon %g and rope base %g must be > 0", eps, base);
@@ -112,6 +144,10 @@ Result<ModelConfig> read_model_config(const gguf::File& file) {
         return make_error(ErrorCode::kDataLoss, "model: missing 2-d tensor 'token_embd.weight'");
     }
     c.n_vocab = embd->shape[1];
+    if (c.n_vocab < 1 || c.n_vocab > kMaxVocab) {
+        return make_error(ErrorCode::kDataLoss, "model: token_embd.weight has %lld rows (n_vocab), expected 1..%lld",
+                          static_cast<long long>(c.n_vocab), static_cast<long long>(kMaxVocab));
+    }
     GANNET_RETURN_IF_ERROR(configure(file, c));
     if (c.attn_scale == 0.0f) {
         GANNET_ASSIGN_OR_RETURN(const double scale, file.get_float_or(c.arch_name + ".attention.scale", 0.0));

@@ -3,6 +3,7 @@
 // single transformer block serves every architecture. Owner: model. Thread-safety: plain value.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <string>
 
@@ -51,6 +52,20 @@ struct ModelConfig {
     int64_t k_dim() const { return n_kv_heads * head_dim_k; }
     int64_t v_dim() const { return n_kv_heads * head_dim_v; }
 };
+
+// Sane maxima for hyperparameters read from a file: each far above any released model (largest
+// today: 126 layers, n_embd 16384, n_ff 53248, 128 heads, head_dim 256, ~262k vocab), low enough
+// that products such as n_heads * head_dim cannot overflow and no value can size an allocation
+// before the tensor shapes, which the parser checked against the file size, are compared.
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxEmbd = int64_t{1} << 20;
+constexpr int64_t kMaxFf = int64_t{1} << 22;
+constexpr int64_t kMaxHeads = int64_t{1} << 14;
+constexpr int64_t kMaxHeadDim = int64_t{1} << 14;
+constexpr int64_t kMaxRopeDims = 1024;            // the CPU rope keeps its angles on the stack
+constexpr int64_t kMaxContextLength = INT32_MAX;  // positions are int32
+constexpr int64_t kMaxVocab = INT32_MAX;          // token ids are int32
+constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an int32 window
 
 // Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
 // qwen2, qwen3 and gemma3 (or an unsupported rope scaling); kDataLoss for missing or inconsistent

@@ -1,5 +1,6 @@
 #include "tokenizer/vocab.h"
 
+#include <climits>
 #include <string_view>
 
 namespace gannet::tokenizer {
@@ -87,6 +88,10 @@ Result<Vocab> vocab_from_gguf(const gguf::File& file) {
         return make_error(ErrorCode::kDataLoss, "tokenizer: missing or empty string array tokenizer.ggml.tokens");
     }
     const size_t n_vocab = tokens->strings.size();
+    if (n_vocab > static_cast<size_t>(INT32_MAX)) {  // token ids are int32; the parser bounded it by the file
+        return make_error(ErrorCode::kDataLoss, "tokenizer: tokenizer.ggml.tokens has %zu entries, at most %d allowed",
+                          n_vocab, INT32_MAX);
+    }
     vocab.tokens.assign(tokens->strings.begin(), tokens->strings.end());
 
     if (const gguf::Value* scores = find_array(file, "tokenizer.ggml.scores")) {

@@ -24,9 +24,9 @@ Status configure_gemma3(const gguf::File& file, ModelConfig& cfg) {
     cfg.embd_scale = std::sqrt(static_cast<float>(cfg.n_embd));
     cfg.rope_freq_base_swa = kGemma3LocalRopeBase;
     GANNET_ASSIGN_OR_RETURN(cfg.sliding_window, file.get_int_or("gemma3.attention.sliding_window", 0));
-    if (cfg.sliding_window < 0) {
-        return make_error(ErrorCode::kDataLoss, "model: gemma3.attention.sliding_window is %lld, expected >= 0",
-                          static_cast<long long>(cfg.sliding_window));
+    if (cfg.sliding_window < 0 || cfg.sliding_window > kMaxSlidingWindow) {
+        return make_error(ErrorCode::kDataLoss, "model: gemma3.attention.sliding_window is %lld, expected 0..%lld",
+                          static_cast<long long>(cfg.sliding_window), static_cast<long long>(kMaxSlidingWindow));
     }
     cfg.swa_pattern = kGemma3SwaPattern;
     GANNET_ASSIGN_OR_RETURN(const double final_cap, file.get_float_or("gemma3.final_logit_softcapping", 0.0));
