@@ -651,7 +651,11 @@ void Server::Impl::run_ticker() {
     int tick = 0;
     while (!ticker_cv.wait_for(lock, std::chrono::seconds(1), [this] { return is_stopping; })) {
         lock.unlock();
-        renew_leases(now_unix_ms() + kTaskLeaseMs);
+        try {  // thread entry: a store error that throws must not end the ticker (or the process)
+            renew_leases(now_unix_ms() + kTaskLeaseMs);
+        } catch (const std::exception& e) {
+            GANNET_LOG_ERROR("mcp", "ticker: renewing task leases threw: %s", e.what());
+        }
         lock.lock();
         if (++tick % 15 != 0) {
             continue;

@@ -134,6 +134,7 @@ struct Server::Impl {
     Json finish_tool_result(Json result, const ToolDef* tool) const;
     void start_task(const ToolDef& tool, std::shared_ptr<CallContext> ctx, Request req,
                     std::shared_ptr<RpcResponder> out);
+    void run_task_guarded(const ToolDef* tool, std::shared_ptr<CallContext> ctx, std::string task_id);
     void run_task(const ToolDef* tool, std::shared_ptr<CallContext> ctx, std::string task_id);
     void prepare_task_context(CallContext& ctx, const std::string& task_id);
     void renew_leases(int64_t lease_until_ms);

@@ -249,7 +249,13 @@ void Server::Impl::run_call(const CallFn& fn, Cost cost, std::shared_ptr<CallCon
         if (ctx->is_cancelled_now()) {
             return;  // the client went away: nothing more is sent for this request
         }
-        answer_outcome(std::move(outcome), *ctx, req, *out, tool);
+        // This may run on a worker thread: what escapes answering is an error reply, not std::terminate.
+        try {
+            answer_outcome(std::move(outcome), *ctx, req, *out, tool);
+        } catch (const std::exception& e) {
+            GANNET_LOG_ERROR("mcp", "%s '%s': answering threw: %s", req.method.c_str(), ctx->name.c_str(), e.what());
+            out->error(internal_error(ctx->name + " failed"));
+        }
     };
     if (cost == Cost::kCheap) {
         job();

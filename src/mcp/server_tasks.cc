@@ -54,7 +54,7 @@ void Server::Impl::start_task(const ToolDef& tool, std::shared_ptr<CallContext> 
         owned_tasks.insert({req.tenant, task_id});
     }
     const ToolDef* tool_ptr = &tool;
-    boost::asio::post(*workers, [this, tool_ptr, ctx, task_id] { run_task(tool_ptr, ctx, task_id); });
+    boost::asio::post(*workers, [this, tool_ptr, ctx, task_id] { run_task_guarded(tool_ptr, ctx, task_id); });
     Json result = TaskManager::wire_view(task.value());
     result["resultType"] = "task";
     out->result(stamp(req.method, result, /*is_legacy=*/false));
@@ -140,9 +140,19 @@ Json Server::Impl::maybe_recover(const std::string& tenant, Json task) {
             std::lock_guard<std::mutex> lock(owned_mutex);
             owned_tasks.insert({tenant, id});
         }
-        boost::asio::post(*workers, [this, tool, ctx, id] { run_task(tool, ctx, id); });
+        boost::asio::post(*workers, [this, tool, ctx, id] { run_task_guarded(tool, ctx, id); });
     }
     return *claimed.value();
+}
+
+// Thread entry of a task on a worker: what escapes is logged and fails the task, never std::terminate.
+void Server::Impl::run_task_guarded(const ToolDef* tool, std::shared_ptr<CallContext> ctx, std::string task_id) {
+    try {
+        run_task(tool, ctx, task_id);
+    } catch (const std::exception& e) {
+        GANNET_LOG_ERROR("mcp", "tasks: %s: '%s' threw: %s", task_id.c_str(), tool->name().c_str(), e.what());
+        tasks->fail(ctx->tenant, task_id, internal_error(tool->name() + " failed")).ignore();
+    }
 }
 
 void Server::Impl::run_task(const ToolDef* tool, std::shared_ptr<CallContext> ctx, std::string task_id) {
