@@ -208,7 +208,7 @@ std::string BudgetTicket::final_event(const std::string& finish_reason, const nl
     return sse_data(e);
 }
 
-BudgetGate::BudgetGate(BudgetsConfig config, std::shared_ptr<mcp::Store> store)
+BudgetGate::BudgetGate(Key, BudgetsConfig config, std::shared_ptr<mcp::Store> store)
     : config_(std::move(config)), ledger_(std::move(store)) {
     std::map<std::string, std::string> keys;
     for (const BudgetAccount& a : config_.accounts) {
@@ -218,7 +218,7 @@ BudgetGate::BudgetGate(BudgetsConfig config, std::shared_ptr<mcp::Store> store)
 }
 
 Result<std::shared_ptr<BudgetGate>> BudgetGate::create(BudgetsConfig config, std::shared_ptr<mcp::Store> store) {
-    auto gate = std::shared_ptr<BudgetGate>(new BudgetGate(std::move(config), std::move(store)));
+    auto gate = std::make_shared<BudgetGate>(Key{}, std::move(config), std::move(store));
     for (const BudgetAccount& a : gate->config_.accounts) {
         GANNET_RETURN_IF_ERROR(gate->ledger_.read(a.name).error());  // the store answers, records parse
     }

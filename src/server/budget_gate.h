@@ -72,6 +72,8 @@ private:
 };
 
 class BudgetGate : public std::enable_shared_from_this<BudgetGate> {
+    struct Key {};  // passkey: only create() can construct (the constructor is public for make_shared)
+
 public:
     static Result<std::shared_ptr<BudgetGate>> create(BudgetsConfig config, std::shared_ptr<mcp::Store> store);
 
@@ -90,8 +92,9 @@ public:
 
     BudgetLedger& ledger() { return ledger_; }
 
+    BudgetGate(Key, BudgetsConfig config, std::shared_ptr<mcp::Store> store);
+
 private:
-    BudgetGate(BudgetsConfig config, std::shared_ptr<mcp::Store> store);
     const BudgetAccount* authenticate(const HttpRequest& request) const;
     friend class BudgetTicket;
 

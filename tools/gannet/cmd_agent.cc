@@ -1,0 +1,21 @@
+// `gannet agent`: dispatches to src/agent/ (the harness; `budget-experiment`, the Token Budgets
+// experiments). No logic here.
+#include "agent/agent_command.h"
+#include "command.h"
+
+namespace gannet::app {
+
+namespace {
+
+int agent_dispatch(const std::vector<std::string>& args) {
+    if (!args.empty() && args[0] == "budget-experiment") {
+        return agent::budget_experiment_main({args.begin() + 1, args.end()});
+    }
+    return agent::agent_main(args);
+}
+
+}  // namespace
+}  // namespace gannet::app
+
+GANNET_COMMAND("agent", "an agent over the OpenAI API and MCP tools with split budgets; `agent budget-experiment`",
+               gannet::app::agent_dispatch);
