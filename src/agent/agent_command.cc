@@ -163,7 +163,7 @@ int budget_experiment_main(const std::vector<std::string>& args) {
     flags.add_int("--runs", &runs, 1, 10000, "runs per arm of the retry and fan-out experiments (30)");
     flags.add_int("--stratified-runs", &n_stratified, 12, 100000,
                   "at least this many temperature x estimator runs (160)");
-    flags.add_int("--max-tokens", &max_tokens, 1, 4096, "output cap per call (24)");
+    flags.add_int("--max-tokens", &max_tokens, 1, 4096, "output cap per call (64)");
     flags.add_int("--seed", &seed, 0, int64_t{1} << 40, "base sampling seed (1)");
     flags.add_bool("--json", &is_json, "print only the summary JSON line");
     flags.add_bool("--help", &is_help, "show this help");

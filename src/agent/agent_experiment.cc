@@ -109,7 +109,7 @@ Result<CallResult> affine_call(const ExperimentOptions& o, const ExactCounter& e
     }
     b = std::move(parts->second);
     budget::Budget held = std::move(parts->first);
-    Result<ChatReply> reply = chat(o.endpoint, messages, json::array(), cap, temperature, seed);
+    Result<ChatReply> reply = chat(o.endpoint, messages, json::array(), cap, temperature, seed, o.stop);
     if (!reply.has_value() || !reply->is_ok()) {
         Result<budget::Budget> back = std::move(b).merge(std::move(held));
         GANNET_CHECK(back.has_value());
@@ -139,19 +139,14 @@ Result<CallResult> affine_call(const ExperimentOptions& o, const ExactCounter& e
     return r;
 }
 
-// The naive baseline: a plain counter, checked before each call against the copy this child got.
+// The naive baseline the paper found in frameworks: a plain counter of what was spent, checked
+// before each call against the copy of the parent's remaining budget this child was given.
 Result<uint64_t> naive_child(const ExperimentOptions& o, uint64_t copied_remaining, int child, uint64_t seed) {
-    const budget::ByteEstimator bytes;
     uint64_t spent = 0;
     json messages = first_messages(child);
-    for (int call = 0; call < 20; ++call) {
-        const std::string text = gannet::json::dump(messages);
-        GANNET_ASSIGN_OR_RETURN(uint64_t estimate, bytes.estimate(text));
-        if (spent + estimate + o.max_tokens > copied_remaining) {
-            break;
-        }
+    for (int call = 0; call < 20 && spent < copied_remaining; ++call) {
         GANNET_ASSIGN_OR_RETURN(ChatReply reply, chat(o.endpoint, messages, json::array(), o.max_tokens, 1.0,
-                                                      seed + static_cast<uint64_t>(call)));
+                                                      seed + static_cast<uint64_t>(call), o.stop));
         if (!reply.is_ok()) {
             break;
         }
@@ -265,8 +260,8 @@ Result<json> run_budget_experiment(const ExperimentOptions& o) {
         for (int c = 0; c < kChildren; ++c) {
             threads.emplace_back([&, c, b = std::move(shares[static_cast<size_t>(c)])]() mutable {
                 const uint64_t seed = o.seed + 1000u * static_cast<uint64_t>(run * kChildren + c);
-                errors[static_cast<size_t>(c)] =
-                    affine_run(o, exact, std::move(b), o.fanout_budget, {&bytes, nullptr}, 1.0, seed, c, 20, &one, &mu);
+                errors[static_cast<size_t>(c)] = affine_run(o, exact, std::move(b), o.fanout_budget, {&tokens, nullptr},
+                                                            1.0, seed, c, 20, &one, &mu);
             });
         }
         for (std::thread& t : threads) {

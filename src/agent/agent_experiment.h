@@ -27,9 +27,12 @@ struct ExperimentOptions {
     std::string tokenizer_path;  // GGUF whose tokenizer + chat template the server uses (exact estimator)
     int runs = 30;               // per arm of experiments 1 and 2
     int n_stratified = 160;      // at least this many runs in experiment 3
-    uint64_t max_tokens = 24;    // output cap per call (the static output reservation)
-    uint64_t retry_budget = 300;
-    uint64_t fanout_budget = 400;
+    uint64_t max_tokens = 64;    // output cap per call (the static output reservation)
+    // Calls stop at the first newline, so output lengths vary as an agent's do (this model never
+    // emits EOS within a few hundred tokens; without a stop every call would fill its cap).
+    std::string stop = "\n";
+    uint64_t retry_budget = 600;
+    uint64_t fanout_budget = 800;
     uint64_t task_budget = 2000;
     int task_calls = 3;  // model calls per stratified run
     std::vector<double> temperatures = {0.0, 0.5, 1.0, 1.5};

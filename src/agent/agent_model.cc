@@ -43,12 +43,15 @@ Result<std::string> resolve_model(const ModelEndpoint& endpoint) {
 }
 
 Result<ChatReply> chat(const ModelEndpoint& endpoint, const json& messages, const json& tools, uint64_t max_tokens,
-                       double temperature, uint64_t seed) {
+                       double temperature, uint64_t seed, const std::string& stop) {
     json req = {{"model", endpoint.model},
                 {"messages", messages},
                 {"max_tokens", max_tokens},
                 {"temperature", temperature},
                 {"seed", seed}};
+    if (!stop.empty()) {
+        req["stop"] = json::array({stop});
+    }
     if (tools.is_array() && !tools.empty()) {
         req["tools"] = tools;
     }

@@ -38,10 +38,10 @@ struct ChatReply {
 // The first model GET <url>/models lists. kUnavailable (unreachable), kDataLoss (malformed answer).
 Result<std::string> resolve_model(const ModelEndpoint& endpoint);
 
-// POSTs {model, messages, tools?, max_tokens, temperature, seed}. A non-200 answer is a ChatReply
+// POSTs {model, messages, tools?, max_tokens, temperature, seed, stop?}. A non-200 answer is a ChatReply
 // with the error fields set (a 429 is the server's budget speaking, not a harness failure). Errors:
 // those of the HTTP client; kDataLoss for a 200 without choices or usage.
 Result<ChatReply> chat(const ModelEndpoint& endpoint, const nlohmann::json& messages, const nlohmann::json& tools,
-                       uint64_t max_tokens, double temperature, uint64_t seed);
+                       uint64_t max_tokens, double temperature, uint64_t seed, const std::string& stop = "");
 
 }  // namespace gannet::agent

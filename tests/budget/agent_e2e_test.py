@@ -7,7 +7,8 @@ success is not asserted): the children's shares and the parent's part sum to the
 children overlap in time; nobody spends past its share; the server's ledger equals, to the token,
 the usage in the transcript plus the tool costs, and the agent's own summary; a budget too small for
 a call stops the agents without a request; a server budget smaller than the agent's is refused
-with 429 and reported as such.
+with 429 and reported as such; `gannet agent budget-experiment` (2 runs per arm) reports that copied
+counters overshoot and split budgets do not.
 
 usage: agent_e2e_test.py GANNET_BIN
 """
@@ -121,6 +122,18 @@ def main():
               proc.returncode == 0 and refused and any(k["stop_reason"] == "server_refused" for k in s["children"]),
               (s, refused[:1]))
         check("the server's cap holds", t["spent_tokens"] <= 150 and t["reserved_tokens"] == 0, t)
+
+        # The paper's experiments, briefly: copied counters overshoot, split budgets never do.
+        exp = subprocess.run([gannet, "agent", "budget-experiment", "--endpoint", f"http://127.0.0.1:{port}/v1",
+                              "--api-key", "sk-agent-0001", "--runs", "2", "--stratified-runs", "12", "--json"],
+                             capture_output=True, text=True, timeout=300)
+        last = json.loads(exp.stdout.strip().splitlines()[-1]) if exp.returncode == 0 else {}
+        check("budget-experiment: the last line has the summary keys",
+              all(k in last for k in ("runs", "naive_overshoot", "split_overshoot", "violations", "false_refusals",
+                                      "over_reservation")), exp.stderr[-500:])
+        check("budget-experiment: naive fan-out overshoots, split does not, no violations",
+              last.get("naive_overshoot") == 2 and last.get("split_overshoot") == 0 and last.get("violations") == 0
+              and last.get("stratified_runs", 0) >= 12, last)
     finally:
         p.terminate()
         p.wait()
