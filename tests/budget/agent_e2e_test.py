@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 failures = []
+MODEL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "gannet-default.gguf")
 
 
 def check(name, cond, detail=""):
@@ -125,7 +126,8 @@ def main():
 
         # The paper's experiments, briefly: copied counters overshoot, split budgets never do.
         exp = subprocess.run([gannet, "agent", "budget-experiment", "--endpoint", f"http://127.0.0.1:{port}/v1",
-                              "--api-key", "sk-agent-0001", "--runs", "2", "--stratified-runs", "12", "--json"],
+                              "--api-key", "sk-agent-0001", "--runs", "2", "--stratified-runs", "12", "--json",
+                              "--tokenizer", MODEL_FILE],
                              capture_output=True, text=True, timeout=300)
         last = json.loads(exp.stdout.strip().splitlines()[-1]) if exp.returncode == 0 else {}
         check("budget-experiment: the last line has the summary keys",
