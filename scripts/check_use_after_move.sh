@@ -31,7 +31,9 @@ if "$tidy" --quiet -checks="$checks" -warnings-as-errors="$checks" "$probe" -- -
     echo "check_use_after_move: clang-tidy did not flag the planted use-after-move; the check is broken" >&2
     exit 1
 fi
-mapfile -t files < <(cd "$root" && ls src/budget/*.cc src/agent/*.cc 2>/dev/null || true)
+# The library sources; tests are left out (they use moved-from budgets on purpose, under NOLINT, and
+# gtest's headers would triple the time).
+mapfile -t files < <(cd "$root" && ls src/budget/*.cc src/agent/*.cc 2>/dev/null | grep -v '_test\.cc$' || true)
 echo "check_use_after_move: ${#files[@]} files in src/budget and src/agent"
 cd "$root"
 # One clang-tidy per file, as many at once as there are cores; any finding fails the check.
