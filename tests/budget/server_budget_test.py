@@ -2,8 +2,8 @@
 """`gannet serve --budgets` end to end: real servers, the default model, a real Redis.
 
 - malformed budgets files stop the server with a precise message;
-- two servers share one Redis ledger; 24 concurrent requests race for a budget that fits 5: at most
-  5 succeed, the rest get 429 in OpenAI's error shape, the ledger equals the usage the successful
+- three servers behind nginx (round robin) share one Redis ledger; 24 concurrent requests through
+  nginx race for a budget that fits 5: exactly 5 succeed, the rest get 429 in OpenAI's error shape, the ledger equals the usage the successful
   responses report (to the token), and nothing stays reserved;
 - an MCP tools/call under the same key is charged the tool's cost from the same ledger, and refused
   (429, JSON-RPC error) when the budget cannot pay it;
@@ -142,12 +142,35 @@ def fleet_race(gannet, work, redis_port):
     open(cfg, "w").write(json.dumps({"budgets": [{"name": "team", "key": "sk-team-1", "tokens": cap}],
                                      "tool_costs": {"default": 0, "read_file": 7}}))
     servers = [start_server(gannet, ["--budgets", cfg, "--store", f"redis://127.0.0.1:{redis_port}",
-                                     "--workspace", work], os.path.join(work, f"fleet{i}.log")) for i in range(2)]
+                                     "--workspace", work], os.path.join(work, f"fleet{i}.log")) for i in range(3)]
     ports = [port for _, port in servers]
+    lb = free_port()
+    conf = os.path.join(work, "nginx.conf")
+    open(conf, "w").write(f"""
+pid {work}/nginx.pid; error_log {work}/nginx.err warn; worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+  access_log off; client_body_temp_path {work}/b; proxy_temp_path {work}/p; fastcgi_temp_path {work}/f;
+  uwsgi_temp_path {work}/u; scgi_temp_path {work}/s;
+  upstream fleet {{ {' '.join(f'server 127.0.0.1:{p} max_fails=0;' for p in ports)} }}
+  server {{
+    listen 127.0.0.1:{lb};
+    location / {{ proxy_pass http://fleet; proxy_http_version 1.1; proxy_set_header Host $http_host;
+                 proxy_buffering off; proxy_read_timeout 300s; }}
+  }}
+}}
+""")
+    nginx = subprocess.Popen(["nginx", "-c", conf, "-p", work, "-g", "daemon off;"],
+                             stderr=open(os.path.join(work, "nginx.stderr"), "w"))
     try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", lb), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
         with concurrent.futures.ThreadPoolExecutor(24) as pool:
-            results = list(pool.map(lambda i: chat(ports[i % 2], "sk-team-1", "count to ten", max_tokens=16),
-                                    range(24)))
+            results = list(pool.map(lambda i: chat(lb, "sk-team-1", "count to ten", max_tokens=16), range(24)))
         ok = [json.loads(b) for s, b in results if s == 200]
         refused = [json.loads(b) for s, b in results if s == 429]
         check("fleet: exactly 5 of 24 concurrent requests fit the budget", len(ok) == 5, len(ok))
@@ -156,8 +179,12 @@ def fleet_race(gannet, work, redis_port):
               all(r["error"]["type"] == "insufficient_quota" and "tokens left" in r["error"]["message"]
                   for r in refused), refused[:1])
         used = sum(r["usage"]["total_tokens"] for r in ok)
-        b0, b1 = budget(ports[0], "sk-team-1"), budget(ports[1], "sk-team-1")
-        check("fleet: both servers read one ledger", b0 == b1, (b0, b1))
+        b0, b1, b2 = (budget(p, "sk-team-1") for p in ports)
+        check("fleet: the three servers read one ledger", b0 == b1 == b2, (b0, b1, b2))
+        refusals = [int(re.search(r"^gannet_budget_refusals_total (\d+)$", request(p, "GET", "/metrics")[1],
+                                  re.M).group(1)) for p in ports]
+        check("fleet: nginx spread the race over the servers (each refused some)",
+              sum(refusals) == 19 and sum(1 for r in refusals if r > 0) >= 2, refusals)
         check("fleet: ledger spent equals the reported usage to the token", b0["spent_tokens"] == used,
               (b0, used))
         check("fleet: nothing over the cap, nothing left reserved",
@@ -183,6 +210,8 @@ def fleet_race(gannet, work, redis_port):
               f'gannet_budget_remaining_tokens{{budget="team"}} {final["remaining_tokens"]}' in metrics
               and 'gannet_budget_reserved_tokens{budget="team"} 0' in metrics, metrics[-600:])
     finally:
+        nginx.terminate()
+        nginx.wait()
         for p, _ in servers:
             p.terminate()
             p.wait()
