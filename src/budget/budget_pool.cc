@@ -30,6 +30,9 @@ Result<Reservation> BudgetPool::reserve(uint64_t n) {
         return make_error(ErrorCode::kInvalidArgument, "budget pool: reserve: %llu tokens exceed the maximum %llu",
                           static_cast<unsigned long long>(n), static_cast<unsigned long long>(kMaxTokens));
     }
+    if (!state_) {
+        return make_error(ErrorCode::kInternal, "budget pool: reserve on a moved-from pool");
+    }
     std::lock_guard lock(state_->mu);
     if (n > state_->s.available) {
         return make_error(ErrorCode::kResourceExhausted,
@@ -46,6 +49,9 @@ Result<Reservation> BudgetPool::reserve(uint64_t n) {
 }
 
 PoolStats BudgetPool::stats() const {
+    if (!state_) {
+        return PoolStats{};  // moved from: holds nothing
+    }
     std::lock_guard lock(state_->mu);
     return state_->s;
 }

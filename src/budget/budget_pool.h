@@ -36,7 +36,7 @@ public:
     BudgetPool& operator=(const BudgetPool&) = delete;
 
     // All or nothing: kResourceExhausted (nothing taken) when n > available; kInvalidArgument for
-    // n > kMaxTokens.
+    // n > kMaxTokens; kInternal on a moved-from pool (whose stats() are all 0).
     [[nodiscard]] Result<Reservation> reserve(uint64_t n);
     PoolStats stats() const;
 

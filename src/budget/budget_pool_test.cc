@@ -83,6 +83,18 @@ TEST(BudgetPoolTest, FinishedReservationRefusesSecondCommit) {
     EXPECT_EQ(pool.stats().spent, 5u);
 }
 
+TEST(BudgetPoolTest, MovedFromPoolRefusesToReserve) {
+    BudgetPool pool = make_pool(50);
+    BudgetPool taken = std::move(pool);
+
+    Result<Reservation> r = pool.reserve(1);  // NOLINT(bugprone-use-after-move): the moved-from pool is the test
+
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInternal);
+    EXPECT_EQ(pool.stats().initial, 0u);  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(taken.stats().available, 50u);
+}
+
 TEST(BudgetPoolTest, ReservationOutlivesThePoolObject) {
     Result<Reservation> r = make_pool(50).reserve(20);
     ASSERT_TRUE(r.has_value());

@@ -16,6 +16,10 @@ TEST(EstimatorTest, BytesTimesTwoRoundsUp) {
     EXPECT_EQ(e.name(), "bytes-x2.0");
 }
 
+TEST(EstimatorDeathTest, MarginBelowOneIsABug) {
+    EXPECT_DEATH(ByteEstimator(0.5), "check failed");
+}
+
 TEST(EstimatorTest, TokenizerEstimatorReturnsTheCounterAndItsErrors) {
     TokenizerEstimator words([](std::string_view t) -> Result<uint64_t> {
         if (t == "bad") {

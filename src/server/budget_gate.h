@@ -8,7 +8,9 @@
 // Budgets file (JSON; unknown fields are errors):
 //   {"budgets": [{"name": "alice", "key": "sk-...", "tokens": 100000}, ...],
 //    "tool_costs": {"default": 0, "read_file": 20}}
-// Owned by src/server/. Thread-safe: immutable after load; the ledger is the store's.
+// Owned by src/server/. Thread-safe: immutable after load; the ledger is the store's. admit() and
+// commit() make one store round trip each (a local SQLite write or a Redis call, well under a
+// millisecond) on the calling I/O or engine thread; a store that stalls stalls those threads.
 #pragma once
 
 #include <atomic>
