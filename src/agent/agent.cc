@@ -57,9 +57,8 @@ Result<AgentLoop::StepEnd> AgentLoop::model_step(int64_t step) {
     const budget::PromptEstimator& estimator = config_.prompt_estimator ? *config_.prompt_estimator : bytes;
     const json& tools = tools_ ? tools_->openai_tools() : json::array();
     // The estimate covers what the server renders: the messages and the tool definitions.
-    GANNET_ASSIGN_OR_RETURN(
-        uint64_t prompt_estimate,
-        estimator.estimate(gannet::json::dump(messages_) + (tools.empty() ? "" : gannet::json::dump(tools))));
+    GANNET_ASSIGN_OR_RETURN(uint64_t prompt_estimate,
+                            estimator.estimate(gannet::json::dump(json{{"messages", messages_}, {"tools", tools}})));
     uint64_t output_cap = config_.output_estimator ? config_.output_estimator->reserve() : config_.max_output_tokens;
     output_cap = std::min(output_cap, config_.max_output_tokens);
     const uint64_t need = prompt_estimate + output_cap;

@@ -2,10 +2,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "agent/agent.h"
 #include "agent/agent_experiment.h"
 #include "agent/agent_flags.h"
+#include "agent/exact_counter.h"
 #include "json/json.h"
 
 namespace gannet::agent {
@@ -59,6 +61,9 @@ int agent_main(const std::vector<std::string>& args) {
     int64_t seed = 1;
     int64_t tool_cost = 0;
     double temperature = 0.7;
+    std::string estimator = "bytes";
+    const char* env_model = std::getenv("GANNET_MODEL");
+    std::string tokenizer_path = env_model && *env_model ? env_model : "models/gannet-default.gguf";
     bool is_no_tools = false;
     bool is_help = false;
     AgentFlags flags("gannet agent");
@@ -78,6 +83,12 @@ int agent_main(const std::vector<std::string>& args) {
     flags.add_int("--seed", &seed, 0, int64_t{1} << 62, "sampling seed (1)");
     flags.add_int("--tool-cost", &tool_cost, 0, int64_t{1} << 40,
                   "tokens each tool call costs (match the server's tool_costs)");
+    flags.add_string(
+        "--estimator", &estimator,
+        "bytes (x2 + max_tokens, default), tokenizer (exact prompt + max_tokens) or adaptive (exact + p99 output)");
+    flags.add_string("--tokenizer", &tokenizer_path,
+                     "GGUF the server runs, for --estimator tokenizer|adaptive (default $GANNET_MODEL or "
+                     "models/gannet-default.gguf)");
     flags.add_string("--transcript", &transcript_path, "write every event as JSON lines to FILE");
     flags.add_bool("--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
@@ -93,6 +104,10 @@ int agent_main(const std::vector<std::string>& args) {
     }
     if (task.empty()) {
         return fail(make_error(ErrorCode::kInvalidArgument, "--task is required"));
+    }
+    if (estimator != "bytes" && estimator != "tokenizer" && estimator != "adaptive") {
+        return fail(make_error(ErrorCode::kInvalidArgument,
+                               "--estimator must be bytes, tokenizer or adaptive, got '%s'", estimator.c_str()));
     }
     AgentConfig config;
     Result<bench::Url> url = bench::parse_url(endpoint);
@@ -116,6 +131,22 @@ int agent_main(const std::vector<std::string>& args) {
     config.temperature = temperature;
     config.seed = static_cast<uint64_t>(seed);
     config.tool_cost = static_cast<uint64_t>(tool_cost);
+    std::optional<ExactCounter> exact;
+    std::optional<budget::TokenizerEstimator> tokens;
+    std::optional<budget::P99OutputEstimator> p99;
+    if (estimator != "bytes") {
+        Result<ExactCounter> loaded = ExactCounter::load(tokenizer_path);
+        if (!loaded.has_value()) {
+            return fail(loaded.error());
+        }
+        exact.emplace(std::move(*loaded));
+        tokens.emplace([&exact](std::string_view text) { return exact->count(text); });
+        config.prompt_estimator = &*tokens;
+    }
+    if (estimator == "adaptive") {
+        p99.emplace(static_cast<uint64_t>(max_tokens));  // shared by the sub-agents: it is thread-safe
+        config.output_estimator = &*p99;
+    }
     AgentTranscript transcript;
     if (Status s = transcript.open(transcript_path); !s.ok()) {
         return fail(s);

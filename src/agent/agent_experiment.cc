@@ -7,24 +7,17 @@
 #include <thread>
 #include <utility>
 
+#include "agent/exact_counter.h"
 #include "base/check.h"
 #include "budget/budget.h"
 #include "budget/estimator.h"
-#include "gguf/gguf_file.h"
 #include "json/json.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
 
 namespace gannet::agent {
 
 using nlohmann::json;
 
 namespace {
-
-// ChatML, what `gannet serve` renders for a model whose GGUF has no chat template.
-constexpr const char* kChatMlTemplate =
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 // Task prompts of varied length, so prompt estimates are exercised across sizes.
 const char* const kTasks[] = {
@@ -34,43 +27,6 @@ const char* const kTasks[] = {
     "the line where each appears. Then propose a fix for each one and explain why it is safe to apply.",
     "Count the words in notes.txt.",
     "Find every TODO in src/ and group them by owner; for each group give the oldest one first.",
-};
-
-// Counts the exact prompt tokens the server will bill: the chat template rendered over the messages
-// and encoded without BOS, as the server's chat route does.
-class ExactCounter {
-public:
-    static Result<ExactCounter> load(const std::string& path) {
-        GANNET_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
-        ExactCounter c;
-        GANNET_ASSIGN_OR_RETURN(c.tokenizer_, tokenizer::Tokenizer::from_gguf(file));
-        Result<tokenizer::ChatTemplate> t = tokenizer::ChatTemplate::from_gguf(file, *c.tokenizer_);
-        if (!t.has_value() && t.error().code() == ErrorCode::kNotFound) {
-            t = tokenizer::ChatTemplate::create(kChatMlTemplate, "", "");
-        }
-        GANNET_RETURN_IF_ERROR(t.error());
-        c.template_.emplace(std::move(*t));
-        return c;
-    }
-
-    // `text` is the JSON array of {role, content} messages the agent sends.
-    Result<uint64_t> count(std::string_view text) const {
-        GANNET_ASSIGN_OR_RETURN(json messages, gannet::json::parse(text));
-        std::vector<tokenizer::ChatMessage> ms;
-        for (const json& m : messages) {
-            ms.push_back({.role = m.value("role", ""),
-                          .content = m.value("content", ""),
-                          .tool_calls = {},
-                          .tool_call_id = "",
-                          .name = ""});
-        }
-        GANNET_ASSIGN_OR_RETURN(std::string rendered, template_->render(ms, {}));
-        return static_cast<uint64_t>(tokenizer_->encode(rendered, tokenizer::AddBos::kNo).size());
-    }
-
-private:
-    std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-    std::optional<tokenizer::ChatTemplate> template_;
 };
 
 json first_messages(int task) {

@@ -107,6 +107,14 @@ def main():
         check("nothing left reserved in the ledger", l["reserved_tokens"] == 0, l)
         check("at least 5 model calls (4 children + the parent)", len(calls) >= 5, len(calls))
 
+        # The tokenizer estimator is exact: every reservation's prompt part equals the billed prompt.
+        proc, s, events = run_agent(gannet, port, "sk-agent-0001", budget, os.path.join(work, "t4.jsonl"),
+                                    ["--estimator", "adaptive", "--tokenizer", MODEL_FILE])
+        calls = [e for e in events if e["event"] == "model_call" and e["http_status"] == 200]
+        check("--estimator adaptive: prompt estimates are exact",
+              proc.returncode == 0 and calls and all(e["prompt_estimate"] == e["usage"]["prompt_tokens"] for e in calls),
+              [(e["prompt_estimate"], e["usage"]["prompt_tokens"]) for e in calls][:5])
+
         # A budget too small for one reservation: every agent stops before calling.
         before = ledger(port, "sk-agent-0001")["spent_tokens"]
         proc, s, events = run_agent(gannet, port, "sk-agent-0001", 50, os.path.join(work, "t2.jsonl"))
