@@ -25,6 +25,29 @@ std::string default_mcp_url(const bench::Url& url) {
     return "http://" + (is_v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port) + "/mcp";
 }
 
+// The estimators --estimator names, owned here for the run (the config points into this).
+struct EstimatorSet {
+    std::optional<ExactCounter> exact;
+    std::optional<budget::TokenizerEstimator> tokens;
+    std::optional<budget::P99OutputEstimator> p99;
+
+    // kNotFound/kDataLoss when the tokenizer GGUF cannot be read. REQUIRES: name was validated.
+    Status setup(const std::string& name, const std::string& tokenizer_path, uint64_t max_tokens, AgentConfig* config) {
+        if (name == "bytes") {
+            return Status();  // the harness's default
+        }
+        GANNET_ASSIGN_OR_RETURN(ExactCounter loaded, ExactCounter::load(tokenizer_path));
+        exact.emplace(std::move(loaded));
+        tokens.emplace([this](std::string_view text) { return exact->count(text); });
+        config->prompt_estimator = &*tokens;
+        if (name == "adaptive") {
+            p99.emplace(max_tokens);  // shared by the sub-agents: it is thread-safe
+            config->output_estimator = &*p99;
+        }
+        return Status();
+    }
+};
+
 nlohmann::json outcome_json(const AgentOutcome& o) {
     nlohmann::json j = {{"agent", o.agent_id},
                         {"stop_reason", o.stop_reason},
@@ -131,21 +154,9 @@ int agent_main(const std::vector<std::string>& args) {
     config.temperature = temperature;
     config.seed = static_cast<uint64_t>(seed);
     config.tool_cost = static_cast<uint64_t>(tool_cost);
-    std::optional<ExactCounter> exact;
-    std::optional<budget::TokenizerEstimator> tokens;
-    std::optional<budget::P99OutputEstimator> p99;
-    if (estimator != "bytes") {
-        Result<ExactCounter> loaded = ExactCounter::load(tokenizer_path);
-        if (!loaded.has_value()) {
-            return fail(loaded.error());
-        }
-        exact.emplace(std::move(*loaded));
-        tokens.emplace([&exact](std::string_view text) { return exact->count(text); });
-        config.prompt_estimator = &*tokens;
-    }
-    if (estimator == "adaptive") {
-        p99.emplace(static_cast<uint64_t>(max_tokens));  // shared by the sub-agents: it is thread-safe
-        config.output_estimator = &*p99;
+    EstimatorSet estimators;
+    if (Status s = estimators.setup(estimator, tokenizer_path, static_cast<uint64_t>(max_tokens), &config); !s.ok()) {
+        return fail(s);
     }
     AgentTranscript transcript;
     if (Status s = transcript.open(transcript_path); !s.ok()) {

@@ -163,34 +163,44 @@ void progress(const ExperimentOptions& o, const char* what, int done, int total)
 
 }  // namespace
 
-Result<json> run_budget_experiment(const ExperimentOptions& o) {
-    GANNET_ASSIGN_OR_RETURN(ExactCounter exact, ExactCounter::load(o.tokenizer_path));
+namespace {
+
+constexpr int kChildren = 4;
+
+// What every arm shares: the options, the exact counter, the estimators, the one mint.
+struct Lab {
+    const ExperimentOptions& o;
+    const ExactCounter& exact;
     const budget::ByteEstimator bytes;
-    const budget::TokenizerEstimator tokens([&exact](std::string_view text) { return exact.count(text); });
-    // Every budget below comes from this one mint, sized for everything the experiments hand out.
-    budget::BudgetMint mint(budget::kMaxTokens);
+    const budget::TokenizerEstimator tokens;
+    // Every budget comes from this one mint, sized for everything the experiments hand out.
+    budget::BudgetMint mint{budget::kMaxTokens};
     std::mutex mu;
+
+    Lab(const ExperimentOptions& options, const ExactCounter& counter)
+        : o(options), exact(counter), tokens([&counter](std::string_view text) { return counter.count(text); }) {}
+
+    uint64_t child_seed(int run, int c) const { return o.seed + 1000u * static_cast<uint64_t>(run * kChildren + c); }
+
     // 1. Retry loop: one agent calling until its budget refuses.
-    Tally retry;
-    for (int run = 0; run < o.runs; ++run) {
-        GANNET_ASSIGN_OR_RETURN(budget::Budget b, mint.mint(o.retry_budget));
-        GANNET_RETURN_IF_ERROR(affine_run(o, exact, std::move(b), o.retry_budget, {&bytes, nullptr}, 1.0,
-                                          o.seed + 7 * static_cast<uint64_t>(run), run, 1000, &retry, &mu));
-        progress(o, "retry loop", run + 1, o.runs);
+    Status retry(Tally* tally) {
+        for (int run = 0; run < o.runs; ++run) {
+            GANNET_ASSIGN_OR_RETURN(budget::Budget b, mint.mint(o.retry_budget));
+            GANNET_RETURN_IF_ERROR(affine_run(o, exact, std::move(b), o.retry_budget, {&bytes, nullptr}, 1.0,
+                                              o.seed + 7 * static_cast<uint64_t>(run), run, 1000, tally, &mu));
+            progress(o, "retry loop", run + 1, o.runs);
+        }
+        return Status();
     }
-    // 2. 4-way fan-out: copied plain counters vs split budgets, the children running concurrently.
-    constexpr int kChildren = 4;
-    int naive_overshoot = 0;
-    Tally split;
-    for (int run = 0; run < o.runs; ++run) {
+
+    // 2a. Each child got a copy of the parent's plain counter. Returns whether the run overshot.
+    Result<bool> naive_fanout(int run) {
         std::atomic<uint64_t> total{0};
         std::vector<Status> errors(kChildren);
         std::vector<std::thread> threads;
         for (int c = 0; c < kChildren; ++c) {
             threads.emplace_back([&, c] {
-                // Each child got a copy of the parent's counter: `remaining` is the whole budget.
-                Result<uint64_t> spent =
-                    naive_child(o, o.fanout_budget, c, o.seed + 1000u * static_cast<uint64_t>(run * kChildren + c));
+                Result<uint64_t> spent = naive_child(o, o.fanout_budget, c, child_seed(run, c));
                 errors[static_cast<size_t>(c)] = spent.error();
                 total.fetch_add(spent.has_value() ? *spent : 0);
             });
@@ -201,8 +211,11 @@ Result<json> run_budget_experiment(const ExperimentOptions& o) {
         for (const Status& s : errors) {
             GANNET_RETURN_IF_ERROR(s);
         }
-        naive_overshoot += total.load() > o.fanout_budget;
-        // The same fan-out with split(): the children's budgets sum to the parent's.
+        return total.load() > o.fanout_budget;
+    }
+
+    // 2b. The same fan-out with split(): the children's budgets sum to the parent's.
+    Status split_fanout(int run, Tally* split) {
         GANNET_ASSIGN_OR_RETURN(budget::Budget parent, mint.mint(o.fanout_budget));
         std::vector<budget::Budget> shares;
         for (int c = 0; c < kChildren - 1; ++c) {
@@ -212,12 +225,12 @@ Result<json> run_budget_experiment(const ExperimentOptions& o) {
         }
         shares.push_back(std::move(parent));
         Tally one;
-        threads.clear();
+        std::vector<Status> errors(kChildren);
+        std::vector<std::thread> threads;
         for (int c = 0; c < kChildren; ++c) {
             threads.emplace_back([&, c, b = std::move(shares[static_cast<size_t>(c)])]() mutable {
-                const uint64_t seed = o.seed + 1000u * static_cast<uint64_t>(run * kChildren + c);
                 errors[static_cast<size_t>(c)] = affine_run(o, exact, std::move(b), o.fanout_budget, {&tokens, nullptr},
-                                                            1.0, seed, c, 20, &one, &mu);
+                                                            1.0, child_seed(run, c), c, 20, &one, &mu);
             });
         }
         for (std::thread& t : threads) {
@@ -227,45 +240,68 @@ Result<json> run_budget_experiment(const ExperimentOptions& o) {
             GANNET_RETURN_IF_ERROR(s);
         }
         // A run overshoots when its children together were billed more than the parent's budget.
-        ++split.n_runs;
-        split.n_overshoot += one.billed > o.fanout_budget;
-        split.n_violations += one.n_violations;
+        ++split->n_runs;
+        split->n_overshoot += one.billed > o.fanout_budget;
+        split->n_violations += one.n_violations;
+        return Status();
+    }
+
+    // 3 + 4. Temperatures x estimators; the adaptive p99 learns per temperature. Fills the per-cell
+    // table and one tally per estimator.
+    Status stratified(Tally (&by_estimator)[3], json* table) {
+        const int n_cells = static_cast<int>(o.temperatures.size()) * 3;
+        const int per_cell = (o.n_stratified + n_cells - 1) / n_cells;
+        const char* const kNames[3] = {"bytes", "tokenizer", "adaptive"};
+        int done = 0;
+        for (double temperature : o.temperatures) {
+            budget::P99OutputEstimator p99(o.max_tokens);
+            for (int e = 0; e < 3; ++e) {
+                Tally cell;
+                const Estimators est = e == 0 ? Estimators{&bytes, nullptr}
+                                              : (e == 1 ? Estimators{&tokens, nullptr} : Estimators{&tokens, &p99});
+                for (int run = 0; run < per_cell; ++run) {
+                    GANNET_ASSIGN_OR_RETURN(budget::Budget b, mint.mint(o.task_budget));
+                    const uint64_t seed = o.seed + 31u * static_cast<uint64_t>(done);
+                    GANNET_RETURN_IF_ERROR(affine_run(o, exact, std::move(b), o.task_budget, est, temperature, seed,
+                                                      run, o.task_calls, &cell, &mu));
+                    progress(o, "stratified", ++done, per_cell * n_cells);
+                }
+                table->push_back({{"temperature", temperature},
+                                  {"estimator", kNames[e]},
+                                  {"runs", cell.n_runs},
+                                  {"violations", cell.n_violations},
+                                  {"false_refusals", cell.n_false_refusals},
+                                  {"over_reservation", cell.factor()}});
+                Tally& all = by_estimator[e];
+                all.n_runs += cell.n_runs;
+                all.n_violations += cell.n_violations;
+                all.n_false_refusals += cell.n_false_refusals;
+                all.reserved += cell.reserved;
+                all.billed += cell.billed;
+            }
+        }
+        return Status();
+    }
+};
+
+}  // namespace
+
+Result<json> run_budget_experiment(const ExperimentOptions& o) {
+    GANNET_ASSIGN_OR_RETURN(ExactCounter exact, ExactCounter::load(o.tokenizer_path));
+    Lab lab(o, exact);
+    Tally retry;
+    GANNET_RETURN_IF_ERROR(lab.retry(&retry));
+    int naive_overshoot = 0;
+    Tally split;
+    for (int run = 0; run < o.runs; ++run) {
+        GANNET_ASSIGN_OR_RETURN(bool is_over, lab.naive_fanout(run));
+        naive_overshoot += is_over;
+        GANNET_RETURN_IF_ERROR(lab.split_fanout(run, &split));
         progress(o, "fan-out", run + 1, o.runs);
     }
-    // 3 + 4. Stratified runs: temperatures x estimators; the adaptive p99 learns per temperature.
-    const int n_cells = static_cast<int>(o.temperatures.size()) * 3;
-    const int per_cell = (o.n_stratified + n_cells - 1) / n_cells;
     Tally cells[3];
-    const char* const kNames[3] = {"bytes", "tokenizer", "adaptive"};
     json table = json::array();
-    int done = 0;
-    for (double temperature : o.temperatures) {
-        budget::P99OutputEstimator p99(o.max_tokens);
-        for (int e = 0; e < 3; ++e) {
-            Tally cell;
-            const Estimators est = e == 0 ? Estimators{&bytes, nullptr}
-                                          : (e == 1 ? Estimators{&tokens, nullptr} : Estimators{&tokens, &p99});
-            for (int run = 0; run < per_cell; ++run) {
-                GANNET_ASSIGN_OR_RETURN(budget::Budget b, mint.mint(o.task_budget));
-                const uint64_t seed = o.seed + 31u * static_cast<uint64_t>(done);
-                GANNET_RETURN_IF_ERROR(affine_run(o, exact, std::move(b), o.task_budget, est, temperature, seed, run,
-                                                  o.task_calls, &cell, &mu));
-                progress(o, "stratified", ++done, per_cell * n_cells);
-            }
-            table.push_back({{"temperature", temperature},
-                             {"estimator", kNames[e]},
-                             {"runs", cell.n_runs},
-                             {"violations", cell.n_violations},
-                             {"false_refusals", cell.n_false_refusals},
-                             {"over_reservation", cell.factor()}});
-            Tally& all = cells[e];
-            all.n_runs += cell.n_runs;
-            all.n_violations += cell.n_violations;
-            all.n_false_refusals += cell.n_false_refusals;
-            all.reserved += cell.reserved;
-            all.billed += cell.billed;
-        }
-    }
+    GANNET_RETURN_IF_ERROR(lab.stratified(cells, &table));
     if (!o.is_quiet) {
         std::fprintf(stderr, "\n");
     }
