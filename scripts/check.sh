@@ -7,6 +7,8 @@ build=${1:-build}
 jobs=$(nproc)
 ctest --test-dir "$build" -L fast -LE gpu --output-on-failure -j "$jobs"
 ctest --test-dir "$build" -LE 'fast|gpu' --output-on-failure -j "$jobs"
+# Affine budgets: clang-tidy bugprone-use-after-move as an error over src/budget and src/agent.
+"$(dirname "$0")/check_use_after_move.sh" "$build"
 
 nvcc=$(command -v nvcc || true)
 [ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc

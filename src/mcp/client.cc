@@ -260,6 +260,9 @@ Result<Client::Reply> Client::post(const std::string& method, const Json& params
     if (!session_id_.empty()) {
         req += "Mcp-Session-Id: " + session_id_ + "\r\n";
     }
+    if (!options_.bearer_token.empty()) {
+        req += "Authorization: Bearer " + options_.bearer_token + "\r\n";
+    }
     req += "\r\n" + body;
     GANNET_ASSIGN_OR_RETURN(HttpResponse http, http_post(host_, port_, req, options_.timeout_ms));
     Reply reply;

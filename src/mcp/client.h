@@ -22,6 +22,7 @@ struct ClientOptions {
     bool has_tasks = true;               // adds the io.modelcontextprotocol/tasks extension capability
     int timeout_ms = 30000;              // per HTTP exchange (connect, send, receive)
     std::string client_name = "gannet";
+    std::string bearer_token;  // sent as "Authorization: Bearer ..." when non-empty (auth, budgets)
 };
 
 // One tools/call. A retry after input_required reuses name/arguments and adds the answers.

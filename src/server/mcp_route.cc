@@ -23,11 +23,14 @@ private:
 
 }  // namespace
 
-void mount_mcp(HttpServer& http, mcp::Server& mcp, const std::string& path) {
+void mount_mcp(HttpServer& http, mcp::Server& mcp, const std::string& path, const McpWrapFn& wrap) {
     Handler h = [&mcp](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
         mcp::HttpCall call{std::move(req.method), std::move(req.headers), std::move(req.body)};
         mcp.handle(std::move(call), std::make_shared<McpReply>(std::move(w)));
     };
+    if (wrap) {
+        h = wrap(std::move(h));
+    }
     http.add_route("POST", path, h);
     http.add_route("GET", path, h);
     http.add_route("DELETE", path, h);

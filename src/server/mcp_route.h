@@ -3,6 +3,7 @@
 // Owned by src/server/. Call before HttpServer::start(); `mcp` must outlive `http`.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "mcp/server.h"
@@ -10,7 +11,9 @@
 
 namespace gannet::server {
 
-void mount_mcp(HttpServer& http, mcp::Server& mcp, const std::string& path = "/mcp");
+// Wraps the MCP handler (e.g. the budget gate charging tools/call); empty: none.
+using McpWrapFn = std::function<Handler(Handler)>;
+void mount_mcp(HttpServer& http, mcp::Server& mcp, const std::string& path = "/mcp", const McpWrapFn& wrap = {});
 void mount_health(HttpServer& http);
 
 }  // namespace gannet::server

@@ -31,6 +31,7 @@ struct Call {
     std::string id;
     int64_t created = 0;
     std::string text;  // non-streaming: the whole output; streaming with tools: buffered
+    std::shared_ptr<BudgetTicket> budget;  // --budgets: this request's reservation
     bool is_role_sent = false;
 };
 
@@ -101,6 +102,7 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     }
     const int32_t n_ctx = rt->engine->config().n_ctx;
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    const bool is_max_tokens_set = req.max_tokens >= 0;
     if (req.max_tokens < 0) {
         req.max_tokens = n_ctx - n_prompt;
     }
@@ -116,6 +118,12 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                              .param = "messages",
                              .code = "context_length_exceeded"});
         return;
+    }
+    if (rt->budgets) {
+        if (auto err = rt->budgets->admit(request, n_prompt, is_max_tokens_set, &req.max_tokens, &call->budget)) {
+            send_error(*writer, *err);
+            return;
+        }
     }
     call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
     call->created = static_cast<int64_t>(std::time(nullptr));
@@ -148,6 +156,10 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     };
     er.on_finish = [call, has_tools, model_name](const engine::FinishInfo& info) {
         ResponseWriter& w = *call->writer;
+        if (call->budget) {
+            call->budget->commit(static_cast<uint64_t>(info.prompt_tokens) +
+                                 static_cast<uint64_t>(info.completion_tokens));
+        }
         if (!info.status.ok()) {
             if (w.is_closed()) return;
             const OpenAiError e{.http_status = 500, .message = info.status.message(), .type = "server_error", .param = "", .code = ""};
@@ -183,6 +195,9 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                 json u = chunk(*call, nullptr, model_name);
                 u["usage"] = usage;
                 out += sse_data(u);
+            }
+            if (call->budget) {
+                out += call->budget->final_event(finish, usage);
             }
             out += sse_done();
             w.write(std::move(out));
@@ -245,7 +260,7 @@ void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
     http.add_route("GET", "/metrics", [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
         w->send(HttpResponse{.status = 200,
                              .headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
-                             .body = rt->engine->metrics_text()});
+                             .body = rt->engine->metrics_text() + (rt->budgets ? rt->budgets->metrics_text() : "")});
     });
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "server/budget_gate.h"
 #include "server/http_server.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -18,6 +19,7 @@ struct OpenAiRuntime {
     std::unique_ptr<model::Model> model;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<tokenizer::ChatTemplate> chat_template;
+    std::shared_ptr<BudgetGate> budgets;  // null: no --budgets
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 

@@ -41,7 +41,14 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
         GANNET_RETURN_IF_ERROR(mcp::add_tool_pack(registry, pack, workspace));
     }
     std::string store_spec = options.store.empty() ? default_store_spec() : options.store;
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Store> store, mcp::open_store(store_spec));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Store> opened, mcp::open_store(store_spec));
+    std::shared_ptr<mcp::Store> store(std::move(opened));
+    // The budget ledger lives in the same store as the MCP tasks, so a fleet shares both.
+    std::shared_ptr<BudgetGate> budgets;
+    if (!options.budgets_file.empty()) {
+        GANNET_ASSIGN_OR_RETURN(BudgetsConfig bc, load_budgets_file(options.budgets_file));
+        GANNET_ASSIGN_OR_RETURN(budgets, BudgetGate::create(std::move(bc), store));
+    }
     mcp::Auth auth;
     if (!options.auth_tokens_file.empty()) {
         GANNET_ASSIGN_OR_RETURN(auth, mcp::Auth::load(options.auth_tokens_file));
@@ -49,7 +56,7 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     mcp::ServerConfig config;
     config.is_local_only = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Server> mcp_server,
-                            mcp::Server::create(config, std::move(registry), std::shared_ptr<mcp::Store>(std::move(store)),
+                            mcp::Server::create(config, std::move(registry), store,
                                                 std::move(auth), nullptr));
 
     HttpServerConfig http_config;
@@ -57,10 +64,17 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     http_config.port = options.port;
     http_config.n_io_threads = options.n_io_threads;
     HttpServer http(http_config);
-    mount_mcp(http, *mcp_server);
+    McpWrapFn charge_tools;
+    if (budgets) {
+        charge_tools = [&budgets](Handler h) { return budgets->wrap_mcp(std::move(h)); };
+    }
+    mount_mcp(http, *mcp_server, "/mcp", charge_tools);
     mount_health(http);
+    if (budgets) {
+        budgets->mount(http);
+    }
     if (mount_model) {
-        GANNET_RETURN_IF_ERROR(mount_model(http));
+        GANNET_RETURN_IF_ERROR(mount_model(http, budgets));
     }
     GANNET_RETURN_IF_ERROR(http.start());
     std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
@@ -68,8 +82,10 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     std::printf("gannet serve: listening on http://%s:%d (%smcp: /mcp, health: /health)\n", host.c_str(), http.port(),
                 mount_model ? "openai: /v1, metrics: /metrics, " : "");
     std::fflush(stdout);
-    GANNET_LOG_INFO("serve", "store=%s auth=%s schema=%s", store_spec.c_str(),
-                    options.auth_tokens_file.empty() ? "off" : "bearer", mcp_server->schema_validator_name().c_str());
+    GANNET_LOG_INFO("serve", "store=%s auth=%s budgets=%s schema=%s", store_spec.c_str(),
+                    options.auth_tokens_file.empty() ? "off" : "bearer",
+                    options.budgets_file.empty() ? "off" : options.budgets_file.c_str(),
+                    mcp_server->schema_validator_name().c_str());
     int sig = 0;
     sigwait(&signals, &sig);
     GANNET_LOG_INFO("serve", "signal %d: shutting down", sig);

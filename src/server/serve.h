@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "server/budget_gate.h"
 #include "server/http_server.h"
 
 namespace gannet::server {
@@ -20,11 +21,13 @@ struct ServeOptions {
     std::string workspace;            // root for the workspace pack
     std::string sandbox_allow_missing;  // "landlock,seccomp": run_command may run without these layers
     std::string auth_tokens_file;     // empty: no auth
+    std::string budgets_file;         // empty: no token budgets (see budget_gate.h)
     int n_io_threads = 2;
 };
 
-// Mounts extra routes (the model runtime) before the server starts. Returns non-OK to abort.
-using MountFn = std::function<Status(HttpServer& http)>;
+// Mounts extra routes (the model runtime) before the server starts; `budgets` is null without
+// --budgets. Returns non-OK to abort.
+using MountFn = std::function<Status(HttpServer& http, std::shared_ptr<BudgetGate> budgets)>;
 
 // Blocks until SIGINT/SIGTERM. REQUIRES: called from the main thread before any other thread starts
 // (it blocks the two signals so that only this thread receives them).

@@ -32,8 +32,10 @@ constexpr const char* kChatMlTemplate =
     "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 // The model runtime (issue #5): load MODEL and mount /v1/* and /metrics on the HTTP server.
-Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo_in) {
+Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo_in,
+                   std::shared_ptr<server::BudgetGate> budgets) {
     auto rt = std::make_shared<server::OpenAiRuntime>();
+    rt->budgets = std::move(budgets);
     GANNET_ASSIGN_OR_RETURN(rt->model, model::Model::load(path));
     GANNET_ASSIGN_OR_RETURN(rt->tokenizer, tokenizer::Tokenizer::from_gguf(rt->model->file()));
     auto tmpl = tokenizer::ChatTemplate::from_gguf(rt->model->file(), *rt->tokenizer);
@@ -135,6 +137,8 @@ int serve_main(const std::vector<std::string>& args) {
                      "comma-separated sandbox layers run_command may run without when the kernel refuses them "
                      "(user, mount, pid, net, caps, seccomp, landlock, rlimits; default none: refuse to start)");
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
+    flags.add_string("--budgets", &o.budgets_file,
+                     "JSON file of per-API-key token budgets and tool costs (docs/budgets.md)");
     flags.add_bool("-h,--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
         return fail("serve", s);
@@ -146,7 +150,7 @@ int serve_main(const std::vector<std::string>& args) {
         std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
                     "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools PACK,...]\n"
                     "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing LAYERS]\n"
-                    "                    [--auth-tokens FILE]\n\n%s",
+                    "                    [--auth-tokens FILE] [--budgets FILE]\n\n%s",
                     flags.usage().c_str());
         return 0;
     }
@@ -180,7 +184,9 @@ int serve_main(const std::vector<std::string>& args) {
     }
     if (!model.empty()) {
         // Runs before the port is bound, so a model that cannot load never half-starts a server.
-        mount = [model, mo](server::HttpServer& http) { return mount_model(http, model, mo); };
+        mount = [model, mo](server::HttpServer& http, std::shared_ptr<server::BudgetGate> budgets) {
+            return mount_model(http, model, mo, std::move(budgets));
+        };
     }
     Status s = server::serve(o, mount);
     return s.ok() ? 0 : fail("serve", s);
