@@ -54,6 +54,7 @@ struct Engine::Live {
     int32_t n_generated = 0;
     int32_t cached_tokens = -1;
     double t_submit = 0.0;
+    double t_first = 0.0;
     double t_last = 0.0;
     bool is_finished = false;
     Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
@@ -170,6 +171,10 @@ void Engine::finish(Live& r, FinishInfo info) {
     info.prompt_tokens = static_cast<int32_t>(r.req.prompt.size());
     info.completion_tokens = r.n_generated;
     info.cached_tokens = std::max(0, r.cached_tokens);
+    if (r.n_generated > 0) {
+        info.first_token_s = r.t_first - r.t_submit;
+        info.decode_s = r.t_last - r.t_first;
+    }
     if (r.req.on_finish) {
         r.req.on_finish(info);
     }
@@ -184,6 +189,7 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
         std::lock_guard<std::mutex> lock(metrics_mu_);
         if (r.n_generated == 1) {
             ttft_.observe(t - r.t_submit);
+            r.t_first = t;
         } else {
             itl_.observe(t - r.t_last);
         }
@@ -204,12 +210,8 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
     if (r.stops.stopped()) {
         is_finished = true;
         finish(r, done("stop"));
-        return;
     }
-    if (r.n_generated >= r.req.params.max_tokens) {
-        is_finished = true;
-        finish(r, done("length"));
-    }
+    // The length stop is the scheduler's (Scheduler::on_step_done); loop() reports it.
 }
 
 void Engine::admit_incoming() {
@@ -224,9 +226,11 @@ void Engine::admit_incoming() {
     for (auto& [h, req] : in) {
         ++n_requests_;
         sampling::SamplerConfig sc{.temperature = req.params.temperature,
-                                   .top_k = 0,
+                                   .top_k = req.params.top_k,
                                    .top_p = req.params.top_p,
-                                   .min_p = 0.0f,
+                                   .min_p = req.params.min_p,
+                                   .repeat_penalty = req.params.repeat_penalty,
+                                   .repeat_last_n = req.params.repeat_last_n,
                                    .seed = req.params.seed};
         auto sampler = sampling::Sampler::create(sc);
         if (!sampler.has_value()) {
@@ -319,14 +323,16 @@ void Engine::loop() {
                 emit_token(r, tok, is_finished);
             }
             ++row;
-            if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens &&
-                r.n_generated >= r.req.params.max_tokens) {
-                is_finished = true;
-            }
             sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
             if (is_finished) done.push_back(h);
         }
-        sched_.on_step_done(sampled);
+        for (sched::SeqId id : sched_.on_step_done(sampled)) {  // the scheduler's length stops
+            const uint64_t h = by_seq_.at(id);
+            FinishInfo length;
+            length.finish_reason = "length";
+            finish(*live_[h], std::move(length));
+            done.push_back(h);
+        }
         for (uint64_t h : done) {
             by_seq_.erase(live_[h]->seq_id);
             live_.erase(h);
@@ -347,6 +353,30 @@ void Engine::loop() {
         finish(*r, failed(make_error(ErrorCode::kCancelled, "the server is shutting down")));
     }
     live_.clear();
+}
+
+Result<FinishInfo> Engine::generate(EngineRequest request) {
+    struct Waiter {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool is_done = false;
+        FinishInfo info;
+    };
+    auto w = std::make_shared<Waiter>();
+    request.on_finish = [w, user = std::move(request.on_finish)](const FinishInfo& info) {
+        if (user) {
+            user(info);
+        }
+        std::lock_guard<std::mutex> lock(w->mu);
+        w->info = info;
+        w->is_done = true;
+        w->cv.notify_all();
+    };
+    GANNET_RETURN_IF_ERROR(submit(std::move(request)).error());
+    std::unique_lock<std::mutex> lock(w->mu);
+    w->cv.wait(lock, [&] { return w->is_done; });
+    GANNET_RETURN_IF_ERROR(w->info.status);
+    return w->info;
 }
 
 std::string Engine::metrics_text() const {

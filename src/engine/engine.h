@@ -30,14 +30,14 @@
 namespace gannet::engine {
 
 struct EngineConfig {
-    int32_t n_ctx = 2048;             // longest prompt + completion
-    int32_t n_kv_blocks = 512;        // paged KV blocks
+    int32_t n_ctx = 2048;       // longest prompt + completion
+    int32_t n_kv_blocks = 512;  // paged KV blocks
     int32_t block_size = 16;
     int32_t max_batch_tokens = 512;
     int32_t max_running_seqs = 256;
-    size_t max_queue = 4096;          // submit() beyond this: kResourceExhausted (HTTP 503)
+    size_t max_queue = 4096;  // submit() beyond this: kResourceExhausted (HTTP 503)
     int n_threads = 1;
-    bool is_deterministic = false;    // CPU: always batch-invariant; CudaRunner: set its is_deterministic
+    bool is_deterministic = false;                // CPU: always batch-invariant; CudaRunner: set its is_deterministic
     tensor::DType kv_type = tensor::DType::kF32;  // paged K/V row type: f32, f16, q8_0 or q4_0
 };
 
@@ -48,6 +48,11 @@ struct GenParams {
     uint64_t seed = 0;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    // Off by default (the OpenAI API has none of them); `gannet run` sets them.
+    int32_t top_k = 0;
+    float min_p = 0.0f;
+    float repeat_penalty = 1.0f;
+    int32_t repeat_last_n = 64;
 };
 
 struct FinishInfo {
@@ -56,6 +61,8 @@ struct FinishInfo {
     int32_t prompt_tokens = 0;
     int32_t completion_tokens = 0;
     int32_t cached_tokens = 0;
+    double first_token_s = 0.0;  // from admission to the first token (the prefill)
+    double decode_s = 0.0;       // from the first token to the last (completion_tokens - 1 decode steps)
 };
 
 struct EngineRequest {
@@ -83,6 +90,11 @@ public:
     Result<uint64_t> submit(EngineRequest request);
     // The client went away: the request stops at the next step and finishes with kCancelled.
     void cancel(uint64_t handle);
+
+    // One request, synchronously: submit() and wait for its finish (the callbacks still run on the
+    // engine thread, on_finish included). What `gannet run` and `gannet bench` use. Errors: those
+    // of submit(), or the request's failure status. REQUIRES: not called on the engine thread.
+    Result<FinishInfo> generate(EngineRequest request);
 
     std::string metrics_text() const;
     const EngineConfig& config() const { return config_; }
