@@ -83,30 +83,46 @@ const float* tile_rows(const AttentionJob& j, const std::byte* tile_base, int64_
     return tile;
 }
 
+// Tiles of one sequence are scattered over the pool, and the hardware prefetcher does not follow a
+// jump to another block: ask for the next tile's lines while this one is read.
+void prefetch_tile(const std::byte* tile_base, size_t n_bytes) {
+    for (size_t off = 0; off < n_bytes; off += 64) {
+        __builtin_prefetch(tile_base + off);
+    }
+}
+
 // Query heads [h0, h0 + n_h) of kv head g for token t. The heads share their kv head's rows, so each
 // K/V tile is read (and dequantized) once for all of them. Each head's result depends only on its
 // query and its own sequence's rows, summed in ascending positions: never on the batch or the split.
-void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64_t n_h, float* scores, float* tile) {
+void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64_t n_h, float* __restrict scores,
+                  float* tile) {
     const ModelConfig& c = *j.c;
+    // Locals, so the stores into scores and out cannot make the compiler reload them.
     const int64_t hd = c.head_dim_k;
     const int64_t hv = c.head_dim_v;
+    const float scale = c.attn_scale;
+    const float softcap = c.attn_softcap;
     const int64_t bs = j.block_size;
     const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t])];
     const int64_t pos = j.positions[t];
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
     const int64_t n = pos - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
+    const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     const float* q = j.q + t * c.q_dim() + h0 * hd;
     for (int64_t jb = j0; jb <= pos;) {
         const int64_t r0 = jb % bs;
         const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
         const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
+        if (jb / bs + 1 <= pos / bs) {
+            prefetch_tile(j.kv->k(s.block_table[static_cast<size_t>(jb / bs + 1)], j.layer, g), tile_bytes);
+        }
         const float* krows = tile_rows(j, j.kv->k(b, j.layer, g), r0, r1, tile);
         for (int64_t r = r0; r < r1; ++r, ++jb) {
             const float* k = krows + (r - r0) * hd;
             for (int64_t h = 0; h < n_h; ++h) {
-                float dot = dot_f32(q + h * hd, k, hd) * c.attn_scale;
-                if (c.attn_softcap > 0.0f) {
-                    dot = c.attn_softcap * std::tanh(dot / c.attn_softcap);
+                float dot = dot_f32(q + h * hd, k, hd) * scale;
+                if (softcap > 0.0f) {
+                    dot = softcap * std::tanh(dot / softcap);
                 }
                 scores[h * n + (jb - j0)] = dot;
             }
@@ -131,6 +147,9 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
         const int64_t r0 = jb % bs;
         const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
         const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
+        if (jb / bs + 1 <= pos / bs) {
+            prefetch_tile(j.kv->v(s.block_table[static_cast<size_t>(jb / bs + 1)], j.layer, g), tile_bytes);
+        }
         const float* vrows = tile_rows(j, j.kv->v(b, j.layer, g), r0, r1, tile);
         for (int64_t r = r0; r < r1; ++r, ++jb) {
             const float* __restrict v = vrows + (r - r0) * hd;
