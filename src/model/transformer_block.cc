@@ -63,6 +63,7 @@ struct AttentionJob {
     int64_t n_items;   // n_tokens * n_kv_heads * n_slices
     int64_t window;    // 0: full causal
     size_t row_bytes;
+    size_t block_bytes;  // tiles of block b are block_bytes * b past those of block 0
     int32_t block_size;
     int32_t layer;
     tensor::DType row_dtype;
@@ -108,15 +109,26 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
     const int64_t n = pos - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
+    // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
+    // tiles from cache, where the prefetches would only cost instructions.
+    const bool is_prefetching = s.tokens.size() <= 4;
+    // The layout is block-major, so a tile's address is one multiply away (no layout call per tile).
+    const std::byte* k0 = j.kv->k(0, j.layer, g);
+    const std::byte* v0 = j.kv->v(0, j.layer, g);
+    auto k_tile = [&](int64_t block_index) {
+        return k0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
+    };
+    auto v_tile = [&](int64_t block_index) {
+        return v0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
+    };
     const float* q = j.q + t * c.q_dim() + h0 * hd;
     for (int64_t jb = j0; jb <= pos;) {
         const int64_t r0 = jb % bs;
         const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
-        if (jb / bs + 1 <= pos / bs) {
-            prefetch_tile(j.kv->k(s.block_table[static_cast<size_t>(jb / bs + 1)], j.layer, g), tile_bytes);
+        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+            prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
         }
-        const float* krows = tile_rows(j, j.kv->k(b, j.layer, g), r0, r1, tile);
+        const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
         for (int64_t r = r0; r < r1; ++r, ++jb) {
             const float* k = krows + (r - r0) * hd;
             for (int64_t h = 0; h < n_h; ++h) {
@@ -146,11 +158,10 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     for (int64_t jb = j0; jb <= pos;) {
         const int64_t r0 = jb % bs;
         const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        const kvcache::BlockId b = s.block_table[static_cast<size_t>(jb / bs)];
-        if (jb / bs + 1 <= pos / bs) {
-            prefetch_tile(j.kv->v(s.block_table[static_cast<size_t>(jb / bs + 1)], j.layer, g), tile_bytes);
+        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+            prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
         }
-        const float* vrows = tile_rows(j, j.kv->v(b, j.layer, g), r0, r1, tile);
+        const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
         for (int64_t r = r0; r < r1; ++r, ++jb) {
             const float* __restrict v = vrows + (r - r0) * hd;
             for (int64_t h = 0; h < n_h; ++h) {
@@ -246,6 +257,7 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
                            .n_items = n_pairs * n_slices,
                            .window = c.is_sliding(layer) ? c.sliding_window : 0,
                            .row_bytes = row_bytes,
+                           .block_bytes = lay.block_bytes(),
                            .block_size = bs,
                            .layer = li,
                            .row_dtype = row_dtype,
