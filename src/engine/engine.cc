@@ -71,6 +71,7 @@ struct Engine::Live {
     int32_t n_generated = 0;
     int32_t cached_tokens = -1;
     double t_submit = 0.0;
+    double t_first = 0.0;
     double t_last = 0.0;
     bool is_finished = false;
     Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
@@ -79,7 +80,8 @@ struct Engine::Live {
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
                                                const EngineConfig& config) {
     if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
-        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
                             runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
@@ -90,10 +92,10 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
 }
 
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
-                                               const EngineConfig& config,
-                                               std::unique_ptr<runner::StepRunner> runner) {
+                                               const EngineConfig& config, std::unique_ptr<runner::StepRunner> runner) {
     if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
-        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
     if (runner == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
@@ -200,6 +202,10 @@ void Engine::finish(Live& r, FinishInfo info) {
     info.prompt_tokens = static_cast<int32_t>(r.req.prompt.size());
     info.completion_tokens = r.n_generated;
     info.cached_tokens = std::max(0, r.cached_tokens);
+    if (r.n_generated > 0) {
+        info.first_token_s = r.t_first - r.t_submit;
+        info.decode_s = r.t_last - r.t_first;
+    }
     if (r.req.on_finish) {
         (void)guarded("on_finish", [&] { r.req.on_finish(info); });  // logged; nothing is left to tell
     }
@@ -214,6 +220,7 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
         std::lock_guard<std::mutex> lock(metrics_mu_);
         if (r.n_generated == 1) {
             ttft_.observe(t - r.t_submit);
+            r.t_first = t;
         } else {
             itl_.observe(t - r.t_last);
         }
@@ -239,12 +246,8 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
     if (r.stops.stopped()) {
         is_finished = true;
         finish(r, done("stop"));
-        return;
     }
-    if (r.n_generated >= r.req.params.max_tokens) {
-        is_finished = true;
-        finish(r, done("length"));
-    }
+    // The length stop is the scheduler's (Scheduler::on_step_done); loop() reports it.
 }
 
 void Engine::admit_incoming() {
@@ -283,9 +286,11 @@ void Engine::admit_incoming() {
 
 void Engine::admit(uint64_t h, EngineRequest req) {
     sampling::SamplerConfig sc{.temperature = req.params.temperature,
-                               .top_k = 0,
+                               .top_k = req.params.top_k,
                                .top_p = req.params.top_p,
-                               .min_p = 0.0f,
+                               .min_p = req.params.min_p,
+                               .repeat_penalty = req.params.repeat_penalty,
+                               .repeat_last_n = req.params.repeat_last_n,
                                .seed = req.params.seed};
     auto sampler = sampling::Sampler::create(sc);
     if (!sampler.has_value()) {
@@ -418,15 +423,17 @@ void Engine::step() {
             emit_token(r, tok, is_finished);
         }
         ++row;
-        if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens
-            && r.n_generated >= r.req.params.max_tokens) {
-            is_finished = true;
-        }
         sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
         if (is_finished)
             done.push_back(h);
     }
-    sched_.on_step_done(sampled);
+    for (sched::SeqId id : sched_.on_step_done(sampled)) {  // the scheduler's length stops
+        const uint64_t h = by_seq_.at(id);
+        FinishInfo length;
+        length.finish_reason = "length";
+        finish(*live_[h], std::move(length));
+        done.push_back(h);
+    }
     for (uint64_t h : done) {
         by_seq_.erase(live_[h]->seq_id);
         live_.erase(h);
@@ -447,26 +454,61 @@ void Engine::publish_metrics() {
     g_blocks_used_.store(m.n_blocks_active);
 }
 
+Result<FinishInfo> Engine::generate(EngineRequest request) {
+    struct Waiter {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool is_done = false;
+        FinishInfo info;
+    };
+    auto w = std::make_shared<Waiter>();
+    request.on_finish = [w, user = std::move(request.on_finish)](const FinishInfo& info) {
+        if (user) {
+            user(info);
+        }
+        std::lock_guard<std::mutex> lock(w->mu);
+        w->info = info;
+        w->is_done = true;
+        w->cv.notify_all();
+    };
+    GANNET_RETURN_IF_ERROR(submit(std::move(request)).error());
+    std::unique_lock<std::mutex> lock(w->mu);
+    w->cv.wait(lock, [&] { return w->is_done; });
+    GANNET_RETURN_IF_ERROR(w->info.status);
+    return w->info;
+}
+
 std::string Engine::metrics_text() const {
     std::string s;
-    s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.", static_cast<double>(n_requests_.load()));
-    s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.", static_cast<double>(n_requests_ok_.load()));
-    s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.", static_cast<double>(n_requests_err_.load()));
+    s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.",
+                       static_cast<double>(n_requests_.load()));
+    s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.",
+                       static_cast<double>(n_requests_ok_.load()));
+    s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.",
+                       static_cast<double>(n_requests_err_.load()));
     s += render_scalar("gannet_requests_cancelled_total", "counter",
                        "Requests cancelled (the client went away, or shutdown); also counted as failed.",
                        static_cast<double>(n_requests_cancelled_.load()));
     s += render_scalar("gannet_engine_exceptions_total", "counter",
                        "Exceptions caught on the engine thread (each failed the live requests with an internal error).",
                        static_cast<double>(n_exceptions_.load()));
-    s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", static_cast<double>(n_prompt_tokens_.load()));
-    s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.", static_cast<double>(n_generation_tokens_.load()));
-    s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.", static_cast<double>(n_hit_tokens_.load()));
-    s += render_scalar("gannet_prefix_cache_query_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.", static_cast<double>(n_query_tokens_.load()));
-    s += render_scalar("gannet_preemptions_total", "counter", "Sequences preempted by recompute.", static_cast<double>(n_preemptions_.load()));
-    s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).", static_cast<double>(n_steps_.load()));
-    s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.", static_cast<double>(g_waiting_.load() + g_queue_.load()));
+    s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.",
+                       static_cast<double>(n_prompt_tokens_.load()));
+    s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.",
+                       static_cast<double>(n_generation_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
+                       static_cast<double>(n_hit_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_query_tokens_total", "counter",
+                       "Prompt tokens looked up in the prefix cache.", static_cast<double>(n_query_tokens_.load()));
+    s += render_scalar("gannet_preemptions_total", "counter", "Sequences preempted by recompute.",
+                       static_cast<double>(n_preemptions_.load()));
+    s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).",
+                       static_cast<double>(n_steps_.load()));
+    s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.",
+                       static_cast<double>(g_waiting_.load() + g_queue_.load()));
     s += render_scalar("gannet_running_requests", "gauge", "Requests running.", static_cast<double>(g_running_.load()));
-    s += render_scalar("gannet_kv_blocks_used", "gauge", "KV cache blocks held by sequences.", static_cast<double>(g_blocks_used_.load()));
+    s += render_scalar("gannet_kv_blocks_used", "gauge", "KV cache blocks held by sequences.",
+                       static_cast<double>(g_blocks_used_.load()));
     s += render_scalar("gannet_kv_blocks_total", "gauge", "KV cache blocks.", static_cast<double>(n_blocks_total_));
     std::lock_guard<std::mutex> lock(metrics_mu_);
     s += ttft_.render("gannet_time_to_first_token_seconds", "Time from submission to the first token.");

@@ -51,6 +51,11 @@ struct GenParams {
     uint64_t seed = 0;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    // Off by default (the OpenAI API has none of them); `gannet run` sets them.
+    int32_t top_k = 0;
+    float min_p = 0.0f;
+    float repeat_penalty = 1.0f;
+    int32_t repeat_last_n = 64;
 };
 
 struct FinishInfo {
@@ -59,6 +64,8 @@ struct FinishInfo {
     int32_t prompt_tokens = 0;
     int32_t completion_tokens = 0;
     int32_t cached_tokens = 0;
+    double first_token_s = 0.0;  // from admission to the first token (the prefill)
+    double decode_s = 0.0;       // from the first token to the last (completion_tokens - 1 decode steps)
 };
 
 struct EngineRequest {
@@ -86,6 +93,11 @@ public:
     Result<uint64_t> submit(EngineRequest request);
     // The client went away: the request stops at the next step and finishes with kCancelled.
     void cancel(uint64_t handle);
+
+    // One request, synchronously: submit() and wait for its finish (the callbacks still run on the
+    // engine thread, on_finish included). What `gannet run` and `gannet bench` use. Errors: those
+    // of submit(), or the request's failure status. REQUIRES: not called on the engine thread.
+    Result<FinishInfo> generate(EngineRequest request);
 
     std::string metrics_text() const;
     const EngineConfig& config() const { return config_; }

@@ -1,12 +1,15 @@
-// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3) and its CPU forward pass for one
-// sequence. The GGUF file stays mapped; matrices are used in place, in their stored dtype, through
-// kernels::matmul. Activation buffers are kept between calls and only grow, so after the first
-// (prefill) call, decode steps of one token do not allocate.
-// Owner: model. Thread-safety: load() results may be shared read-only, but forward() mutates the
-// activation buffers, so one thread calls forward() at a time.
+// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3) and its one CPU program,
+// forward_batch: a batch of sequences over the paged KV cache (src/kvcache) -> logits. Serving, every
+// command (through runner::Runner), calibration (through the activation hook) and the tests all run
+// it. The GGUF file stays mapped; matrices are used in place, in their stored dtype, through
+// kernels::matmul. Activation buffers are kept between calls and only grow, so once a batch shape
+// has been seen, decode steps do not allocate.
+// Owner: model. Thread-safety: load() results may be shared read-only, but forward_batch() mutates
+// the activation buffers, so one thread calls it at a time.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,12 +19,13 @@
 #include "base/thread_pool.h"
 #include "gguf/gguf_file.h"
 #include "kvcache/kv_storage.h"
-#include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/weights.h"
 
 namespace gannet::model {
 
+// Which logits a single-sequence forward returns (runner::Runner::run_sequence): the last token's,
+// or every token's.
 enum class LogitsMode { kLast, kAll };
 
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
@@ -30,7 +34,19 @@ struct BatchSeq {
     int32_t pos = 0;                                // position of tokens[0]; tokens[i] is at pos + i
     std::span<const kvcache::BlockId> block_table;  // covers positions [0, pos + n)
     bool is_logits_needed = false;                  // logits of its last token are returned
+    // Logits of every one of its tokens instead (n rows): what `logits --all`, perplexity and
+    // calibration need from a prefill. The engine's steps never ask for it.
+    bool is_all_logits_needed = false;
 };
+
+// Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
+// projections read, the attention output wo reads, the normalized rows gate/up read, the activated
+// rows w_down reads, and (layer -1) the final-normed rows of the output projection.
+enum class ActivationSite { kAttnInput, kAttnOutput, kFfnInput, kFfnDownInput, kOutputInput };
+// x: [n_rows, dim] floats, valid during the call only. kOutputInput sees only the rows whose logits
+// are computed.
+using ActivationHook =
+    std::function<void(ActivationSite site, int64_t layer, const float* x, int64_t n_rows, int64_t dim)>;
 
 class Model {
 public:
@@ -45,35 +61,23 @@ public:
     // The dtype name of the bulk of the weights (the first layer's ffn_down), e.g. "f16", "q4_0".
     const char* dtype_name() const;
 
-    // A cache for n_ctx positions whose K/V rows are stored as kv_type (f32, f16, q8_0 or q4_0; see
-    // tensor/kv_quant.h). kInvalidArgument when n_ctx is not in [1, n_ctx_train], kv_type is not a
-    // cache type, or the head size is not a multiple of 32 for q8_0/q4_0.
-    Result<KvCache> create_cache(int64_t n_ctx, tensor::DType kv_type = tensor::DType::kF32) const;
-
-    // Runs tokens at positions through the model, writing their keys and values into cache, and
-    // returns logits: [n_vocab] for the last token (kLast) or [n_tokens, n_vocab] (kAll). The view
-    // is valid until the next forward() call. Positions must be consecutive, start at or before
-    // cache.n_pos() (earlier positions are overwritten) and end before cache.n_ctx(); afterwards
-    // cache.n_pos() is one past the last position.
-    // Errors: kInvalidArgument for empty input, mismatched sizes, bad positions, a token id out of
-    // range or a cache made for another model; kUnimplemented when a weight dtype has no matmul.
-    // After an error from a layer, the cache entries from positions[0] on are unspecified.
-    Result<std::span<const float>> forward(std::span<const int32_t> tokens, std::span<const int32_t> positions,
-                                           KvCache& cache, LogitsMode mode, ThreadPool& pool);
-
-    // The serving path: every sequence's tokens concatenated into one activation matrix (each
+    // The one forward: every sequence's tokens concatenated into one activation matrix (each
     // projection is one matmul over the whole batch); K/V written into the paged cache `kv`
     // (n_kv_heads/head_dim/n_layers of this model; rows of its dtype: f32 copied, f16/bf16/q8_0/q4_0
     // quantized on write) through each block table, key summaries updated from the float keys;
     // attention per sequence reads K/V back through its block table, one tile at a time
     // (dequantized into a per-thread scratch for non-f32 types).
-    // Returns logits [n_rows, n_vocab], one row per seq with is_logits_needed, in seqs order; valid
-    // until the next forward call. Each token row is computed independently of its batch-mates
-    // (matmul rows, per-(token, head) attention), so results do not depend on the batch.
-    // Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, or
-    // a cache layout that does not match the model.
+    // Returns logits [n_rows, n_vocab]: one row per seq with is_logits_needed (n rows for one with
+    // is_all_logits_needed), in seqs order; valid until the next forward_batch call. Each token row is computed
+    // independently of its batch-mates (matmul rows, per-(token, head) attention), so results do not depend on the
+    // batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, or a cache
+    // layout that does not match the model.
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
+
+    // Called at every ActivationSite of every later forward_batch (nullptr: off, the default). For
+    // calibration (src/quantize), which needs each matrix's input rows.
+    void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
 
     // Construction goes through load()/from_file(); the key keeps the constructor theirs alone.
     class Key {
@@ -84,17 +88,13 @@ public:
         : file_(std::move(file)), cfg_(std::move(cfg)), weights_(std::move(weights)) {}
 
 private:
-    Status check_inputs(std::span<const int32_t> tokens, std::span<const int32_t> positions,
-                        const KvCache& cache) const;
-    void reserve(int64_t n_tokens, int64_t n_logit_rows, int64_t n_ctx, int n_threads);
-    // transformer_block.cc: one layer, updating x_ in place. qkv_block is shared by both cache
-    // layouts: normalized x_ -> q_ [n_tokens, q_dim], k_rows/v_rows [n_tokens, k_dim/v_dim], with
-    // biases, QK-norm and RoPE applied.
+    void reserve(int64_t n_tokens, int64_t n_logit_rows);
+    // transformer_block.cc: normalized x_ -> q_ [n_tokens, q_dim], k_rows/v_rows [n_tokens,
+    // k_dim/v_dim], with biases, QK-norm and RoPE applied.
     Status qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
                      ThreadPool& pool);
-    Status attention_block(int64_t layer, std::span<const int32_t> positions, KvCache& cache, ThreadPool& pool);
     Status ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool);
-    // forward_batch.cc: the attention sub-block over the paged cache.
+    // transformer_block.cc: the attention sub-block over the paged cache.
     Status paged_attention_block(int64_t layer, std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                  ThreadPool& pool);
 
@@ -103,26 +103,22 @@ private:
     ModelWeights weights_;
 
     // Activations, sized for the largest batch seen so far. Shapes for n_tokens rows.
-    std::vector<float> x_;             // [n_tokens, n_embd] residual stream
-    std::vector<float> xb_;            // [n_tokens, n_embd] normalized input of a sub-block
-    std::vector<float> q_;             // [n_tokens, n_heads * head_dim_k]
-    std::vector<float> att_;           // [n_tokens, n_heads * head_dim_v]
-    std::vector<float> out_;           // [n_tokens, n_embd] sub-block output
-    std::vector<float> gate_;          // [n_tokens, n_ff]
-    std::vector<float> up_;            // [n_tokens, n_ff]
-    std::vector<float> logits_;        // [n_logit_rows, n_vocab]
-    std::vector<float> attn_scratch_;  // attention_scratch_floats(n_threads, n_ctx, group)
-    std::vector<float> kv_k_f32_;      // [n_kv, k_dim] one layer's keys dequantized (non-f32 KvCache)
-    std::vector<float> kv_v_f32_;      // [n_kv, v_dim]
-    // forward_batch only.
+    std::vector<float> x_;              // [n_tokens, n_embd] residual stream
+    std::vector<float> xb_;             // [n_tokens, n_embd] normalized input of a sub-block
+    std::vector<float> q_;              // [n_tokens, n_heads * head_dim_k]
+    std::vector<float> att_;            // [n_tokens, n_heads * head_dim_v]
+    std::vector<float> out_;            // [n_tokens, n_embd] sub-block output
+    std::vector<float> gate_;           // [n_tokens, n_ff]
+    std::vector<float> up_;             // [n_tokens, n_ff]
+    std::vector<float> logits_;         // [n_logit_rows, n_vocab]
     std::vector<int32_t> b_tokens_;     // [n_tokens] concatenated tokens
     std::vector<int32_t> b_positions_;  // [n_tokens]
     std::vector<int32_t> b_seq_;        // [n_tokens] index into seqs
-    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write (also
-                                        // forward()'s staging rows for a non-f32 KvCache)
+    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write
     std::vector<float> b_v_;            // [n_tokens, v_dim]
-    std::vector<float> b_scores_;       // [n_threads, max n_kv] attention scores
+    std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
     std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    ActivationHook hook_;
 };
 
 }  // namespace gannet::model

@@ -1,6 +1,7 @@
 // STYLE.md: steady-state decode steps do not allocate. This binary replaces the global operator
 // new with a counting one (so it is its own test executable) and checks that, after a prefill,
-// one-token forward() calls make no heap allocation.
+// one-token steps of the one forward (Model::forward_batch, through Runner::run_sequence) make no
+// heap allocation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include "base/allocation_counter_for_test.h"
 #include "model/model.h"
 #include "model/test_models.h"
+#include "runner/runner.h"
 
 namespace gannet::model {
 namespace {
@@ -22,17 +24,17 @@ TEST_P(DecodeAllocTest, DecodeStepsDoNotAllocate) {
             .string();
     ASSERT_TRUE(write_test_model({.arch = GetParam(), .dtype = tensor::DType::kQ8_0}, path).ok());
     std::unique_ptr<Model> m = Model::load(path).value();
-    ThreadPool pool(2);
-    KvCache cache = m->create_cache(32).value();
+    auto runner = runner::Runner::create(*m, {.n_blocks = 2, .block_size = 16, .n_threads = 2}).value();
     const std::vector<int32_t> prompt = {1, 20, 30, 40};
-    const std::vector<int32_t> positions = {0, 1, 2, 3};
-    ASSERT_TRUE(m->forward(prompt, positions, cache, LogitsMode::kLast, pool).has_value());
+    ASSERT_TRUE(runner->run_sequence(prompt, 0, LogitsMode::kLast).has_value());
+    // Scores grow with the context: decode up to the last position first, then rewind and measure.
     int32_t id = 50;
-    int32_t pos = 4;
-    ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    for (int32_t pos = 4; pos < 32; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
+    }
     const int64_t before = test_support::allocation_count();
-    for (pos = 5; pos < 20; ++pos) {
-        ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    for (int32_t pos = 4; pos < 32; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
     }
     EXPECT_EQ(test_support::allocation_count() - before, 0);
     std::filesystem::remove(path);
@@ -50,17 +52,17 @@ TEST_P(KvTypeAllocTest, DecodeStepsDoNotAllocate) {
     ASSERT_TRUE(
         write_test_model({.arch = "gemma3", .n_embd = 128, .n_ff = 256, .n_heads = 4, .n_kv_heads = 2}, path).ok());
     std::unique_ptr<Model> m = Model::load(path).value();
-    ThreadPool pool(2);
-    KvCache cache = m->create_cache(32, GetParam()).value();
+    auto runner =
+        runner::Runner::create(*m, {.n_blocks = 2, .block_size = 16, .n_threads = 2, .kv_type = GetParam()}).value();
     const std::vector<int32_t> prompt = {1, 20, 30, 40};
-    const std::vector<int32_t> positions = {0, 1, 2, 3};
-    ASSERT_TRUE(m->forward(prompt, positions, cache, LogitsMode::kLast, pool).has_value());
+    ASSERT_TRUE(runner->run_sequence(prompt, 0, LogitsMode::kLast).has_value());
     int32_t id = 50;
-    int32_t pos = 4;
-    ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    for (int32_t pos = 4; pos < 32; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
+    }
     const int64_t before = test_support::allocation_count();
-    for (pos = 5; pos < 20; ++pos) {
-        ASSERT_TRUE(m->forward(std::span(&id, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool).has_value());
+    for (int32_t pos = 4; pos < 32; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
     }
     EXPECT_EQ(test_support::allocation_count() - before, 0);
     std::filesystem::remove(path);

@@ -16,6 +16,7 @@
 #include "base/mapped_file.h"
 #include "model/model.h"
 #include "model/test_models.h"
+#include "runner/runner.h"
 
 namespace gannet::model {
 namespace {
@@ -72,11 +73,9 @@ TEST_F(ModelCliTest, LogitsMatchTheInProcessForward) {
     std::unique_ptr<Model> m = Model::load(model_path()).value();
     const int64_t n_vocab = m->config().n_vocab;
     ASSERT_EQ(bytes.size(), 3 * n_vocab * sizeof(float));
-    ThreadPool pool(1);
-    KvCache cache = m->create_cache(3).value();
+    auto runner = runner::Runner::create(*m, {.n_blocks = 1, .block_size = 16, .n_threads = 1}).value();
     const std::vector<int32_t> tokens = {1, 50, 60};
-    const std::vector<int32_t> positions = {0, 1, 2};
-    std::span<const float> want = m->forward(tokens, positions, cache, LogitsMode::kAll, pool).value();
+    std::span<const float> want = runner->run_sequence(tokens, 0, LogitsMode::kAll).value();
     EXPECT_EQ(std::memcmp(bytes.data(), want.data(), bytes.size()), 0);
 
     const CmdResult last = gannet("logits -m " + model_path() + " --tokens 1,50,60 --out " + out);
@@ -198,6 +197,15 @@ TEST_F(ModelCliTest, BadFlagsAreUserErrors) {
     expect_user_error(gannet("run -m " + model_path() + " -p hi --top-p 0"), "top_p 0 must be in (0, 1]");
     expect_user_error(gannet("make-test-model --arch rwkv --out " + tmp("x.gguf")), "unknown architecture 'rwkv'");
     EXPECT_EQ(gannet("run --help").exit_code, 0);
+    // --device on every model command: unknown devices and paths not there yet are one-line errors.
+    expect_user_error(gannet("run -m " + model_path() + " -p hi --device tpu"), "--device must be cpu or cuda");
+    expect_user_error(gannet("bench -m " + model_path() + " -p 4 -n 1 --device tpu"), "'tpu' is not cpu or cuda");
+    expect_user_error(gannet("logits -m " + model_path() + " --tokens 1 --out " + tmp("x.bin") + " --device tpu"),
+                      "'tpu' is not cpu or cuda");
+    const std::string text = tmp("device.txt");
+    std::ofstream(text) << std::string(40, 'a');
+    expect_user_error(gannet("perplexity -m " + model_path() + " -f " + text + " -c 16 --device cuda"),
+                      "the CUDA runner does not return every row's logits yet");
 }
 
 // --kv-type on every model command: unknown names fail in one line naming the accepted types;
@@ -219,9 +227,11 @@ TEST_F(ModelCliTest, KvTypeFlag) {
     }
     EXPECT_NE(gannet("serve --help").out.find("--kv-type"), std::string::npos);
 
-    const std::string head_dim = "head_dim 16/16 is not a multiple of 32, which a q8_0 kv cache needs";
+    // Every command builds its cache through the runner, so one message says it.
+    const std::string head_dim = "head_dim 16 is not a multiple of 32, which a q8_0 cache needs";
     expect_user_error(gannet("run -m " + m + " -p hi -n 1 --kv-type Q8_0"), head_dim);
     expect_user_error(gannet("bench -m " + m + " -p 4 -n 1 --kv-type q8_0"), head_dim);
+    expect_user_error(gannet("logits -m " + m + " --tokens 1 --out " + tmp("x.bin") + " --kv-type q8_0"), head_dim);
     // serve checks the layout before it listens (timeout: a regression must not hang the suite).
     expect_user_error(gannet("serve -m " + m + " --port 0 --kv-type q4_0", "timeout 60 "),
                       "head_dim 16 is not a multiple of 32, which a q4_0 cache needs");

@@ -15,6 +15,7 @@
 #include "base/mapped_file.h"
 #include "base/test_paths.h"
 #include "model/model.h"
+#include "runner/runner.h"
 
 namespace gannet::model {
 namespace {
@@ -63,13 +64,10 @@ TEST_P(FixtureTest, LogitsMatchHuggingFaceAtEveryPosition) {
     std::vector<float> ref(ref_bytes.size() / sizeof(float));
     std::memcpy(ref.data(), ref_bytes.data(), ref_bytes.size());
 
-    std::vector<int32_t> positions(tokens.size());
-    for (size_t i = 0; i < positions.size(); ++i) {
-        positions[i] = static_cast<int32_t>(i);
-    }
-    ThreadPool pool(2);
-    KvCache cache = m->create_cache(static_cast<int64_t>(tokens.size())).value();
-    std::span<const float> got = m->forward(tokens, positions, cache, LogitsMode::kAll, pool).value();
+    // The one forward for one sequence: runner::Runner::run_sequence over Model::forward_batch.
+    const int32_t n_blocks = static_cast<int32_t>((tokens.size() + 15) / 16);
+    auto runner = runner::Runner::create(*m, {.n_blocks = n_blocks, .block_size = 16, .n_threads = 2}).value();
+    std::span<const float> got = runner->run_sequence(tokens, 0, LogitsMode::kAll).value();
     double worst = 0.0;
     for (size_t t = 0; t < tokens.size(); ++t) {
         const std::span<const float> g = got.subspan(t * n_vocab, n_vocab);

@@ -1,5 +1,6 @@
 // Forward-pass tests on small random-weight models of every architecture (label slow: they write
-// GGUF files and run whole models, though each takes well under a second).
+// GGUF files and run whole models, though each takes well under a second). Every forward here is
+// the one program, Model::forward_batch, driven for one sequence by runner::Runner::run_sequence.
 #include "model/model.h"
 
 #include <gtest/gtest.h>
@@ -9,11 +10,14 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "model/perplexity.h"
 #include "model/test_models.h"
+#include "runner/runner.h"
+#include "tokenizer/tokenizer.h"
 
 namespace gannet::model {
 namespace {
@@ -33,13 +37,27 @@ std::unique_ptr<Model> load_test_model(const TestModelOptions& opt) {
     return std::move(m).value();
 }
 
-std::vector<int32_t> iota_positions(int32_t first, size_t n) {
-    std::vector<int32_t> p(n);
-    for (size_t i = 0; i < n; ++i) {
-        p[i] = first + static_cast<int32_t>(i);
+// One sequence over a private paged cache of n_blocks blocks of 16 positions.
+class Seq {
+public:
+    explicit Seq(Model& m, int n_threads = 1, int32_t n_blocks = 4) {
+        Result<std::unique_ptr<runner::Runner>> r =
+            runner::Runner::create(m, {.n_blocks = n_blocks, .block_size = 16, .n_threads = n_threads});
+        EXPECT_TRUE(r.has_value()) << r.error().to_string();
+        runner_ = std::move(r).value();
     }
-    return p;
-}
+    Result<std::span<const float>> run(std::span<const int32_t> tokens, int32_t pos, LogitsMode mode) {
+        return runner_->run_sequence(tokens, pos, mode);
+    }
+    std::vector<float> values(std::span<const int32_t> tokens, int32_t pos, LogitsMode mode) {
+        Result<std::span<const float>> r = run(tokens, pos, mode);
+        EXPECT_TRUE(r.has_value()) << r.error().to_string();
+        return r.has_value() ? std::vector<float>(r->begin(), r->end()) : std::vector<float>();
+    }
+
+private:
+    std::unique_ptr<runner::Runner> runner_;
+};
 
 // max|a - b| / max|b| over one position's logits.
 double rel_err(std::span<const float> a, std::span<const float> b) {
@@ -58,10 +76,8 @@ class ArchTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ArchTest, ForwardGivesFiniteVariedLogits) {
     std::unique_ptr<Model> m = load_test_model({.arch = GetParam()});
-    ThreadPool pool(2);
-    KvCache cache = m->create_cache(64).value();
-    const std::vector<int32_t> pos = iota_positions(0, kTokens.size());
-    Result<std::span<const float>> r = m->forward(kTokens, pos, cache, LogitsMode::kLast, pool);
+    Seq seq(*m, 2);
+    Result<std::span<const float>> r = seq.run(kTokens, 0, LogitsMode::kLast);
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
     ASSERT_EQ(r->size(), static_cast<size_t>(m->config().n_vocab));
     float lo = r->front(), hi = r->front();
@@ -71,44 +87,32 @@ TEST_P(ArchTest, ForwardGivesFiniteVariedLogits) {
         hi = std::max(hi, v);
     }
     EXPECT_GT(hi - lo, 0.1f);
-    EXPECT_EQ(cache.n_pos(), static_cast<int64_t>(kTokens.size()));
 }
 
 TEST_P(ArchTest, IncrementalDecodeMatchesFullSequenceForward) {
     std::unique_ptr<Model> m = load_test_model({.arch = GetParam()});
     const int64_t n_vocab = m->config().n_vocab;
-    ThreadPool pool(2);
-    KvCache full_cache = m->create_cache(64).value();
-    const std::vector<int32_t> pos = iota_positions(0, kTokens.size());
-    std::span<const float> full_view = m->forward(kTokens, pos, full_cache, LogitsMode::kAll, pool).value();
-    const std::vector<float> full(full_view.begin(), full_view.end());
+    Seq full_seq(*m, 2);
+    const std::vector<float> full = full_seq.values(kTokens, 0, LogitsMode::kAll);
+    ASSERT_EQ(full.size(), kTokens.size() * static_cast<size_t>(n_vocab));
 
-    KvCache cache = m->create_cache(64).value();
+    Seq seq(*m, 2);
     const size_t n_prefill = 5;
-    std::span<const float> last =
-        m->forward(std::span(kTokens).first(n_prefill), std::span(pos).first(n_prefill), cache, LogitsMode::kLast, pool)
-            .value();
+    std::vector<float> last = seq.values(std::span(kTokens).first(n_prefill), 0, LogitsMode::kLast);
     EXPECT_LE(rel_err(last, std::span(full).subspan((n_prefill - 1) * n_vocab, n_vocab)), 1e-5);
     for (size_t t = n_prefill; t < kTokens.size(); ++t) {
-        last =
-            m->forward(std::span(kTokens).subspan(t, 1), std::span(pos).subspan(t, 1), cache, LogitsMode::kLast, pool)
-                .value();
+        last = seq.values(std::span(kTokens).subspan(t, 1), static_cast<int32_t>(t), LogitsMode::kLast);
         EXPECT_LE(rel_err(last, std::span(full).subspan(t * n_vocab, n_vocab)), 1e-5) << "position " << t;
     }
 }
 
 TEST_P(ArchTest, RewindingTheCacheReproducesLogits) {
     std::unique_ptr<Model> m = load_test_model({.arch = GetParam()});
-    ThreadPool pool(1);
-    KvCache cache = m->create_cache(32).value();
-    const std::vector<int32_t> pos = iota_positions(0, kTokens.size());
-    std::span<const float> a = m->forward(kTokens, pos, cache, LogitsMode::kLast, pool).value();
-    const std::vector<float> first(a.begin(), a.end());
+    Seq seq(*m);
+    const std::vector<float> first = seq.values(kTokens, 0, LogitsMode::kLast);
     const std::vector<int32_t> other = {1, 5, 6};
-    ASSERT_TRUE(m->forward(other, iota_positions(4, 3), cache, LogitsMode::kLast, pool).has_value());
-    cache.set_n_pos(4);
-    std::span<const float> b =
-        m->forward(std::span(kTokens).subspan(4), std::span(pos).subspan(4), cache, LogitsMode::kLast, pool).value();
+    ASSERT_TRUE(seq.run(other, 4, LogitsMode::kLast).has_value());  // overwrites positions 4..6
+    const std::vector<float> b = seq.values(std::span(kTokens).subspan(4), 4, LogitsMode::kLast);
     EXPECT_LE(rel_err(b, first), 1e-6);
 }
 
@@ -116,18 +120,13 @@ INSTANTIATE_TEST_SUITE_P(Archs, ArchTest, ::testing::Values("llama", "qwen2", "q
 
 TEST(ModelTest, QuantizedAndHalfModelsStayCloseToF32) {
     std::unique_ptr<Model> ref = load_test_model({.arch = "llama", .dtype = tensor::DType::kF32});
-    ThreadPool pool(2);
-    const std::vector<int32_t> pos = iota_positions(0, kTokens.size());
-    KvCache ref_cache = ref->create_cache(32).value();
-    std::span<const float> ref_view = ref->forward(kTokens, pos, ref_cache, LogitsMode::kLast, pool).value();
-    const std::vector<float> want(ref_view.begin(), ref_view.end());
+    const std::vector<float> want = Seq(*ref, 2).values(kTokens, 0, LogitsMode::kLast);
     // Q8_0 also quantizes the activations to int8 in matmul, and a random network amplifies
     // perturbations, hence the loose bound; it still catches a wrong block layout (errors ~1).
     for (auto [dtype, tol] : {std::pair{tensor::DType::kF16, 5e-3}, std::pair{tensor::DType::kBF16, 3e-2},
                               std::pair{tensor::DType::kQ8_0, 1e-1}}) {
         std::unique_ptr<Model> m = load_test_model({.arch = "llama", .dtype = dtype});
-        KvCache cache = m->create_cache(32).value();
-        std::span<const float> got = m->forward(kTokens, pos, cache, LogitsMode::kLast, pool).value();
+        const std::vector<float> got = Seq(*m, 2).values(kTokens, 0, LogitsMode::kLast);
         const double err = rel_err(got, want);
         EXPECT_LE(err, tol) << tensor::dtype_name(dtype);
         std::printf("%s rel err %.2e\n", tensor::dtype_name(dtype), err);
@@ -137,30 +136,34 @@ TEST(ModelTest, QuantizedAndHalfModelsStayCloseToF32) {
 
 TEST(ModelTest, PerplexityScoresTheSecondHalfOfEachWindow) {
     std::unique_ptr<Model> m = load_test_model({.arch = "qwen2"});
-    ThreadPool pool(2);
     std::vector<int32_t> tokens;
     for (int i = 0; i < 37; ++i) {
         tokens.push_back(3 + (i * 7) % 200);
     }
-    const PerplexityResult r = evaluate_perplexity(*m, tokens, 16, /*bos_id=*/1, pool).value();
+    const int64_t n_vocab = m->config().n_vocab;
+    Seq runs(*m, 2);
+    const WindowLogits window_logits = [&](std::span<const int32_t> window) {
+        return runs.run(window, 0, LogitsMode::kAll);
+    };
+    const PerplexityResult r = evaluate_perplexity(window_logits, n_vocab, tokens, 16, /*bos_id=*/1).value();
     EXPECT_EQ(r.n_windows, 2);                // 37 tokens: two windows of 16, 5 left over
     EXPECT_EQ(r.n_scored, 2 * (16 - 1 - 8));  // positions 8..14 predict tokens 9..15
     // Recompute both windows by hand: BOS first, logits at i predict the original token i + 1.
     double nll = 0.0;
-    const int64_t n_vocab = m->config().n_vocab;
     for (int w = 0; w < 2; ++w) {
-        KvCache cache = m->create_cache(16).value();
         std::vector<int32_t> window(tokens.begin() + 16 * w, tokens.begin() + 16 * (w + 1));
         window[0] = 1;
-        std::span<const float> logits =
-            m->forward(window, iota_positions(0, 16), cache, LogitsMode::kAll, pool).value();
+        Seq seq(*m, 2);
+        const std::vector<float> all = seq.values(window, 0, LogitsMode::kAll);
+        const std::span<const float> logits(all);
         for (int i = 8; i < 15; ++i) {
             nll += negative_log_likelihood(logits.subspan(i * n_vocab, n_vocab), tokens[16 * w + i + 1]);
         }
     }
     EXPECT_NEAR(r.mean_nll, nll / 14, 1e-9);
     EXPECT_NEAR(r.perplexity, std::exp(r.mean_nll), 1e-9);
-    Result<PerplexityResult> short_text = evaluate_perplexity(*m, std::span(tokens).first(10), 16, 1, pool);
+    Result<PerplexityResult> short_text =
+        evaluate_perplexity(window_logits, n_vocab, std::span(tokens).first(10), 16, 1);
     ASSERT_FALSE(short_text.has_value());
     EXPECT_NE(short_text.error().message().find("the text has 10 tokens, need at least one window of 16"),
               std::string::npos);
@@ -169,10 +172,7 @@ TEST(ModelTest, PerplexityScoresTheSecondHalfOfEachWindow) {
 TEST(ModelTest, TiedEmbeddingsUseTokenEmbd) {
     std::unique_ptr<Model> m = load_test_model({.arch = "qwen3", .is_tied = true});
     EXPECT_EQ(m->weights().output.data, m->weights().token_embd.data);
-    ThreadPool pool(1);
-    KvCache cache = m->create_cache(8).value();
-    EXPECT_TRUE(
-        m->forward(std::vector<int32_t>{1, 2}, iota_positions(0, 2), cache, LogitsMode::kAll, pool).has_value());
+    EXPECT_TRUE(Seq(*m).run(std::vector<int32_t>{1, 2}, 0, LogitsMode::kAll).has_value());
 }
 
 TEST(ModelTest, Gemma3LayersFollowTheSlidingPattern) {
@@ -189,23 +189,22 @@ TEST(ModelTest, Gemma3LayersFollowTheSlidingPattern) {
 
 TEST(ModelTest, BadInputsAreErrors) {
     std::unique_ptr<Model> m = load_test_model({.arch = "llama", .n_ctx = 16});
-    ThreadPool pool(1);
-    Result<KvCache> too_big = m->create_cache(17);
-    ASSERT_FALSE(too_big.has_value());
-    EXPECT_NE(too_big.error().message().find("context of 17 tokens is outside [1, 16]"), std::string::npos);
-    KvCache cache = m->create_cache(8).value();
-    const std::vector<int32_t> nine(9, 3);
-    Result<std::span<const float>> r = m->forward(nine, iota_positions(0, 9), cache, LogitsMode::kLast, pool);
+    Seq seq(*m, 1, /*n_blocks=*/1);
+    const std::vector<int32_t> seventeen(17, 3);
+    Result<std::span<const float>> r = seq.run(seventeen, 0, LogitsMode::kLast);
     ASSERT_FALSE(r.has_value());
-    EXPECT_NE(r.error().message().find("position 8 is beyond the context of 8 tokens"), std::string::npos)
+    EXPECT_NE(r.error().message().find("17 tokens at position 0 do not fit the cache of 16 positions"),
+              std::string::npos)
         << r.error().message();
-    r = m->forward(std::vector<int32_t>{100000}, iota_positions(0, 1), cache, LogitsMode::kLast, pool);
+    r = seq.run(std::vector<int32_t>{100000}, 0, LogitsMode::kLast);
     ASSERT_FALSE(r.has_value());
     EXPECT_NE(r.error().message().find("token id 100000 out of range"), std::string::npos) << r.error().message();
-    r = m->forward(std::vector<int32_t>{1}, iota_positions(3, 1), cache, LogitsMode::kLast, pool);
+    r = seq.run(std::vector<int32_t>{1}, -1, LogitsMode::kLast);
     ASSERT_FALSE(r.has_value());
-    EXPECT_NE(r.error().message().find("first position 3 leaves a gap after 0 cached"), std::string::npos)
-        << r.error().message();
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+    r = seq.run({}, 0, LogitsMode::kLast);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
 
 // Copies a test model's metadata and tensors into a new writer, letting `edit` drop or replace
@@ -274,20 +273,36 @@ TEST(ModelTest, RopeFreqsTensorDividesTheAngles) {
         std::unique_ptr<Model> m = Model::load(path).value();
         std::filesystem::remove(path);
         EXPECT_EQ(m->weights().rope_freqs.size(), 8u);
-        ThreadPool pool(1);
-        KvCache cache = m->create_cache(32).value();
-        std::span<const float> v =
-            m->forward(kTokens, iota_positions(0, kTokens.size()), cache, LogitsMode::kLast, pool).value();
-        return std::vector<float>(v.begin(), v.end());
+        return Seq(*m).values(kTokens, 0, LogitsMode::kLast);
     };
     std::unique_ptr<Model> plain = load_test_model({.arch = "llama"});
-    ThreadPool pool(1);
-    KvCache cache = plain->create_cache(32).value();
-    std::span<const float> v =
-        plain->forward(kTokens, iota_positions(0, kTokens.size()), cache, LogitsMode::kLast, pool).value();
-    const std::vector<float> want(v.begin(), v.end());
+    const std::vector<float> want = Seq(*plain).values(kTokens, 0, LogitsMode::kLast);
     EXPECT_EQ(logits_with_factor(1.0f), want);
     EXPECT_GT(rel_err(logits_with_factor(8.0f), want), 1e-3);
+}
+
+// Benchmark vocabularies: padding tokens are normal word pieces, each decoding to its own text
+// (placeholder tokens would stream as nothing), and text made of them encodes back to them.
+TEST(ModelTest, PaddedVocabularyIsMadeOfWords) {
+    const std::string path = temp_path("vocab.gguf");
+    ASSERT_TRUE(write_test_model({.arch = "llama", .n_vocab = 2000}, path).ok());
+    std::unique_ptr<Model> m = Model::load(path).value();
+    std::filesystem::remove(path);
+    EXPECT_EQ(m->config().n_vocab, 2000);
+    std::unique_ptr<tokenizer::Tokenizer> tok = tokenizer::Tokenizer::from_gguf(m->file()).value();
+    ASSERT_EQ(tok->n_vocab(), 2000);
+    std::set<std::string> texts;
+    for (int32_t id = 1000; id < 2000; ++id) {
+        const std::string text = tok->decode_token(id, tokenizer::Tokenizer::RenderSpecial::kNo);
+        ASSERT_GE(text.size(), 2u) << id;
+        EXPECT_EQ(text[0], ' ') << id;
+        EXPECT_TRUE(texts.insert(text).second) << "duplicate " << text;
+    }
+    for (int32_t id : {400, 1000, 1999}) {
+        const std::string text = tok->decode_token(id, tokenizer::Tokenizer::RenderSpecial::kNo);
+        // SentencePiece prepends the space itself.
+        EXPECT_EQ(tok->encode(text.substr(1), tokenizer::AddBos::kNo), std::vector<int32_t>{id}) << text;
+    }
 }
 
 TEST(ModelTest, UnknownArchitectureIsUnimplemented) {

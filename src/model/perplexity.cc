@@ -15,22 +15,16 @@ double negative_log_likelihood(std::span<const float> logits, int32_t target) {
     return std::log(sum) - (static_cast<double>(logits[static_cast<size_t>(target)]) - max_v);
 }
 
-Result<PerplexityResult> evaluate_perplexity(Model& model, std::span<const int32_t> tokens, int64_t n_ctx,
-                                             int32_t bos_id, ThreadPool& pool, const PerplexityProgress& progress,
-                                             tensor::DType kv_type) {
+Result<PerplexityResult> evaluate_perplexity(const WindowLogits& window_logits, int64_t n_vocab,
+                                             std::span<const int32_t> tokens, int64_t n_ctx, int32_t bos_id,
+                                             const PerplexityProgress& progress) {
     if (n_ctx < 4 || static_cast<int64_t>(tokens.size()) < n_ctx) {
         return make_error(ErrorCode::kInvalidArgument,
                           "perplexity: the text has %zu tokens, need at least one window of %lld (>= 4)", tokens.size(),
                           static_cast<long long>(n_ctx));
     }
-    GANNET_ASSIGN_OR_RETURN(KvCache cache, model.create_cache(n_ctx, kv_type));
-    const int64_t n_vocab = model.config().n_vocab;
     const int64_t n_windows = static_cast<int64_t>(tokens.size()) / n_ctx;
     std::vector<int32_t> window(static_cast<size_t>(n_ctx));
-    std::vector<int32_t> positions(static_cast<size_t>(n_ctx));
-    for (int64_t i = 0; i < n_ctx; ++i) {
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    }
     PerplexityResult r;
     double nll_sum = 0.0;
     const int64_t first = n_ctx / 2;
@@ -39,9 +33,11 @@ Result<PerplexityResult> evaluate_perplexity(Model& model, std::span<const int32
         if (bos_id >= 0) {
             window[0] = bos_id;
         }
-        cache.set_n_pos(0);
-        GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
-                                model.forward(window, positions, cache, LogitsMode::kAll, pool));
+        GANNET_ASSIGN_OR_RETURN(std::span<const float> logits, window_logits(window));
+        if (static_cast<int64_t>(logits.size()) != n_ctx * n_vocab) {
+            return make_error(ErrorCode::kInvalidArgument, "perplexity: got %zu logits for a window, expected %lld",
+                              logits.size(), static_cast<long long>(n_ctx * n_vocab));
+        }
         // Logits at position i predict the token at i + 1 (the original token, never the BOS).
         for (int64_t i = first; i < n_ctx - 1; ++i) {
             const int32_t target = tokens[static_cast<size_t>(w * n_ctx + i + 1)];

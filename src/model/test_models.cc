@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "base/result.h"
@@ -73,6 +74,32 @@ Vocab make_vocab() {
     return v;
 }
 
+// Pads the vocabulary to n_vocab with normal word pieces, "▁a".."▁z", "▁aa".."▁zz", "▁aaa"...,
+// shortest first (so every piece's prefix is a piece too and SentencePiece can merge up to it), so
+// a benchmark model's sampled tokens stream as text: placeholder tokens would decode to nothing.
+void pad_with_words(Vocab& v, int64_t n_vocab) {
+    std::unordered_set<std::string> seen(v.tokens.begin(), v.tokens.end());
+    for (int len = 1; static_cast<int64_t>(v.tokens.size()) < n_vocab; ++len) {
+        std::string word(static_cast<size_t>(len), 'a');
+        while (static_cast<int64_t>(v.tokens.size()) < n_vocab) {
+            std::string piece = "\xe2\x96\x81" + word;
+            if (seen.insert(piece).second) {
+                v.add(std::move(piece), -3.0 - 0.01 * len, kTypeNormal);
+            }
+            // Next word of this length in a..z order; done after "zz..z".
+            int i = len - 1;
+            while (i >= 0 && word[static_cast<size_t>(i)] == 'z') {
+                word[static_cast<size_t>(i)] = 'a';
+                --i;
+            }
+            if (i < 0) {
+                break;
+            }
+            ++word[static_cast<size_t>(i)];
+        }
+    }
+}
+
 struct Builder {
     const TestModelOptions& opt;
     gguf::Writer& w;
@@ -114,7 +141,8 @@ struct Builder {
                         z ^= z >> 31;
                         x = a * (static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f);
                     }
-                    Status s = tensor::quantize_row(opt.dtype, row.data(), data.data() + static_cast<size_t>(r) * row_bytes, n_in);
+                    Status s = tensor::quantize_row(opt.dtype, row.data(),
+                                                    data.data() + static_cast<size_t>(r) * row_bytes, n_in);
                     if (!s.ok()) {
                         errors[static_cast<size_t>(t)] = std::move(s);
                         return;
@@ -209,10 +237,7 @@ Result<gguf::Writer> build_test_model(const TestModelOptions& opt) {
         return make_error(ErrorCode::kInvalidArgument, "test model: n_vocab %lld is below the tiny vocabulary's %zu",
                           static_cast<long long>(opt.n_vocab), vocab.tokens.size());
     }
-    constexpr int32_t kTypeUnused = 5;  // llama.cpp's token type for placeholder tokens
-    while (static_cast<int64_t>(vocab.tokens.size()) < opt.n_vocab) {
-        vocab.add("<unused_" + std::to_string(vocab.tokens.size()) + ">", -1e9, kTypeUnused);
-    }
+    pad_with_words(vocab, opt.n_vocab);
     const int64_t n_vocab = static_cast<int64_t>(vocab.tokens.size());
 
     gguf::Writer w;

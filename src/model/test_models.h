@@ -26,8 +26,9 @@ struct TestModelOptions {
     int64_t n_ff = 0;
     int64_t n_heads = 0;
     int64_t n_kv_heads = 0;
-    // 0 keeps the tiny vocabulary; a larger value pads it with unused "<unused_N>" tokens so a
-    // benchmark model has a real model's output matrix (e.g. 32000 for TinyLlama's shape).
+    // 0 keeps the tiny vocabulary; a larger value pads it with normal word pieces ("▁a", "▁ab", ...)
+    // so a benchmark model has a real model's output matrix (e.g. 32000 for TinyLlama's shape) and
+    // what it generates streams as text.
     int64_t n_vocab = 0;
     // Benchmark-sized models (billions of weights): matrices ~ uniform with the same variance as
     // the normal default, drawn from a counter-based hash and quantized on all cores, ~50x faster

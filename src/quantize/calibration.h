@@ -2,12 +2,11 @@
 // matrix, the mean squared value of each input column (llama.cpp calls the result an "imatrix").
 // Quantizing with these weights minimises the expected squared error of each matrix's OUTPUT on
 // text like the calibration text, instead of the plain weight error. Owner: quantize helper.
-// Thread-safety: one call at a time per pool.
+// Thread-safety: one call at a time per model.
 //
-// Why a forward of its own: model::Model::forward exposes only logits, and the statistics need each
-// matrix's input. This file repeats Model's layer steps (same kernels, same order: see
-// src/model/transformer_block.cc) and records inputs on the way; calibration_test.cc checks its
-// logits equal Model::forward's, so the two cannot drift apart unnoticed.
+// The statistics come from the one forward (runner::Runner::run_sequence over
+// model::Model::forward_batch) through the model's activation hook, which hands over each matrix's
+// input rows; there is no second copy of the layer steps to drift from the real one.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +14,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "base/thread_pool.h"
-#include "gguf/gguf_file.h"
+#include "model/model.h"
 #include "quantize/quantizer.h"
 
 namespace gannet::quantize {
@@ -28,11 +26,11 @@ struct CalibrationResult {
 };
 
 // Runs tokens through the model in independent windows of n_ctx tokens (positions restart at 0 in
-// each; the last window may be shorter). With tied embeddings the output statistics are recorded
-// under token_embd.weight. Errors: those of model config/weight binding (kDataLoss,
-// kUnimplemented), kInvalidArgument for no tokens, n_ctx < 1 or above the training context, or a
-// token id out of range.
-Result<CalibrationResult> collect_importance(const gguf::File& file, std::span<const int32_t> tokens, int64_t n_ctx,
-                                             ThreadPool& pool);
+// each; the last window may be shorter) on n_threads. With tied embeddings the output statistics
+// are recorded under token_embd.weight. The model's activation hook is set during the call and
+// cleared after. Errors: kInvalidArgument for no tokens, n_ctx < 1 or above the training context,
+// n_threads < 1, or a token id out of range; those of the forward.
+Result<CalibrationResult> collect_importance(model::Model& model, std::span<const int32_t> tokens, int64_t n_ctx,
+                                             int n_threads);
 
 }  // namespace gannet::quantize

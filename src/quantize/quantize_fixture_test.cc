@@ -25,6 +25,7 @@
 #include "base/thread_pool.h"
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
+#include "runner/runner.h"
 #include "tensor/quant.h"
 #include "tensor/quant_k_quantize.h"
 
@@ -48,14 +49,12 @@ std::vector<float> dequantize_tensor(const gguf::File& f, const gguf::TensorInfo
 std::vector<float> logits_of(gguf::File file) {
     std::unique_ptr<model::Model> m = model::Model::from_file(std::move(file)).value();
     const int64_t n = 64;
-    std::vector<int32_t> tokens(n), pos(n);
+    std::vector<int32_t> tokens(n);
     for (int64_t i = 0; i < n; ++i) {
         tokens[i] = static_cast<int32_t>((i * 37 + 5) % m->config().n_vocab);
-        pos[i] = static_cast<int32_t>(i);
     }
-    model::KvCache cache = m->create_cache(n).value();
-    ThreadPool pool(2);
-    const std::span<const float> l = m->forward(tokens, pos, cache, model::LogitsMode::kAll, pool).value();
+    auto runner = runner::Runner::create(*m, {.n_blocks = 4, .block_size = 16, .n_threads = 2}).value();
+    const std::span<const float> l = runner->run_sequence(tokens, 0, model::LogitsMode::kAll).value();
     return {l.begin(), l.end()};
 }
 

@@ -44,12 +44,27 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
     }
     batch_.clear();
     for (const sched::ScheduledSeq& s : out.seqs) {
-        batch_.push_back(model::BatchSeq{.tokens = s.tokens,
-                                         .pos = s.pos,
-                                         .block_table = s.block_table,
-                                         .is_logits_needed = s.is_logits_needed});
+        batch_.push_back(model::BatchSeq{
+            .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
     }
     return model_.forward_batch(batch_, kv_, pool_);
+}
+
+Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tokens, int32_t pos,
+                                                    model::LogitsMode mode) {
+    const int64_t end = static_cast<int64_t>(pos) + static_cast<int64_t>(tokens.size());
+    const int64_t capacity = static_cast<int64_t>(config_.n_blocks) * config_.block_size;
+    if (tokens.empty() || pos < 0 || end > capacity) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "runner: %zu tokens at position %d do not fit the cache of %lld positions (%d blocks of %d)",
+                          tokens.size(), pos, static_cast<long long>(capacity), config_.n_blocks, config_.block_size);
+    }
+    const model::BatchSeq seq{.tokens = tokens,
+                              .pos = pos,
+                              .block_table = sequence_table_,
+                              .is_logits_needed = true,
+                              .is_all_logits_needed = mode == model::LogitsMode::kAll};
+    return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1), kv_, pool_);
 }
 
 }  // namespace gannet::runner

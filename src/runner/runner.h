@@ -1,7 +1,9 @@
 // Runner: executes one scheduler step on the CPU. Owns the paged KV memory (KvStorage, of
 // RunnerConfig::kv_type: f32 by default, or f16/q8_0/q4_0 rows), applies
 // the step's block copies, and runs Model::forward_batch over every scheduled sequence at once.
-// Sampling stays with the engine (each sequence has its own sampler and seed).
+// Sampling stays with the engine (each sequence has its own sampler and seed). run_sequence() is the
+// same forward for one sequence outside the scheduler, with logits of every position: what
+// `gannet logits`, `gannet perplexity`, calibration and the model tests use.
 // Not thread-safe: owned by the engine loop.
 #pragma once
 
@@ -44,19 +46,32 @@ public:
     // is_logits_needed entry of out.seqs, in that order (empty when none). Valid until the next run().
     Result<std::span<const float>> run(const sched::SchedulerOutput& out) override;
 
+    // One sequence outside the scheduler: tokens at positions [pos, pos + n) over blocks 0, 1, ... of
+    // this runner's cache, in order (positions before pos must have been computed by earlier calls).
+    // Returns the last token's logits [n_vocab] (kLast) or every token's [n, n_vocab] (kAll), valid
+    // until the next call. REQUIRES: no engine drives this runner meanwhile (it would own the blocks).
+    // Errors: kInvalidArgument for no tokens, pos < 0 or pos + n beyond the cache (the message gives
+    // the sizes); those of Model::forward_batch.
+    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode);
+
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }
     int64_t n_vocab() const override { return model_.config().n_vocab; }
 
 private:
     Runner(model::Model& model, const RunnerConfig& config, kvcache::KvStorage kv)
-        : model_(model), config_(config), kv_(std::move(kv)), pool_(config.n_threads) {}
+        : model_(model), config_(config), kv_(std::move(kv)), pool_(config.n_threads) {
+        for (kvcache::BlockId b = 0; b < config.n_blocks; ++b) {
+            sequence_table_.push_back(b);
+        }
+    }
 
     model::Model& model_;
     RunnerConfig config_;
     kvcache::KvStorage kv_;
     ThreadPool pool_;
     std::vector<model::BatchSeq> batch_;
+    std::vector<kvcache::BlockId> sequence_table_;  // 0, 1, ..., n_blocks - 1: run_sequence's blocks
 };
 
 }  // namespace gannet::runner

@@ -222,9 +222,10 @@ void Scheduler::add_to_batch(Sequence& s, int32_t n_tokens) {
     s.last_scheduled_step = m_.n_steps;
 }
 
-void Scheduler::on_step_done(std::span<const SampledToken> sampled) {
+std::span<const SeqId> Scheduler::on_step_done(std::span<const SampledToken> sampled) {
     GANNET_CHECK(is_step_in_flight_);
     is_step_in_flight_ = false;
+    length_stops_.clear();
     size_t n_logits = 0;
     for (const ScheduledSeq& e : out_.seqs) {
         Sequence& s = seq(e.seq_id);
@@ -239,8 +240,11 @@ void Scheduler::on_step_done(std::span<const SampledToken> sampled) {
         // Only a sequence that was just computed to its end takes a token; this also rejects duplicates.
         GANNET_CHECK(s.last_scheduled_step == m_.n_steps && s.n_tokens_computed == s.n_tokens());
         s.tokens.push_back(t.token);
-        GANNET_CHECK(t.is_finished || s.n_tokens_generated() < s.max_new_tokens);
-        if (t.is_finished) {
+        const bool is_length_stop = !t.is_finished && s.n_tokens_generated() >= s.max_new_tokens;
+        if (is_length_stop) {
+            length_stops_.push_back(s.id);
+        }
+        if (t.is_finished || is_length_stop) {
             const SeqId id = s.id;  // a copy: erase() destroys s
             blocks_.free(s.table);
             erase_running(id);
@@ -250,6 +254,7 @@ void Scheduler::on_step_done(std::span<const SampledToken> sampled) {
     }
     blocks_.finish_step();
     out_.seqs.clear();  // the views point at sequences that may be gone
+    return length_stops_;
 }
 
 void Scheduler::insert_running(SeqId id) {

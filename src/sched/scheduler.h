@@ -68,7 +68,9 @@ struct SchedulerOutput {
 struct SampledToken {
     SeqId seq_id = 0;
     TokenId token = 0;
-    bool is_finished = false;  // stop token, stop string, max_new_tokens: the sequence leaves
+    // Stop token or stop string: the sequence leaves. The length stop is not the engine's to call:
+    // on_step_done() ends a sequence at max_new_tokens itself and reports it.
+    bool is_finished = false;
 };
 
 // Monotonic counters and current gauges, for /metrics.
@@ -107,9 +109,11 @@ public:
     const SchedulerOutput& step(int64_t now_ms);
     // The forward of the last step ran. `sampled` holds exactly one entry for each of its
     // is_logits_needed sequences (any order). Finished sequences leave and free their blocks; their
-    // full blocks stay in the prefix cache. REQUIRES (a CHECK): the above, and that a sequence
-    // reaching max_new_tokens is finished.
-    void on_step_done(std::span<const SampledToken> sampled);
+    // full blocks stay in the prefix cache. This is the one place that checks max_new_tokens: a
+    // sequence whose token reaches it (and was not finished by its sampler) leaves too, and is
+    // returned (the engine reports finish_reason "length"); the view lives until the next call.
+    // REQUIRES (a CHECK): the above.
+    std::span<const SeqId> on_step_done(std::span<const SampledToken> sampled);
 
     // nullptr once finished or aborted. Valid until the next step() or on_step_done().
     const Sequence* find(SeqId id) const;
@@ -142,6 +146,7 @@ private:
     std::deque<SeqId> waiting_;                                  // FIFO; preempted ones return to the front
     std::vector<SeqId> running_;                                 // ascending id: oldest first
     SchedulerOutput out_;
+    std::vector<SeqId> length_stops_;  // on_step_done's result
     SeqId next_id_ = 1;
     bool is_step_in_flight_ = false;
     SchedulerMetrics m_;

@@ -376,11 +376,28 @@ TEST(SchedulerDeathTest, MissingOrStraySampledTokensAreBugs) {
     EXPECT_DEATH(s.on_step_done({}), "check failed");
 }
 
-TEST(SchedulerDeathTest, RunningPastMaxNewTokensIsABug) {
+// The length stop is the scheduler's: the token that reaches max_new_tokens ends the sequence even
+// though the engine did not finish it, and on_step_done says which sequences ended that way.
+TEST(SchedulerTest, ReachingMaxNewTokensIsALengthStop) {
     Scheduler s = make(8, 4, 64);
-    const SeqId a = add(s, iota_tokens(3, 0), 1);
+    const SeqId a = add(s, iota_tokens(3, 0), 2);
+    const SeqId b = add(s, iota_tokens(3, 10), 1);
     (void)s.step(0);
-    EXPECT_DEATH(s.on_step_done(std::vector<SampledToken>{{a, 1, false}}), "check failed");
+    std::span<const SeqId> stopped = s.on_step_done(std::vector<SampledToken>{{a, 1, false}, {b, 1, false}});
+    ASSERT_EQ(stopped.size(), 1u);
+    EXPECT_EQ(stopped[0], b);
+    EXPECT_EQ(s.find(b), nullptr);
+    ASSERT_NE(s.find(a), nullptr);
+    (void)s.step(0);
+    stopped = s.on_step_done(std::vector<SampledToken>{{a, 2, false}});
+    ASSERT_EQ(stopped.size(), 1u);
+    EXPECT_EQ(stopped[0], a);
+    EXPECT_FALSE(s.has_work());
+    EXPECT_EQ(s.metrics().n_finished, 2);
+    // A sequence its sampler finishes on its last allowed token is a stop, not a length stop.
+    const SeqId c = add(s, iota_tokens(3, 20), 1);
+    (void)s.step(0);
+    EXPECT_TRUE(s.on_step_done(std::vector<SampledToken>{{c, 1, true}}).empty());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "json/json.h"
 #include "server/openai_json.h"
+#include "tokenizer/prompt.h"
 
 namespace gannet::server {
 
@@ -93,9 +94,9 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     } else {
         prompt_text = req.prompt;
     }
-    // The chat template already holds the BOS text where the model wants one.
-    std::vector<int32_t> prompt = rt->tokenizer->encode(
-        prompt_text, is_chat ? tokenizer::AddBos::kNo : tokenizer::AddBos::kDefault);
+    // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
+    std::vector<int32_t> prompt = tokenizer::encode_prompt(
+        *rt->tokenizer, prompt_text, is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
     if (prompt.empty()) {
         send_error(*writer, {.http_status = 400, .message = "the prompt is empty", .type = "invalid_request_error", .param = is_chat ? "messages" : "prompt", .code = ""});
         return;

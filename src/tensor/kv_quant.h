@@ -1,7 +1,7 @@
 // Building blocks for a quantized KV cache: one cached key or value row (the head_dim (or
 // n_kv_heads * head_dim) floats written per token) to and from F16, Q8_0 or Q4_0. `--kv-type`
-// parses with kv_type_from_name; the model's KvCache sizes rows with kv_row_size_bytes, and both
-// caches (it and the paged KvStorage) store rows with tensor::quantize_row / dequantize_row.
+// parses with kv_type_from_name; the paged KvStorage stores rows with tensor::quantize_row /
+// dequantize_row.
 // Owner: quantize helper. Thread-safety: pure functions.
 #pragma once
 

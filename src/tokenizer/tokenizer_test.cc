@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "tokenizer/prompt.h"
 #include "tokenizer/utf8.h"
 
 namespace gannet::tokenizer {
@@ -56,6 +58,22 @@ TEST(SpmTokenizerTest, MergesByScoreAfterPrependingASpace) {
     EXPECT_EQ(t->encode("hi", AddBos::kNo), (Ids{11}));
     EXPECT_EQ(t->encode("hi", AddBos::kDefault), (Ids{1, 11}));
     EXPECT_EQ(t->encode("hi hi", AddBos::kNo), (Ids{11, 11}));
+}
+
+// The one BOS rule: plain text follows add_bos; rendered text gets BOS unless it starts with it.
+TEST(PromptTest, BosIsAddedOnceWhereTheVocabAsksForIt) {
+    auto t = make(tiny_spm());
+    EXPECT_EQ(prompt_bos(*t), 1);
+    EXPECT_EQ(encode_prompt(*t, "hi", PromptKind::kPlain), (Ids{1, 11}));
+    EXPECT_EQ(encode_prompt(*t, "hi", PromptKind::kRendered), (Ids{1, 11}));
+    const Ids rendered = encode_prompt(*t, "<s>hi", PromptKind::kRendered);
+    EXPECT_EQ(rendered, t->encode("<s>hi", AddBos::kNo));
+    EXPECT_EQ(std::count(rendered.begin(), rendered.end(), 1), 1);  // one BOS, the template's
+    Vocab no_bos = tiny_spm();
+    no_bos.add_bos = false;
+    auto u = make(std::move(no_bos));
+    EXPECT_EQ(prompt_bos(*u), -1);
+    EXPECT_EQ(encode_prompt(*u, "hi", PromptKind::kPlain), (Ids{11}));
 }
 
 TEST(SpmTokenizerTest, UnknownCharactersFallBackToByteTokensOrUnk) {

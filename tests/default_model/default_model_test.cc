@@ -20,6 +20,7 @@
 #include "base/test_paths.h"
 #include "base/thread_pool.h"
 #include "model/model.h"
+#include "runner/runner.h"
 
 namespace gannet {
 namespace {
@@ -54,15 +55,13 @@ TEST(DefaultModelTest, LastLogitsMatchPyTorchOnHeldOutWindows) {
 
     Result<std::unique_ptr<model::Model>> m = model::Model::load(kModel);
     ASSERT_TRUE(m.has_value()) << m.error().to_string();
-    ThreadPool pool(2);
     size_t w = 0;
     for (const auto& window : windows["windows"]) {
         const std::vector<int32_t> tokens = window.get<std::vector<int32_t>>();
-        std::vector<int32_t> positions(tokens.size());
-        std::iota(positions.begin(), positions.end(), 0);
-        Result<model::KvCache> cache = (*m)->create_cache(static_cast<int64_t>(tokens.size()));
-        ASSERT_TRUE(cache.has_value());
-        Result<std::span<const float>> logits = (*m)->forward(tokens, positions, *cache, model::LogitsMode::kLast, pool);
+        Result<std::unique_ptr<runner::Runner>> runner = runner::Runner::create(
+            **m, {.n_blocks = static_cast<int32_t>((tokens.size() + 15) / 16), .block_size = 16, .n_threads = 2});
+        ASSERT_TRUE(runner.has_value()) << runner.error().to_string();
+        Result<std::span<const float>> logits = (*runner)->run_sequence(tokens, 0, model::LogitsMode::kLast);
         ASSERT_TRUE(logits.has_value()) << logits.error().to_string();
         const float* ref = reference + w * static_cast<size_t>(n_vocab);
         // Relative error as in tests/fixtures/default-model/README.md: max |a-b| / max |b|.
@@ -123,7 +122,8 @@ TEST(DefaultModelTest, MissingDefaultModelIsAClearError) {
 
 TEST(DefaultModelTest, HeldOutPerplexityStaysAtTheRecordedValue) {
     int code = 0;
-    const std::string out = run_gannet("perplexity -m " + kModel + " -f " + source_dir() + "/models/heldout.txt -t 2", &code);
+    const std::string out =
+        run_gannet("perplexity -m " + kModel + " -f " + source_dir() + "/models/heldout.txt -t 2", &code);
     ASSERT_EQ(code, 0);
     const size_t at = out.rfind("perplexity: ");
     ASSERT_NE(at, std::string::npos) << out;
@@ -137,8 +137,8 @@ TEST(DefaultModelTest, HeldOutPerplexityStaysAtTheRecordedValue) {
 // same plan applied without QAT gives 21.52 (training/README.md).
 TEST(DefaultModelTest, TwoBitQatModelStaysAtTheRecordedPerplexity) {
     int code = 0;
-    const std::string out = run_gannet("perplexity -m " + source_dir() + "/models/gannet-default-qat2-mobile.gguf -f " +
-                                           source_dir() + "/models/heldout.txt -t 2",
+    const std::string out = run_gannet("perplexity -m " + source_dir() + "/models/gannet-default-qat2-mobile.gguf -f "
+                                           + source_dir() + "/models/heldout.txt -t 2",
                                        &code);
     ASSERT_EQ(code, 0);
     const size_t at = out.rfind("perplexity: ");

@@ -1,5 +1,6 @@
-// gannet bench: single-stream prefill and decode speed of a model on random token ids (needs no
-// tokenizer), ending with one JSON line on stdout.
+// gannet bench: single-stream prefill and decode speed of a model on random token ids, ending with
+// one JSON line on stdout. On the CPU it is one request through the engine (the program users run);
+// --device cuda still times the contiguous CUDA forward until the CUDA runner has its fast paths.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "flags.h"
 #include "model/model.h"
 #include "model_cli.h"
+#include "server/model_runtime.h"
 #ifdef GANNET_CUDA
 #include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
@@ -21,8 +23,6 @@
 
 namespace gannet::app {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::string json_string(const std::string& s) {
     std::string out = "\"";
@@ -50,15 +50,78 @@ Status check_context(int64_t n_prompt, int64_t n_gen, int64_t n_ctx_train) {
     return Status();
 }
 
+// n_prompt token ids from a fixed seed: the timing should not depend on which ids were drawn, but
+// runs stay comparable.
+std::vector<int32_t> random_prompt(int64_t n_vocab, int64_t n_prompt) {
+    std::mt19937_64 rng(0);
+    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
+    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
+    for (int32_t& t : tokens) {
+        t = pick(rng);
+    }
+    return tokens;
+}
+
+// The CPU measurement is one request through the engine, as `gannet serve` runs it: a prompt of
+// n_prompt random ids prefilled in one step (the timing of the first token), then n_gen - 1 decode
+// steps (first token to last), greedy and ignoring end-of-generation so every step runs.
+Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads,
+             const std::string& kv_type_name) {
+    {
+        // The context check first, from the metadata alone, so it names -p and -n.
+        GANNET_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(model_path));
+        GANNET_ASSIGN_OR_RETURN(model::ModelConfig c, model::read_model_config(f));
+        GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
+    }
+    const int64_t n_ctx = n_prompt + std::max<int64_t>(n_gen, 1);
+    GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
+                            server::ModelRuntime::create({.model_path = model_path,
+                                                          .n_ctx = n_ctx,
+                                                          .n_kv_contexts = 1,
+                                                          .max_batch_tokens = std::max<int64_t>(n_prompt, 1),
+                                                          .n_threads = n_threads,
+                                                          .kv_type = kv_type_name}));
+    const model::Model& m = *rt->model;
+    // Greedy, and end-of-generation ignored, so every requested step runs.
+    engine::EngineRequest req;
+    req.params.temperature = 0.0f;
+    req.params.ignore_eos = true;
+    // Warm-up: one step reads every weight once, so the timed passes do not pay for the first touch
+    // of the memory-mapped file (page faults) or the thread pool's start.
+    req.prompt = {0};
+    req.params.max_tokens = 1;
+    GANNET_RETURN_IF_ERROR(rt->engine->generate(req).error());
+    req.prompt = random_prompt(m.config().n_vocab, n_prompt);
+    req.params.max_tokens = static_cast<int32_t>(std::max<int64_t>(n_gen, 1));
+    GANNET_ASSIGN_OR_RETURN(engine::FinishInfo info, rt->engine->generate(std::move(req)));
+    const double prefill_s = info.first_token_s;
+    const double decode_s = info.decode_s;
+    const int64_t n_steps = std::max<int32_t>(info.completion_tokens - 1, 0);
+    const double prefill_tok_s = static_cast<double>(n_prompt) / prefill_s;
+    const double decode_tok_s = n_gen > 1 && decode_s > 0.0 ? static_cast<double>(n_steps) / decode_s : 0.0;
+    const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(m.weights())) / 1e9;
+    std::fprintf(stderr, "bench: prefill %lld tokens in %.3f s, %lld decode steps in %.3f s\n",
+                 static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_steps), decode_s);
+    std::printf(
+        "{\"model\":%s,\"dtype\":%s,\"kv_type\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,"
+        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(m.dtype_name()).c_str(), json_string(kv_type_name).c_str(),
+        n_threads, prefill_tok_s, decode_tok_s, gb_per_token * decode_tok_s, static_cast<long long>(n_prompt),
+        static_cast<long long>(n_gen));
+    return Status();
+}
+
+#ifdef GANNET_CUDA
+using Clock = std::chrono::steady_clock;
+
 struct Timing {
     double prefill_s = 0.0;
     double decode_s = 0.0;
 };
 
-// What both backends time: warm_up(tokens, positions) first (untimed; it must leave the cache
+// What the CUDA bench times: warm_up(tokens, positions) first (untimed; it must leave the cache
 // empty), then one prefill of n_prompt random ids and n_gen one-token decode steps through
-// forward(tokens, positions). The ids come from a fixed seed: the timing should not depend on which
-// ids were drawn, but runs stay comparable.
+// forward(tokens, positions).
 template <typename Forward, typename WarmUp>
 Result<Timing> time_prefill_and_decode(int64_t n_vocab, int64_t n_prompt, int64_t n_gen, Forward forward,
                                        WarmUp warm_up) {
@@ -85,42 +148,6 @@ Result<Timing> time_prefill_and_decode(int64_t n_vocab, int64_t n_prompt, int64_
     return t;
 }
 
-Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads, tensor::DType kv_type) {
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
-    const model::ModelConfig& c = m->config();
-    GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_prompt + n_gen, kv_type));
-    ThreadPool pool(n_threads);
-    auto forward = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
-        return m->forward(tokens, positions, cache, model::LogitsMode::kLast, pool).error();
-    };
-    // Warm-up: one decode step reads every weight once, so the timed passes do not pay for the first
-    // touch of the memory-mapped file (page faults) or the thread pool's start; then rewind.
-    auto warm_up = [&](std::span<const int32_t>, std::span<const int32_t>) {
-        const int32_t id = 0;
-        const int32_t pos = 0;
-        GANNET_RETURN_IF_ERROR(forward(std::span(&id, 1), std::span(&pos, 1)));
-        cache.set_n_pos(0);
-        return Status();
-    };
-    GANNET_ASSIGN_OR_RETURN(const Timing t, time_prefill_and_decode(c.n_vocab, n_prompt, n_gen, forward, warm_up));
-    const double prefill_s = t.prefill_s;
-    const double decode_s = t.decode_s;
-    const double prefill_tok_s = n_prompt > 0 ? static_cast<double>(n_prompt) / prefill_s : 0.0;
-    const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
-    const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(m->weights())) / 1e9;
-    std::fprintf(stderr, "bench: prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
-                 static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
-    std::printf(
-        "{\"model\":%s,\"dtype\":%s,\"kv_type\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,"
-        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        json_string(model_path).c_str(), json_string(m->dtype_name()).c_str(),
-        json_string(tensor::dtype_name(kv_type)).c_str(), n_threads, prefill_tok_s, decode_tok_s,
-        gb_per_token * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
-    return Status();
-}
-
-#ifdef GANNET_CUDA
 // The same measurement on the GPU (weights in device memory, decode steps replayed as a CUDA graph).
 // One warm-up prefill and decode step come first (graph capture, cuBLAS setup) and are not timed.
 // placement / vram_budget_bytes: where the weights live (src/memory/placement.h; -1: free memory).
@@ -188,8 +215,8 @@ int run_bench(const std::vector<std::string>& args) {
     std::string device = "cpu";
     std::string placement_text = "device";
     std::string budget_text;
-#ifdef GANNET_CUDA
     flags.add_string("--device", &device, "cpu (default) or cuda");
+#ifdef GANNET_CUDA
     flags.add_string("--placement", &placement_text,
                      "cuda weights: device (default), mapped (host memory read over the bus) or stream "
                      "(layers copied in turn)");
@@ -239,8 +266,11 @@ int run_bench(const std::vector<std::string>& args) {
         return s.ok() ? 0 : fail("bench", s);
     }
 #endif
+    if (s.ok() && device == "cuda") {
+        s = make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+    }
     if (s.ok()) {
-        s = bench(model_path, n_prompt, n_gen, *n_threads, kv_type);
+        s = bench(model_path, n_prompt, n_gen, *n_threads, tensor::dtype_name(kv_type));
     }
     return s.ok() ? 0 : fail("bench", s);
 }

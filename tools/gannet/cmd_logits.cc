@@ -1,5 +1,6 @@
 // gannet logits: runs a model over given token ids and writes the raw logits, for comparison with
-// reference implementations. Needs no tokenizer metadata.
+// reference implementations. Needs no tokenizer metadata. The ids are one prefill through
+// runner::Runner::run_sequence (the one CPU forward); --device cuda uses the CUDA model's forward.
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include "flags.h"
 #include "model/model.h"
 #include "model_cli.h"
+#include "runner/runner.h"
 #ifdef GANNET_CUDA
 #include "model/cuda/cuda_model.h"
 #endif
@@ -63,27 +65,34 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
         return make_error(ErrorCode::kInvalidArgument, "%zu tokens exceed the model's context length of %lld",
                           tokens.size(), static_cast<long long>(n_ctx_train));
     }
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(static_cast<int64_t>(tokens.size()), kv_type));
-    std::vector<int32_t> positions(tokens.size());
-    for (size_t i = 0; i < positions.size(); ++i) {
-        positions[i] = static_cast<int32_t>(i);
-    }
+    const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
 #ifdef GANNET_CUDA
     if (on_cuda) {
+        std::vector<int32_t> positions(tokens.size());
+        for (size_t i = 0; i < positions.size(); ++i) {
+            positions[i] = static_cast<int32_t>(i);
+        }
         GANNET_ASSIGN_OR_RETURN(
             std::unique_ptr<model::cuda::CudaModel> gpu,
             model::cuda::CudaModel::create(*m, {.n_ctx = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()))}));
-        const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
         GANNET_ASSIGN_OR_RETURN(std::span<const float> values, gpu->forward(tokens, positions, mode));
         return write_floats(out, values);
     }
 #else
-    (void)on_cuda;
+    if (on_cuda) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+    }
 #endif
-    ThreadPool pool(n_threads);
+    // The prompt as one prefill through the runner (the one forward), every row's logits if asked.
+    constexpr int32_t kBlockSize = 16;
     GANNET_ASSIGN_OR_RETURN(
-        std::span<const float> values,
-        m->forward(tokens, positions, cache, is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast, pool));
+        std::unique_ptr<runner::Runner> runner,
+        runner::Runner::create(
+            *m, {.n_blocks = std::max<int32_t>(1, static_cast<int32_t>((tokens.size() + kBlockSize - 1) / kBlockSize)),
+                 .block_size = kBlockSize,
+                 .n_threads = n_threads,
+                 .kv_type = kv_type}));
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> values, runner->run_sequence(tokens, 0, mode));
     return write_floats(out, values);
 }
 
@@ -103,9 +112,7 @@ int run_logits(const std::vector<std::string>& args) {
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     std::string device = "cpu";
-#ifdef GANNET_CUDA
     flags.add_string("--device", &device, "cpu (default) or cuda");
-#endif
     if (wants_help(args)) {
         std::printf("gannet logits: write a model's raw logits for given token ids\n%s", flags.usage().c_str());
         return 0;

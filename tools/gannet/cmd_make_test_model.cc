@@ -33,7 +33,8 @@ int run_make_test_model(const std::vector<std::string>& args) {
     flags.add_int("--ff", &ff, "FFN width (default 128)");
     flags.add_int("--heads", &heads, "attention heads (default 4)");
     flags.add_int("--kv-heads", &kv_heads, "kv heads (default 2)");
-    flags.add_int("--vocab", &vocab, "vocabulary size, padded with unused tokens (default: the tiny vocabulary)");
+    flags.add_int("--vocab", &vocab,
+                  "vocabulary size, padded with word pieces that decode to text (default: the tiny vocabulary)");
     flags.add_bool("--tied", &is_tied, "tie the output matrix to the embeddings");
     flags.add_bool("--fast", &is_fast, "uniform weights drawn on all cores (for benchmark-sized models)");
     if (wants_help(args)) {

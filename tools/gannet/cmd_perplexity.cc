@@ -1,5 +1,6 @@
 // gannet perplexity: perplexity of a model on a text file, scored as llama.cpp's tool does
-// (non-overlapping windows, second half of each scored); ends with "perplexity: X".
+// (non-overlapping windows, second half of each scored); ends with "perplexity: X". Each window is
+// one prefill through runner::Runner::run_sequence (the one CPU forward).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -11,6 +12,8 @@
 #include "model/model.h"
 #include "model/perplexity.h"
 #include "model_cli.h"
+#include "runner/runner.h"
+#include "tokenizer/prompt.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gannet::app {
@@ -31,14 +34,24 @@ Status perplexity(const std::string& model_path, const std::string& text_path, i
                           static_cast<long long>(n_ctx), static_cast<long long>(n_ctx_train));
     }
     const std::vector<int32_t> tokens = tok->encode(text, tokenizer::AddBos::kNo);
-    const int32_t bos = tok->adds_bos() ? tok->bos_id() : -1;
     std::fprintf(stderr, "perplexity: %zu tokens, %lld windows of %lld\n", tokens.size(),
                  static_cast<long long>(static_cast<int64_t>(tokens.size()) / n_ctx), static_cast<long long>(n_ctx));
-    ThreadPool pool(n_threads);
-    GANNET_ASSIGN_OR_RETURN(model::PerplexityResult r,
-                            model::evaluate_perplexity(*m, tokens, n_ctx, bos, pool, [](int64_t w, double ppl) {
-                                std::fprintf(stderr, "[%lld]%.4f\n", static_cast<long long>(w + 1), ppl);
-                            }, kv_type));
+    // Each window is one prefill from position 0 through the runner, with every row's logits.
+    constexpr int32_t kBlockSize = 16;
+    GANNET_ASSIGN_OR_RETURN(
+        std::unique_ptr<runner::Runner> runner,
+        runner::Runner::create(*m, {.n_blocks = static_cast<int32_t>((n_ctx + kBlockSize - 1) / kBlockSize),
+                                    .block_size = kBlockSize,
+                                    .n_threads = n_threads,
+                                    .kv_type = kv_type}));
+    const model::WindowLogits window_logits = [&runner](std::span<const int32_t> window) {
+        return runner->run_sequence(window, 0, model::LogitsMode::kAll);
+    };
+    GANNET_ASSIGN_OR_RETURN(
+        model::PerplexityResult r,
+        model::evaluate_perplexity(
+            window_logits, m->config().n_vocab, tokens, n_ctx, tokenizer::prompt_bos(*tok),
+            [](int64_t w, double ppl) { std::fprintf(stderr, "[%lld]%.4f\n", static_cast<long long>(w + 1), ppl); }));
     std::printf("perplexity: %.4f\n", r.perplexity);
     return Status();
 }
@@ -56,6 +69,8 @@ int run_perplexity(const std::vector<std::string>& args) {
     flags.add_int("-c,--ctx-size", &n_ctx, "window size in tokens (default 512, or the model's context if smaller)");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
+    std::string device = "cpu";
+    flags.add_string("--device", &device, "cpu (default; cuda is not there yet: it needs every row's logits)");
     if (wants_help(args)) {
         std::printf("gannet perplexity: perplexity of a model on a text file\n%s", flags.usage().c_str());
         return 0;
@@ -73,6 +88,12 @@ int run_perplexity(const std::vector<std::string>& args) {
     }
     if (s.ok()) {
         s = parse_kv_type(kv_type_name, &kv_type);
+    }
+    if (s.ok() && device != "cpu") {
+        s = device == "cuda"
+                ? make_error(ErrorCode::kUnimplemented,
+                             "--device cuda: the CUDA runner does not return every row's logits yet")
+                : make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {

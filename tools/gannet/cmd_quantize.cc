@@ -11,34 +11,35 @@
 #include "command.h"
 #include "flags.h"
 #include "gguf/gguf_file.h"
-#include "model/model_config.h"
+#include "model/model.h"
 #include "model_cli.h"
 #include "quantize/calibration.h"
 #include "quantize/quantize_plan.h"
 #include "quantize/quantizer.h"
+#include "tokenizer/prompt.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gannet::app {
 namespace {
 
 // Tokenizes the text with the model's own vocabulary and collects per-column input statistics.
-Result<quantize::ImportanceMap> calibrate(const gguf::File& in, const std::string& path, int64_t max_tokens,
-                                          ThreadPool& pool) {
+Result<quantize::ImportanceMap> calibrate(const std::string& in_path, const std::string& path, int64_t max_tokens,
+                                          int n_threads) {
     if (max_tokens < 1) {
         return make_error(ErrorCode::kInvalidArgument, "--calibration-tokens must be >= 1, got %lld",
                           static_cast<long long>(max_tokens));
     }
     GANNET_ASSIGN_OR_RETURN(const std::string text, read_file(path));
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(in));
-    std::vector<int32_t> tokens = tok->encode(text, tokenizer::AddBos::kDefault);
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(in_path));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(m->file()));
+    std::vector<int32_t> tokens = tokenizer::encode_prompt(*tok, text, tokenizer::PromptKind::kPlain);
     if (static_cast<int64_t>(tokens.size()) > max_tokens) {
         tokens.resize(static_cast<size_t>(max_tokens));
     }
-    GANNET_ASSIGN_OR_RETURN(const model::ModelConfig cfg, model::read_model_config(in));
-    const int64_t n_ctx = std::min<int64_t>(512, cfg.n_ctx_train);
+    const int64_t n_ctx = std::min<int64_t>(512, m->config().n_ctx_train);
     std::fprintf(stderr, "quantize: calibrating on %zu tokens of %s (windows of %lld)\n", tokens.size(), path.c_str(),
                  static_cast<long long>(n_ctx));
-    GANNET_ASSIGN_OR_RETURN(quantize::CalibrationResult r, quantize::collect_importance(in, tokens, n_ctx, pool));
+    GANNET_ASSIGN_OR_RETURN(quantize::CalibrationResult r, quantize::collect_importance(*m, tokens, n_ctx, n_threads));
     return std::move(r.importance);
 }
 
@@ -75,7 +76,7 @@ Status quantize_main(const std::vector<std::string>& positional, const std::stri
     ThreadPool pool(n_threads);
     quantize::ImportanceMap importance;
     if (!calibration.empty()) {
-        GANNET_ASSIGN_OR_RETURN(importance, calibrate(in, calibration, calibration_tokens, pool));
+        GANNET_ASSIGN_OR_RETURN(importance, calibrate(positional[0], calibration, calibration_tokens, n_threads));
         options.importance = &importance;
     }
     GANNET_ASSIGN_OR_RETURN(quantize::QuantizeSummary s, quantize::quantize_file(in, positional[1], options, pool));

@@ -1,6 +1,7 @@
-// gannet run: generates text from a prompt with one model on the CPU, streaming the text to stdout
-// and a timing line to stderr.
-#include <chrono>
+// gannet run: generates text from a prompt, streaming the text to stdout and a timing line to
+// stderr. One request through the engine (server::ModelRuntime, Engine::generate): the decode loop,
+// the BOS rule and the length stop are the server's.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -8,17 +9,13 @@
 
 #include "command.h"
 #include "flags.h"
-#include "model/model.h"
 #include "model_cli.h"
 #include "sampling/sampler.h"
-#include "sampling/stop_strings.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
+#include "server/model_runtime.h"
+#include "tokenizer/prompt.h"
 
 namespace gannet::app {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct RunOptions {
     std::string model_path;
@@ -28,12 +25,9 @@ struct RunOptions {
     bool is_chat = false;
     std::vector<std::string> stops;
     sampling::SamplerConfig sampler;
-    tensor::DType kv_type = tensor::DType::kF32;
+    std::string kv_type = "f32";
+    std::string device = "cpu";
 };
-
-double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 void emit(const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -41,79 +35,67 @@ void emit(const std::string& text) {
 }
 
 // The prompt's token ids; with is_chat, the prompt is rendered as one user message through the
-// model's chat template first. Templates usually emit the BOS text themselves, so BOS is added
-// only when the rendered text does not already start with it.
-Result<std::vector<int32_t>> encode_prompt(const gguf::File& file, const tokenizer::Tokenizer& tok,
-                                           const std::string& prompt, bool is_chat) {
+// model's chat template (ChatML when the file has none) first.
+Result<std::vector<int32_t>> encode_prompt(const server::OpenAiRuntime& rt, const std::string& prompt, bool is_chat) {
     if (!is_chat) {
-        return tok.encode(prompt, tokenizer::AddBos::kDefault);
-    }
-    Result<tokenizer::ChatTemplate> tmpl = tokenizer::ChatTemplate::from_gguf(file, tok);
-    if (!tmpl.has_value()) {
-        return make_error(tmpl.error().code(), "--chat: %s", tmpl.error().message().c_str());
+        return tokenizer::encode_prompt(*rt.tokenizer, prompt, tokenizer::PromptKind::kPlain);
     }
     tokenizer::ChatMessage user;
     user.role = "user";
     user.content = prompt;
-    GANNET_ASSIGN_OR_RETURN(std::string text, tmpl->render({user}, tokenizer::ChatRenderOptions()));
-    const std::string& bos_text = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : std::string();
-    const bool has_bos = !bos_text.empty() && text.rfind(bos_text, 0) == 0;
-    return tok.encode(text, has_bos ? tokenizer::AddBos::kNo : tokenizer::AddBos::kDefault);
+    Result<std::string> text = rt.chat_template->render({user}, tokenizer::ChatRenderOptions());
+    if (!text.has_value()) {
+        return make_error(text.error().code(), "--chat: %s", text.error().message().c_str());
+    }
+    return tokenizer::encode_prompt(*rt.tokenizer, *text, tokenizer::PromptKind::kRendered);
 }
 
 Status generate(const RunOptions& o) {
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(o.model_path));
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(m->file()));
-    GANNET_ASSIGN_OR_RETURN(sampling::Sampler sampler, sampling::Sampler::create(o.sampler));
-    GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> history, encode_prompt(m->file(), *tok, o.prompt, o.is_chat));
-    const int64_t n_ctx_train = m->config().n_ctx_train;
-    const int64_t n_prompt = static_cast<int64_t>(history.size());
+    // Sampler settings are checked before the model loads (the engine would refuse them later).
+    GANNET_RETURN_IF_ERROR(sampling::Sampler::create(o.sampler).error());
+    GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
+                            server::ModelRuntime::create({.model_path = o.model_path,
+                                                          .n_kv_contexts = 1,
+                                                          .n_threads = o.n_threads,
+                                                          .device = o.device,
+                                                          .kv_type = o.kv_type}));
+    GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*rt, o.prompt, o.is_chat));
+    const int64_t n_ctx = rt->engine->config().n_ctx;
+    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
     if (n_prompt == 0) {
         return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
     }
-    if (n_prompt > n_ctx_train) {
+    if (n_prompt > n_ctx) {
         return make_error(ErrorCode::kInvalidArgument, "prompt of %lld tokens exceeds the context length of %lld",
-                          static_cast<long long>(n_prompt), static_cast<long long>(n_ctx_train));
+                          static_cast<long long>(n_prompt), static_cast<long long>(n_ctx));
     }
-    const int64_t n_ctx = std::min(n_ctx_train, n_prompt + o.n_predict);
-    GANNET_ASSIGN_OR_RETURN(model::KvCache cache, m->create_cache(n_ctx, o.kv_type));
-    ThreadPool pool(o.n_threads);
-    std::vector<int32_t> positions(history.size());
-    for (size_t i = 0; i < positions.size(); ++i) {
-        positions[i] = static_cast<int32_t>(i);
+    // Generation ends at -n tokens or the end of the context, whichever comes first.
+    const int64_t max_tokens = std::min(o.n_predict, n_ctx - n_prompt);
+    engine::FinishInfo info;
+    if (max_tokens > 0) {
+        engine::EngineRequest req;
+        req.prompt = std::move(prompt);
+        req.params = {.max_tokens = static_cast<int32_t>(max_tokens),
+                      .temperature = o.sampler.temperature,
+                      .top_p = o.sampler.top_p,
+                      .seed = o.sampler.seed,
+                      .stop = o.stops,
+                      .top_k = o.sampler.top_k,
+                      .min_p = o.sampler.min_p,
+                      .repeat_penalty = o.sampler.repeat_penalty,
+                      .repeat_last_n = o.sampler.repeat_last_n};
+        req.on_text = emit;
+        GANNET_ASSIGN_OR_RETURN(info, rt->engine->generate(std::move(req)));
     }
-    const Clock::time_point t_prompt = Clock::now();
-    GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
-                            m->forward(history, positions, cache, model::LogitsMode::kLast, pool));
-    const double prompt_s = seconds_since(t_prompt);
-
-    sampling::StopStringMatcher stops(o.stops);
-    int64_t n_gen = 0;
-    int64_t n_decode_calls = 0;
-    const Clock::time_point t_gen = Clock::now();
-    while (n_gen < o.n_predict) {
-        const int32_t id = sampler.sample(logits, history);
-        if (tok->is_end_of_generation(id)) {
-            break;
-        }
-        history.push_back(id);
-        ++n_gen;
-        emit(stops.feed(tok->decode_token(id, tokenizer::Tokenizer::RenderSpecial::kNo)));
-        if (stops.stopped() || n_gen == o.n_predict || cache.n_pos() == n_ctx) {
-            break;
-        }
-        const int32_t pos = static_cast<int32_t>(cache.n_pos());
-        GANNET_ASSIGN_OR_RETURN(
-            logits, m->forward(std::span(&id, 1), std::span(&pos, 1), cache, model::LogitsMode::kLast, pool));
-        ++n_decode_calls;
-    }
-    const double gen_s = seconds_since(t_gen);
-    emit(stops.flush() + "\n");
-    // The first generated token comes from the prompt's logits, so the decode rate counts the
-    // forward calls made during generation, not the tokens.
+    emit("\n");
+    // The first token comes from the prompt's logits, so the decode rate counts the decode steps
+    // (tokens after the first), not the tokens.
+    const int64_t n_gen = info.completion_tokens;
     std::fprintf(stderr, "prompt: %lld tokens, %.2f tok/s; generation: %lld tokens, %.2f tok/s\n",
-                 static_cast<long long>(n_prompt), static_cast<double>(n_prompt) / prompt_s,
-                 static_cast<long long>(n_gen), n_decode_calls > 0 ? static_cast<double>(n_decode_calls) / gen_s : 0.0);
+                 static_cast<long long>(n_prompt),
+                 info.first_token_s > 0.0 ? static_cast<double>(n_prompt) / info.first_token_s : 0.0,
+                 static_cast<long long>(n_gen),
+                 n_gen > 1 && info.decode_s > 0.0 ? static_cast<double>(n_gen - 1) / info.decode_s : 0.0);
     return Status();
 }
 
@@ -127,7 +109,7 @@ int run_run(const std::vector<std::string>& args) {
     double top_p = o.sampler.top_p;
     double min_p = o.sampler.min_p;
     double repeat_penalty = o.sampler.repeat_penalty;
-    std::string kv_type_name = "f32";
+    tensor::DType kv_type = tensor::DType::kF32;
     Flags flags("run");
     flags.add_string("-m,--model", &o.model_path, "GGUF model file (default: the shipped gannet-default.gguf)");
     flags.add_string("-p,--prompt", &o.prompt, "prompt text");
@@ -142,14 +124,15 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_strings("--stop", &o.stops, "stop string (repeatable); not printed");
     flags.add_bool("--chat", &o.is_chat, "render the prompt as a user message with the model's chat template");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
-    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
+    flags.add_string("--kv-type", &o.kv_type, kKvTypeHelp);
+    flags.add_string("--device", &o.device, "cpu (default) or cuda: where the engine runs the model");
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;
     }
     Status s = flags.parse(args);
     if (s.ok()) {
-        s = parse_kv_type(kv_type_name, &o.kv_type);
+        s = parse_kv_type(o.kv_type, &kv_type);
     }
     if (s.ok() && !flags.was_set("--model")) {
         Result<std::string> fallback = default_model_path();
@@ -186,6 +169,6 @@ int run_run(const std::vector<std::string>& args) {
 
 }  // namespace
 
-GANNET_COMMAND("run", "generate text from a prompt (CPU)", run_run);
+GANNET_COMMAND("run", "generate text from a prompt (one request through the engine)", run_run);
 
 }  // namespace gannet::app

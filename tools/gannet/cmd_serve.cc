@@ -1,108 +1,45 @@
-// `gannet serve`: the MCP server (/mcp, /health) and, once the model runtime lands, the OpenAI API.
+// `gannet serve`: the MCP server (/mcp, /health) and, with a model, the OpenAI API. Parses flags;
+// server::ModelRuntime assembles the model, tokenizer, engine and runner, server::serve the rest.
 #include <algorithm>
 #include <cstdio>
 
 #include "command.h"
 #include "flags.h"
 #include "model_cli.h"
+#include "server/budget_gate.h"
+#include "server/model_runtime.h"
 #include "server/openai_routes.h"
 #include "server/serve.h"
-#ifdef GANNET_CUDA
-#include "model/cuda/cuda_model.h"
-#include "runner/cuda/cuda_runner.h"
-#endif
 
 namespace gannet::app {
 
 namespace {
 
 struct ModelOptions {
-    int64_t n_ctx = 0;  // 0: the model's training context, at most 8192
-    int64_t n_kv_blocks = 0;  // 0: enough for 4 full contexts
+    int64_t n_ctx = 0;        // 0: the model's training context, at most 8192
+    int64_t n_kv_blocks = 0;  // 0: 64 contexts, at most 1 GiB
     int64_t max_batch_tokens = 512;
     int64_t n_threads = 0;
     bool is_deterministic = false;
-    std::string device = "cpu";  // cpu or cuda (the engine's runner)
+    std::string device = "cpu";   // cpu or cuda (the engine's runner)
     std::string kv_type = "f32";  // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
 };
 
-// ChatML, for models whose GGUF has no chat template.
-constexpr const char* kChatMlTemplate =
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
-// The model runtime (issue #5): load MODEL and mount /v1/* and /metrics on the HTTP server.
-Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo_in,
+// The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
+// budgets (may be null) gate each request by its API key.
+Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo,
                    std::shared_ptr<server::BudgetGate> budgets) {
-    auto rt = std::make_shared<server::OpenAiRuntime>();
-    rt->budgets = std::move(budgets);
-    GANNET_ASSIGN_OR_RETURN(rt->model, model::Model::load(path));
-    GANNET_ASSIGN_OR_RETURN(rt->tokenizer, tokenizer::Tokenizer::from_gguf(rt->model->file()));
-    auto tmpl = tokenizer::ChatTemplate::from_gguf(rt->model->file(), *rt->tokenizer);
-    if (!tmpl.has_value()) {
-        if (tmpl.error().code() != ErrorCode::kNotFound) {
-            return tmpl.error();
-        }
-        tmpl = tokenizer::ChatTemplate::create(kChatMlTemplate, "", "");
-        GANNET_RETURN_IF_ERROR(tmpl.error());
-    }
-    rt->chat_template = std::make_unique<tokenizer::ChatTemplate>(std::move(*tmpl));
-    const int64_t n_ctx_train = rt->model->config().n_ctx_train;
-    ModelOptions mo = mo_in;
-    if (mo.n_ctx == 0) {
-        mo.n_ctx = std::min<int64_t>(n_ctx_train, 8192);
-    }
-    if (mo.n_ctx < 1 || mo.n_ctx > n_ctx_train) {
-        return make_error(ErrorCode::kInvalidArgument, "--ctx must be in [1, %lld] for this model, got %lld",
-                          static_cast<long long>(n_ctx_train), static_cast<long long>(mo.n_ctx));
-    }
-    if (mo.max_batch_tokens < 1 || mo.max_batch_tokens > 65536 || mo.n_kv_blocks < 0 || mo.n_kv_blocks > (1 << 24)) {
-        return make_error(ErrorCode::kInvalidArgument, "--max-batch-tokens must be 1..65536 and --kv-blocks 0..2^24");
-    }
     GANNET_ASSIGN_OR_RETURN(int n_threads, resolve_threads(mo.n_threads));
-    engine::EngineConfig ec;
-    ec.n_ctx = static_cast<int32_t>(mo.n_ctx);
-    ec.block_size = 16;
-    GANNET_ASSIGN_OR_RETURN(ec.kv_type, tensor::kv_type_from_name(mo.kv_type));
-    // Default KV: room for 64 full contexts, capped at 1 GiB of K/V in the cache type (so q8_0 fits
-    // ~3.8x the tokens of f32 under the cap), never less than one context.
-    GANNET_ASSIGN_OR_RETURN(
-        kvcache::KvCacheLayout layout,
-        runner::paged_layout(*rt->model, {.n_blocks = 1, .block_size = ec.block_size, .kv_type = ec.kv_type}));
-    const int64_t blocks_per_ctx = (mo.n_ctx + ec.block_size - 1) / ec.block_size;
-    const int64_t default_blocks =
-        std::max(blocks_per_ctx, std::min(64 * blocks_per_ctx, kvcache::n_blocks_in_budget(layout, uint64_t{1} << 30)));
-    ec.n_kv_blocks = static_cast<int32_t>(mo.n_kv_blocks > 0 ? mo.n_kv_blocks : default_blocks);
-    ec.max_batch_tokens = static_cast<int32_t>(mo.max_batch_tokens);
-    ec.n_threads = n_threads;
-    ec.is_deterministic = mo.is_deterministic;
-    if (mo.device == "cuda") {
-#ifdef GANNET_CUDA
-        if (ec.kv_type != tensor::DType::kF32) {
-            return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
-        }
-        // Weights go to the GPU once; the runner keeps the paged KV cache in device memory (the
-        // model's own contiguous cache is not used, so it gets one position).
-        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
-                                model::cuda::CudaModel::create(*rt->model, {.n_ctx = 1}));
-        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
-                                runner::CudaRunner::create(std::move(cm), {.n_blocks = ec.n_kv_blocks,
-                                                                           .block_size = ec.block_size,
-                                                                           .is_deterministic = ec.is_deterministic}));
-        GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec, std::move(cr)));
-#else
-        return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
-#endif
-    } else if (mo.device == "cpu") {
-        GANNET_ASSIGN_OR_RETURN(rt->engine, engine::Engine::create(*rt->model, *rt->tokenizer, ec));
-    } else {
-        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", mo.device.c_str());
-    }
-    std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0) {
-        name.resize(name.size() - 5);
-    }
-    rt->model_name = name;
+    GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
+                            server::ModelRuntime::create({.model_path = path,
+                                                          .n_ctx = mo.n_ctx,
+                                                          .n_kv_blocks = mo.n_kv_blocks,
+                                                          .max_batch_tokens = mo.max_batch_tokens,
+                                                          .n_threads = n_threads,
+                                                          .is_deterministic = mo.is_deterministic,
+                                                          .device = mo.device,
+                                                          .kv_type = mo.kv_type}));
+    rt->budgets = std::move(budgets);
     server::mount_openai_routes(http, rt);
     return Status();
 }
@@ -121,17 +58,20 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_bool("--no-model", &is_no_model, "serve MCP only, without a model");
     flags.add_string("-m,--model", &model, "GGUF model for the OpenAI API");
     ModelOptions mo;
-    flags.add_int("--ctx", &mo.n_ctx, "context length per request, prompt + completion (default: the model's, at most 8192)");
-    flags.add_int("--kv-blocks", &mo.n_kv_blocks, "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB)");
+    flags.add_int("--ctx", &mo.n_ctx,
+                  "context length per request, prompt + completion (default: the model's, at most 8192)");
+    flags.add_int("--kv-blocks", &mo.n_kv_blocks,
+                  "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB)");
     flags.add_int("--max-batch-tokens", &mo.max_batch_tokens, "tokens per engine step (default 512)");
     flags.add_string("--kv-type", &mo.kv_type, kKvTypeHelp);
     flags.add_string("--device", &mo.device, "cpu (default) or cuda: where the engine runs the model");
     flags.add_int("-t,--threads", &mo.n_threads, "compute threads (default 0: all)");
-    flags.add_bool("--deterministic", &mo.is_deterministic,
-                   "a request's tokens do not depend on its batch-mates (the CPU path always is; cuda: one token per product)");
+    flags.add_bool(
+        "--deterministic", &mo.is_deterministic,
+        "a request's tokens do not depend on its batch-mates (the CPU path always is; cuda: one token per product)");
     flags.add_string("--tools", &tools, "comma-separated tool packs: workspace, conformance");
-    flags.add_string("--store", &o.store, "sqlite:PATH or redis://HOST:PORT (default " +
-                                               server::default_store_spec() + ")");
+    flags.add_string("--store", &o.store,
+                     "sqlite:PATH or redis://HOST:PORT (default " + server::default_store_spec() + ")");
     flags.add_string("--workspace", &o.workspace, "root directory for the workspace tools (default .)");
     flags.add_string("--sandbox-allow-missing", &o.sandbox_allow_missing,
                      "comma-separated sandbox layers run_command may run without when the kernel refuses them "
@@ -147,11 +87,14 @@ int serve_main(const std::vector<std::string>& args) {
         return fail("serve", t.error());
     }
     if (is_help) {
-        std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
-                    "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools PACK,...]\n"
-                    "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing LAYERS]\n"
-                    "                    [--auth-tokens FILE] [--budgets FILE]\n\n%s",
-                    flags.usage().c_str());
+        std::printf(
+            "usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
+            "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools "
+            "PACK,...]\n"
+            "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing "
+            "LAYERS]\n"
+            "                    [--auth-tokens FILE] [--budgets FILE]\n\n%s",
+            flags.usage().c_str());
         return 0;
     }
     if (is_no_model && !model.empty()) {

@@ -7,6 +7,7 @@
 #include "command.h"
 #include "flags.h"
 #include "gguf/gguf_file.h"
+#include "tokenizer/prompt.h"
 #include "tokenizer/tokenizer.h"
 
 namespace gannet::app {
@@ -54,7 +55,8 @@ int run_tokenize(const std::vector<std::string>& args) {
         return fail("tokenize", tok.error());
     }
     const std::vector<tokenizer::TokenId> ids =
-        (*tok)->encode(prompt, no_bos ? tokenizer::AddBos::kNo : tokenizer::AddBos::kDefault);
+        no_bos ? (*tok)->encode(prompt, tokenizer::AddBos::kNo)
+               : tokenizer::encode_prompt(**tok, prompt, tokenizer::PromptKind::kPlain);
     std::string out = "[";
     for (size_t i = 0; i < ids.size(); ++i) {
         out += (i == 0 ? "" : ", ") + std::to_string(ids[i]);

@@ -14,6 +14,7 @@
 
 #include "base/test_paths.h"
 #include "model/test_models.h"
+#include "runner/runner.h"
 #include "tensor/dtype.h"
 
 namespace gannet::model::cuda {
@@ -49,10 +50,11 @@ void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
     }
     ASSERT_TRUE(gpu_or.has_value()) << gpu_or.error().message();
     CudaModel& gpu = **gpu_or;
-    auto cache_or = cpu.create_cache(n_prompt + n_decode);
-    ASSERT_TRUE(cache_or.has_value());
-    KvCache& cache = *cache_or;
-    ThreadPool pool(2);
+    // The CPU reference is the one CPU forward, for one sequence (runner::Runner::run_sequence).
+    auto runner_or = runner::Runner::create(
+        cpu, {.n_blocks = static_cast<int32_t>((n_prompt + n_decode + 15) / 16), .block_size = 16, .n_threads = 2});
+    ASSERT_TRUE(runner_or.has_value()) << runner_or.error().message();
+    runner::Runner& ref = **runner_or;
 
     std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
     std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
@@ -60,7 +62,7 @@ void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
         tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 13) % c.n_vocab);
         positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     }
-    auto want_or = cpu.forward(tokens, positions, cache, LogitsMode::kAll, pool);
+    auto want_or = ref.run_sequence(tokens, 0, LogitsMode::kAll);
     ASSERT_TRUE(want_or.has_value()) << want_or.error().message();
     const std::vector<float> want(want_or->begin(), want_or->end());
     auto got_or = gpu.forward(tokens, positions, LogitsMode::kAll);
@@ -75,7 +77,7 @@ void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
     int32_t next = static_cast<int32_t>(argmax(std::span<const float>(want).last(c.n_vocab)));
     for (int64_t i = 0; i < n_decode; ++i) {
         const int32_t pos = static_cast<int32_t>(n_prompt + i);
-        auto w_or = cpu.forward(std::span(&next, 1), std::span(&pos, 1), cache, LogitsMode::kLast, pool);
+        auto w_or = ref.run_sequence(std::span(&next, 1), pos, LogitsMode::kLast);
         ASSERT_TRUE(w_or.has_value()) << w_or.error().message();
         const std::vector<float> w(w_or->begin(), w_or->end());
         auto g_or = gpu.forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast);
@@ -135,9 +137,9 @@ TEST(CudaModel, SplitKvDecodeMatchesSinglePassAndCpu) {
         auto a = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = true, .split_kv_decode = true});
         auto b = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = false, .split_kv_decode = false});
         ASSERT_TRUE(a.has_value() && b.has_value());
-        auto cache = (*cpu)->create_cache(n);
-        ASSERT_TRUE(cache.has_value());
-        ThreadPool pool(2);
+        auto ref = runner::Runner::create(
+            **cpu, {.n_blocks = static_cast<int32_t>((n + 15) / 16), .block_size = 16, .n_threads = 2});
+        ASSERT_TRUE(ref.has_value()) << ref.error().message();
         double worst = 0.0;
         for (int32_t pos = 0; pos < n; ++pos) {
             const int32_t id = (pos * 31 + 5) % static_cast<int32_t>((*cpu)->config().n_vocab);
@@ -146,7 +148,7 @@ TEST(CudaModel, SplitKvDecodeMatchesSinglePassAndCpu) {
             const std::vector<float> va(ga->begin(), ga->end());
             auto gb = (*b)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
             ASSERT_TRUE(gb.has_value()) << gb.error().message();
-            auto gc = (*cpu)->forward(std::span(&id, 1), std::span(&pos, 1), *cache, LogitsMode::kLast, pool);
+            auto gc = (*ref)->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast);
             ASSERT_TRUE(gc.has_value()) << gc.error().message();
             worst = std::max(worst, rel_err(va, *gb));
             ASSERT_LE(rel_err(va, *gc), 1e-4) << "position " << pos;
