@@ -2,7 +2,7 @@
 // model fixture (tests/fixtures/models, tests/fixtures/quant) is set in turn to 0, 1, -1, 2^31-1,
 // 2^32-1 and 2^63-1 (truncated to the field's width), and each mutant goes through the path
 // `gannet run`, `logits` and `serve` take: gguf::File, model config, weight binding, tokenizer,
-// chat template, a KV cache and a two-token forward pass. Each must end in success or a clean
+// chat template, the runner's paged KV cache and a two-token forward pass. Each must end in success or a clean
 // "component: ..." error: an exception, abort or crash fails the test. The process runs under an
 // address-space cap so an absurd allocation throws here instead of swapping the machine.
 #include <gtest/gtest.h>
@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "base/test_paths.h"
-#include "base/thread_pool.h"
 #include "gguf/gguf_fields_for_test.h"
 #include "gguf/gguf_file.h"
 #include "model/model.h"
+#include "runner/runner.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -57,11 +57,10 @@ Status load_like_the_commands(std::vector<uint8_t> bytes) {
     if (tokens.empty()) {
         return make_error(ErrorCode::kInvalidArgument, "test: the prompt encoded to no tokens");
     }
-    GANNET_ASSIGN_OR_RETURN(KvCache cache, m->create_cache(std::min<int64_t>(m->config().n_ctx_train, 4)));
-    const std::vector<int32_t> positions = {0, 1};
-    ThreadPool pool(1);
-    GANNET_ASSIGN_OR_RETURN(std::span<const float> logits, m->forward(tokens, std::span(positions).first(tokens.size()),
-                                                                      cache, LogitsMode::kLast, pool));
+    // The one forward, as the commands drive it: one sequence through the runner's paged cache.
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> r,
+                            runner::Runner::create(*m, {.n_blocks = 1, .block_size = 16, .n_threads = 1}));
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> logits, r->run_sequence(tokens, /*pos=*/0, LogitsMode::kLast));
     const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     (void)tok->decode_token(best, tokenizer::Tokenizer::RenderSpecial::kYes);
     return Status();
