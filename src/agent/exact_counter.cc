@@ -4,6 +4,7 @@
 
 #include "gguf/gguf_file.h"
 #include "json/json.h"
+#include "tokenizer/prompt.h"
 
 namespace gannet::agent {
 
@@ -60,7 +61,9 @@ Result<uint64_t> ExactCounter::count(std::string_view request_text) const {
         options.tools_json = gannet::json::dump(request["tools"]);
     }
     GANNET_ASSIGN_OR_RETURN(std::string rendered, template_->render(ms, options));
-    return static_cast<uint64_t>(tokenizer_->encode(rendered, tokenizer::AddBos::kNo).size());
+    // The server's own rule (tokenizer/prompt.h), so the count is exact to the token.
+    return static_cast<uint64_t>(
+        tokenizer::encode_prompt(*tokenizer_, rendered, tokenizer::PromptKind::kRendered).size());
 }
 
 }  // namespace gannet::agent

@@ -29,8 +29,8 @@ using tcp = asio::ip::tcp;
 // the connection's strand; it holds the connection weakly, so dropping it on any thread is safe.
 class Exchange final : public ResponseWriter, public std::enable_shared_from_this<Exchange> {
 public:
-    Exchange(std::weak_ptr<Connection> conn, asio::any_io_executor strand)
-        : conn_(std::move(conn)), strand_(std::move(strand)) {}
+    Exchange(std::weak_ptr<Connection> conn, asio::any_io_executor strand, std::shared_ptr<IoLife> life)
+        : conn_(std::move(conn)), strand_(std::move(strand)), life_(std::move(life)) {}
 
     void send(HttpResponse response) override;
     void begin_stream(int status, HeaderList headers) override;
@@ -45,18 +45,22 @@ public:
 private:
     enum class State { kIdle, kStreaming, kDone };
 
-    // Runs fn(self, conn) on the strand while the connection still exists.
+    // Runs fn(self, conn) on the strand while the connection still exists; nothing once the server's
+    // io_context is gone (a writer answering after shutdown).
     template <typename Fn>
     void on_strand(Fn&& fn) {
-        asio::post(strand_, [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
-            if (std::shared_ptr<Connection> conn = self->conn_.lock()) {
-                fn(*self, *conn);
-            }
+        life_->run_if_alive([&] {
+            asio::post(strand_, [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
+                if (std::shared_ptr<Connection> conn = self->conn_.lock()) {
+                    fn(*self, *conn);
+                }
+            });
         });
     }
 
     std::weak_ptr<Connection> conn_;
     asio::any_io_executor strand_;
+    std::shared_ptr<IoLife> life_;
     State state_ = State::kIdle;  // strand-only
     std::atomic<bool> is_closed_{false};
     std::mutex mutex_;
@@ -277,7 +281,7 @@ void Connection::on_read(beast::error_code ec) {
     req.body = std::move(msg.body());
     req.peer = peer_;
     is_response_done_ = false;
-    exchange_ = std::make_shared<Exchange>(weak_from_this(), strand_);
+    exchange_ = std::make_shared<Exchange>(weak_from_this(), strand_, set_.life());
     self_ = shared_from_this();
     watch_disconnect();
     dispatch(std::move(req));

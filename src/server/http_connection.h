@@ -34,10 +34,34 @@ class Exchange;
 
 using RouteTable = std::map<std::string, std::map<std::string, Handler>>;  // path -> method -> handler
 
+// Whether the server's io_context still exists. A ResponseWriter may outlive the server (an engine
+// callback, an MCP ticker or task thread answering at shutdown); it posts onto its strand only under
+// this lock while the io_context lives, since posting to a destroyed one touches freed memory.
+class IoLife {
+public:
+    template <typename Fn>
+    void run_if_alive(Fn&& fn) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (is_alive_) {
+            fn();
+        }
+    }
+    void end() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        is_alive_ = false;
+    }
+
+private:
+    std::mutex mutex_;
+    bool is_alive_ = true;  // guarded by mutex_
+};
+
 // The server's live connections, so stop() can release the ones its I/O threads left behind.
 // Thread-safe (connections come and go on every I/O thread).
 class ConnectionSet {
 public:
+    // Shared with every exchange; HttpServer ends it before destroying its io_context.
+    const std::shared_ptr<IoLife>& life() const { return life_; }
     void add(Connection* c);
     void remove(Connection* c);
     // Strong references to every connection still alive (skips ones being destroyed).
@@ -45,6 +69,7 @@ public:
     size_t size();
 
 private:
+    std::shared_ptr<IoLife> life_ = std::make_shared<IoLife>();
     std::mutex mutex_;
     std::unordered_set<Connection*> set_;
 };

@@ -51,6 +51,8 @@ const char* status_reason(int status) {
 
 struct HttpServer::Impl {
     explicit Impl(HttpServerConfig c) : config(std::move(c)), acceptor(ioc) {}
+    // Writers that outlive the server stop posting before ioc (declared below) is destroyed.
+    ~Impl() { connections.life()->end(); }
 
     HttpServerConfig config;
     // Declared before ioc: connections still queued in ioc unregister themselves when it is destroyed.
