@@ -197,15 +197,22 @@ void BudgetTicket::commit(uint64_t actual_tokens) {
     }
 }
 
-std::string BudgetTicket::final_event(const std::string& finish_reason, const nlohmann::json& usage) const {
+std::optional<json> BudgetTicket::final_error(const std::string& finish_reason) const {
     if (!is_budget_limited_ || finish_reason != "length") {
-        return "";
+        return std::nullopt;
     }
     json e = error_json(exhausted("budget exhausted: the output stopped at the " + std::to_string(reserved_)
                                   + " tokens left in budget '" + account_.name + "' (prompt included)"));
     e["error"]["code"] = "budget_exhausted";
-    e["usage"] = usage;
-    return sse_data(e);
+    return e["error"];
+}
+
+std::string BudgetTicket::final_event(const std::string& finish_reason, const nlohmann::json& usage) const {
+    std::optional<json> error = final_error(finish_reason);
+    if (!error.has_value()) {
+        return "";
+    }
+    return sse_data(json{{"error", std::move(*error)}, {"usage", usage}});
 }
 
 BudgetGate::BudgetGate(Key, BudgetsConfig config, std::shared_ptr<mcp::Store> store)
@@ -276,6 +283,16 @@ std::optional<OpenAiError> BudgetGate::admit(const HttpRequest& request, int32_t
     *max_tokens = static_cast<int32_t>(output);
     *ticket = std::make_shared<BudgetTicket>(shared_from_this(), *a, need, is_limited);
     return std::nullopt;
+}
+
+void BudgetGate::mount_metrics(HttpServer& http) {
+    std::weak_ptr<BudgetGate> weak = weak_from_this();
+    http.add_route("GET", "/metrics", [weak](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+        std::shared_ptr<BudgetGate> self = weak.lock();
+        w->send(HttpResponse{.status = 200,
+                             .headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+                             .body = self ? self->metrics_text() : ""});
+    });
 }
 
 void BudgetGate::mount(HttpServer& http) {

@@ -61,8 +61,12 @@ public:
     BudgetTicket& operator=(const BudgetTicket&) = delete;
 
     void commit(uint64_t actual_tokens);
-    // The SSE event that must precede [DONE]: non-empty only when the output stopped at the budget
-    // ("length" while the budget, not the request, set max_tokens).
+    // The error object ({message, type "insufficient_quota", code "budget_exhausted"}) a response must
+    // carry when its output stopped at the budget ("length" while the budget, not the request, set
+    // max_tokens); none otherwise. A non-streamed response carries it as a top-level "error" beside
+    // its choices and usage (docs/budgets.md: the billed output is delivered, the cut is explicit).
+    std::optional<nlohmann::json> final_error(const std::string& finish_reason) const;
+    // The same as the SSE event that must precede [DONE] ({"error": ..., "usage": ...}); "" if none.
     std::string final_event(const std::string& finish_reason, const nlohmann::json& usage) const;
 
 private:
@@ -87,6 +91,9 @@ public:
 
     // GET /v1/budget.
     void mount(HttpServer& http);
+    // GET /metrics with only the budget lines: for `serve --no-model`, where no model route serves
+    // /metrics (with a model, the OpenAI routes append metrics_text() to the engine's).
+    void mount_metrics(HttpServer& http);
     // Wraps the MCP handler: tools/call is charged the tool's cost under the request's key first.
     Handler wrap_mcp(Handler inner);
     // Prometheus lines: limit, spent, reserved, remaining per account; refusals.

@@ -72,6 +72,9 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     mount_health(http);
     if (budgets) {
         budgets->mount(http);
+        if (!mount_model) {
+            budgets->mount_metrics(http);  // the model routes serve /metrics (budget lines included) otherwise
+        }
     }
     if (mount_model) {
         GANNET_RETURN_IF_ERROR(mount_model(http, budgets));

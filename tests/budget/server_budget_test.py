@@ -7,7 +7,11 @@
   responses report (to the token), and nothing stays reserved;
 - an MCP tools/call under the same key is charged the tool's cost from the same ledger, and refused
   (429, JSON-RPC error) when the budget cannot pay it;
-- a stream without max_tokens ends at the budget with a final budget_exhausted event and its usage;
+- `gannet agent --delegate 4` through the nginx fleet on split budgets: 0 overshoot, the shared ledger
+  equals the agent's own spend to the token;
+- a stream without max_tokens ends at the budget with a final budget_exhausted event and its usage; a
+  non-streamed reply cut by the budget is delivered (200) with a top-level budget_exhausted error;
+- `serve --no-model --budgets` serves the budget lines on /metrics;
 - a client that disconnects mid-stream is charged what it used, and its reservation is released;
 - with the SQLite store, a restarted server keeps the committed spend.
 
@@ -139,7 +143,8 @@ def fleet_race(gannet, work, redis_port):
     cost = json.loads(body)["usage"]["total_tokens"]
     cap = 5 * cost + cost // 2
     cfg = os.path.join(work, "fleet.json")
-    open(cfg, "w").write(json.dumps({"budgets": [{"name": "team", "key": "sk-team-1", "tokens": cap}],
+    open(cfg, "w").write(json.dumps({"budgets": [{"name": "team", "key": "sk-team-1", "tokens": cap},
+                                                 {"name": "fan", "key": "sk-fan-1", "tokens": FAN_BUDGET}],
                                      "tool_costs": {"default": 0, "read_file": 7}}))
     servers = [start_server(gannet, ["--budgets", cfg, "--store", f"redis://127.0.0.1:{redis_port}",
                                      "--workspace", work], os.path.join(work, f"fleet{i}.log")) for i in range(3)]
@@ -209,6 +214,7 @@ http {{
         check("metrics: remaining and reserved are exported",
               f'gannet_budget_remaining_tokens{{budget="team"}} {final["remaining_tokens"]}' in metrics
               and 'gannet_budget_reserved_tokens{budget="team"} 0' in metrics, metrics[-600:])
+        agent_fan_out(gannet, work, lb, ports)
     finally:
         nginx.terminate()
         nginx.wait()
@@ -217,9 +223,58 @@ http {{
             p.wait()
 
 
+FAN_BUDGET = 40000
+
+
+def agent_fan_out(gannet, work, lb, ports):
+    """`gannet agent --delegate 4` through nginx: the 4 children and the parent call the 3 servers on
+    split budgets; the server budget is as large as the agent's, so the split is what binds."""
+    transcript = os.path.join(work, "fan.jsonl")
+    p = subprocess.run([gannet, "agent", "--task", "Read note.txt and report what it says.", "--endpoint",
+                        f"http://127.0.0.1:{lb}/v1", "--api-key", "sk-fan-1", "--budget", str(FAN_BUDGET),
+                        "--delegate", "4", "--max-steps", "3", "--max-tokens", "32", "--tool-cost", "7",
+                        "--transcript", transcript], capture_output=True, text=True, timeout=400)
+    lines = p.stdout.strip().splitlines()
+    s = json.loads(lines[-1]) if p.returncode == 0 and lines else {}
+    check("fan-out: gannet agent --delegate 4 through nginx exits 0", "spent_tokens" in s, p.stderr[-400:])
+    events = [json.loads(l) for l in open(transcript)] if os.path.exists(transcript) else []
+    calls = [e for e in events if e["event"] == "model_call" and e["http_status"] == 200]
+    check("fan-out: 4 children and the parent called the model",
+          len({e["agent"] for e in calls}) == 5 and len(s.get("children", [])) == 4, [e["agent"] for e in calls])
+    ledgers = [budget(port, "sk-fan-1") for port in ports]
+    b = ledgers[0]
+    check("fan-out: 0 overshoot (ledger spent <= the budget), nothing left reserved",
+          b["spent_tokens"] <= FAN_BUDGET and b["reserved_tokens"] == 0 and s.get("violations") == 0, (b, s))
+    check("fan-out: the shared ledger equals the agent's own spend, to the token",
+          all(l == b for l in ledgers) and b["spent_tokens"] == s.get("spent_tokens"), (ledgers, s))
+    reserved = [e["reserved_tokens"] for e in calls]
+    print(f"     fan-out: {len(calls)} model calls, reservations {min(reserved, default=0)}..{max(reserved, default=0)}, "
+          f"stops {[c['stop_reason'] for c in s.get('children', [])]}")
+
+
+def metrics_without_model(gannet, work):
+    cfg = os.path.join(work, "nomodel.json")
+    open(cfg, "w").write(json.dumps({"budgets": [{"name": "tools", "key": "sk-tools-1", "tokens": 50}],
+                                     "tool_costs": {"default": 0, "read_file": 20}}))
+    open(os.path.join(work, "note.txt"), "w").write("hello")
+    p, port = start_server(gannet, ["--no-model", "--budgets", cfg, "--store", f"sqlite:{work}/nomodel.db",
+                                    "--workspace", work], os.path.join(work, "nomodel.log"))
+    try:
+        tool_call(port, "sk-tools-1", "read_file", {"path": "note.txt"})
+        status, metrics = request(port, "GET", "/metrics")
+        check("--no-model: /metrics serves the budget lines",
+              status == 200 and 'gannet_budget_spent_tokens{budget="tools"} 20' in metrics
+              and 'gannet_budget_remaining_tokens{budget="tools"} 30' in metrics, (status, metrics[-400:]))
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def stream_and_restart(gannet, work):
     cfg = os.path.join(work, "one.json")
     open(cfg, "w").write(json.dumps({"budgets": [{"name": "solo", "key": "sk-solo-1", "tokens": 120},
+                                                 {"name": "cut", "key": "sk-cut-1", "tokens": 120},
+                                                 {"name": "own", "key": "sk-own-1", "tokens": 500},
                                                  {"name": "drop", "key": "sk-drop-1", "tokens": 5000}]}))
     store = f"sqlite:{work}/ledger.db"
     p, port = start_server(gannet, ["--budgets", cfg, "--store", store], os.path.join(work, "one.log"))
@@ -233,6 +288,17 @@ def stream_and_restart(gannet, work):
               and last.get("usage", {}).get("total_tokens") == 120 and body.rstrip().endswith("[DONE]"),
               body[-400:])
         check("stream: the budget is spent exactly, never over", b["spent_tokens"] == 120 and b["remaining_tokens"] == 0, b)
+        # Not streamed: the billed output is delivered (200) with a top-level error naming the cut.
+        status, body = chat(port, "sk-cut-1", "write a long story")
+        r = json.loads(body)
+        check("non-stream: a reply cut by the budget carries error.code budget_exhausted beside its usage",
+              status == 200 and r.get("error", {}).get("code") == "budget_exhausted"
+              and r["error"].get("type") == "insufficient_quota" and r["choices"][0]["finish_reason"] == "length"
+              and r["usage"]["total_tokens"] == 120 and r["choices"][0]["message"]["content"], body[-400:])
+        status, body = chat(port, "sk-own-1", "hi", max_tokens=4)
+        check("non-stream: a reply its own max_tokens stopped carries no error",
+              status == 200 and "error" not in json.loads(body), body[-300:])
+        check("non-stream: the budget is spent exactly", budget(port, "sk-cut-1")["spent_tokens"] == 120)
         # A client that goes away mid-stream: charged what it used, the reservation released.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.request("POST", "/v1/chat/completions", json.dumps(
@@ -282,6 +348,7 @@ def main():
         bad_files(gannet, work)
         fleet_race(gannet, work, redis_port)
         stream_and_restart(gannet, work)
+        metrics_without_model(gannet, work)
     finally:
         redis.terminate()
         redis.wait()
