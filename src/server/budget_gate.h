@@ -7,7 +7,8 @@
 // the stream ends with a final "budget_exhausted" error event carrying the usage.
 // Budgets file (JSON; unknown fields are errors):
 //   {"budgets": [{"name": "alice", "key": "sk-...", "tokens": 100000}, ...],
-//    "tool_costs": {"default": 0, "read_file": 20}}
+//    "tool_costs": {"default": 0, "read_file": 20, "run_command": {"tokens": 50, "max_output_bytes": 8192}}}
+// (a metered tool: budget_tool_meter.h)
 // Owned by src/server/. Thread-safe: immutable after load; the ledger is the store's. admit() and
 // commit() make one store round trip each (a local SQLite write or a Redis call, well under a
 // millisecond) on the calling I/O or engine thread; a store that stalls stalls those threads.
@@ -40,6 +41,9 @@ struct BudgetsConfig {
     std::vector<BudgetAccount> accounts;
     std::map<std::string, uint64_t> tool_costs;  // by tool name
     uint64_t default_tool_cost = 0;
+    // Metered tools ({"tokens": T, "max_output_bytes": B} entries): declared output bytes by tool name
+    // (their T is in tool_costs). See budget_tool_meter.h.
+    std::map<std::string, uint64_t> tool_output_bytes;
 };
 
 // Parses a budgets file's text; `origin` names it in errors ("budgets FILE: budgets[2] (bob): tokens:
@@ -105,6 +109,9 @@ public:
 
 private:
     const BudgetAccount* authenticate(const HttpRequest& request) const;
+    // A metered tool's call (budget_tool_meter.h): reserve, run through a MeteredWriter, commit.
+    void call_metered(HttpRequest req, std::shared_ptr<ResponseWriter> w, const Handler& inner, const BudgetAccount& a,
+                      const std::string& tool, const nlohmann::json& id, uint64_t cost, uint64_t declared_bytes);
     friend class BudgetTicket;
 
     BudgetsConfig config_;

@@ -11,7 +11,9 @@
   equals the agent's own spend to the token;
 - a stream without max_tokens ends at the budget with a final budget_exhausted event and its usage; a
   non-streamed reply cut by the budget is delivered (200) with a top-level budget_exhausted error;
-- `serve --no-model --budgets` serves the budget lines on /metrics;
+- `serve --no-model --budgets` serves the budget lines on /metrics; a metered tool (declared output
+  size) is charged its actual output, and one that returns more than it declared gets a precise
+  JSON-RPC error and is charged its reservation, never more;
 - a client that disconnects mid-stream is charged what it used, and its reservation is released;
 - with the SQLite store, a restarted server keeps the committed spend.
 
@@ -97,7 +99,7 @@ def chat(port, key, content, max_tokens=None, stream=False):
     return request(port, "POST", "/v1/chat/completions", body, key=key)
 
 
-def tool_call(port, key, name, arguments):
+def tool_call(port, key, name, arguments, with_size=False):
     v = "2026-07-28"
     body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": name, "arguments": arguments,
@@ -106,10 +108,11 @@ def tool_call(port, key, name, arguments):
     status, text = request(port, "POST", "/mcp", body, key=key,
                            headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": v,
                                     "Mcp-Method": "tools/call", "Mcp-Name": name})
+    size = len(text.encode())
     for line in text.splitlines():
         if line.startswith("data:"):
             text = line[5:]
-    return status, json.loads(text)
+    return (status, json.loads(text), size) if with_size else (status, json.loads(text))
 
 
 def bad_files(gannet, work):
@@ -252,19 +255,44 @@ def agent_fan_out(gannet, work, lb, ports):
           f"stops {[c['stop_reason'] for c in s.get('children', [])]}")
 
 
-def metrics_without_model(gannet, work):
+def no_model_tools(gannet, work):
+    """serve --no-model --budgets: /metrics serves the budget lines; a metered tool is charged its output
+    and a tool that returns more than it declared is charged the reservation, never more."""
     cfg = os.path.join(work, "nomodel.json")
-    open(cfg, "w").write(json.dumps({"budgets": [{"name": "tools", "key": "sk-tools-1", "tokens": 50}],
-                                     "tool_costs": {"default": 0, "read_file": 20}}))
-    open(os.path.join(work, "note.txt"), "w").write("hello")
+    limit = 300
+    open(cfg, "w").write(json.dumps({"budgets": [{"name": "tools", "key": "sk-tools-1", "tokens": limit}],
+                                     "tool_costs": {"default": 0,
+                                                    "read_file": {"tokens": 5, "max_output_bytes": 400}}}))
+    open(os.path.join(work, "small.txt"), "w").write("hello")
+    open(os.path.join(work, "big.txt"), "w").write("word " * 400)
     p, port = start_server(gannet, ["--no-model", "--budgets", cfg, "--store", f"sqlite:{work}/nomodel.db",
                                     "--workspace", work], os.path.join(work, "nomodel.log"))
     try:
-        tool_call(port, "sk-tools-1", "read_file", {"path": "note.txt"})
+        status, reply, size = tool_call(port, "sk-tools-1", "read_file", {"path": "small.txt"}, with_size=True)
+        spent = budget(port, "sk-tools-1")
+        check("metered tool: charged its cost + ceil(answer bytes / 4), reservation closed",
+              status == 200 and "result" in reply and spent["spent_tokens"] == 5 + (size + 3) // 4
+              and spent["reserved_tokens"] == 0, (status, reply, size, spent))
+        status, reply = tool_call(port, "sk-tools-1", "read_file", {"path": "big.txt"})
+        after = budget(port, "sk-tools-1")
+        err = reply.get("error", {})
+        check("metered tool: more output than declared is a precise error, charged the reservation only",
+              err.get("code") == -32029 and err.get("data", {}).get("declared_output_bytes") == 400
+              and err["data"].get("output_bytes", 0) > 400 and "more than the 400" in err.get("message", "")
+              and after["spent_tokens"] == spent["spent_tokens"] + 5 + 100 and after["reserved_tokens"] == 0,
+              (status, reply, spent, after))
+        while budget(port, "sk-tools-1")["remaining_tokens"] >= 105:
+            tool_call(port, "sk-tools-1", "read_file", {"path": "big.txt"})
+        status, reply = tool_call(port, "sk-tools-1", "read_file", {"path": "small.txt"})
+        final = budget(port, "sk-tools-1")
+        check("metered tool: refused (429) when the worst case does not fit; never over the cap",
+              status == 429 and reply.get("error", {}).get("code") == -32029 and final["spent_tokens"] <= limit,
+              (status, reply, final))
         status, metrics = request(port, "GET", "/metrics")
         check("--no-model: /metrics serves the budget lines",
-              status == 200 and 'gannet_budget_spent_tokens{budget="tools"} 20' in metrics
-              and 'gannet_budget_remaining_tokens{budget="tools"} 30' in metrics, (status, metrics[-400:]))
+              status == 200 and f'gannet_budget_spent_tokens{{budget="tools"}} {final["spent_tokens"]}' in metrics
+              and f'gannet_budget_remaining_tokens{{budget="tools"}} {final["remaining_tokens"]}' in metrics,
+              (status, metrics[-400:]))
     finally:
         p.terminate()
         p.wait()
@@ -348,7 +376,7 @@ def main():
         bad_files(gannet, work)
         fleet_race(gannet, work, redis_port)
         stream_and_restart(gannet, work)
-        metrics_without_model(gannet, work)
+        no_model_tools(gannet, work)
     finally:
         redis.terminate()
         redis.wait()
