@@ -121,7 +121,7 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
     // Scripts read this line to find the port when --port 0 was asked for.
     std::printf("gannet serve: listening on http://%s:%d (%smcp: /mcp, health: /health)\n", host.c_str(), http.port(),
-                mount_model ? "openai: /v1, metrics: /metrics, " : "");
+                mount_model ? "openai: /v1, metrics: /metrics, " : (budgets ? "metrics: /metrics, " : ""));
     std::fflush(stdout);
     GANNET_LOG_INFO("serve", "store=%s auth=%s budgets=%s schema=%s", store_spec.c_str(),
                     options.auth_tokens_file.empty() ? "off" : "bearer",

@@ -229,10 +229,15 @@ http {{
 FAN_BUDGET = 40000
 
 
+def engine_requests(port):
+    return int(re.search(r"^gannet_requests_total (\d+)", request(port, "GET", "/metrics")[1], re.M).group(1))
+
+
 def agent_fan_out(gannet, work, lb, ports):
     """`gannet agent --delegate 4` through nginx: the 4 children and the parent call the 3 servers on
     split budgets; the server budget is as large as the agent's, so the split is what binds."""
     transcript = os.path.join(work, "fan.jsonl")
+    accepted = [engine_requests(port) for port in ports]
     p = subprocess.run([gannet, "agent", "--task", "Read note.txt and report what it says.", "--endpoint",
                         f"http://127.0.0.1:{lb}/v1", "--api-key", "sk-fan-1", "--budget", str(FAN_BUDGET),
                         "--delegate", "4", "--max-steps", "3", "--max-tokens", "32", "--tool-cost", "7",
@@ -250,6 +255,9 @@ def agent_fan_out(gannet, work, lb, ports):
           b["spent_tokens"] <= FAN_BUDGET and b["reserved_tokens"] == 0 and s.get("violations") == 0, (b, s))
     check("fan-out: the shared ledger equals the agent's own spend, to the token",
           all(l == b for l in ledgers) and b["spent_tokens"] == s.get("spent_tokens"), (ledgers, s))
+    spread = [engine_requests(port) - before for port, before in zip(ports, accepted)]
+    check("fan-out: nginx spread the model calls over the servers",
+          sum(spread) == len(calls) and sum(1 for n in spread if n > 0) >= 2, (spread, len(calls)))
     reserved = [e["reserved_tokens"] for e in calls]
     print(f"     fan-out: {len(calls)} model calls, reservations {min(reserved, default=0)}..{max(reserved, default=0)}, "
           f"stops {[c['stop_reason'] for c in s.get('children', [])]}")
