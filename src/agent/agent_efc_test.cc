@@ -32,8 +32,9 @@ TEST(AgentEfcTest, OutcomesMapOntoValidity) {
 }
 
 TEST(AgentEfcTest, ActionTextCarriesTheToolCalls) {
-    const nlohmann::json calls = nlohmann::json::parse(
-        R"([{"id": "1", "type": "function", "function": {"name": "read_file", "arguments": "{\"path\": \"a.txt\"}"}}])");
+    const nlohmann::json calls =
+        nlohmann::json::parse(R"([{"id": "1", "type": "function",)"
+                              R"(  "function": {"name": "read_file", "arguments": "{\"path\": \"a.txt\"}"}}])");
     EXPECT_EQ(efc_action_text("Looking.", calls), "Looking.\nread_file {\"path\": \"a.txt\"}");
     EXPECT_EQ(efc_action_text("plain", nlohmann::json()), "plain");
 }
