@@ -39,7 +39,7 @@ Status apply_sandbox_limits(const ServeOptions& o, mcp::SandboxLimits* limits) {
         {"--sandbox-file-mb", o.sandbox_file_mb, int64_t{1} << 20, int64_t{1} << 20, &limits->file_size_bytes}};
     const bool has_workspace = std::find(o.tool_packs.begin(), o.tool_packs.end(), "workspace") != o.tool_packs.end();
     for (const Limit& l : all) {
-        if (l.value == -1) {
+        if (l.value == ServeOptions::kSandboxLimitUnset) {
             continue;
         }
         if (!has_workspace) {

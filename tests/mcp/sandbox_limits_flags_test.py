@@ -48,6 +48,7 @@ def main():
     gannet = sys.argv[1]
     work = tempfile.mkdtemp(prefix="sandbox_flags.")
     for args, expect in [(["--sandbox-cpu-s", "0"], "--sandbox-cpu-s must be in [1, 86400], got 0"),
+                         (["--sandbox-file-mb", "-1"], "--sandbox-file-mb must be in [1, 1048576], got -1"),
                          (["--sandbox-mem-mb", "2000000"], "--sandbox-mem-mb must be in [1, 1048576], got 2000000"),
                          (["--no-model", "--sandbox-procs", "8"], None)]:
         tools = [] if expect is None else ["--tools", "workspace", "--workspace", work]
