@@ -18,6 +18,13 @@ constexpr const char* kDefaultSystemPrompt =
     "search or change files; answer in plain text when the task is done.";
 constexpr int kMaxToolCallsPerStep = 4;
 
+EfcConfig efc_config(const EfcStopConfig& stop) {
+    EfcConfig c;
+    c.stall_window = stop.window;
+    c.stall_min_credit = stop.min_credit;
+    return c;
+}
+
 // Puts `part` back into `into`. Both came from one budget, so the sum cannot pass kMaxTokens.
 void give_back(budget::Budget& into, budget::Budget&& part) {
     Result<budget::Budget> merged = std::move(into).merge(std::move(part));
@@ -28,7 +35,7 @@ void give_back(budget::Budget& into, budget::Budget&& part) {
 class AgentLoop {
 public:
     AgentLoop(const AgentConfig& config, std::string id, budget::Budget&& budget)
-        : config_(config), budget_(std::move(budget)) {
+        : config_(config), budget_(std::move(budget)), efc_(efc_config(config.efc_stop)) {
         out_.agent_id = std::move(id);
     }
 
@@ -44,8 +51,13 @@ private:
         }
     }
 
+    // --efc-stop: after a tool step, replan (a note to the model) or stop when feedback stalled.
+    StepEnd check_stall(int64_t step);
+
     const AgentConfig& config_;
     budget::Budget budget_;
+    EfcScorer efc_;
+    size_t efc_events_at_replan_ = 0;  // a new stall is judged only on results after the last replan
     AgentOutcome out_;
     std::optional<AgentTools> tools_;
     json messages_ = json::array();
@@ -116,6 +128,7 @@ Result<AgentLoop::StepEnd> AgentLoop::model_step(int64_t step) {
     event["content"] = reply->content;
     event["tool_calls"] = reply->tool_calls;
     log("model_call", std::move(event));
+    efc_.add_action(efc_action_text(reply->content, reply->tool_calls));
     json assistant = {{"role", "assistant"}, {"content", reply->content}};
     if (!reply->tool_calls.empty()) {
         assistant["tool_calls"] = reply->tool_calls;
@@ -163,12 +176,20 @@ Status AgentLoop::tool_step(int64_t step, const json& tool_calls) {
                 give_back(budget_, std::move(fee->first));  // refused before the call: costs nothing
             }
         }
+        const size_t index = efc_.add_tool_event(efc_tool_event(name, args, outcome));
+        json efc = efc_event_json(efc_.events()[index]);
+        efc["efc_so_far"] = efc_.efc();
+        efc["is_stalled"] = efc_.is_stalled();
         log("tool_call", {{"step", step},
                           {"name", name},
                           {"arguments", args},
                           {"is_called", outcome.is_called},
                           {"is_error", outcome.is_error},
-                          {"result", outcome.text}});
+                          {"exit_code", outcome.exit_code ? json(*outcome.exit_code) : json(nullptr)},
+                          {"is_truncated", outcome.is_truncated},
+                          {"is_timed_out", outcome.is_timed_out},
+                          {"result", outcome.text},
+                          {"efc", std::move(efc)}});
         messages_.push_back({{"role", "tool"},
                              {"tool_call_id", tc.is_object() ? tc.value("id", "") : ""},
                              {"name", name},
@@ -177,8 +198,33 @@ Status AgentLoop::tool_step(int64_t step, const json& tool_calls) {
     return Status();
 }
 
+AgentLoop::StepEnd AgentLoop::check_stall(int64_t step) {
+    const EfcStopConfig& stop = config_.efc_stop;
+    const size_t n_events = efc_.events().size();
+    if (!stop.is_enabled || !efc_.is_stalled() || n_events - efc_events_at_replan_ < static_cast<size_t>(stop.window)) {
+        return StepEnd::kContinue;
+    }
+    double credit = 0;
+    for (size_t i = n_events - static_cast<size_t>(stop.window); i < n_events; ++i) {
+        credit += efc_.events()[i].provisional();
+    }
+    if (out_.n_efc_replans >= stop.max_replans) {
+        out_.stop_reason = "efc_stall";
+        log("efc_stop",
+            {{"step", step}, {"window", stop.window}, {"credit", credit}, {"n_replans", out_.n_efc_replans}});
+        return StepEnd::kStop;
+    }
+    ++out_.n_efc_replans;
+    efc_events_at_replan_ = n_events;
+    const std::string note = efc_replan_note(stop.window, credit);
+    log("efc_replan", {{"step", step}, {"window", stop.window}, {"credit", credit}, {"note", note}});
+    messages_.push_back({{"role", "user"}, {"content", note}});
+    return StepEnd::kContinue;
+}
+
 Result<AgentRun> AgentLoop::run(const std::string& task) {
     log("start", {{"task", task}, {"budget_tokens", budget_.tokens()}});
+    efc_.begin_task(task);
     if (!config_.mcp_url.empty()) {
         GANNET_ASSIGN_OR_RETURN(AgentTools t, AgentTools::connect(config_.mcp_url, config_.endpoint.api_key));
         tools_.emplace(std::move(t));
@@ -193,7 +239,22 @@ Result<AgentRun> AgentLoop::run(const std::string& task) {
             break;
         }
         GANNET_RETURN_IF_ERROR(tool_step(step, pending_tool_calls_));
+        if (check_stall(step) == StepEnd::kStop) {
+            break;
+        }
     }
+    json retained = json::array();
+    for (const EventScore& e : efc_.events()) {
+        retained.push_back({{"retained", e.is_retained}, {"credit", e.credit()}});
+    }
+    out_.efc = efc_.efc();
+    out_.d_task = efc_.d_task();
+    log("efc", {{"efc", efc_.efc()},
+                {"d_task", efc_.d_task()},
+                {"efc_per_demand", efc_.efc_per_demand()},
+                {"n_events", efc_.events().size()},
+                {"n_replans", out_.n_efc_replans},
+                {"events", std::move(retained)}});
     log("finish", {{"stop_reason", out_.stop_reason},
                    {"spent_tokens", out_.spent_tokens},
                    {"billed_tokens", out_.billed_tokens},

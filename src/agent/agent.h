@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/agent_efc.h"
 #include "agent/agent_model.h"
 #include "agent/agent_transcript.h"
 #include "base/result.h"
@@ -36,12 +37,14 @@ struct AgentConfig {
     const budget::PromptEstimator* prompt_estimator = nullptr;  // null: bytes x 2.0
     budget::P99OutputEstimator* output_estimator = nullptr;     // null: max_output_tokens (static)
     AgentTranscript* transcript = nullptr;                      // null: none
+    EfcStopConfig efc_stop;  // the EFC scorer always runs; this decides whether a stall replans/stops
 };
 
 struct AgentOutcome {
-    std::string agent_id;     // "0", "0.1", ...
-    std::string answer;       // the last assistant text
-    std::string stop_reason;  // "answer", "max_steps", "budget", "server_refused", "context", "error"
+    std::string agent_id;  // "0", "0.1", ...
+    std::string answer;    // the last assistant text
+    // "answer", "max_steps", "budget", "server_refused", "context", "error", "efc_stall"
+    std::string stop_reason;
     int64_t n_model_calls = 0;
     int64_t n_tool_calls = 0;
     uint64_t spent_tokens = 0;     // model usage + tool costs paid from the budget (children included)
@@ -49,6 +52,9 @@ struct AgentOutcome {
     uint64_t billed_tokens = 0;    // sum of the usage the server billed
     int64_t n_violations = 0;      // calls billed more than reserved (estimator assumption A1 broken)
     int64_t n_false_refusals = 0;  // the server refused (429) a call the harness had reserved for
+    double efc = 0;                // this agent's own Effective Feedback Compute (children not summed)
+    double d_task = 1;
+    int64_t n_efc_replans = 0;  // replan notes --efc-stop sent
     std::vector<AgentOutcome> children;
 };
 

@@ -57,7 +57,10 @@ nlohmann::json outcome_json(const AgentOutcome& o) {
                         {"billed_tokens", o.billed_tokens},
                         {"reserved_tokens", o.reserved_tokens},
                         {"violations", o.n_violations},
-                        {"false_refusals", o.n_false_refusals}};
+                        {"false_refusals", o.n_false_refusals},
+                        {"efc", o.efc},
+                        {"d_task", o.d_task},
+                        {"efc_replans", o.n_efc_replans}};
     nlohmann::json children = nlohmann::json::array();
     for (const AgentOutcome& c : o.children) {
         children.push_back(outcome_json(c));
@@ -71,6 +74,9 @@ nlohmann::json outcome_json(const AgentOutcome& o) {
 }  // namespace
 
 int agent_main(const std::vector<std::string>& args) {
+    if (!args.empty() && args[0] == "efc-replay") {
+        return efc_replay_main({args.begin() + 1, args.end()});
+    }
     std::string task;
     std::string endpoint = "http://127.0.0.1:8080/v1";
     std::string mcp_url;
@@ -89,6 +95,9 @@ int agent_main(const std::vector<std::string>& args) {
     std::string tokenizer_path = env_model && *env_model ? env_model : "models/gannet-default.gguf";
     bool is_no_tools = false;
     bool is_help = false;
+    EfcStopConfig efc_stop;
+    int64_t efc_window = efc_stop.window;
+    int64_t efc_replans = efc_stop.max_replans;
     AgentFlags flags("gannet agent");
     flags.add_string("--task", &task, "what the agent should do (required)");
     flags.add_string("--endpoint", &endpoint, "OpenAI base URL (default http://127.0.0.1:8080/v1)");
@@ -113,15 +122,24 @@ int agent_main(const std::vector<std::string>& args) {
                      "GGUF the server runs, for --estimator tokenizer|adaptive (default $GANNET_MODEL or "
                      "models/gannet-default.gguf)");
     flags.add_string("--transcript", &transcript_path, "write every event as JSON lines to FILE");
+    flags.add_bool("--efc-stop", &efc_stop.is_enabled,
+                   "when credited feedback stalls (docs/efc.md), send a replan note, then stop (\"efc_stall\")");
+    flags.add_int("--efc-window", &efc_window, 1, 1000, "--efc-stop: judge the last N tool results (4)");
+    flags.add_double("--efc-min-credit", &efc_stop.min_credit, 0, 1000,
+                     "--efc-stop: stalled when those results carry less provisional credit than this (0.5)");
+    flags.add_int("--efc-replans", &efc_replans, 0, 100, "--efc-stop: replan notes before stopping (1)");
     flags.add_bool("--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
         return fail(s);
     }
+    efc_stop.window = static_cast<int>(efc_window);
+    efc_stop.max_replans = static_cast<int>(efc_replans);
     if (is_help) {
         std::printf(
             "usage: gannet agent --task TEXT [--endpoint URL] [--mcp URL] [--budget N] [--max-steps N]\n"
             "                    [--transcript FILE] [--delegate N] ...\n"
-            "       gannet agent budget-experiment [--runs N] [--json] ...\n\n%s",
+            "       gannet agent budget-experiment [--runs N] [--json] ...\n"
+            "       gannet agent efc-replay --transcript FILE\n\n%s",
             flags.usage().c_str());
         return 0;
     }
@@ -154,6 +172,7 @@ int agent_main(const std::vector<std::string>& args) {
     config.temperature = temperature;
     config.seed = static_cast<uint64_t>(seed);
     config.tool_cost = static_cast<uint64_t>(tool_cost);
+    config.efc_stop = efc_stop;
     EstimatorSet estimators;
     if (Status s = estimators.setup(estimator, tokenizer_path, static_cast<uint64_t>(max_tokens), &config); !s.ok()) {
         return fail(s);

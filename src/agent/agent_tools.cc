@@ -115,7 +115,16 @@ Result<ToolOutcome> AgentTools::call(const std::string& name, const std::string&
         return out;
     }
     out.is_error = r->result.value("isError", false);
-    out.text = truncate(result_text(r->result), max_result_bytes);
+    const std::string full = result_text(r->result);
+    out.is_truncated = full.size() > max_result_bytes;
+    out.text = truncate(full, max_result_bytes);
+    out.exit_code = out.is_error ? 1 : 0;
+    const json sc = r->result.value("structuredContent", json::object());
+    if (sc.is_object() && sc.contains("exitCode") && sc["exitCode"].is_number_integer()) {
+        out.exit_code = sc["exitCode"].get<int>();
+    }
+    out.is_timed_out =
+        sc.is_object() && sc.contains("isTimedOut") && sc["isTimedOut"].is_boolean() && sc["isTimedOut"].get<bool>();
     return out;
 }
 

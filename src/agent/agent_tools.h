@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -20,6 +21,12 @@ struct ToolOutcome {
     bool is_called = false;  // false: refused before the call (unknown tool, bad arguments)
     bool is_error = false;   // the tool or the harness reported an error (the text says which)
     std::string text;        // what the model sees, truncated to max_result_bytes
+    // For the EFC scorer's validity axis (docs/efc.md): the command's exit code when the tool ran
+    // one (structuredContent.exitCode), else 0/1 from isError for a completed call; none when
+    // nothing ran.
+    std::optional<int> exit_code;
+    bool is_truncated = false;  // text was cut to max_result_bytes
+    bool is_timed_out = false;  // structuredContent.isTimedOut
 };
 
 class AgentTools {

@@ -10,6 +10,7 @@
 #include "budget/budget.h"
 #include "json/json.h"
 #include "mcp/rpc_error.h"
+#include "server/budget_tool_meter.h"
 
 namespace gannet::server {
 
@@ -147,10 +148,27 @@ Result<BudgetsConfig> parse_budgets(const std::string& text, const std::string& 
     if (root.contains("tool_costs")) {
         const json& costs = root["tool_costs"];
         if (!costs.is_object()) {
-            return bad(origin, "tool_costs: must be an object {\"TOOL\": tokens, \"default\": tokens}");
+            return bad(origin,
+                       "tool_costs: must be an object {\"TOOL\": tokens or {\"tokens\": T, \"max_output_bytes\": B}, "
+                       "\"default\": tokens}");
         }
         for (const auto& [tool, v] : costs.items()) {
-            GANNET_ASSIGN_OR_RETURN(uint64_t cost, parse_amount(v, origin, "tool_costs." + tool));
+            const std::string field = "tool_costs." + tool;
+            if (v.is_object() && tool != "default") {  // a metered tool
+                GANNET_RETURN_IF_ERROR(check_fields(v, {"tokens", "max_output_bytes"}, origin + ": " + field));
+                if (!v.contains("tokens") || !v.contains("max_output_bytes")) {
+                    return bad(origin, field + ": a metered tool needs both \"tokens\" and \"max_output_bytes\"");
+                }
+                GANNET_ASSIGN_OR_RETURN(config.tool_costs[tool], parse_amount(v["tokens"], origin, field + ".tokens"));
+                GANNET_ASSIGN_OR_RETURN(uint64_t bytes,
+                                        parse_amount(v["max_output_bytes"], origin, field + ".max_output_bytes"));
+                if (bytes == 0) {
+                    return bad(origin, field + ".max_output_bytes: must be at least 1, got 0");
+                }
+                config.tool_output_bytes[tool] = bytes;
+                continue;
+            }
+            GANNET_ASSIGN_OR_RETURN(uint64_t cost, parse_amount(v, origin, field));
             if (tool == "default") {
                 config.default_tool_cost = cost;
             } else {
@@ -197,15 +215,22 @@ void BudgetTicket::commit(uint64_t actual_tokens) {
     }
 }
 
-std::string BudgetTicket::final_event(const std::string& finish_reason, const nlohmann::json& usage) const {
+std::optional<json> BudgetTicket::final_error(const std::string& finish_reason) const {
     if (!is_budget_limited_ || finish_reason != "length") {
-        return "";
+        return std::nullopt;
     }
     json e = error_json(exhausted("budget exhausted: the output stopped at the " + std::to_string(reserved_)
                                   + " tokens left in budget '" + account_.name + "' (prompt included)"));
     e["error"]["code"] = "budget_exhausted";
-    e["usage"] = usage;
-    return sse_data(e);
+    return e["error"];
+}
+
+std::string BudgetTicket::final_event(const std::string& finish_reason, const nlohmann::json& usage) const {
+    std::optional<json> error = final_error(finish_reason);
+    if (!error.has_value()) {
+        return "";
+    }
+    return sse_data(json{{"error", std::move(*error)}, {"usage", usage}});
 }
 
 BudgetGate::BudgetGate(Key, BudgetsConfig config, std::shared_ptr<mcp::Store> store)
@@ -278,6 +303,16 @@ std::optional<OpenAiError> BudgetGate::admit(const HttpRequest& request, int32_t
     return std::nullopt;
 }
 
+void BudgetGate::mount_metrics(HttpServer& http) {
+    std::weak_ptr<BudgetGate> weak = weak_from_this();
+    http.add_route("GET", "/metrics", [weak](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+        std::shared_ptr<BudgetGate> self = weak.lock();
+        w->send(HttpResponse{.status = 200,
+                             .headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+                             .body = self ? self->metrics_text() : ""});
+    });
+}
+
 void BudgetGate::mount(HttpServer& http) {
     std::weak_ptr<BudgetGate> weak = weak_from_this();
     http.add_route("GET", "/v1/budget", [weak](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
@@ -335,6 +370,11 @@ Handler BudgetGate::wrap_mcp(Handler inner) {
         const std::string tool = msg["params"]["name"].get<std::string>();
         auto it = self->config_.tool_costs.find(tool);
         const uint64_t cost = it == self->config_.tool_costs.end() ? self->config_.default_tool_cost : it->second;
+        if (auto metered = self->config_.tool_output_bytes.find(tool);
+            metered != self->config_.tool_output_bytes.end()) {
+            self->call_metered(std::move(req), std::move(w), inner, *a, tool, id, cost, metered->second);
+            return;
+        }
         Result<bool> charged = cost == 0 ? Result<bool>(true) : self->ledger_.charge(a->name, a->limit, cost);
         if (!charged.has_value()) {
             rpc_error(503, mcp::rpc_code::kInternalError, charged.error().message(), json::object());
@@ -350,6 +390,59 @@ Handler BudgetGate::wrap_mcp(Handler inner) {
         }
         inner(std::move(req), std::move(w));
     };
+}
+
+void BudgetGate::call_metered(HttpRequest req, std::shared_ptr<ResponseWriter> w, const Handler& inner,
+                              const BudgetAccount& a, const std::string& tool, const json& id, uint64_t cost,
+                              uint64_t declared_bytes) {
+    const uint64_t reserve = cost + tool_output_tokens(declared_bytes);
+    Result<bool> fits = ledger_.reserve(a.name, a.limit, reserve);
+    // By value: the settle callback below outlives this call.
+    auto rpc_error = [id](int code, const std::string& message, json data) {
+        return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}, {"data", data}}}};
+    };
+    if (!fits.has_value()) {
+        w->send(json_reply(503, rpc_error(mcp::rpc_code::kInternalError, fits.error().message(), json::object())));
+        return;
+    }
+    if (!*fits) {
+        n_refused_.fetch_add(1);
+        w->send(json_reply(
+            429, rpc_error(kRpcBudgetExhausted,
+                           "budget exhausted: tool '" + tool + "' reserves " + std::to_string(reserve) + " tokens ("
+                               + std::to_string(cost) + " + its declared " + std::to_string(declared_bytes)
+                               + " output bytes), budget '" + a.name + "' cannot hold them",
+                           {{"tool", tool}, {"reserve_tokens", reserve}})));
+        return;
+    }
+    std::shared_ptr<BudgetGate> self = shared_from_this();
+    auto settle = [self, &a, tool, cost, declared_bytes, reserve, rpc_error](HttpResponse answer, ResponseWriter& out) {
+        const uint64_t bytes = answer.body.size();
+        const bool is_over = answer.status == 0 || bytes > declared_bytes;  // 0: dropped unanswered
+        const uint64_t charged = is_over ? reserve : std::min(reserve, cost + tool_output_tokens(bytes));
+        if (Status s = self->ledger_.commit(a.name, reserve, charged); !s.ok()) {
+            self->n_ledger_errors_.fetch_add(1);
+            GANNET_LOG_ERROR("budget", "commit tool=%s account=%s: %s", tool.c_str(), a.name.c_str(),
+                             s.message().c_str());
+        }
+        if (answer.status == 0) {
+            return;
+        }
+        if (bytes > declared_bytes) {
+            out.send(json_reply(200, rpc_error(kRpcBudgetExhausted,
+                                               "budget: tool '" + tool + "' returned " + std::to_string(bytes)
+                                                   + " bytes, more than the " + std::to_string(declared_bytes)
+                                                   + " its budgets entry declares; charged the reservation ("
+                                                   + std::to_string(reserve) + " tokens), result withheld",
+                                               {{"tool", tool},
+                                                {"declared_output_bytes", declared_bytes},
+                                                {"output_bytes", bytes},
+                                                {"charged_tokens", charged}})));
+            return;
+        }
+        out.send(std::move(answer));
+    };
+    inner(std::move(req), std::make_shared<MeteredWriter>(std::move(w), std::move(settle)));
 }
 
 std::string BudgetGate::metrics_text() const {

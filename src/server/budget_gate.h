@@ -7,7 +7,8 @@
 // the stream ends with a final "budget_exhausted" error event carrying the usage.
 // Budgets file (JSON; unknown fields are errors):
 //   {"budgets": [{"name": "alice", "key": "sk-...", "tokens": 100000}, ...],
-//    "tool_costs": {"default": 0, "read_file": 20}}
+//    "tool_costs": {"default": 0, "read_file": 20, "run_command": {"tokens": 50, "max_output_bytes": 8192}}}
+// (a metered tool: budget_tool_meter.h)
 // Owned by src/server/. Thread-safe: immutable after load; the ledger is the store's. admit() and
 // commit() make one store round trip each (a local SQLite write or a Redis call, well under a
 // millisecond) on the calling I/O or engine thread; a store that stalls stalls those threads.
@@ -40,6 +41,9 @@ struct BudgetsConfig {
     std::vector<BudgetAccount> accounts;
     std::map<std::string, uint64_t> tool_costs;  // by tool name
     uint64_t default_tool_cost = 0;
+    // Metered tools ({"tokens": T, "max_output_bytes": B} entries): declared output bytes by tool name
+    // (their T is in tool_costs). See budget_tool_meter.h.
+    std::map<std::string, uint64_t> tool_output_bytes;
 };
 
 // Parses a budgets file's text; `origin` names it in errors ("budgets FILE: budgets[2] (bob): tokens:
@@ -61,8 +65,12 @@ public:
     BudgetTicket& operator=(const BudgetTicket&) = delete;
 
     void commit(uint64_t actual_tokens);
-    // The SSE event that must precede [DONE]: non-empty only when the output stopped at the budget
-    // ("length" while the budget, not the request, set max_tokens).
+    // The error object ({message, type "insufficient_quota", code "budget_exhausted"}) a response must
+    // carry when its output stopped at the budget ("length" while the budget, not the request, set
+    // max_tokens); none otherwise. A non-streamed response carries it as a top-level "error" beside
+    // its choices and usage (docs/budgets.md: the billed output is delivered, the cut is explicit).
+    std::optional<nlohmann::json> final_error(const std::string& finish_reason) const;
+    // The same as the SSE event that must precede [DONE] ({"error": ..., "usage": ...}); "" if none.
     std::string final_event(const std::string& finish_reason, const nlohmann::json& usage) const;
 
 private:
@@ -87,6 +95,9 @@ public:
 
     // GET /v1/budget.
     void mount(HttpServer& http);
+    // GET /metrics with only the budget lines: for `serve --no-model`, where no model route serves
+    // /metrics (with a model, the OpenAI routes append metrics_text() to the engine's).
+    void mount_metrics(HttpServer& http);
     // Wraps the MCP handler: tools/call is charged the tool's cost under the request's key first.
     Handler wrap_mcp(Handler inner);
     // Prometheus lines: limit, spent, reserved, remaining per account; refusals.
@@ -98,6 +109,9 @@ public:
 
 private:
     const BudgetAccount* authenticate(const HttpRequest& request) const;
+    // A metered tool's call (budget_tool_meter.h): reserve, run through a MeteredWriter, commit.
+    void call_metered(HttpRequest req, std::shared_ptr<ResponseWriter> w, const Handler& inner, const BudgetAccount& a,
+                      const std::string& tool, const nlohmann::json& id, uint64_t cost, uint64_t declared_bytes);
     friend class BudgetTicket;
 
     BudgetsConfig config_;

@@ -64,6 +64,32 @@ TEST(BudgetsFileTest, BadFilesGetPreciseErrors) {
               std::string::npos);
 }
 
+TEST(BudgetsFileTest, MeteredToolsDeclareTheirOutput) {
+    Result<BudgetsConfig> r = parse_budgets(
+        R"({"budgets": [{"name": "a", "key": "sk-aaaaaa", "tokens": 9}],
+            "tool_costs": {"run_command": {"tokens": 50, "max_output_bytes": 8192}, "read_file": 2}})",
+        "b.json");
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_EQ(r->tool_costs.at("run_command"), 50u);
+    EXPECT_EQ(r->tool_output_bytes.at("run_command"), 8192u);
+    EXPECT_EQ(r->tool_output_bytes.count("read_file"), 0u);  // a plain number: a fixed cost, not metered
+    const std::string head = R"({"budgets": [{"name": "a", "key": "sk-aaaaaa", "tokens": 9}], "tool_costs": )";
+    EXPECT_NE(error_of(head + R"({"t": {"tokens": 1}}})").find("tool_costs.t: a metered tool needs both"),
+              std::string::npos);
+    EXPECT_NE(error_of(head + R"({"t": {"tokens": 1, "max_output_bytes": 0}}})")
+                  .find("tool_costs.t.max_output_bytes: must be at least 1, got 0"),
+              std::string::npos);
+    EXPECT_NE(error_of(head + R"({"t": {"tokens": 1, "max_output_bytes": -4}}})")
+                  .find("tool_costs.t.max_output_bytes: must not be negative, got -4"),
+              std::string::npos);
+    EXPECT_NE(error_of(head + R"({"t": {"tokens": 1, "max_output_bytes": 4, "per_kb": 1}}})")
+                  .find("tool_costs.t: unknown field 'per_kb' (expected max_output_bytes, tokens)"),
+              std::string::npos);
+    EXPECT_NE(error_of(head + R"({"default": {"tokens": 1, "max_output_bytes": 4}}})")
+                  .find("tool_costs.default: must be an integer number of tokens"),
+              std::string::npos);
+}
+
 TEST(BudgetsFileTest, MissingFileIsNotFound) {
     EXPECT_EQ(load_budgets_file("/nonexistent/budgets.json").error().code(), ErrorCode::kNotFound);
 }

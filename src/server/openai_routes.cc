@@ -222,6 +222,9 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                     {"choices", json::array({{{"index", 0}, {"text", parsed.content}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
                     {"usage", usage}};
         }
+        if (std::optional<json> cut = call->budget ? call->budget->final_error(finish) : std::nullopt) {
+            body["error"] = std::move(*cut);  // billed output delivered; the budget's cut made explicit
+        }
         w.send(json_response(200, gannet::json::dump(body)));
     };
     auto handle = rt->engine->submit(std::move(er));

@@ -20,6 +20,43 @@ std::string default_store_spec() {
     return "sqlite:" + dir + "/gannet/mcp.db";
 }
 
+namespace {
+
+// --sandbox-cpu-s/-mem-mb/-procs/-file-mb onto run_command's rlimits; a flag given without the
+// workspace pack (nothing would run under it) or out of range is an error naming it.
+Status apply_sandbox_limits(const ServeOptions& o, mcp::SandboxLimits* limits) {
+    struct Limit {
+        const char* flag;
+        int64_t value;
+        int64_t max;
+        int64_t scale;
+        int64_t* out;
+    };
+    const Limit all[] = {
+        {"--sandbox-cpu-s", o.sandbox_cpu_s, 86400, 1, &limits->cpu_seconds},
+        {"--sandbox-mem-mb", o.sandbox_mem_mb, int64_t{1} << 20, int64_t{1} << 20, &limits->address_space_bytes},
+        {"--sandbox-procs", o.sandbox_procs, 65536, 1, &limits->n_processes},
+        {"--sandbox-file-mb", o.sandbox_file_mb, int64_t{1} << 20, int64_t{1} << 20, &limits->file_size_bytes}};
+    const bool has_workspace = std::find(o.tool_packs.begin(), o.tool_packs.end(), "workspace") != o.tool_packs.end();
+    for (const Limit& l : all) {
+        if (l.value == ServeOptions::kSandboxLimitUnset) {
+            continue;
+        }
+        if (!has_workspace) {
+            return make_error(ErrorCode::kInvalidArgument, "%s %lld needs --tools workspace", l.flag,
+                              static_cast<long long>(l.value));
+        }
+        if (l.value < 1 || l.value > l.max) {
+            return make_error(ErrorCode::kInvalidArgument, "%s must be in [1, %lld], got %lld", l.flag,
+                              static_cast<long long>(l.max), static_cast<long long>(l.value));
+        }
+        *l.out = l.value * l.scale;
+    }
+    return Status();
+}
+
+}  // namespace
+
 Status serve(const ServeOptions& options, const MountFn& mount_model) {
     sigset_t signals;
     sigemptyset(&signals);
@@ -37,6 +74,7 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
         return make_error(ErrorCode::kInvalidArgument, "--sandbox-allow-missing '%s' needs --tools workspace",
                           options.sandbox_allow_missing.c_str());
     }
+    GANNET_RETURN_IF_ERROR(apply_sandbox_limits(options, &workspace.limits));
     for (const std::string& pack : options.tool_packs) {
         GANNET_RETURN_IF_ERROR(mcp::add_tool_pack(registry, pack, workspace));
     }
@@ -72,6 +110,9 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     mount_health(http);
     if (budgets) {
         budgets->mount(http);
+        if (!mount_model) {
+            budgets->mount_metrics(http);  // the model routes serve /metrics (budget lines included) otherwise
+        }
     }
     if (mount_model) {
         GANNET_RETURN_IF_ERROR(mount_model(http, budgets));
@@ -80,7 +121,7 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
     // Scripts read this line to find the port when --port 0 was asked for.
     std::printf("gannet serve: listening on http://%s:%d (%smcp: /mcp, health: /health)\n", host.c_str(), http.port(),
-                mount_model ? "openai: /v1, metrics: /metrics, " : "");
+                mount_model ? "openai: /v1, metrics: /metrics, " : (budgets ? "metrics: /metrics, " : ""));
     std::fflush(stdout);
     GANNET_LOG_INFO("serve", "store=%s auth=%s budgets=%s schema=%s", store_spec.c_str(),
                     options.auth_tokens_file.empty() ? "off" : "bearer",

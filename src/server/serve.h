@@ -3,6 +3,7 @@
 // bound address and runs until SIGINT/SIGTERM. Owned by src/server/.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -20,6 +21,13 @@ struct ServeOptions {
     std::string store;                // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
     std::string workspace;            // root for the workspace pack
     std::string sandbox_allow_missing;  // "landlock,seccomp": run_command may run without these layers
+    // run_command's rlimits (mcp::SandboxLimits); kSandboxLimitUnset: the default. serve() checks the
+    // ranges (so -1 or 0 from the command line is an error, not "the default").
+    static constexpr int64_t kSandboxLimitUnset = INT64_MIN;
+    int64_t sandbox_cpu_s = kSandboxLimitUnset;    // RLIMIT_CPU seconds
+    int64_t sandbox_mem_mb = kSandboxLimitUnset;   // RLIMIT_AS, MiB
+    int64_t sandbox_procs = kSandboxLimitUnset;    // RLIMIT_NPROC
+    int64_t sandbox_file_mb = kSandboxLimitUnset;  // RLIMIT_FSIZE, MiB
     std::string auth_tokens_file;     // empty: no auth
     std::string budgets_file;         // empty: no token budgets (see budget_gate.h)
     int n_io_threads = 2;

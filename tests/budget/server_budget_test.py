@@ -7,7 +7,13 @@
   responses report (to the token), and nothing stays reserved;
 - an MCP tools/call under the same key is charged the tool's cost from the same ledger, and refused
   (429, JSON-RPC error) when the budget cannot pay it;
-- a stream without max_tokens ends at the budget with a final budget_exhausted event and its usage;
+- `gannet agent --delegate 4` through the nginx fleet on split budgets: 0 overshoot, the shared ledger
+  equals the agent's own spend to the token;
+- a stream without max_tokens ends at the budget with a final budget_exhausted event and its usage; a
+  non-streamed reply cut by the budget is delivered (200) with a top-level budget_exhausted error;
+- `serve --no-model --budgets` serves the budget lines on /metrics; a metered tool (declared output
+  size) is charged its actual output, and one that returns more than it declared gets a precise
+  JSON-RPC error and is charged its reservation, never more;
 - a client that disconnects mid-stream is charged what it used, and its reservation is released;
 - with the SQLite store, a restarted server keeps the committed spend.
 
@@ -93,7 +99,7 @@ def chat(port, key, content, max_tokens=None, stream=False):
     return request(port, "POST", "/v1/chat/completions", body, key=key)
 
 
-def tool_call(port, key, name, arguments):
+def tool_call(port, key, name, arguments, with_size=False):
     v = "2026-07-28"
     body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
             "params": {"name": name, "arguments": arguments,
@@ -102,10 +108,11 @@ def tool_call(port, key, name, arguments):
     status, text = request(port, "POST", "/mcp", body, key=key,
                            headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": v,
                                     "Mcp-Method": "tools/call", "Mcp-Name": name})
+    size = len(text.encode())
     for line in text.splitlines():
         if line.startswith("data:"):
             text = line[5:]
-    return status, json.loads(text)
+    return (status, json.loads(text), size) if with_size else (status, json.loads(text))
 
 
 def bad_files(gannet, work):
@@ -139,7 +146,8 @@ def fleet_race(gannet, work, redis_port):
     cost = json.loads(body)["usage"]["total_tokens"]
     cap = 5 * cost + cost // 2
     cfg = os.path.join(work, "fleet.json")
-    open(cfg, "w").write(json.dumps({"budgets": [{"name": "team", "key": "sk-team-1", "tokens": cap}],
+    open(cfg, "w").write(json.dumps({"budgets": [{"name": "team", "key": "sk-team-1", "tokens": cap},
+                                                 {"name": "fan", "key": "sk-fan-1", "tokens": FAN_BUDGET}],
                                      "tool_costs": {"default": 0, "read_file": 7}}))
     servers = [start_server(gannet, ["--budgets", cfg, "--store", f"redis://127.0.0.1:{redis_port}",
                                      "--workspace", work], os.path.join(work, f"fleet{i}.log")) for i in range(3)]
@@ -209,6 +217,7 @@ http {{
         check("metrics: remaining and reserved are exported",
               f'gannet_budget_remaining_tokens{{budget="team"}} {final["remaining_tokens"]}' in metrics
               and 'gannet_budget_reserved_tokens{budget="team"} 0' in metrics, metrics[-600:])
+        agent_fan_out(gannet, work, lb, ports)
     finally:
         nginx.terminate()
         nginx.wait()
@@ -217,9 +226,91 @@ http {{
             p.wait()
 
 
+FAN_BUDGET = 40000
+
+
+def engine_requests(port):
+    return int(re.search(r"^gannet_requests_total (\d+)", request(port, "GET", "/metrics")[1], re.M).group(1))
+
+
+def agent_fan_out(gannet, work, lb, ports):
+    """`gannet agent --delegate 4` through nginx: the 4 children and the parent call the 3 servers on
+    split budgets; the server budget is as large as the agent's, so the split is what binds."""
+    transcript = os.path.join(work, "fan.jsonl")
+    accepted = [engine_requests(port) for port in ports]
+    p = subprocess.run([gannet, "agent", "--task", "Read note.txt and report what it says.", "--endpoint",
+                        f"http://127.0.0.1:{lb}/v1", "--api-key", "sk-fan-1", "--budget", str(FAN_BUDGET),
+                        "--delegate", "4", "--max-steps", "3", "--max-tokens", "32", "--tool-cost", "7",
+                        "--transcript", transcript], capture_output=True, text=True, timeout=400)
+    lines = p.stdout.strip().splitlines()
+    s = json.loads(lines[-1]) if p.returncode == 0 and lines else {}
+    check("fan-out: gannet agent --delegate 4 through nginx exits 0", "spent_tokens" in s, p.stderr[-400:])
+    events = [json.loads(l) for l in open(transcript)] if os.path.exists(transcript) else []
+    calls = [e for e in events if e["event"] == "model_call" and e["http_status"] == 200]
+    check("fan-out: 4 children and the parent called the model",
+          len({e["agent"] for e in calls}) == 5 and len(s.get("children", [])) == 4, [e["agent"] for e in calls])
+    ledgers = [budget(port, "sk-fan-1") for port in ports]
+    b = ledgers[0]
+    check("fan-out: 0 overshoot (ledger spent <= the budget), nothing left reserved",
+          b["spent_tokens"] <= FAN_BUDGET and b["reserved_tokens"] == 0 and s.get("violations") == 0, (b, s))
+    check("fan-out: the shared ledger equals the agent's own spend, to the token",
+          all(l == b for l in ledgers) and b["spent_tokens"] == s.get("spent_tokens"), (ledgers, s))
+    spread = [engine_requests(port) - before for port, before in zip(ports, accepted)]
+    check("fan-out: nginx spread the model calls over the servers",
+          sum(spread) == len(calls) and sum(1 for n in spread if n > 0) >= 2, (spread, len(calls)))
+    reserved = [e["reserved_tokens"] for e in calls]
+    print(f"     fan-out: {len(calls)} model calls, reservations {min(reserved, default=0)}..{max(reserved, default=0)}, "
+          f"stops {[c['stop_reason'] for c in s.get('children', [])]}")
+
+
+def no_model_tools(gannet, work):
+    """serve --no-model --budgets: /metrics serves the budget lines; a metered tool is charged its output
+    and a tool that returns more than it declared is charged the reservation, never more."""
+    cfg = os.path.join(work, "nomodel.json")
+    limit = 300
+    open(cfg, "w").write(json.dumps({"budgets": [{"name": "tools", "key": "sk-tools-1", "tokens": limit}],
+                                     "tool_costs": {"default": 0,
+                                                    "read_file": {"tokens": 5, "max_output_bytes": 400}}}))
+    open(os.path.join(work, "small.txt"), "w").write("hello")
+    open(os.path.join(work, "big.txt"), "w").write("word " * 400)
+    p, port = start_server(gannet, ["--no-model", "--budgets", cfg, "--store", f"sqlite:{work}/nomodel.db",
+                                    "--workspace", work], os.path.join(work, "nomodel.log"))
+    try:
+        status, reply, size = tool_call(port, "sk-tools-1", "read_file", {"path": "small.txt"}, with_size=True)
+        spent = budget(port, "sk-tools-1")
+        check("metered tool: charged its cost + ceil(answer bytes / 4), reservation closed",
+              status == 200 and "result" in reply and spent["spent_tokens"] == 5 + (size + 3) // 4
+              and spent["reserved_tokens"] == 0, (status, reply, size, spent))
+        status, reply = tool_call(port, "sk-tools-1", "read_file", {"path": "big.txt"})
+        after = budget(port, "sk-tools-1")
+        err = reply.get("error", {})
+        check("metered tool: more output than declared is a precise error, charged the reservation only",
+              err.get("code") == -32029 and err.get("data", {}).get("declared_output_bytes") == 400
+              and err["data"].get("output_bytes", 0) > 400 and "more than the 400" in err.get("message", "")
+              and after["spent_tokens"] == spent["spent_tokens"] + 5 + 100 and after["reserved_tokens"] == 0,
+              (status, reply, spent, after))
+        while budget(port, "sk-tools-1")["remaining_tokens"] >= 105:
+            tool_call(port, "sk-tools-1", "read_file", {"path": "big.txt"})
+        status, reply = tool_call(port, "sk-tools-1", "read_file", {"path": "small.txt"})
+        final = budget(port, "sk-tools-1")
+        check("metered tool: refused (429) when the worst case does not fit; never over the cap",
+              status == 429 and reply.get("error", {}).get("code") == -32029 and final["spent_tokens"] <= limit,
+              (status, reply, final))
+        status, metrics = request(port, "GET", "/metrics")
+        check("--no-model: /metrics serves the budget lines",
+              status == 200 and f'gannet_budget_spent_tokens{{budget="tools"}} {final["spent_tokens"]}' in metrics
+              and f'gannet_budget_remaining_tokens{{budget="tools"}} {final["remaining_tokens"]}' in metrics,
+              (status, metrics[-400:]))
+    finally:
+        p.terminate()
+        p.wait()
+
+
 def stream_and_restart(gannet, work):
     cfg = os.path.join(work, "one.json")
     open(cfg, "w").write(json.dumps({"budgets": [{"name": "solo", "key": "sk-solo-1", "tokens": 120},
+                                                 {"name": "cut", "key": "sk-cut-1", "tokens": 120},
+                                                 {"name": "own", "key": "sk-own-1", "tokens": 500},
                                                  {"name": "drop", "key": "sk-drop-1", "tokens": 5000}]}))
     store = f"sqlite:{work}/ledger.db"
     p, port = start_server(gannet, ["--budgets", cfg, "--store", store], os.path.join(work, "one.log"))
@@ -233,6 +324,17 @@ def stream_and_restart(gannet, work):
               and last.get("usage", {}).get("total_tokens") == 120 and body.rstrip().endswith("[DONE]"),
               body[-400:])
         check("stream: the budget is spent exactly, never over", b["spent_tokens"] == 120 and b["remaining_tokens"] == 0, b)
+        # Not streamed: the billed output is delivered (200) with a top-level error naming the cut.
+        status, body = chat(port, "sk-cut-1", "write a long story")
+        r = json.loads(body)
+        check("non-stream: a reply cut by the budget carries error.code budget_exhausted beside its usage",
+              status == 200 and r.get("error", {}).get("code") == "budget_exhausted"
+              and r["error"].get("type") == "insufficient_quota" and r["choices"][0]["finish_reason"] == "length"
+              and r["usage"]["total_tokens"] == 120 and r["choices"][0]["message"]["content"], body[-400:])
+        status, body = chat(port, "sk-own-1", "hi", max_tokens=4)
+        check("non-stream: a reply its own max_tokens stopped carries no error",
+              status == 200 and "error" not in json.loads(body), body[-300:])
+        check("non-stream: the budget is spent exactly", budget(port, "sk-cut-1")["spent_tokens"] == 120)
         # A client that goes away mid-stream: charged what it used, the reservation released.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.request("POST", "/v1/chat/completions", json.dumps(
@@ -282,6 +384,7 @@ def main():
         bad_files(gannet, work)
         fleet_race(gannet, work, redis_port)
         stream_and_restart(gannet, work)
+        no_model_tools(gannet, work)
     finally:
         redis.terminate()
         redis.wait()

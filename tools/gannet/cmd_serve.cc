@@ -76,6 +76,10 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_string("--sandbox-allow-missing", &o.sandbox_allow_missing,
                      "comma-separated sandbox layers run_command may run without when the kernel refuses them "
                      "(user, mount, pid, net, caps, seccomp, landlock, rlimits; default none: refuse to start)");
+    flags.add_int("--sandbox-cpu-s", &o.sandbox_cpu_s, "run_command: CPU seconds per process (default 60)");
+    flags.add_int("--sandbox-mem-mb", &o.sandbox_mem_mb, "run_command: address space per process, MiB (default 4096)");
+    flags.add_int("--sandbox-procs", &o.sandbox_procs, "run_command: processes of the sandbox uid (default 256)");
+    flags.add_int("--sandbox-file-mb", &o.sandbox_file_mb, "run_command: largest file it may write, MiB (default 1024)");
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
     flags.add_string("--budgets", &o.budgets_file,
                      "JSON file of per-API-key token budgets and tool costs (docs/budgets.md)");
