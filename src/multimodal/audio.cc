@@ -135,7 +135,9 @@ Result<Waveform> decode_wav(std::span<const uint8_t> bytes, double max_seconds) 
             }
             return wave;
         }
-        at += 8 + size + (size & 1);  // chunks are padded to even sizes
+        // Chunks are padded to even sizes. In 64 bits: 8 + size in 32 bits wraps to 0 for size
+        // 0xfffffff8 and the walk would never end (found by wav_decode_fuzz).
+        at += size_t{8} + size + (size & 1);
     }
     return make_error(ErrorCode::kInvalidArgument, "audio: wav: no %s chunk in %zu bytes", has_fmt ? "data" : "fmt",
                       bytes.size());

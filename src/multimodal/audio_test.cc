@@ -96,6 +96,11 @@ TEST(Audio, BadWavsGetPreciseErrors) {
                  "data chunk of 2000 bytes, only 1999 present: truncated");
     expect_error(std::vector<uint8_t>(full.begin(), full.begin() + 30), "fmt chunk of 16 bytes, 10 left: truncated");
     expect_error(std::vector<uint8_t>(full.begin(), full.begin() + 36), "no data chunk");
+    // A chunk whose size makes 8 + size wrap in 32 bits ends the walk instead of looping forever.
+    std::vector<uint8_t> wrap = {'R', 'I', 'F', 'F', 0,   0,   0,    0,    'W',  'A',
+                                 'V', 'E', 'j', 'u', 'n', 'k', 0xf8, 0xff, 0xff, 0xff};
+    wrap.resize(64, 0);
+    expect_error(wrap, "no fmt chunk in 64 bytes");
     // 31 s at 8 kHz: refused by length, not cut silently.
     expect_error(wav(1, 1, 8000, 16, pcm16(std::vector<int16_t>(8000 * 31, 1))), "31.00 s is too long: at most 30 s");
     // Every prefix of a valid file is an error, never a crash or a partial waveform.
