@@ -3,13 +3,15 @@
 // Image: LN1 (6912) -> patch Linear 6912->E (+bias) -> LN2 (E) -> + pos[x,0] + pos[y,1] -> pos LN (E)
 // -> weightless RMSNorm (1e-6) -> projection E->D (no bias). Audio: weightless RMSNorm over the 640
 // raw samples (1e-6) -> Linear 640->D (no bias). f32 reference math, the baseline the CUDA path and
-// the transformers reference are checked against. Thread-safety: immutable after load; share freely.
+// the transformers reference are checked against. Weights are held as f32 (dequantised at load).
+// Thread-safety: immutable after load; share freely.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_pool.h"
 #include "gguf/gguf_file.h"
 #include "multimodal/audio.h"
 #include "multimodal/image_preprocess.h"
@@ -62,11 +64,12 @@ Result<VisionProjector> load_vision_projector(const gguf::File& file);
 // "gemma4ua" when present.
 Result<AudioProjector> load_audio_projector(const gguf::File& file);
 
-// Soft tokens [n_patches, D] for the patches of one image. kInvalidArgument when a patch position
-// is outside the position table.
-Result<std::vector<float>> project_image(const VisionProjector& projector, const Patches& patches);
+// Soft tokens [n_patches, D] for the patches of one image; the products run on `pool`.
+// kInvalidArgument when a patch position is outside the position table; matmul's errors otherwise.
+Result<std::vector<float>> project_image(const VisionProjector& projector, const Patches& patches, ThreadPool& pool);
 
-// Soft tokens [n_frames, D], one per 640-sample frame (the zero-padded last frame included).
-std::vector<float> project_audio(const AudioProjector& projector, const AudioFrames& frames);
+// Soft tokens [n_frames, D], one per 640-sample frame (the zero-padded last frame included: the
+// padding mask only says which samples are real; the frame still becomes a token).
+Result<std::vector<float>> project_audio(const AudioProjector& projector, const AudioFrames& frames, ThreadPool& pool);
 
 }  // namespace gannet::multimodal

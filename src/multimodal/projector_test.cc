@@ -77,7 +77,8 @@ TEST(Projector, ImageSoftTokensMatchNumpy) {
             patches.values.push_back(static_cast<float>((k * 7 + p * 13) % 256) / 255.0f);
         }
     }
-    auto tokens = project_image(*projector, patches);
+    ThreadPool pool(2);
+    auto tokens = project_image(*projector, patches, pool);
     ASSERT_TRUE(tokens.has_value());
     expect_close(*tokens, {-0.08196842f, -0.1168664f,  0.1145231f,  1.006858f,   0.3105487f,  0.4324786f,
                            0.5593756f,   -0.06378398f, 0.2383078f,  0.8769736f,  0.2516635f,  0.4804173f,
@@ -88,7 +89,7 @@ TEST(Projector, ImageSoftTokensMatchNumpy) {
 
     patches.n_x = 5;  // more columns than the 4-entry position table
     patches.values.resize(5 * 2 * kPatchDim);
-    auto too_wide = project_image(*projector, patches);
+    auto too_wide = project_image(*projector, patches, pool);
     ASSERT_FALSE(too_wide.has_value());
     EXPECT_EQ(too_wide.error().code(), ErrorCode::kInvalidArgument);
 }
@@ -105,9 +106,11 @@ TEST(Projector, AudioSoftTokensMatchNumpy) {
     auto frames = frame_audio(wave);
     ASSERT_TRUE(frames.has_value());
     ASSERT_EQ(frames->n_frames, 2);
-    expect_close(project_audio(*projector, *frames),
-                 {-0.8202471f, 0.4684924f, 0.2227092f, 0.02916661f, 0.2598358f, -0.2984778f, -0.6683687f, 0.8572558f,
-                  0.7171553f, 0.6632066f, -0.05537814f, 0.496476f});
+    ThreadPool pool(1);
+    auto tokens = project_audio(*projector, *frames, pool);
+    ASSERT_TRUE(tokens.has_value());
+    expect_close(*tokens, {-0.8202471f, 0.4684924f, 0.2227092f, 0.02916661f, 0.2598358f, -0.2984778f, -0.6683687f,
+                           0.8572558f, 0.7171553f, 0.6632066f, -0.05537814f, 0.496476f});
 }
 
 TEST(Projector, LoadsFromAFileOnDiskAndF16Weights) {
