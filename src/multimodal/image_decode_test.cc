@@ -175,6 +175,21 @@ TEST(ImageDecode, JpegBombIsRefusedFromTheHeader) {
     EXPECT_NE(image.error().message().find("20000x20000"), std::string::npos) << image.error().message();
 }
 
+TEST(ImageDecode, ProgressiveJpegsDecodeButScanBombsAreRefused) {
+    auto normal = decode_image(testing::encode_progressive_grey_jpeg(32, 24, 0));
+    ASSERT_TRUE(normal.has_value()) << normal.error().to_string();
+    EXPECT_EQ(normal->width, 32);
+    // Grey comes out as R = G = B.
+    EXPECT_EQ(normal->rgb[3 * 5], normal->rgb[3 * 5 + 2]);
+    auto within = decode_image(testing::encode_progressive_grey_jpeg(16, 16, 6));  // 442 scans
+    ASSERT_TRUE(within.has_value()) << within.error().to_string();
+    auto bomb = decode_image(testing::encode_progressive_grey_jpeg(16, 16, 8));  // 568 scans
+    ASSERT_FALSE(bomb.has_value());
+    EXPECT_EQ(bomb.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(bomb.error().message().find("more than 500 progressive scans"), std::string::npos)
+        << bomb.error().message();
+}
+
 TEST(ImageDecode, LimitsAreConfigurable) {
     const auto rgba = pattern_rgba(40, 30, false);
     DecodeLimits limits;

@@ -78,6 +78,52 @@ inline std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& rgba, int w,
     return out;
 }
 
+// A grey progressive JPEG. n_refinements = 0 gives libjpeg's standard progression (~6 scans);
+// otherwise each of the 63 AC coefficients gets its own band, first sent with point transform
+// n_refinements and then refined one bit per scan: 1 + 63 * (n_refinements + 1) scans in all.
+inline std::vector<uint8_t> encode_progressive_grey_jpeg(int w, int h, int n_refinements) {
+    jpeg_compress_struct cinfo;
+    jpeg_error_mgr err;
+    cinfo.err = jpeg_std_error(&err);
+    jpeg_create_compress(&cinfo);
+    unsigned char* buf = nullptr;
+    unsigned long size = 0;
+    jpeg_mem_dest(&cinfo, &buf, &size);
+    cinfo.image_width = static_cast<JDIMENSION>(w);
+    cinfo.image_height = static_cast<JDIMENSION>(h);
+    cinfo.input_components = 1;
+    cinfo.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&cinfo);
+    std::vector<jpeg_scan_info> scans;
+    if (n_refinements == 0) {
+        jpeg_simple_progression(&cinfo);
+    } else {
+        scans.push_back({1, {0}, 0, 0, 0, 0});
+        for (int k = 1; k < 64; ++k) {
+            scans.push_back({1, {0}, k, k, 0, n_refinements});
+            for (int a = n_refinements; a > 0; --a) {
+                scans.push_back({1, {0}, k, k, a, a - 1});
+            }
+        }
+        cinfo.scan_info = scans.data();
+        cinfo.num_scans = static_cast<int>(scans.size());
+    }
+    jpeg_start_compress(&cinfo, TRUE);
+    std::vector<uint8_t> row(static_cast<size_t>(w));
+    while (cinfo.next_scanline < cinfo.image_height) {
+        for (int x = 0; x < w; ++x) {
+            row[x] = static_cast<uint8_t>((x * 31 + cinfo.next_scanline * 17) % 256);
+        }
+        JSAMPROW r = row.data();
+        jpeg_write_scanlines(&cinfo, &r, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    std::vector<uint8_t> out(buf, buf + size);
+    jpeg_destroy_compress(&cinfo);
+    std::free(buf);
+    return out;
+}
+
 inline std::vector<uint8_t> encode_webp_lossless(const std::vector<uint8_t>& rgba, int w, int h) {
     uint8_t* buf = nullptr;
     const size_t size = WebPEncodeLosslessRGBA(rgba.data(), w, h, w * 4, &buf);

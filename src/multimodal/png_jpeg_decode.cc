@@ -10,6 +10,7 @@
 #include <png.h>
 
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
 
 #include "multimodal/image_decode.h"
@@ -80,6 +81,7 @@ namespace {
 // Everything the JPEG decode touches across a longjmp: plain C data only.
 struct JpegJob {
     jpeg_error_mgr err;  // first member: the error callbacks cast j_common_ptr->err back to JpegJob
+    jpeg_progress_mgr progress;
     std::jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
     const uint8_t* data;
@@ -105,6 +107,19 @@ extern "C" void jpeg_on_message(j_common_ptr cinfo, int msg_level) {
     }
 }
 
+// A progressive JPEG may hold thousands of tiny scans, each a pass over the whole coefficient buffer:
+// seconds of CPU from a few KB (libjpeg-turbo's advice for untrusted input is a scan limit, as its
+// TurboJPEG API's TJPARAM_SCANLIMIT). Real encoders write about 10.
+constexpr int kMaxJpegScans = 500;
+
+extern "C" void jpeg_on_progress(j_common_ptr cinfo) {
+    if (cinfo->is_decompressor && reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > kMaxJpegScans) {
+        JpegJob* job = reinterpret_cast<JpegJob*>(cinfo->err);
+        std::snprintf(job->message, sizeof(job->message), "more than %d progressive scans", kMaxJpegScans);
+        std::longjmp(job->jump, 1);
+    }
+}
+
 // 0 on success; 1 after a library error (job->message set); 2 when the header's size is over the limits.
 int jpeg_decode_core(JpegJob* job) {
     jpeg_decompress_struct cinfo;
@@ -117,6 +132,8 @@ int jpeg_decode_core(JpegJob* job) {
         return 1;
     }
     jpeg_create_decompress(&cinfo);
+    job->progress.progress_monitor = jpeg_on_progress;
+    cinfo.progress = &job->progress;
     jpeg_mem_src(&cinfo, job->data, static_cast<unsigned long>(job->size));
     jpeg_read_header(&cinfo, TRUE);
     job->width = static_cast<int>(cinfo.image_width);
