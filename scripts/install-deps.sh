@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config git ca-certificates curl
     googletest libgtest-dev libgmock-dev libbenchmark-dev
-    nlohmann-json3-dev libpcre2-dev zlib1g-dev libtomlplusplus-dev
+    nlohmann-json3-dev libpcre2-dev zlib1g-dev libtomlplusplus-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
     libboost-dev libssl-dev libsqlite3-dev libhiredis-dev redis-server nginx-light
     python3-numpy wamerican nodejs npm
 )
