@@ -101,8 +101,20 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     }
     const int32_t n_ctx = rt->engine->config().n_ctx;
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    if (rt->max_tokens_limit > 0 && req.max_tokens > rt->max_tokens_limit) {
+        send_error(*writer, {.http_status = 400,
+                             .message = "max_tokens is " + std::to_string(req.max_tokens) + ", this server allows at most "
+                                        + std::to_string(rt->max_tokens_limit),
+                             .type = "invalid_request_error",
+                             .param = "max_tokens",
+                             .code = ""});
+        return;
+    }
     if (req.max_tokens < 0) {
         req.max_tokens = n_ctx - n_prompt;
+        if (rt->max_tokens_limit > 0) {
+            req.max_tokens = std::min(req.max_tokens, rt->max_tokens_limit);
+        }
     }
     if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
         send_error(*writer, {.http_status = 400,

@@ -19,8 +19,12 @@ struct ServeOptions {
     std::string store;                // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
     std::string workspace;            // root for the workspace pack
     std::string sandbox_allow_missing;  // "landlock,seccomp": run_command may run without these layers
-    std::string auth_tokens_file;     // empty: no auth
+    std::string auth_tokens_file;     // empty: no auth (then every route is open, as on loopback)
+    bool is_metrics_public = false;   // with auth: /metrics answers without a token (for scrapers)
     int n_io_threads = 2;
+    // Body/header sizes, timeouts, slow-reader bound and admission limits (see HttpServerConfig);
+    // its host, port and n_io_threads are ignored in favour of the fields above.
+    HttpServerConfig http;
 };
 
 // Mounts extra routes (the model runtime) before the server starts. Returns non-OK to abort.

@@ -5,6 +5,7 @@
 #include "command.h"
 #include "flags.h"
 #include "model_cli.h"
+#include "serve_limits.h"
 #include "server/openai_routes.h"
 #include "server/serve.h"
 #ifdef GANNET_CUDA
@@ -24,6 +25,7 @@ struct ModelOptions {
     bool is_deterministic = false;
     std::string device = "cpu";  // cpu or cuda (the engine's runner)
     std::string kv_type = "f32";  // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
+    int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
 };
 
 // ChatML, for models whose GGUF has no chat template.
@@ -101,6 +103,7 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
         name.resize(name.size() - 5);
     }
     rt->model_name = name;
+    rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
     server::mount_openai_routes(http, rt);
     return Status();
 }
@@ -135,6 +138,8 @@ int serve_main(const std::vector<std::string>& args) {
                      "comma-separated sandbox layers run_command may run without when the kernel refuses them "
                      "(user, mount, pid, net, caps, seccomp, landlock, rlimits; default none: refuse to start)");
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
+    ServeLimitFlags limits;
+    limits.add_to(flags);
     flags.add_bool("-h,--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
         return fail("serve", s);
@@ -146,7 +151,7 @@ int serve_main(const std::vector<std::string>& args) {
         std::printf("usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
                     "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools PACK,...]\n"
                     "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing LAYERS]\n"
-                    "                    [--auth-tokens FILE]\n\n%s",
+                    "                    [--auth-tokens FILE [--public-metrics]] [limits: --max-body-bytes N ...]\n\n%s",
                     flags.usage().c_str());
         return 0;
     }
@@ -158,6 +163,10 @@ int serve_main(const std::vector<std::string>& args) {
                                         static_cast<long long>(port)));
     }
     o.port = static_cast<int>(port);
+    if (Status s = limits.apply(o); !s.ok()) {
+        return fail("serve", s);
+    }
+    mo.max_tokens_limit = limits.max_tokens;
     size_t start = 0;
     while (start <= tools.size() && !tools.empty()) {
         size_t comma = tools.find(',', start);
