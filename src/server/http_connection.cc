@@ -201,6 +201,10 @@ void Connection::send_bytes(std::string bytes, IsLast is_last) {
     }
     if (is_last == IsLast::kYes) {
         is_response_done_ = true;
+        // The handler is done: free its admission slot now, not when the last write completes,
+        // or a client that read the answer and sent its next request at once could race the
+        // completion handler into a 429. What is still unsent is bounded by max_pending_write_bytes.
+        ticket_.release();
     }
     pending_bytes_ += bytes.size();
     if (pending_bytes_ > config_.max_pending_write_bytes) {

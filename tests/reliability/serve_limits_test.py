@@ -2,7 +2,9 @@
 """The limit and auth flags of `gannet serve` end to end, over the tiny fixture model: with
 --auth-tokens every route but /health needs a token (OpenAI API, /metrics unless --public-metrics;
 /mcp answers 401 itself); --max-body-bytes, --max-header-bytes, --max-tokens, --max-requests-per-client
-take effect; an image_url part is a 400; out-of-range flags refuse to start with the flag named.
+take effect; an image_url part is a 400; out-of-range flags refuse to start with the flag named;
+a 500x overload of --max-requests-in-flight gets prompt 503s while the admitted calls complete
+and the server's RSS stays flat.
 
 usage: serve_limits_test.py GANNET_BIN MODEL_GGUF
 """
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 failures = []
@@ -53,6 +56,71 @@ def request(port, method, path, body=None, headers=None, timeout=60):
 
 def chat(content, **extra):
     return dict({"model": "llama-f32", "messages": [{"role": "user", "content": content}], "max_tokens": 2}, **extra)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def mcp_call_body(seconds):
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "slow_compute", "arguments": {"seconds": seconds},
+                                  "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                            "io.modelcontextprotocol/clientCapabilities": {}}}})
+
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
+               "Mcp-Method": "tools/call", "Mcp-Name": "slow_compute"}
+
+
+def overload(gannet, store, work):
+    """10x and then 500x a bound of 4: refusals are prompt 503s, the 4 admitted calls complete, RSS
+    stays flat (nothing is queued per refused request)."""
+    p, port = start(gannet, ["--no-model", "--tools", "conformance", "--max-requests-in-flight", "4"] + store,
+                    os.path.join(work, "c.log"))
+    try:
+        admitted = []
+
+        def held():
+            admitted.append(request(port, "POST", "/mcp", mcp_call_body(10), MCP_HEADERS)[0])
+        holders = [threading.Thread(target=held) for _ in range(4)]
+        for t in holders:
+            t.start()
+        t_held = time.time()
+        time.sleep(0.5)
+        rss_before = rss_kib(p.pid)
+        statuses, retry_after, slowest = [], [], [0.0]
+
+        def refused():
+            t0 = time.time()
+            s, h, _ = request(port, "POST", "/mcp", mcp_call_body(0), MCP_HEADERS, timeout=20)
+            statuses.append(s)
+            retry_after.append("Retry-After" in h)
+            slowest[0] = max(slowest[0], time.time() - t0)
+        for wave in range(10):  # up to 10 waves of 200 concurrent, all while the 4 are in flight
+            if time.time() - t_held > 7:
+                break
+            ts = [threading.Thread(target=refused) for _ in range(200 if wave else 36)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        rss_after = rss_kib(p.pid)
+        for t in holders:
+            t.join()
+        check("overload: every extra request gets 503 + Retry-After",
+              statuses.count(503) == len(statuses) and all(retry_after), {x: statuses.count(x) for x in set(statuses)})
+        check("overload: refusals are prompt (< 5 s each)", slowest[0] < 5, slowest[0])
+        check("overload: the 4 admitted calls complete", admitted == [200] * 4, admitted)
+        check("overload: RSS stays bounded (< 16 MiB growth over the refusals)",
+              rss_after - rss_before < 16 * 1024, f"{rss_before} -> {rss_after} KiB")
+        print(f"     RSS {rss_before} -> {rss_after} KiB over {len(statuses)} refused requests")
+        s, _, _ = request(port, "POST", "/mcp", mcp_call_body(0), MCP_HEADERS)
+        check("overload: serves again once the admitted calls ended", s == 200, s)
+    finally:
+        p.kill()
+        p.wait()
 
 
 def main():
@@ -136,6 +204,10 @@ def main():
                 break
             time.sleep(0.1)
         check("the slot comes back when the stream's client hangs up", ok)
+        p.kill()
+        p.wait()
+        procs.pop()
+        overload(gannet, store, work)
     finally:
         for p in procs:
             p.kill()
