@@ -51,7 +51,9 @@ const char* status_reason(int status) {
 
 struct HttpServer::Impl {
     explicit Impl(HttpServerConfig c)
-        : config(std::move(c)), admission(config.max_requests_in_flight, config.max_requests_per_client), acceptor(ioc) {}
+        : config(std::move(c)),
+          admission(config.max_requests_in_flight, config.max_requests_per_client),
+          acceptor(ioc) {}
 
     HttpServerConfig config;
     Admission admission;  // before connections: their tickets release into it
