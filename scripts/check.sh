@@ -18,8 +18,8 @@ sanitize_stage() {
     echo "check: $name: building gannet_tests_$label with -fsanitize=$sanitize in $dir"
     cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANNET_SANITIZE="$sanitize" >/dev/null
     cmake --build "$dir" -j "$jobs" --target "gannet_tests_$label"
-    # setarch -R: gcc 12's TSan cannot map its shadow under the 28+ bit mmap randomisation of newer
-    # kernels ("unexpected memory mapping"); without ASLR the layout is the one it expects.
+    # setarch -R: gcc 12's TSan cannot map its shadow under vm.mmap_rnd_bits=32 (the default of
+    # e.g. Ubuntu 24.04 runners: "unexpected memory mapping"); without ASLR it always fits.
     setarch "$(uname -m)" -R ctest --test-dir "$dir" -L "$label" -LE gpu --output-on-failure -j "$jobs"
 }
 if [ "${GANNET_CHECK_SANITIZERS:-1}" != 0 ]; then
