@@ -2,7 +2,7 @@
 """The limit and auth flags of `gannet serve` end to end, over the tiny fixture model: with
 --auth-tokens every route but /health needs a token (OpenAI API, /metrics unless --public-metrics;
 /mcp answers 401 itself); --max-body-bytes, --max-header-bytes, --max-tokens, --max-requests-per-client
-take effect; an image_url part is a 400; out-of-range flags refuse to start with the flag named;
+take effect (a held MCP call counts against the per-client bound); an image_url part is a 400; out-of-range flags refuse to start with the flag named;
 a 500x overload of --max-requests-in-flight gets prompt 503s while the admitted calls complete
 and the server's RSS stays flat.
 
@@ -179,17 +179,19 @@ def main():
         p.wait()
         procs.pop()
 
-        p, port = start(gannet, ["-m", model, "--auth-tokens", tokens, "--public-metrics",
+        p, port = start(gannet, ["-m", model, "--auth-tokens", tokens, "--public-metrics", "--tools", "conformance",
                                  "--max-requests-per-client", "1"] + store, os.path.join(work, "b.log"))
         procs.append(p)
         s, _, t = request(port, "GET", "/metrics")
         check("--public-metrics: /metrics without a token", s == 200 and "gannet" in t, s)
         s, _, _ = request(port, "GET", "/v1/models")
         check("--public-metrics leaves the API closed", s == 401, s)
-        # One streamed request held open (not read), a second from the same address: 429.
+        # One long MCP call held open (its answer comes in 20 s), a second request from the same
+        # address: 429. Hanging up the first frees the slot.
         sk = socket.create_connection(("127.0.0.1", port))
-        body = json.dumps(chat("hello there", max_tokens=200, stream=True))
-        sk.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        body = mcp_call_body(20)
+        head = "".join(f"{k}: {v}\r\n" for k, v in MCP_HEADERS.items())
+        sk.sendall((f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{head}"
                     f"Authorization: Bearer tok-alice\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
         time.sleep(0.3)
         s, h, _ = request(port, "GET", "/v1/models", None, alice)
