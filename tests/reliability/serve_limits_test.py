@@ -88,7 +88,10 @@ def overload(gannet, store, work):
         for t in holders:
             t.start()
         t_held = time.time()
-        time.sleep(0.5)
+        for _ in range(100):  # until the 4 are admitted: then a probe is refused
+            if request(port, "POST", "/mcp", mcp_call_body(0), MCP_HEADERS)[0] == 503:
+                break
+            time.sleep(0.1)
         rss_before = rss_kib(p.pid)
         statuses, retry_after, slowest = [], [], [0.0]
 
