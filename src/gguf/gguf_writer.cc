@@ -367,12 +367,20 @@ Status Writer::write(const std::string& path) const {
             ok = std::fwrite(zeros.data(), 1, pad, f.get()) == pad;
         }
     }
-    ok = ok && std::fflush(f.get()) == 0;
-    const int write_errno = errno;
-    f.reset();
+    // fsync before the rename: some filesystems report a full disk only there (delayed
+    // allocation, NFS), and a crash after the rename must not leave the name on unwritten blocks.
+    ok = ok && std::fflush(f.get()) == 0 && ::fsync(::fileno(f.get())) == 0;
+    int write_errno = errno;
+    if (std::fclose(f.release()) != 0 && ok) {
+        ok = false;
+        write_errno = errno;
+    }
     if (!ok) {
         std::remove(tmp.c_str());
-        return make_error(ErrorCode::kInvalidArgument, "gguf writer: %s: write failed: %s", path.c_str(),
+        // A full disk or a file-size limit is a resource the user can free, not a bad argument.
+        const bool is_full = write_errno == ENOSPC || write_errno == EFBIG || write_errno == EDQUOT;
+        return make_error(is_full ? ErrorCode::kResourceExhausted : ErrorCode::kInvalidArgument,
+                          "gguf writer: %s: write failed: %s (the previous file, if any, is unchanged)", path.c_str(),
                           std::strerror(write_errno));
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {

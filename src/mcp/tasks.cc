@@ -19,6 +19,20 @@ std::string iso8601_utc(int64_t unix_ms) {
     return str_printf("%s.%03dZ", buf, static_cast<int>(unix_ms % 1000));
 }
 
+// Ids are minted as hex; anything else (a ':' above all) could splice a key across the tenant
+// boundary: tenant "a" asking for "b:ID" would read "task:a:b:ID", tenant "a:b"'s task ID.
+bool TaskManager::is_well_formed_id(const std::string& task_id) {
+    if (task_id.empty() || task_id.size() > 64) {
+        return false;
+    }
+    for (char c : task_id) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::string TaskManager::key(const std::string& tenant, const std::string& task_id) {
     return "task:" + tenant + ":" + task_id;
 }
@@ -37,8 +51,8 @@ Result<Json> TaskManager::create(const std::string& tenant, const Json& internal
         record[k] = v;
     }
     // The record outlives its TTL by a minute so a poll at the deadline still reads it.
-    GANNET_ASSIGN_OR_RETURN(bool created, store_.compare_and_set(key(tenant, id), std::nullopt, record.dump(),
-                                                                 ttl_ms_ + 60000));
+    GANNET_ASSIGN_OR_RETURN(bool created,
+                            store_.compare_and_set(key(tenant, id), std::nullopt, record.dump(), ttl_ms_ + 60000));
     if (!created) {
         return make_error(ErrorCode::kInternal, "tasks: id collision for %s", id.c_str());
     }
@@ -46,6 +60,9 @@ Result<Json> TaskManager::create(const std::string& tenant, const Json& internal
 }
 
 Result<std::optional<Json>> TaskManager::load(const std::string& tenant, const std::string& task_id) {
+    if (!is_well_formed_id(task_id)) {
+        return std::optional<Json>();  // unknown, like another tenant's id
+    }
     GANNET_ASSIGN_OR_RETURN(std::optional<std::string> raw, store_.get(key(tenant, task_id)));
     if (!raw.has_value()) {
         return std::optional<Json>();
@@ -59,6 +76,9 @@ Result<std::optional<Json>> TaskManager::load(const std::string& tenant, const s
 
 Result<std::optional<Json>> TaskManager::update(const std::string& tenant, const std::string& task_id,
                                                 const std::function<bool(Json& task)>& mutate) {
+    if (!is_well_formed_id(task_id)) {
+        return std::optional<Json>();
+    }
     const std::string k = key(tenant, task_id);
     for (int attempt = 0; attempt < 64; ++attempt) {
         GANNET_ASSIGN_OR_RETURN(std::optional<std::string> raw, store_.get(k));

@@ -47,6 +47,7 @@ public:
     int64_t poll_interval_ms() const { return poll_interval_ms_; }
 
 private:
+    static bool is_well_formed_id(const std::string& task_id);
     static std::string key(const std::string& tenant, const std::string& task_id);
     Store& store_;
     int64_t ttl_ms_;

@@ -26,6 +26,26 @@ TEST_F(TasksTest, AnotherTenantCannotSeeTheTask) {
     EXPECT_FALSE(tasks.load("bob", t["taskId"]).value().has_value());
 }
 
+// The store key is "task:<tenant>:<id>": an id carrying a ':' must not reach across into tenant
+// "alice:x"'s keys from tenant "alice" (nor read, update or cancel there).
+TEST_F(TasksTest, SplicedIdCannotReachAnotherTenant) {
+    std::string id = tasks.create("alice:x").value()["taskId"];
+    ASSERT_TRUE(tasks.load("alice:x", id).value().has_value());
+    EXPECT_FALSE(tasks.load("alice", "x:" + id).value().has_value());
+    EXPECT_FALSE(tasks
+                     .update("alice", "x:" + id,
+                             [](Json& t) {
+                                 t["status"] = "cancelled";
+                                 return true;
+                             })
+                     .value()
+                     .has_value());
+    ASSERT_TRUE(tasks.cancel("alice", "x:" + id).ok());
+    EXPECT_EQ(tasks.load("alice:x", id).value()->value("status", ""), "working");
+    EXPECT_FALSE(tasks.load("alice", "").value().has_value());
+    EXPECT_FALSE(tasks.load("alice", std::string(65, 'a')).value().has_value());
+}
+
 TEST_F(TasksTest, TerminalStatusNeverChanges) {
     std::string id = tasks.create("a").value()["taskId"];
     ASSERT_TRUE(tasks.cancel("a", id).ok());
@@ -50,7 +70,9 @@ TEST_F(TasksTest, WireViewHidesInternalFields) {
     EXPECT_FALSE(TaskManager::wire_view(t).contains("_state"));
 }
 
-TEST(TasksTimeTest, Iso8601HasMillisecondsAndZ) { EXPECT_EQ(iso8601_utc(1234), "1970-01-01T00:00:01.234Z"); }
+TEST(TasksTimeTest, Iso8601HasMillisecondsAndZ) {
+    EXPECT_EQ(iso8601_utc(1234), "1970-01-01T00:00:01.234Z");
+}
 
 }  // namespace
 }  // namespace gannet::mcp

@@ -177,8 +177,14 @@ size_t ConnectionSet::size() {
     return set_.size();
 }
 
-Connection::Connection(Socket socket, const HttpServerConfig& config, const RouteTable& routes, ConnectionSet& set)
-    : stream_(std::move(socket)), strand_(stream_.get_executor()), config_(config), routes_(routes), set_(set) {
+Connection::Connection(Socket socket, const HttpServerConfig& config, const RouteTable& routes, ConnectionSet& set,
+                       Admission& admission)
+    : stream_(std::move(socket)),
+      strand_(stream_.get_executor()),
+      config_(config),
+      routes_(routes),
+      set_(set),
+      admission_(admission) {
     beast::error_code ec;
     tcp::endpoint ep = stream_.socket().remote_endpoint(ec);
     peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -199,6 +205,10 @@ void Connection::send_bytes(std::string bytes, IsLast is_last) {
     }
     if (is_last == IsLast::kYes) {
         is_response_done_ = true;
+        // The handler is done: free its admission slot now, not when the last write completes,
+        // or a client that read the answer and sent its next request at once could race the
+        // completion handler into a 429. What is still unsent is bounded by max_pending_write_bytes.
+        ticket_.release();
     }
     pending_bytes_ += bytes.size();
     if (pending_bytes_ > config_.max_pending_write_bytes) {
@@ -306,6 +316,10 @@ void Connection::dispatch(HttpRequest req) {
                          R"({"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Method not allowed."}})"});
         return;
     }
+    if (std::optional<HttpResponse> refusal = admit(req)) {
+        ex->send(std::move(*refusal));
+        return;
+    }
     // Thread entry for the handler: whatever escapes it becomes a 500, never an abort.
     try {
         handler->second(std::move(req), ex);
@@ -316,6 +330,26 @@ void Connection::dispatch(HttpRequest req) {
         GANNET_LOG_ERROR("http", "peer=%s handler threw a non-exception", peer_.c_str());
         ex->send(HttpResponse{500, {{"Content-Type", "application/json"}}, R"({"error":"internal error"})"});
     }
+}
+
+std::optional<HttpResponse> Connection::admit(const HttpRequest& req) {
+    const int refusal = admission_.try_admit(client_of_peer(peer_), ticket_);
+    if (refusal != 0) {
+        GANNET_LOG_WARN("http", "peer=%s %s: %d", peer_.c_str(), req.path.c_str(), refusal);
+        const std::string what =
+            refusal == 429
+                ? "too many requests in flight from this client (limit "
+                      + std::to_string(config_.max_requests_per_client) + ")"
+                : "server at capacity (" + std::to_string(config_.max_requests_in_flight) + " requests in flight)";
+        return HttpResponse{
+            refusal,
+            {{"Content-Type", "application/json"}, {"Retry-After", std::to_string(config_.retry_after_s)}},
+            R"({"error":{"message":"http: )" + what + R"(","type":"rate_limit_error"}})"};
+    }
+    if (config_.gate) {
+        return config_.gate(req);
+    }
+    return std::nullopt;
 }
 
 // Peeks when the socket turns readable: 0 bytes = the peer closed (cancel the exchange); data =
@@ -380,6 +414,7 @@ void Connection::on_write(beast::error_code ec) {
 
 void Connection::finish_exchange() {
     exchange_.reset();
+    ticket_.release();
     // `self` keeps this alive until the end of the call; the read or drain below holds it after.
     std::shared_ptr<Connection> self = std::move(self_);
     if (is_keep_alive_ && !is_closed_) {
@@ -418,6 +453,7 @@ void Connection::disconnect(const char* why) {
     // `self` keeps this alive until the end of the call even when self_ was the last reference.
     std::shared_ptr<Connection> self = std::move(self_);
     close_socket();
+    ticket_.release();
     if (std::shared_ptr<Exchange> ex = std::move(exchange_)) {
         ex->fire_close();
     }

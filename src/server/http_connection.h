@@ -25,6 +25,7 @@
 #include <boost/beast/http.hpp>
 // clang-format on
 
+#include "server/admission.h"
 #include "server/http_server.h"
 
 namespace gannet::server {
@@ -81,8 +82,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 public:
     using Socket = boost::asio::ip::tcp::socket;
 
-    // `config`, `routes` and `set` belong to the server and outlive every connection.
-    Connection(Socket socket, const HttpServerConfig& config, const RouteTable& routes, ConnectionSet& set);
+    // `config`, `routes`, `set` and `admission` belong to the server and outlive every connection.
+    Connection(Socket socket, const HttpServerConfig& config, const RouteTable& routes, ConnectionSet& set,
+               Admission& admission);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -106,6 +108,8 @@ private:
     void read_request(bool is_first);
     void on_read(boost::beast::error_code ec);
     void dispatch(HttpRequest req);
+    // The admission and gate checks: a refusal answers the exchange and returns it.
+    std::optional<HttpResponse> admit(const HttpRequest& req);
     void watch_disconnect();
     void reject(int status, const std::string& message);
     void do_write();
@@ -119,6 +123,8 @@ private:
     const HttpServerConfig& config_;
     const RouteTable& routes_;
     ConnectionSet& set_;
+    Admission& admission_;
+    Admission::Ticket ticket_;  // held while an admitted exchange is in flight
     std::string peer_;
     boost::beast::flat_buffer buffer_;
     std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

@@ -50,11 +50,15 @@ const char* status_reason(int status) {
 }
 
 struct HttpServer::Impl {
-    explicit Impl(HttpServerConfig c) : config(std::move(c)), acceptor(ioc) {}
+    explicit Impl(HttpServerConfig c)
+        : config(std::move(c)),
+          admission(config.max_requests_in_flight, config.max_requests_per_client),
+          acceptor(ioc) {}
     // Writers that outlive the server stop posting before ioc (declared below) is destroyed.
     ~Impl() { connections.life()->end(); }
 
     HttpServerConfig config;
+    Admission admission;  // before connections: their tickets release into it
     // Declared before ioc: connections still queued in ioc unregister themselves when it is destroyed.
     ConnectionSet connections;
     asio::io_context ioc;
@@ -83,7 +87,7 @@ void HttpServer::Impl::do_accept() {
         } else {
             beast::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<Connection>(std::move(socket), config, routes, connections)->start();
+            std::make_shared<Connection>(std::move(socket), config, routes, connections, admission)->start();
         }
         do_accept();
     });

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -28,6 +30,16 @@ struct HttpServerConfig {
     int read_timeout_ms = 30000;                 // slowloris guard: a request must arrive in this time
     int idle_timeout_ms = 120000;                // keep-alive connections idle longer are closed
     size_t max_pending_write_bytes = 8 << 20;    // a client this far behind on a stream is dropped
+    // Admission: a request is in flight from its dispatch until its handler has queued the end of
+    // its response (plain or streamed) or its client is gone. Beyond the server-wide bound a request gets 503,
+    // beyond the per-client bound (keyed by peer address) 429, both with Retry-After and before
+    // any handler runs, so an overload costs a parse and a short answer. 0: unbounded.
+    int max_requests_in_flight = 1024;
+    int max_requests_per_client = 0;  // off by default: behind a proxy all clients share its address
+    int retry_after_s = 1;  // the Retry-After of those 429/503 answers
+    // Runs before every routed request (after admission): a response refuses it (401 from auth),
+    // nullopt lets it through. Called on an I/O thread: must not block.
+    std::function<std::optional<HttpResponse>(const HttpRequest&)> gate;
 };
 
 class HttpServer {

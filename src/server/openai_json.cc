@@ -21,17 +21,28 @@ OpenAiError bad(const std::string& param, const std::string& message) {
     return OpenAiError{.http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
 
-std::string content_text(const json& c) {
-    if (c.is_string()) return c.get<std::string>();
-    std::string s;
-    if (c.is_array()) {
-        for (const json& part : c) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
-                s += part["text"].get<std::string>();
-            }
-        }
+// A message's content: a string or an array of parts. Only text parts exist here: an image_url
+// (or audio, file) part is refused by name rather than dropped, since the model would otherwise
+// answer without the input the client sent (no multimodal runtime yet).
+std::optional<OpenAiError> content_text(const json& c, std::string& out) {
+    if (c.is_string()) {
+        out = c.get<std::string>();
+        return std::nullopt;
     }
-    return s;
+    if (!c.is_array()) return bad("messages", "a message's 'content' must be a string or an array of parts");
+    for (const json& part : c) {
+        const std::string type = part.is_object() && part.contains("type") && part["type"].is_string()
+                                     ? part["type"].get<std::string>() : "";
+        if (type != "text") {
+            return bad("messages", "content part type '" + type + "' is not supported: this server takes text parts only"
+                                   + (type == "image_url" ? " (0 images per request; no image input)" : ""));
+        }
+        if (!part.contains("text") || !part["text"].is_string()) {
+            return bad("messages", "a text content part needs a string 'text'");
+        }
+        out += part["text"].get<std::string>();
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -61,7 +72,9 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
                 return bad("messages", "unknown role '" + cm.role + "'");
             }
             if (cm.role == "developer") cm.role = "system";
-            if (m.contains("content") && !m["content"].is_null()) cm.content = content_text(m["content"]);
+            if (m.contains("content") && !m["content"].is_null()) {
+                if (std::optional<OpenAiError> e = content_text(m["content"], cm.content)) return e;
+            }
             if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) cm.tool_call_id = m["tool_call_id"];
             if (m.contains("name") && m["name"].is_string()) cm.name = m["name"];
             if (m.contains("tool_calls") && m["tool_calls"].is_array()) {

@@ -51,6 +51,30 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
     EXPECT_FALSE(parse_completion_request(R"({"model":"m","prompt":"x"})", false, r).has_value());
 }
 
+// No multimodal runtime yet: an image part is refused by name (never dropped), text parts join.
+TEST(OpenAiJsonTest, ImagePartsAreRefusedTextPartsJoin) {
+    CompletionRequest r;
+    auto err = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},)"
+        R"({"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]})",
+        true, r);
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->http_status, 400);
+    EXPECT_EQ(err->param, "messages");
+    EXPECT_NE(err->message.find("'image_url'"), std::string::npos) << err->message;
+    EXPECT_TRUE(parse_completion_request(
+                    R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
+                    true, r)
+                    .has_value());
+    EXPECT_TRUE(parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":5}]})", true, r).has_value());
+    CompletionRequest ok;
+    ASSERT_FALSE(parse_completion_request(
+                     R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]})",
+                     true, ok)
+                     .has_value());
+    EXPECT_EQ(ok.messages.at(0).content, "ab");
+}
+
 TEST(OpenAiJsonTest, ErrorBodyShape) {
     EXPECT_EQ(error_body({.http_status = 404, .message = "no", .type = "invalid_request_error", .param = "model", .code = "model_not_found"}),
               R"({"error":{"code":"model_not_found","message":"no","param":"model","type":"invalid_request_error"}})");

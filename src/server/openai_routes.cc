@@ -18,7 +18,9 @@ HttpResponse json_response(int status, const std::string& body) {
     return HttpResponse{.status = status, .headers = {{"Content-Type", "application/json"}}, .body = body};
 }
 
-void send_error(ResponseWriter& w, const OpenAiError& e) { w.send(json_response(e.http_status, error_body(e))); }
+void send_error(ResponseWriter& w, const OpenAiError& e) {
+    w.send(json_response(e.http_status, error_body(e)));
+}
 
 std::string new_id(const char* prefix) {
     static std::atomic<uint64_t> counter{0};
@@ -31,7 +33,7 @@ struct Call {
     std::shared_ptr<ResponseWriter> writer;
     std::string id;
     int64_t created = 0;
-    std::string text;  // non-streaming: the whole output; streaming with tools: buffered
+    std::string text;                      // non-streaming: the whole output; streaming with tools: buffered
     std::shared_ptr<BudgetTicket> budget;  // --budgets: this request's reservation
     bool is_role_sent = false;
 };
@@ -39,7 +41,10 @@ struct Call {
 json choice_delta(const Call& c, json delta, json finish) {
     json ch = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}};
     if (!c.req.is_chat) {
-        ch = {{"index", 0}, {"text", ch["delta"].value("content", "")}, {"logprobs", nullptr}, {"finish_reason", ch["finish_reason"]}};
+        ch = {{"index", 0},
+              {"text", ch["delta"].value("content", "")},
+              {"logprobs", nullptr},
+              {"finish_reason", ch["finish_reason"]}};
     }
     return ch;
 }
@@ -56,9 +61,11 @@ json chunk(const Call& c, json choice, const std::string& model) {
 json tool_calls_json(const std::vector<tokenizer::ToolCall>& calls, bool is_stream) {
     json arr = json::array();
     for (size_t i = 0; i < calls.size(); ++i) {
-        json tc = {{"id", calls[i].id}, {"type", "function"},
+        json tc = {{"id", calls[i].id},
+                   {"type", "function"},
                    {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
-        if (is_stream) tc["index"] = i;
+        if (is_stream)
+            tc["index"] = i;
         arr.push_back(std::move(tc));
     }
     return arr;
@@ -84,10 +91,15 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     std::string prompt_text;
     if (is_chat) {
         tokenizer::ChatRenderOptions ro;
-        if (req.tool_choice != "none") ro.tools_json = req.tools_json;
+        if (req.tool_choice != "none")
+            ro.tools_json = req.tools_json;
         auto rendered = rt->chat_template->render(req.messages, ro);
         if (!rendered.has_value()) {
-            send_error(*writer, {.http_status = 400, .message = rendered.error().message(), .type = "invalid_request_error", .param = "messages", .code = ""});
+            send_error(*writer, {.http_status = 400,
+                                 .message = rendered.error().message(),
+                                 .type = "invalid_request_error",
+                                 .param = "messages",
+                                 .code = ""});
             return;
         }
         prompt_text = *rendered;
@@ -98,26 +110,43 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     std::vector<int32_t> prompt = tokenizer::encode_prompt(
         *rt->tokenizer, prompt_text, is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
     if (prompt.empty()) {
-        send_error(*writer, {.http_status = 400, .message = "the prompt is empty", .type = "invalid_request_error", .param = is_chat ? "messages" : "prompt", .code = ""});
+        send_error(*writer, {.http_status = 400,
+                             .message = "the prompt is empty",
+                             .type = "invalid_request_error",
+                             .param = is_chat ? "messages" : "prompt",
+                             .code = ""});
         return;
     }
     const int32_t n_ctx = rt->engine->config().n_ctx;
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    if (rt->max_tokens_limit > 0 && req.max_tokens > rt->max_tokens_limit) {
+        send_error(*writer, {.http_status = 400,
+                             .message = "max_tokens is " + std::to_string(req.max_tokens)
+                                        + ", this server allows at most " + std::to_string(rt->max_tokens_limit),
+                             .type = "invalid_request_error",
+                             .param = "max_tokens",
+                             .code = ""});
+        return;
+    }
     const bool is_max_tokens_set = req.max_tokens >= 0;
     if (req.max_tokens < 0) {
         req.max_tokens = n_ctx - n_prompt;
+        if (rt->max_tokens_limit > 0) {
+            req.max_tokens = std::min(req.max_tokens, rt->max_tokens_limit);
+        }
     }
     if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
-        send_error(*writer, {.http_status = 400,
-                             .message = "This model's maximum context length is " + std::to_string(n_ctx) +
-                                        " tokens. However, you requested " +
-                                        std::to_string(n_prompt + std::max(req.max_tokens, 1)) + " tokens (" +
-                                        std::to_string(n_prompt) + " in the messages, " +
-                                        std::to_string(std::max(req.max_tokens, 1)) +
-                                        " in the completion). Please reduce the length of the messages or completion.",
-                             .type = "invalid_request_error",
-                             .param = "messages",
-                             .code = "context_length_exceeded"});
+        send_error(
+            *writer,
+            {.http_status = 400,
+             .message = "This model's maximum context length is " + std::to_string(n_ctx)
+                        + " tokens. However, you requested " + std::to_string(n_prompt + std::max(req.max_tokens, 1))
+                        + " tokens (" + std::to_string(n_prompt) + " in the messages, "
+                        + std::to_string(std::max(req.max_tokens, 1))
+                        + " in the completion). Please reduce the length of the messages or completion.",
+             .type = "invalid_request_error",
+             .param = "messages",
+             .code = "context_length_exceeded"});
         return;
     }
     if (rt->budgets) {
@@ -150,7 +179,8 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         std::string out;
         if (call->req.is_chat && !call->is_role_sent) {
             call->is_role_sent = true;
-            out += sse_data(chunk(*call, choice_delta(*call, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
+            out += sse_data(
+                chunk(*call, choice_delta(*call, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
         }
         out += sse_data(chunk(*call, choice_delta(*call, {{"content", text}}, nullptr), model_name));
         call->writer->write(std::move(out));
@@ -158,12 +188,14 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     er.on_finish = [call, has_tools, model_name](const engine::FinishInfo& info) {
         ResponseWriter& w = *call->writer;
         if (call->budget) {
-            call->budget->commit(static_cast<uint64_t>(info.prompt_tokens) +
-                                 static_cast<uint64_t>(info.completion_tokens));
+            call->budget->commit(static_cast<uint64_t>(info.prompt_tokens)
+                                 + static_cast<uint64_t>(info.completion_tokens));
         }
         if (!info.status.ok()) {
-            if (w.is_closed()) return;
-            const OpenAiError e{.http_status = 500, .message = info.status.message(), .type = "server_error", .param = "", .code = ""};
+            if (w.is_closed())
+                return;
+            const OpenAiError e{
+                .http_status = 500, .message = info.status.message(), .type = "server_error", .param = "", .code = ""};
             if (call->req.is_stream) {
                 w.write(sse_data(json::parse(error_body(e))));
                 w.end();
@@ -183,13 +215,17 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         if (call->req.is_stream) {
             std::string out;
             if (call->req.is_chat && !call->is_role_sent) {
-                out += sse_data(chunk(*call, choice_delta(*call, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
+                out += sse_data(
+                    chunk(*call, choice_delta(*call, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
             }
             if (has_tools) {
                 json delta = json::object();
-                if (!parsed.content.empty()) delta["content"] = parsed.content;
-                if (!parsed.calls.empty()) delta["tool_calls"] = tool_calls_json(parsed.calls, true);
-                if (!delta.empty()) out += sse_data(chunk(*call, choice_delta(*call, delta, nullptr), model_name));
+                if (!parsed.content.empty())
+                    delta["content"] = parsed.content;
+                if (!parsed.calls.empty())
+                    delta["tool_calls"] = tool_calls_json(parsed.calls, true);
+                if (!delta.empty())
+                    out += sse_data(chunk(*call, choice_delta(*call, delta, nullptr), model_name));
             }
             out += sse_data(chunk(*call, choice_delta(*call, json::object(), finish), model_name));
             if (call->req.include_usage) {
@@ -210,16 +246,26 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
             json msg = {{"role", "assistant"}, {"content", parsed.content}, {"refusal", nullptr}};
             if (!parsed.calls.empty()) {
                 msg["tool_calls"] = tool_calls_json(parsed.calls, false);
-                if (parsed.content.empty()) msg["content"] = nullptr;
+                if (parsed.content.empty())
+                    msg["content"] = nullptr;
             }
-            body = {{"id", call->id}, {"object", "chat.completion"}, {"created", call->created}, {"model", model_name},
+            body = {{"id", call->id},
+                    {"object", "chat.completion"},
+                    {"created", call->created},
+                    {"model", model_name},
                     {"system_fingerprint", "gannet"},
-                    {"choices", json::array({{{"index", 0}, {"message", msg}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
+                    {"choices",
+                     json::array({{{"index", 0}, {"message", msg}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
                     {"usage", usage}};
         } else {
-            body = {{"id", call->id}, {"object", "text_completion"}, {"created", call->created}, {"model", model_name},
+            body = {{"id", call->id},
+                    {"object", "text_completion"},
+                    {"created", call->created},
+                    {"model", model_name},
                     {"system_fingerprint", "gannet"},
-                    {"choices", json::array({{{"index", 0}, {"text", parsed.content}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
+                    {"choices",
+                     json::array(
+                         {{{"index", 0}, {"text", parsed.content}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
                     {"usage", usage}};
         }
         if (std::optional<json> cut = call->budget ? call->budget->final_error(finish) : std::nullopt) {
@@ -230,8 +276,11 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     auto handle = rt->engine->submit(std::move(er));
     if (!handle.has_value()) {
         const bool is_busy = handle.error().code() == ErrorCode::kResourceExhausted;
-        const OpenAiError e{.http_status = is_busy ? 503 : 400, .message = handle.error().message(),
-                            .type = is_busy ? "server_error" : "invalid_request_error", .param = "", .code = ""};
+        const OpenAiError e{.http_status = is_busy ? 503 : 400,
+                            .message = handle.error().message(),
+                            .type = is_busy ? "server_error" : "invalid_request_error",
+                            .param = "",
+                            .code = ""};
         if (req.is_stream) {
             writer->write(sse_data(json::parse(error_body(e))));
             writer->end();
@@ -243,22 +292,23 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     std::weak_ptr<OpenAiRuntime> weak = rt;
     const uint64_t h = *handle;
     writer->on_close([weak, h] {
-        if (auto r = weak.lock()) r->engine->cancel(h);
+        if (auto r = weak.lock())
+            r->engine->cancel(h);
     });
 }
 
 }  // namespace
 
 void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
-    http.add_route("POST", "/v1/chat/completions", [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
-        handle_completion(rt, req, w, true);
-    });
-    http.add_route("POST", "/v1/completions", [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
-        handle_completion(rt, req, w, false);
-    });
+    http.add_route("POST", "/v1/chat/completions",
+                   [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) { handle_completion(rt, req, w, true); });
+    http.add_route("POST", "/v1/completions",
+                   [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) { handle_completion(rt, req, w, false); });
     http.add_route("GET", "/v1/models", [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
-        json body = {{"object", "list"},
-                     {"data", json::array({{{"id", rt->model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "gannet"}}})}};
+        json body = {
+            {"object", "list"},
+            {"data",
+             json::array({{{"id", rt->model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "gannet"}}})}};
         w->send(json_response(200, gannet::json::dump(body)));
     });
     http.add_route("GET", "/metrics", [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {

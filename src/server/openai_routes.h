@@ -15,7 +15,8 @@
 namespace gannet::server {
 
 struct OpenAiRuntime {
-    std::string model_name;  // what /v1/models lists and requests must name
+    std::string model_name;        // what /v1/models lists and requests must name
+    int32_t max_tokens_limit = 0;  // a larger max_tokens is a 400 (gannet serve --max-tokens); 0: the context
     std::unique_ptr<model::Model> model;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<tokenizer::ChatTemplate> chat_template;

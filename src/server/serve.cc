@@ -16,7 +16,8 @@ namespace gannet::server {
 std::string default_store_spec() {
     const char* state = std::getenv("XDG_STATE_HOME");
     const char* home = std::getenv("HOME");
-    std::string dir = state && *state ? std::string(state) : std::string(home && *home ? home : "/tmp") + "/.local/state";
+    std::string dir =
+        state && *state ? std::string(state) : std::string(home && *home ? home : "/tmp") + "/.local/state";
     return "sqlite:" + dir + "/gannet/mcp.db";
 }
 
@@ -55,6 +56,26 @@ Status apply_sandbox_limits(const ServeOptions& o, mcp::SandboxLimits* limits) {
     return Status();
 }
 
+// With --auth-tokens every route but /health needs a known bearer token: the OpenAI API, /metrics
+// (unless is_metrics_public) and whatever a caller mounts. /mcp is let through here because the
+// MCP server authenticates each request itself and answers in JSON-RPC (and binds the tenant).
+std::function<std::optional<HttpResponse>(const HttpRequest&)> make_auth_gate(const mcp::Auth& auth,
+                                                                              bool is_metrics_public) {
+    return [auth, is_metrics_public](const HttpRequest& req) -> std::optional<HttpResponse> {
+        if (req.path == "/health" || req.path == "/mcp" || (is_metrics_public && req.path == "/metrics")) {
+            return std::nullopt;
+        }
+        if (auth.authenticate(req.header("authorization")).has_value()) {
+            return std::nullopt;
+        }
+        std::string body =
+            "{\"error\":{\"message\":\"auth: missing or unknown bearer token (send Authorization: Bearer TOKEN)\","
+            "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}";
+        return HttpResponse{
+            401, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}}, std::move(body)};
+    };
+}
+
 }  // namespace
 
 Status serve(const ServeOptions& options, const MountFn& mount_model) {
@@ -91,20 +112,24 @@ Status serve(const ServeOptions& options, const MountFn& mount_model) {
     if (!options.auth_tokens_file.empty()) {
         GANNET_ASSIGN_OR_RETURN(auth, mcp::Auth::load(options.auth_tokens_file));
     }
+    HttpServerConfig http_config = options.http;
+    if (auth.is_enabled()) {
+        http_config.gate = make_auth_gate(auth, options.is_metrics_public);
+    }
     mcp::ServerConfig config;
     config.is_local_only = options.host == "127.0.0.1" || options.host == "localhost" || options.host == "::1";
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<mcp::Server> mcp_server,
-                            mcp::Server::create(config, std::move(registry), store,
-                                                std::move(auth), nullptr));
+                            mcp::Server::create(config, std::move(registry), store, std::move(auth), nullptr));
 
-    HttpServerConfig http_config;
     http_config.host = options.host;
     http_config.port = options.port;
     http_config.n_io_threads = options.n_io_threads;
     HttpServer http(http_config);
     McpWrapFn charge_tools;
     if (budgets) {
-        charge_tools = [&budgets](Handler h) { return budgets->wrap_mcp(std::move(h)); };
+        charge_tools = [&budgets](Handler h) {
+            return budgets->wrap_mcp(std::move(h));
+        };
     }
     mount_mcp(http, *mcp_server, "/mcp", charge_tools);
     mount_health(http);

@@ -16,11 +16,11 @@ namespace gannet::server {
 
 struct ServeOptions {
     std::string host = "127.0.0.1";
-    int port = 8080;                  // 0: any free port (printed on stdout)
+    int port = 8080;                      // 0: any free port (printed on stdout)
     std::vector<std::string> tool_packs;  // "workspace", "conformance"
-    std::string store;                // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
-    std::string workspace;            // root for the workspace pack
-    std::string sandbox_allow_missing;  // "landlock,seccomp": run_command may run without these layers
+    std::string store;                    // "sqlite:PATH" | "redis://HOST:PORT"; empty: the default SQLite file
+    std::string workspace;                // root for the workspace pack
+    std::string sandbox_allow_missing;    // "landlock,seccomp": run_command may run without these layers
     // run_command's rlimits (mcp::SandboxLimits); kSandboxLimitUnset: the default. serve() checks the
     // ranges (so -1 or 0 from the command line is an error, not "the default").
     static constexpr int64_t kSandboxLimitUnset = INT64_MIN;
@@ -28,9 +28,13 @@ struct ServeOptions {
     int64_t sandbox_mem_mb = kSandboxLimitUnset;   // RLIMIT_AS, MiB
     int64_t sandbox_procs = kSandboxLimitUnset;    // RLIMIT_NPROC
     int64_t sandbox_file_mb = kSandboxLimitUnset;  // RLIMIT_FSIZE, MiB
-    std::string auth_tokens_file;     // empty: no auth
-    std::string budgets_file;         // empty: no token budgets (see budget_gate.h)
+    std::string auth_tokens_file;                  // empty: no auth
+    std::string budgets_file;                      // empty: no token budgets (see budget_gate.h)
+    bool is_metrics_public = false;                // with auth: /metrics answers without a token (for scrapers)
     int n_io_threads = 2;
+    // Body/header sizes, timeouts, slow-reader bound and admission limits (see HttpServerConfig);
+    // its host, port and n_io_threads are ignored in favour of the fields above.
+    HttpServerConfig http;
 };
 
 // Mounts extra routes (the model runtime) before the server starts; `budgets` is null without

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "flags.h"
 #include "model_cli.h"
+#include "serve_limits.h"
 #include "server/budget_gate.h"
 #include "server/model_runtime.h"
 #include "server/openai_routes.h"
@@ -21,8 +22,9 @@ struct ModelOptions {
     int64_t max_batch_tokens = 512;
     int64_t n_threads = 0;
     bool is_deterministic = false;
-    std::string device = "cpu";   // cpu or cuda (the engine's runner)
-    std::string kv_type = "f32";  // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
+    std::string device = "cpu";    // cpu or cuda (the engine's runner)
+    std::string kv_type = "f32";   // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
+    int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
 };
 
 // The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
@@ -40,6 +42,7 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
                                                           .device = mo.device,
                                                           .kv_type = mo.kv_type}));
     rt->budgets = std::move(budgets);
+    rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
     server::mount_openai_routes(http, rt);
     return Status();
 }
@@ -79,10 +82,13 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_int("--sandbox-cpu-s", &o.sandbox_cpu_s, "run_command: CPU seconds per process (default 60)");
     flags.add_int("--sandbox-mem-mb", &o.sandbox_mem_mb, "run_command: address space per process, MiB (default 4096)");
     flags.add_int("--sandbox-procs", &o.sandbox_procs, "run_command: processes of the sandbox uid (default 256)");
-    flags.add_int("--sandbox-file-mb", &o.sandbox_file_mb, "run_command: largest file it may write, MiB (default 1024)");
+    flags.add_int("--sandbox-file-mb", &o.sandbox_file_mb,
+                  "run_command: largest file it may write, MiB (default 1024)");
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
     flags.add_string("--budgets", &o.budgets_file,
                      "JSON file of per-API-key token budgets and tool costs (docs/budgets.md)");
+    ServeLimitFlags limits;
+    limits.add_to(flags);
     flags.add_bool("-h,--help", &is_help, "show this help");
     if (Status s = flags.parse(args); !s.ok()) {
         return fail("serve", s);
@@ -93,11 +99,10 @@ int serve_main(const std::vector<std::string>& args) {
     if (is_help) {
         std::printf(
             "usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
-            "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic] [--tools "
-            "PACK,...]\n"
-            "                    [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR] [--sandbox-allow-missing "
-            "LAYERS]\n"
-            "                    [--auth-tokens FILE] [--budgets FILE]\n\n%s",
+            "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic]\n"
+            "                    [--tools PACK,...] [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR]\n"
+            "                    [--sandbox-allow-missing LAYERS] [--auth-tokens FILE [--public-metrics]]\n"
+            "                    [--budgets FILE] [limits: --max-body-bytes N ...]\n\n%s",
             flags.usage().c_str());
         return 0;
     }
@@ -109,6 +114,10 @@ int serve_main(const std::vector<std::string>& args) {
                                         static_cast<long long>(port)));
     }
     o.port = static_cast<int>(port);
+    if (Status s = limits.apply(o); !s.ok()) {
+        return fail("serve", s);
+    }
+    mo.max_tokens_limit = limits.max_tokens;
     size_t start = 0;
     while (start <= tools.size() && !tools.empty()) {
         size_t comma = tools.find(',', start);
