@@ -32,7 +32,15 @@ namespace gannet::server {
 class Connection;
 class Exchange;
 
-using RouteTable = std::map<std::string, std::map<std::string, Handler>>;  // path -> method -> handler
+// Exact paths, then prefixes ending in '/' ("/v1/models/" serves "/v1/models/{id}"); the longest
+// matching prefix wins. Each maps method -> handler.
+struct RouteTable {
+    using Methods = std::map<std::string, Handler>;
+    std::map<std::string, Methods> exact;
+    std::map<std::string, Methods> prefixes;
+    // nullptr when no route matches the path.
+    const Methods* find(const std::string& path) const;
+};
 
 // The server's live connections, so stop() can release the ones its I/O threads left behind.
 // Thread-safe (connections come and go on every I/O thread).
@@ -82,7 +90,8 @@ private:
     void on_read(boost::beast::error_code ec);
     void dispatch(HttpRequest req);
     void watch_disconnect();
-    void reject(int status, const std::string& message);
+    // An OpenAI-shaped error ({"error": {"message", "type", "param", "code"}}) that ends the connection.
+    void reject(int status, const std::string& message, const std::string& code);
     void do_write();
     void on_write(boost::beast::error_code ec);
     void finish_exchange();
