@@ -21,17 +21,154 @@ OpenAiError bad(const std::string& param, const std::string& message) {
     return OpenAiError{.http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
 
-std::string content_text(const json& c) {
-    if (c.is_string()) return c.get<std::string>();
-    std::string s;
-    if (c.is_array()) {
-        for (const json& part : c) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
-                s += part["text"].get<std::string>();
+// "an integer", "a string", ...: how OpenAI's errors name a JSON value's type.
+std::string kind_of(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned: return "an integer";
+        case json::value_t::number_float: return "a number";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "an unsupported value";
+    }
+}
+
+OpenAiError bad_type(const std::string& param, const std::string& expected, const json& got) {
+    return bad(param, "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) +
+                          " instead.");
+}
+
+// The request parameters this server accepts, in one place. A key not listed is a 400 naming it:
+// a parameter is never accepted and silently ignored. Listed = implemented here or in the engine;
+// the ones marked "constrained decoding (#16)" keep their existing handling until that work
+// (response_format, tools, logprobs, penalties, n > 1 in the engine/sampler) defines it.
+struct Param {
+    const char* name;
+    bool is_chat;
+    bool is_completion;
+};
+constexpr Param kParams[] = {
+    {"model", true, true},
+    {"messages", true, false},
+    {"prompt", false, true},
+    {"max_tokens", true, true},
+    {"max_completion_tokens", true, false},
+    {"temperature", true, true},
+    {"top_p", true, true},
+    {"n", true, true},
+    {"stream", true, true},
+    {"stream_options", true, true},
+    {"stop", true, true},
+    {"seed", true, true},
+    {"tools", true, false},
+    {"tool_choice", true, false},
+    {"ignore_eos", true, true},  // extension (as vLLM and llama.cpp): generate past end-of-sequence
+    // Constrained decoding (#16):
+    {"response_format", true, false},
+    {"parallel_tool_calls", true, false},
+    {"logprobs", true, true},
+    {"top_logprobs", true, false},
+    {"logit_bias", true, true},
+    {"frequency_penalty", true, true},
+    {"presence_penalty", true, true},
+};
+
+std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
+    for (const auto& [key, value] : j.items()) {
+        bool is_known = false;
+        for (const Param& p : kParams) {
+            if (key == p.name && (is_chat ? p.is_chat : p.is_completion)) {
+                is_known = true;
+                break;
             }
         }
+        if (!is_known) {
+            return bad(key, "Unrecognized request argument supplied: " + key + " (gannet serve does not implement it)");
+        }
     }
-    return s;
+    return std::nullopt;
+}
+
+// A message's content: a string, or an array of {"type": "text", "text": ...} parts (other part
+// types, such as images, are refused: no model here reads them).
+std::optional<OpenAiError> content_text(const json& c, const std::string& param, std::string& out) {
+    if (c.is_string()) {
+        out = c.get<std::string>();
+        return std::nullopt;
+    }
+    if (!c.is_array()) return bad_type(param, "a string or an array of content parts", c);
+    for (size_t i = 0; i < c.size(); ++i) {
+        const json& part = c[i];
+        const std::string at = param + "[" + std::to_string(i) + "]";
+        if (!part.is_object()) return bad_type(at, "an object", part);
+        if (!part.contains("type") || !part["type"].is_string()) {
+            return bad_type(at + ".type", "a string", part.value("type", json()));
+        }
+        if (part["type"] != "text") {
+            return bad(at + ".type", "content part type '" + part["type"].get<std::string>() +
+                                         "' is not supported (only 'text')");
+        }
+        if (!part.contains("text") || !part["text"].is_string()) {
+            return bad_type(at + ".text", "a string", part.value("text", json()));
+        }
+        out += part["text"].get<std::string>();
+    }
+    return std::nullopt;
+}
+
+std::optional<OpenAiError> parse_message(const json& m, const std::string& param, tokenizer::ChatMessage& cm) {
+    if (!m.is_object()) return bad_type(param, "an object", m);
+    if (!m.contains("role") || !m["role"].is_string()) return bad_type(param + ".role", "a string", m.value("role", json()));
+    cm.role = m["role"].get<std::string>();
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" && cm.role != "developer") {
+        return bad(param + ".role", "unknown role '" + cm.role + "'");
+    }
+    if (cm.role == "developer") cm.role = "system";
+    const bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+    if (!m.contains("content") || m["content"].is_null()) {
+        if (cm.role != "assistant" || !has_calls) {
+            return bad(param + ".content", "'" + param + ".content' is required for a " + cm.role + " message");
+        }
+    } else if (auto err = content_text(m["content"], param + ".content", cm.content)) {
+        return err;
+    }
+    if (m.contains("name") && !m["name"].is_null()) {
+        if (!m["name"].is_string()) return bad_type(param + ".name", "a string", m["name"]);
+        cm.name = m["name"];
+    }
+    if (m.contains("tool_call_id") && !m["tool_call_id"].is_null()) {
+        if (!m["tool_call_id"].is_string()) return bad_type(param + ".tool_call_id", "a string", m["tool_call_id"]);
+        cm.tool_call_id = m["tool_call_id"];
+    }
+    if (has_calls) {
+        const json& calls = m["tool_calls"];
+        if (!calls.is_array()) return bad_type(param + ".tool_calls", "an array", calls);
+        for (size_t i = 0; i < calls.size(); ++i) {
+            const json& tc = calls[i];
+            const std::string at = param + ".tool_calls[" + std::to_string(i) + "]";
+            if (!tc.is_object()) return bad_type(at, "an object", tc);
+            if (!tc.contains("function") || !tc["function"].is_object()) {
+                return bad_type(at + ".function", "an object", tc.value("function", json()));
+            }
+            const json& fn = tc["function"];
+            if (!fn.contains("name") || !fn["name"].is_string()) {
+                return bad_type(at + ".function.name", "a string", fn.value("name", json()));
+            }
+            tokenizer::ToolCall call;
+            if (tc.contains("id") && !tc["id"].is_null()) {
+                if (!tc["id"].is_string()) return bad_type(at + ".id", "a string", tc["id"]);
+                call.id = tc["id"];
+            }
+            call.name = fn["name"];
+            const json& args = fn.contains("arguments") ? fn["arguments"] : json("{}");
+            call.arguments = args.is_string() ? args.get<std::string>() : gannet::json::dump(args);
+            cm.tool_calls.push_back(std::move(call));
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -44,37 +181,16 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
     const json& j = *parsed;
     if (!j.is_object()) return bad("", "The request body must be a JSON object.");
     out.is_chat = is_chat;
+    if (auto err = check_params(j, is_chat)) return err;
     if (!j.contains("model") || !j["model"].is_string()) return bad("model", "you must provide a model parameter");
     out.model = j["model"].get<std::string>();
     if (is_chat) {
         if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
             return bad("messages", "'messages' must be a non-empty array");
         }
-        for (const json& m : j["messages"]) {
-            if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-                return bad("messages", "each message must be an object with a string 'role'");
-            }
+        for (size_t i = 0; i < j["messages"].size(); ++i) {
             tokenizer::ChatMessage cm;
-            cm.role = m["role"].get<std::string>();
-            if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" &&
-                cm.role != "developer") {
-                return bad("messages", "unknown role '" + cm.role + "'");
-            }
-            if (cm.role == "developer") cm.role = "system";
-            if (m.contains("content") && !m["content"].is_null()) cm.content = content_text(m["content"]);
-            if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) cm.tool_call_id = m["tool_call_id"];
-            if (m.contains("name") && m["name"].is_string()) cm.name = m["name"];
-            if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
-                for (const json& tc : m["tool_calls"]) {
-                    if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
-                    tokenizer::ToolCall call;
-                    call.id = tc.value("id", "");
-                    call.name = tc["function"].value("name", "");
-                    const json& args = tc["function"].contains("arguments") ? tc["function"]["arguments"] : json("{}");
-                    call.arguments = args.is_string() ? args.get<std::string>() : gannet::json::dump(args);
-                    cm.tool_calls.push_back(std::move(call));
-                }
-            }
+            if (auto err = parse_message(j["messages"][i], "messages[" + std::to_string(i) + "]", cm)) return err;
             out.messages.push_back(std::move(cm));
         }
     } else {
@@ -116,8 +232,16 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         if (!j["stream"].is_boolean()) return bad("stream", "'stream' must be a boolean");
         out.is_stream = j["stream"].get<bool>();
     }
-    if (j.contains("stream_options") && j["stream_options"].is_object()) {
-        out.include_usage = j["stream_options"].value("include_usage", false);
+    if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+        const json& so = j["stream_options"];
+        if (!so.is_object()) return bad_type("stream_options", "an object", so);
+        for (const auto& [key, value] : so.items()) {
+            if (key != "include_usage") {
+                return bad("stream_options." + key, "Unrecognized request argument supplied: stream_options." + key);
+            }
+            if (!value.is_boolean()) return bad_type("stream_options.include_usage", "a boolean", value);
+            out.include_usage = value.get<bool>();
+        }
     }
     for (const char* key : {"max_completion_tokens", "max_tokens"}) {
         if (j.contains(key) && !j[key].is_null()) {
@@ -157,7 +281,10 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             return bad("stop", "'stop' must be a string or an array of up to 4 strings");
         }
     }
-    if (j.contains("ignore_eos") && j["ignore_eos"].is_boolean()) out.ignore_eos = j["ignore_eos"].get<bool>();
+    if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {
+        if (!j["ignore_eos"].is_boolean()) return bad_type("ignore_eos", "a boolean", j["ignore_eos"]);
+        out.ignore_eos = j["ignore_eos"].get<bool>();
+    }
     return std::nullopt;
 }
 
