@@ -350,13 +350,12 @@ void Engine::recover(const std::string& what) {
     ++n_exceptions_;
     GANNET_LOG_ERROR("engine", "step threw %s; failing %zu live requests and starting over", what.c_str(),
                      live_.size());
-    for (auto& [h, r] : live_) {
-        finish(*r, failed(make_error(ErrorCode::kInternal, "engine: step failed: %s", what.c_str())));
-    }
-    live_.clear();
+    std::unordered_map<uint64_t, std::unique_ptr<Live>> doomed;
+    doomed.swap(live_);
     by_seq_.clear();
     // The scheduler may be mid-step (step() without on_step_done()): start from an empty one. Its
-    // blocks are only ids over the runner's KV memory, so the runner needs no reset.
+    // blocks are only ids over the runner's KV memory, so the runner needs no reset. Published
+    // before the requests hear of it, so a client that reads /metrics next sees the blocks free.
     Result<sched::Scheduler> fresh = sched::Scheduler::create(sched_config_);
     GANNET_CHECK(fresh.has_value());  // the same config built the first one
     sched_ = std::move(*fresh);
@@ -364,6 +363,9 @@ void Engine::recover(const std::string& what) {
     prev_admitted_ = 0;
     prev_preemptions_ = 0;
     publish_metrics();
+    for (auto& [h, r] : doomed) {
+        finish(*r, failed(make_error(ErrorCode::kInternal, "engine: step failed: %s", what.c_str())));
+    }
 }
 
 void Engine::step() {

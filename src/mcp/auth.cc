@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -62,6 +64,48 @@ std::optional<std::string> Auth::authenticate(const std::string& header) const {
         }
     }
     return tenant;
+}
+
+namespace {
+
+// "localhost:3000" / "[::1]:80" / "127.0.0.1" -> host without port, lowercased.
+std::string host_only(std::string host) {
+    std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!host.empty() && host[0] == '[') {
+        size_t close = host.find(']');
+        return close == std::string::npos ? host : host.substr(0, close + 1);
+    }
+    size_t colon = host.find(':');
+    return colon == std::string::npos ? host : host.substr(0, colon);
+}
+
+}  // namespace
+
+bool is_local_host(const std::string& host) {
+    if (host.find(',') != std::string::npos) {
+        return false;  // repeated headers arrive joined: "127.0.0.1, evil.example" is not loopback
+    }
+    std::string h = host_only(host);
+    return h == "localhost" || h == "127.0.0.1" || h == "[::1]";
+}
+
+
+std::optional<std::string> check_host_origin(bool is_local_only, const std::vector<std::string>& allowed_origins,
+                                             const std::string& host, const std::string& origin) {
+    if (!origin.empty()) {
+        bool allowed = std::find(allowed_origins.begin(), allowed_origins.end(), origin) != allowed_origins.end();
+        if (!allowed && is_local_only) {
+            size_t scheme = origin.find("://");
+            allowed = scheme != std::string::npos && is_local_host(origin.substr(scheme + 3));
+        }
+        if (!allowed) {
+            return "Origin not allowed";
+        }
+    }
+    if (is_local_only && !host.empty() && !is_local_host(host)) {
+        return "Host not allowed";
+    }
+    return std::nullopt;
 }
 
 }  // namespace gannet::mcp

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 
@@ -26,5 +27,15 @@ private:
     bool is_enabled_ = false;
     std::map<std::string, std::string> tokens_;
 };
+
+// True for a Host header (or an origin's host[:port]) naming loopback: localhost, 127.0.0.1, [::1].
+bool is_local_host(const std::string& host);
+
+// The DNS-rebinding and cross-site guard of a server, shared by /mcp and /v1 (no cross-site posts
+// from a browser page): an Origin header must be listed in allowed_origins or, when is_local_only,
+// be a loopback origin; when is_local_only the Host header must name loopback. Returns the reason
+// for a 403 ("Origin not allowed" / "Host not allowed"), or nullopt when the request may proceed.
+std::optional<std::string> check_host_origin(bool is_local_only, const std::vector<std::string>& allowed_origins,
+                                             const std::string& host, const std::string& origin);
 
 }  // namespace gannet::mcp

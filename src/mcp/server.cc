@@ -44,22 +44,6 @@ void send_error(HttpReply& reply, const Json& id, const RpcError& e) {
     reply.send(e.http_status, json_headers(), msg.dump());
 }
 
-// "localhost:3000" / "[::1]:80" / "127.0.0.1" -> host without port, lowercased.
-std::string host_only(std::string host) {
-    std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!host.empty() && host[0] == '[') {
-        size_t close = host.find(']');
-        return close == std::string::npos ? host : host.substr(0, close + 1);
-    }
-    size_t colon = host.find(':');
-    return colon == std::string::npos ? host : host.substr(0, colon);
-}
-
-bool is_local_host(const std::string& host) {
-    std::string h = host_only(host);
-    return h == "localhost" || h == "127.0.0.1" || h == "[::1]";
-}
-
 // Decodes the SEP-2243 "=?base64?...?=" header form; plain values pass through.
 std::optional<std::string> decode_header_value(const std::string& v) {
     const std::string prefix = "=?base64?";
@@ -195,24 +179,10 @@ void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
                     R"({"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Method not allowed."}})");
         return;
     }
-    const std::string& host = call.header("host");
-    const std::string& origin = call.header("origin");
-    if (!origin.empty()) {
-        bool allowed = std::find(config.allowed_origins.begin(), config.allowed_origins.end(), origin) !=
-                       config.allowed_origins.end();
-        if (!allowed && config.is_local_only) {
-            size_t scheme = origin.find("://");
-            allowed = scheme != std::string::npos && is_local_host(origin.substr(scheme + 3));
-        }
-        if (!allowed) {
-            reply->send(403, json_headers(),
-                        R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Forbidden: Origin not allowed"}})");
-            return;
-        }
-    }
-    if (config.is_local_only && !host.empty() && !is_local_host(host)) {
+    if (std::optional<std::string> why = check_host_origin(config.is_local_only, config.allowed_origins,
+                                                           call.header("host"), call.header("origin"))) {
         reply->send(403, json_headers(),
-                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Forbidden: Host not allowed"}})");
+                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Forbidden: )" + *why + R"("}})");
         return;
     }
     std::optional<std::string> tenant = auth.authenticate(call.header("authorization"));

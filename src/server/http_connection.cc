@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "base/status.h"
+#include "server/openai_json.h"
 
 namespace gannet::server {
 
@@ -25,12 +26,45 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// Errors the HTTP layer answers itself, in OpenAI's shape: every route of this server speaks it
+// (MCP clients read the status; the JSON-RPC errors of /mcp come from the MCP server).
+HttpResponse error_response(int status, const std::string& message, const std::string& code,
+                            HeaderList extra_headers = {}) {
+    const OpenAiError e{.http_status = status,
+                        .message = message,
+                        .type = status >= 500 ? "server_error" : "invalid_request_error",
+                        .param = "",
+                        .code = code};
+    HeaderList headers = {{"Content-Type", "application/json"}};
+    headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
+    return HttpResponse{status, std::move(headers), error_body(e)};
+}
+
+}  // namespace
+
+const RouteTable::Methods* RouteTable::find(const std::string& path) const {
+    if (auto it = exact.find(path); it != exact.end()) {
+        return &it->second;
+    }
+    const Methods* best = nullptr;
+    size_t best_size = 0;
+    for (const auto& [prefix, methods] : prefixes) {
+        if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 && prefix.size() > best_size) {
+            best = &methods;
+            best_size = prefix.size();
+        }
+    }
+    return best;
+}
+
 // One request/response exchange: the ResponseWriter a handler gets. Its state is touched only on
 // the connection's strand; it holds the connection weakly, so dropping it on any thread is safe.
 class Exchange final : public ResponseWriter, public std::enable_shared_from_this<Exchange> {
 public:
-    Exchange(std::weak_ptr<Connection> conn, asio::any_io_executor strand, std::shared_ptr<IoLife> life)
-        : conn_(std::move(conn)), strand_(std::move(strand)), life_(std::move(life)) {}
+    Exchange(std::weak_ptr<Connection> conn, std::shared_ptr<IoLife> life)
+        : conn_(std::move(conn)), life_(std::move(life)) {}
 
     void send(HttpResponse response) override;
     void begin_stream(int status, HeaderList headers) override;
@@ -45,21 +79,27 @@ public:
 private:
     enum class State { kIdle, kStreaming, kDone };
 
-    // Runs fn(self, conn) on the strand while the connection still exists; nothing once the server's
-    // io_context is gone (a writer answering after shutdown).
+    // Runs fn(self, conn) on the strand while the connection still exists. The posted handler owns
+    // the connection reference taken here, so if it turns out to be the last one it is released on
+    // the strand (or by the io_context's destruction), never on the calling thread. Nothing here
+    // keeps an executor: one copied into the Exchange would outlive the io_context when a handler
+    // keeps its writer past the server (AddressSanitizer found that).
+    // The post happens under life_, so a writer answering after shutdown (an MCP ticker, a task
+    // thread) never posts into an io_context being destroyed.
     template <typename Fn>
     void on_strand(Fn&& fn) {
         life_->run_if_alive([&] {
-            asio::post(strand_, [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable {
-                if (std::shared_ptr<Connection> conn = self->conn_.lock()) {
-                    fn(*self, *conn);
-                }
-            });
+            std::shared_ptr<Connection> conn = conn_.lock();
+            if (conn == nullptr) {
+                return;
+            }
+            const asio::any_io_executor strand = conn->strand();
+            asio::post(strand, [self = shared_from_this(), conn = std::move(conn),
+                                fn = std::forward<Fn>(fn)]() mutable { fn(*self, *conn); });
         });
     }
 
     std::weak_ptr<Connection> conn_;
-    asio::any_io_executor strand_;
     std::shared_ptr<IoLife> life_;
     State state_ = State::kIdle;  // strand-only
     std::atomic<bool> is_closed_{false};
@@ -115,9 +155,9 @@ void Exchange::end() {
         } else if (ex.state_ == State::kIdle) {
             // A handler that ends without answering is a bug; the client still gets an answer.
             ex.state_ = State::kDone;
-            std::string body = R"({"error":"handler ended without a response"})";
-            std::string bytes = conn.response_head(500, {{"Content-Type", "application/json"}});
-            bytes += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+            const HttpResponse r = error_response(500, "the handler ended without a response", "");
+            std::string bytes = conn.response_head(r.status, r.headers);
+            bytes += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
             conn.send_bytes(std::move(bytes), IsLast::kYes);
         }
     });
@@ -250,11 +290,13 @@ void Connection::on_read(beast::error_code ec) {
         return;
     }
     if (ec == http::error::body_limit) {
-        reject(413, "request body exceeds the limit of " + std::to_string(config_.max_body_bytes) + " bytes");
+        reject(413, "request body exceeds the limit of " + std::to_string(config_.max_body_bytes) + " bytes",
+               "request_too_large");
         return;
     }
     if (ec == http::error::header_limit) {
-        reject(431, "request headers too large");
+        reject(431, "request headers exceed the limit of " + std::to_string(config_.max_header_bytes) + " bytes",
+               "request_header_fields_too_large");
         return;
     }
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof
@@ -267,7 +309,7 @@ void Connection::on_read(beast::error_code ec) {
             close_socket();
             return;
         }
-        reject(400, "malformed HTTP request: " + ec.message());
+        reject(400, "malformed HTTP request: " + ec.message(), "");
         return;
     }
     stream_.expires_never();
@@ -291,7 +333,7 @@ void Connection::on_read(beast::error_code ec) {
     req.body = std::move(msg.body());
     req.peer = peer_;
     is_response_done_ = false;
-    exchange_ = std::make_shared<Exchange>(weak_from_this(), strand_, set_.life());
+    exchange_ = std::make_shared<Exchange>(weak_from_this(), set_.life());
     self_ = shared_from_this();
     watch_disconnect();
     dispatch(std::move(req));
@@ -299,21 +341,20 @@ void Connection::on_read(beast::error_code ec) {
 
 void Connection::dispatch(HttpRequest req) {
     std::shared_ptr<Exchange> ex = exchange_;
-    auto route = routes_.find(req.path);
-    if (route == routes_.end()) {
-        ex->send(HttpResponse{404, {{"Content-Type", "application/json"}}, R"({"error":"not found"})"});
+    const RouteTable::Methods* methods = routes_.find(req.path);
+    if (methods == nullptr) {
+        ex->send(error_response(404, "Invalid URL (" + req.method + " " + req.path + ")", ""));
         return;
     }
-    auto handler = route->second.find(req.method);
-    if (handler == route->second.end()) {
+    auto handler = methods->find(req.method);
+    if (handler == methods->end()) {
         std::string allow;
-        for (const auto& [m, h] : route->second) {
+        for (const auto& [m, h] : *methods) {
             allow += allow.empty() ? m : ", " + m;
         }
-        ex->send(
-            HttpResponse{405,
-                         {{"Content-Type", "application/json"}, {"Allow", allow}},
-                         R"({"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Method not allowed."}})"});
+        ex->send(error_response(
+            405, "Method " + req.method + " is not allowed for " + req.path + " (allowed: " + allow + ")",
+            "method_not_allowed", {{"Allow", allow}}));
         return;
     }
     if (std::optional<HttpResponse> refusal = admit(req)) {
@@ -325,10 +366,10 @@ void Connection::dispatch(HttpRequest req) {
         handler->second(std::move(req), ex);
     } catch (const std::exception& e) {
         GANNET_LOG_ERROR("http", "peer=%s handler threw: %s", peer_.c_str(), e.what());
-        ex->send(HttpResponse{500, {{"Content-Type", "application/json"}}, R"({"error":"internal error"})"});
+        ex->send(error_response(500, "internal error", ""));
     } catch (...) {
         GANNET_LOG_ERROR("http", "peer=%s handler threw a non-exception", peer_.c_str());
-        ex->send(HttpResponse{500, {{"Content-Type", "application/json"}}, R"({"error":"internal error"})"});
+        ex->send(error_response(500, "internal error", ""));
     }
 }
 
@@ -371,12 +412,12 @@ void Connection::watch_disconnect() {
         });
 }
 
-void Connection::reject(int status, const std::string& message) {
+void Connection::reject(int status, const std::string& message, const std::string& code) {
     is_keep_alive_ = false;
     stream_.expires_never();
-    std::string body = R"({"error":")" + message + R"("})";
-    std::string bytes = response_head(status, {{"Content-Type", "application/json"}})
-                        + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const HttpResponse r = error_response(status, message, code);
+    std::string bytes =
+        response_head(r.status, r.headers) + "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
     send_bytes(std::move(bytes), IsLast::kYes);
 }
 

@@ -33,7 +33,15 @@ namespace gannet::server {
 class Connection;
 class Exchange;
 
-using RouteTable = std::map<std::string, std::map<std::string, Handler>>;  // path -> method -> handler
+// Exact paths, then prefixes ending in '/' ("/v1/models/" serves "/v1/models/{id}"); the longest
+// matching prefix wins. Each maps method -> handler.
+struct RouteTable {
+    using Methods = std::map<std::string, Handler>;
+    std::map<std::string, Methods> exact;
+    std::map<std::string, Methods> prefixes;
+    // nullptr when no route matches the path.
+    const Methods* find(const std::string& path) const;
+};
 
 // Whether the server's io_context still exists. A ResponseWriter may outlive the server (an engine
 // callback, an MCP ticker or task thread answering at shutdown); it posts onto its strand only under
@@ -111,7 +119,8 @@ private:
     // The admission and gate checks: a refusal answers the exchange and returns it.
     std::optional<HttpResponse> admit(const HttpRequest& req);
     void watch_disconnect();
-    void reject(int status, const std::string& message);
+    // An OpenAI-shaped error ({"error": {"message", "type", "param", "code"}}) that ends the connection.
+    void reject(int status, const std::string& message, const std::string& code);
     void do_write();
     void on_write(boost::beast::error_code ec);
     void finish_exchange();

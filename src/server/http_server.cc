@@ -114,7 +114,15 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::add_route(const std::string& method, const std::string& path, Handler handler) {
-    impl_->routes[path][method] = std::move(handler);
+    impl_->routes.exact[path][method] = std::move(handler);
+}
+
+void HttpServer::add_prefix_route(const std::string& method, const std::string& prefix, Handler handler) {
+    impl_->routes.prefixes[prefix][method] = std::move(handler);
+}
+
+const HttpServerConfig& HttpServer::config() const {
+    return impl_->config;
 }
 
 Status HttpServer::start() {

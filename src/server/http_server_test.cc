@@ -50,15 +50,64 @@ TEST(HttpServerTest, RoutesAndRejects) {
         s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
     EXPECT_NE(ok.find("200 OK"), std::string::npos);
     EXPECT_NE(ok.find("1:hi"), std::string::npos);
-    EXPECT_NE(roundtrip(s.port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("404"),
-              std::string::npos);
+    // Every error the HTTP layer writes is OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
+    std::string missing = roundtrip(s.port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(missing.find("404 Not Found"), std::string::npos);
+    EXPECT_NE(missing.find(R"j({"error":{"code":null,"message":"Invalid URL (GET /nope)","param":null,)j"
+                           R"("type":"invalid_request_error"}})"),
+              std::string::npos)
+        << missing;
     std::string wrong = roundtrip(s.port(), "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_NE(wrong.find("405"), std::string::npos);
     EXPECT_NE(wrong.find("Allow: POST"), std::string::npos);
+    const std::string not_allowed =
+        R"j("code":"method_not_allowed","message":"Method GET is not allowed for /echo (allowed: POST)")j";
+    EXPECT_NE(wrong.find(not_allowed), std::string::npos) << wrong;
     std::string big =
         roundtrip(s.port(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
     EXPECT_NE(big.find("413"), std::string::npos);
-    EXPECT_NE(roundtrip(s.port(), "BLAH\r\n\r\n").find("400"), std::string::npos);
+    EXPECT_NE(
+        big.find(R"({"error":{"code":"request_too_large","message":"request body exceeds the limit of 16 bytes")"),
+        std::string::npos)
+        << big;
+    std::string bad = roundtrip(s.port(), "BLAH\r\n\r\n");
+    EXPECT_NE(bad.find("400"), std::string::npos);
+    EXPECT_NE(bad.find(R"("type":"invalid_request_error"}})"), std::string::npos) << bad;
+    s.stop();
+}
+
+TEST(HttpServerTest, HeadersOverTheLimitGet431) {
+    HttpServerConfig c;
+    c.max_header_bytes = 1024;
+    HttpServer s(c);
+    s.add_route("GET", "/x", [](HttpRequest, std::shared_ptr<ResponseWriter> w) { w->send(HttpResponse{}); });
+    ASSERT_TRUE(s.start().ok());
+    std::string out =
+        roundtrip(s.port(), "GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n");
+    EXPECT_NE(out.find("431 Request Header Fields Too Large"), std::string::npos) << out;
+    EXPECT_NE(out.find(R"({"error":{"code":"request_header_fields_too_large",)"
+                       R"("message":"request headers exceed the limit of 1024 bytes")"),
+              std::string::npos)
+        << out;
+    s.stop();
+}
+
+TEST(HttpServerTest, PrefixRoutesServeLongerPathsAndExactRoutesWin) {
+    HttpServer s(HttpServerConfig{});
+    s.add_route("GET", "/v1/models", [](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+        w->send(HttpResponse{200, {}, "list"});
+    });
+    s.add_prefix_route("GET", "/v1/models/", [](HttpRequest r, std::shared_ptr<ResponseWriter> w) {
+        w->send(HttpResponse{200, {}, "one:" + r.path.substr(11)});
+    });
+    ASSERT_TRUE(s.start().ok());
+    auto get = [&](const std::string& path) {
+        return roundtrip(s.port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    };
+    EXPECT_NE(get("/v1/models").find("\r\n\r\nlist"), std::string::npos);
+    EXPECT_NE(get("/v1/models/gannet-default").find("\r\n\r\none:gannet-default"), std::string::npos);
+    EXPECT_NE(get("/v1/models/").find("404"), std::string::npos);  // the prefix alone names nothing
+    EXPECT_NE(get("/v1/modelsX").find("404"), std::string::npos);
     s.stop();
 }
 
@@ -183,6 +232,7 @@ TEST(HttpServerTest, ThrowingHandlerGets500AndTheServerKeepsServing) {
     for (int i = 0; i < 3; ++i) {
         std::string out = roundtrip(s.port(), "GET /throw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         EXPECT_NE(out.find("500 Internal Server Error"), std::string::npos) << out;
+        EXPECT_NE(out.find(R"("type":"server_error"}})"), std::string::npos) << out;
     }
     s.stop();
 }

@@ -18,29 +18,167 @@ std::string error_body(const OpenAiError& e) {
 namespace {
 
 OpenAiError bad(const std::string& param, const std::string& message) {
-    return OpenAiError{.http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
+    return OpenAiError{
+        .http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
 
-// A message's content: a string or an array of parts. Only text parts exist here: an image_url
-// (or audio, file) part is refused by name rather than dropped, since the model would otherwise
-// answer without the input the client sent (no multimodal runtime yet).
-std::optional<OpenAiError> content_text(const json& c, std::string& out) {
+// "an integer", "a string", ...: how OpenAI's errors name a JSON value's type.
+std::string kind_of(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned: return "an integer";
+        case json::value_t::number_float: return "a number";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "an unsupported value";
+    }
+}
+
+OpenAiError bad_type(const std::string& param, const std::string& expected, const json& got) {
+    return bad(param,
+               "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) + " instead.");
+}
+
+// The request parameters this server accepts, in one place. A key not listed is a 400 naming it:
+// a parameter is never accepted and silently ignored. Listed = implemented here or in the engine;
+// the ones marked "constrained decoding (#16)" keep their existing handling until that work
+// (response_format, tools, logprobs, penalties, n > 1 in the engine/sampler) defines it.
+struct Param {
+    const char* name;
+    bool is_chat;
+    bool is_completion;
+};
+constexpr Param kParams[] = {
+    {"model", true, true},
+    {"messages", true, false},
+    {"prompt", false, true},
+    {"max_tokens", true, true},
+    {"max_completion_tokens", true, false},
+    {"temperature", true, true},
+    {"top_p", true, true},
+    {"n", true, true},
+    {"stream", true, true},
+    {"stream_options", true, true},
+    {"stop", true, true},
+    {"seed", true, true},
+    {"tools", true, false},
+    {"tool_choice", true, false},
+    {"ignore_eos", true, true},  // extension (as vLLM and llama.cpp): generate past end-of-sequence
+    // Constrained decoding (#16):
+    {"response_format", true, false},
+    {"parallel_tool_calls", true, false},
+    {"logprobs", true, true},
+    {"top_logprobs", true, false},
+    {"logit_bias", true, true},
+    {"frequency_penalty", true, true},
+    {"presence_penalty", true, true},
+};
+
+std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
+    for (const auto& [key, value] : j.items()) {
+        bool is_known = false;
+        for (const Param& p : kParams) {
+            if (key == p.name && (is_chat ? p.is_chat : p.is_completion)) {
+                is_known = true;
+                break;
+            }
+        }
+        if (!is_known) {
+            return bad(key, "Unrecognized request argument supplied: " + key + " (gannet serve does not implement it)");
+        }
+    }
+    return std::nullopt;
+}
+
+// A message's content: a string, or an array of {"type": "text", "text": ...} parts (other part
+// types, such as images, are refused: no model here reads them).
+std::optional<OpenAiError> content_text(const json& c, const std::string& param, std::string& out) {
     if (c.is_string()) {
         out = c.get<std::string>();
         return std::nullopt;
     }
-    if (!c.is_array()) return bad("messages", "a message's 'content' must be a string or an array of parts");
-    for (const json& part : c) {
-        const std::string type = part.is_object() && part.contains("type") && part["type"].is_string()
-                                     ? part["type"].get<std::string>() : "";
-        if (type != "text") {
-            return bad("messages", "content part type '" + type + "' is not supported: this server takes text parts only"
-                                   + (type == "image_url" ? " (0 images per request; no image input)" : ""));
+    if (!c.is_array())
+        return bad_type(param, "a string or an array of content parts", c);
+    for (size_t i = 0; i < c.size(); ++i) {
+        const json& part = c[i];
+        const std::string at = param + "[" + std::to_string(i) + "]";
+        if (!part.is_object())
+            return bad_type(at, "an object", part);
+        if (!part.contains("type") || !part["type"].is_string()) {
+            return bad_type(at + ".type", "a string", part.value("type", json()));
+        }
+        if (part["type"] != "text") {
+            return bad(at + ".type",
+                       "content part type '" + part["type"].get<std::string>() + "' is not supported (only 'text')");
         }
         if (!part.contains("text") || !part["text"].is_string()) {
-            return bad("messages", "a text content part needs a string 'text'");
+            return bad_type(at + ".text", "a string", part.value("text", json()));
         }
         out += part["text"].get<std::string>();
+    }
+    return std::nullopt;
+}
+
+std::optional<OpenAiError> parse_message(const json& m, const std::string& param, tokenizer::ChatMessage& cm) {
+    if (!m.is_object())
+        return bad_type(param, "an object", m);
+    if (!m.contains("role") || !m["role"].is_string())
+        return bad_type(param + ".role", "a string", m.value("role", json()));
+    cm.role = m["role"].get<std::string>();
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool"
+        && cm.role != "developer") {
+        return bad(param + ".role", "unknown role '" + cm.role + "'");
+    }
+    if (cm.role == "developer")
+        cm.role = "system";
+    const bool has_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+    if (!m.contains("content") || m["content"].is_null()) {
+        if (cm.role != "assistant" || !has_calls) {
+            return bad(param + ".content", "'" + param + ".content' is required for a " + cm.role + " message");
+        }
+    } else if (auto err = content_text(m["content"], param + ".content", cm.content)) {
+        return err;
+    }
+    if (m.contains("name") && !m["name"].is_null()) {
+        if (!m["name"].is_string())
+            return bad_type(param + ".name", "a string", m["name"]);
+        cm.name = m["name"];
+    }
+    if (m.contains("tool_call_id") && !m["tool_call_id"].is_null()) {
+        if (!m["tool_call_id"].is_string())
+            return bad_type(param + ".tool_call_id", "a string", m["tool_call_id"]);
+        cm.tool_call_id = m["tool_call_id"];
+    }
+    if (has_calls) {
+        const json& calls = m["tool_calls"];
+        if (!calls.is_array())
+            return bad_type(param + ".tool_calls", "an array", calls);
+        for (size_t i = 0; i < calls.size(); ++i) {
+            const json& tc = calls[i];
+            const std::string at = param + ".tool_calls[" + std::to_string(i) + "]";
+            if (!tc.is_object())
+                return bad_type(at, "an object", tc);
+            if (!tc.contains("function") || !tc["function"].is_object()) {
+                return bad_type(at + ".function", "an object", tc.value("function", json()));
+            }
+            const json& fn = tc["function"];
+            if (!fn.contains("name") || !fn["name"].is_string()) {
+                return bad_type(at + ".function.name", "a string", fn.value("name", json()));
+            }
+            tokenizer::ToolCall call;
+            if (tc.contains("id") && !tc["id"].is_null()) {
+                if (!tc["id"].is_string())
+                    return bad_type(at + ".id", "a string", tc["id"]);
+                call.id = tc["id"];
+            }
+            call.name = fn["name"];
+            const json& args = fn.contains("arguments") ? fn["arguments"] : json("{}");
+            call.arguments = args.is_string() ? args.get<std::string>() : gannet::json::dump(args);
+            cm.tool_calls.push_back(std::move(call));
+        }
     }
     return std::nullopt;
 }
@@ -53,45 +191,27 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         return bad("", "We could not parse the JSON body of your request: " + parsed.error().message());
     }
     const json& j = *parsed;
-    if (!j.is_object()) return bad("", "The request body must be a JSON object.");
+    if (!j.is_object())
+        return bad("", "The request body must be a JSON object.");
     out.is_chat = is_chat;
-    if (!j.contains("model") || !j["model"].is_string()) return bad("model", "you must provide a model parameter");
+    if (auto err = check_params(j, is_chat))
+        return err;
+    if (!j.contains("model") || !j["model"].is_string())
+        return bad("model", "you must provide a model parameter");
     out.model = j["model"].get<std::string>();
     if (is_chat) {
         if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
             return bad("messages", "'messages' must be a non-empty array");
         }
-        for (const json& m : j["messages"]) {
-            if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-                return bad("messages", "each message must be an object with a string 'role'");
-            }
+        for (size_t i = 0; i < j["messages"].size(); ++i) {
             tokenizer::ChatMessage cm;
-            cm.role = m["role"].get<std::string>();
-            if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" &&
-                cm.role != "developer") {
-                return bad("messages", "unknown role '" + cm.role + "'");
-            }
-            if (cm.role == "developer") cm.role = "system";
-            if (m.contains("content") && !m["content"].is_null()) {
-                if (std::optional<OpenAiError> e = content_text(m["content"], cm.content)) return e;
-            }
-            if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) cm.tool_call_id = m["tool_call_id"];
-            if (m.contains("name") && m["name"].is_string()) cm.name = m["name"];
-            if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
-                for (const json& tc : m["tool_calls"]) {
-                    if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
-                    tokenizer::ToolCall call;
-                    call.id = tc.value("id", "");
-                    call.name = tc["function"].value("name", "");
-                    const json& args = tc["function"].contains("arguments") ? tc["function"]["arguments"] : json("{}");
-                    call.arguments = args.is_string() ? args.get<std::string>() : gannet::json::dump(args);
-                    cm.tool_calls.push_back(std::move(call));
-                }
-            }
+            if (auto err = parse_message(j["messages"][i], "messages[" + std::to_string(i) + "]", cm))
+                return err;
             out.messages.push_back(std::move(cm));
         }
     } else {
-        if (!j.contains("prompt")) return bad("prompt", "you must provide a prompt");
+        if (!j.contains("prompt"))
+            return bad("prompt", "you must provide a prompt");
         const json& p = j["prompt"];
         if (p.is_string()) {
             out.prompt = p.get<std::string>();
@@ -102,14 +222,16 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         }
     }
     if (j.contains("tools") && !j["tools"].is_null()) {
-        if (!j["tools"].is_array()) return bad("tools", "'tools' must be an array");
+        if (!j["tools"].is_array())
+            return bad("tools", "'tools' must be an array");
         for (const json& t : j["tools"]) {
-            if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
-                !t["function"].is_object() || !t["function"].contains("name")) {
+            if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function")
+                || !t["function"].is_object() || !t["function"].contains("name")) {
                 return bad("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
             }
         }
-        if (!j["tools"].empty()) out.tools_json = gannet::json::dump(j["tools"]);
+        if (!j["tools"].empty())
+            out.tools_json = gannet::json::dump(j["tools"]);
     }
     if (j.contains("tool_choice") && !j["tool_choice"].is_null()) {
         const json& tc = j["tool_choice"];
@@ -123,14 +245,26 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         }
     }
     if (j.contains("n") && !j["n"].is_null()) {
-        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1) return bad("n", "only n=1 is supported");
+        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1)
+            return bad("n", "only n=1 is supported");
     }
     if (j.contains("stream") && !j["stream"].is_null()) {
-        if (!j["stream"].is_boolean()) return bad("stream", "'stream' must be a boolean");
+        if (!j["stream"].is_boolean())
+            return bad("stream", "'stream' must be a boolean");
         out.is_stream = j["stream"].get<bool>();
     }
-    if (j.contains("stream_options") && j["stream_options"].is_object()) {
-        out.include_usage = j["stream_options"].value("include_usage", false);
+    if (j.contains("stream_options") && !j["stream_options"].is_null()) {
+        const json& so = j["stream_options"];
+        if (!so.is_object())
+            return bad_type("stream_options", "an object", so);
+        for (const auto& [key, value] : so.items()) {
+            if (key != "include_usage") {
+                return bad("stream_options." + key, "Unrecognized request argument supplied: stream_options." + key);
+            }
+            if (!value.is_boolean())
+                return bad_type("stream_options.include_usage", "a boolean", value);
+            out.include_usage = value.get<bool>();
+        }
     }
     for (const char* key : {"max_completion_tokens", "max_tokens"}) {
         if (j.contains(key) && !j[key].is_null()) {
@@ -154,7 +288,8 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         out.top_p = j["top_p"].get<float>();
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
-        if (!j["seed"].is_number_integer()) return bad("seed", "'seed' must be an integer");
+        if (!j["seed"].is_number_integer())
+            return bad("seed", "'seed' must be an integer");
         out.seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
     }
     if (j.contains("stop") && !j["stop"].is_null()) {
@@ -163,14 +298,19 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             out.stop.push_back(s.get<std::string>());
         } else if (s.is_array() && s.size() <= 4) {
             for (const json& x : s) {
-                if (!x.is_string()) return bad("stop", "'stop' entries must be strings");
+                if (!x.is_string())
+                    return bad("stop", "'stop' entries must be strings");
                 out.stop.push_back(x.get<std::string>());
             }
         } else {
             return bad("stop", "'stop' must be a string or an array of up to 4 strings");
         }
     }
-    if (j.contains("ignore_eos") && j["ignore_eos"].is_boolean()) out.ignore_eos = j["ignore_eos"].get<bool>();
+    if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {
+        if (!j["ignore_eos"].is_boolean())
+            return bad_type("ignore_eos", "a boolean", j["ignore_eos"]);
+        out.ignore_eos = j["ignore_eos"].get<bool>();
+    }
     return std::nullopt;
 }
 
@@ -178,11 +318,13 @@ namespace {
 
 // Accepts {"name": ..., "arguments"|"parameters": {...}}; appends a call.
 bool take_call(const json& j, std::vector<tokenizer::ToolCall>& calls) {
-    if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
+    if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+        return false;
     json args = j.contains("arguments") ? j["arguments"] : j.contains("parameters") ? j["parameters"] : json::object();
     if (args.is_string()) {
         auto p = gannet::json::parse(args.get<std::string>());
-        if (p.has_value()) args = *p;
+        if (p.has_value())
+            args = *p;
     }
     tokenizer::ToolCall c;
     c.id = "call_" + std::to_string(calls.size());
@@ -194,7 +336,8 @@ bool take_call(const json& j, std::vector<tokenizer::ToolCall>& calls) {
 
 std::string trim(const std::string& s) {
     const size_t a = s.find_first_not_of(" \t\r\n");
-    if (a == std::string::npos) return "";
+    if (a == std::string::npos)
+        return "";
     const size_t b = s.find_last_not_of(" \t\r\n");
     return s.substr(a, b - a + 1);
 }
@@ -220,7 +363,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
             if (!p.has_value() || !take_call(*p, r.calls)) {
                 rest += text.substr(a, b == std::string::npos ? std::string::npos : b + 12 - a);
             }
-            if (b == std::string::npos) break;
+            if (b == std::string::npos)
+                break;
             pos = b + 12;
         }
         r.content = trim(rest);
@@ -229,7 +373,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
     // Gemma: ```tool_code / ```json fenced block holding JSON call(s).
     for (const char* fence : {"```tool_code", "```json"}) {
         const size_t a = text.find(fence);
-        if (a == std::string::npos) continue;
+        if (a == std::string::npos)
+            continue;
         const size_t body = a + std::string(fence).size();
         const size_t b = text.find("```", body);
         const std::string inner = trim(text.substr(body, b == std::string::npos ? std::string::npos : b - body));
@@ -237,7 +382,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
         if (p.has_value()) {
             bool ok = false;
             if (p->is_array()) {
-                for (const json& x : *p) ok = take_call(x, r.calls) || ok;
+                for (const json& x : *p)
+                    ok = take_call(x, r.calls) || ok;
             } else {
                 ok = take_call(*p, r.calls);
             }
@@ -251,33 +397,42 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
     // Llama 3: the whole output is a JSON object {"name": ..., "parameters": {...}} (optionally
     // after <|python_tag|>), or several separated by ';'.
     std::string t = trim(text);
-    if (t.rfind("<|python_tag|>", 0) == 0) t = trim(t.substr(14));
+    if (t.rfind("<|python_tag|>", 0) == 0)
+        t = trim(t.substr(14));
     if (!t.empty() && t.front() == '{') {
         auto p = gannet::json::parse(t);
-        if (p.has_value() && take_call(*p, r.calls)) return r;
+        if (p.has_value() && take_call(*p, r.calls))
+            return r;
         r.calls.clear();
         size_t start = 0;
         bool ok = true;
         while (start < t.size()) {
             size_t semi = t.find("};", start);
-            const std::string piece = trim(t.substr(start, semi == std::string::npos ? std::string::npos : semi + 1 - start));
+            const std::string piece =
+                trim(t.substr(start, semi == std::string::npos ? std::string::npos : semi + 1 - start));
             auto q = gannet::json::parse(piece);
             if (!q.has_value() || !take_call(*q, r.calls)) {
                 ok = false;
                 break;
             }
-            if (semi == std::string::npos) break;
+            if (semi == std::string::npos)
+                break;
             start = semi + 2;
         }
-        if (ok && !r.calls.empty()) return r;
+        if (ok && !r.calls.empty())
+            return r;
         r.calls.clear();
     }
     r.content = text;
     return r;
 }
 
-std::string sse_data(const json& j) { return "data: " + gannet::json::dump(j) + "\n\n"; }
-std::string sse_done() { return "data: [DONE]\n\n"; }
+std::string sse_data(const json& j) {
+    return "data: " + gannet::json::dump(j) + "\n\n";
+}
+std::string sse_done() {
+    return "data: [DONE]\n\n";
+}
 
 json usage_json(int32_t prompt_tokens, int32_t completion_tokens, int32_t cached_tokens) {
     return {{"prompt_tokens", prompt_tokens},

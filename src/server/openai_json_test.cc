@@ -33,7 +33,7 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
     };
     for (const Case& c : {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
                           Case{R"({"model":"m","messages":[]})", "messages"},
-                          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages"},
+                          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages[0].role"},
                           Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
                           Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
                           Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
@@ -119,6 +119,67 @@ TEST(OpenAiJsonTest, PlainTextAndBrokenCallsStayContent) {
     EXPECT_TRUE(p.calls.empty());
     EXPECT_EQ(p.content, "<tool_call>{broken</tool_call>");
     EXPECT_EQ(parse_tool_calls("{\"foo\": 1}").content, "{\"foo\": 1}");
+}
+
+// Wrong types are a 400 that names the field, down to the message part; a parameter the server
+// does not implement is a 400 naming it (never accepted and ignored).
+TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
+    struct Case {
+        bool is_chat;
+        std::string body;
+        const char* param;
+        const char* message;
+    };
+    const std::string m = R"("model":"m",)";
+    const std::string user = R"("messages":[{"role":"user","content":"x"}])";
+    for (const Case& c : {
+             Case{true, R"({"model":"m","messages":[{"role":"user","content":5}]})", "messages[0].content",
+                  "Invalid type for 'messages[0].content': expected a string or an array of content parts, but got "
+                  "an integer instead."},
+             Case{true, R"({"model":"m","messages":[{"role":"user"}]})", "messages[0].content",
+                  "'messages[0].content' is required for a user message"},
+             Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":7}]}]})",
+                  "messages[0].content[0].text", "but got an integer instead"},
+             Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+                  "messages[0].content[0].type", "'image_url' is not supported"},
+             Case{true, R"({"model":"m","messages":["hi"]})", "messages[0]", "but got a string instead"},
+             Case{true, R"({"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":1}]})",
+                  "messages[0].tool_call_id", "expected a string"},
+             Case{true, R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{}}]}]})",
+                  "messages[0].tool_calls[0].function.name", "but got null instead"},
+             Case{true, (std::string("{") + m + user + R"(,"ignore_eos":"yes"})"), "ignore_eos",
+                  "expected a boolean"},
+             Case{true, (std::string("{") + m + user + R"(,"stream_options":{"include_usage":1}})"),
+                  "stream_options.include_usage", "expected a boolean"},
+             Case{true, (std::string("{") + m + user + R"(,"stream_options":{"x":true}})"), "stream_options.x",
+                  "Unrecognized request argument supplied: stream_options.x"},
+             Case{true, (std::string("{") + m + user + R"(,"made_up":1})"), "made_up",
+                  "Unrecognized request argument supplied: made_up"},
+             Case{true, (std::string("{") + m + user + R"(,"user":"u1"})"), "user", "user"},
+             Case{true, (std::string("{") + m + user + R"(,"prompt":"x"})"), "prompt", "prompt"},
+             Case{false, R"({"model":"m","prompt":"x","echo":true})", "echo", "echo"},
+             Case{false, R"({"model":"m","prompt":"x","messages":[]})", "messages", "messages"},
+         }) {
+        CompletionRequest r;
+        auto err = parse_completion_request(c.body, c.is_chat, r);
+        ASSERT_TRUE(err.has_value()) << c.body;
+        EXPECT_EQ(err->http_status, 400);
+        EXPECT_EQ(err->type, "invalid_request_error");
+        EXPECT_EQ(err->param, c.param) << c.body;
+        EXPECT_NE(err->message.find(c.message), std::string::npos) << err->message;
+    }
+    // The accepted forms still parse: content parts, an assistant turn with only tool calls, nulls.
+    CompletionRequest r;
+    EXPECT_FALSE(
+        parse_completion_request(
+            R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},)"
+            R"({"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+            R"({"role":"tool","tool_call_id":"c1","content":"ok"}],"ignore_eos":null,"stream_options":{"include_usage":true}})",
+            true, r)
+            .has_value());
+    EXPECT_EQ(r.messages[0].content, "ab");
+    EXPECT_EQ(r.messages[1].tool_calls.at(0).name, "f");
+    EXPECT_TRUE(r.include_usage);
 }
 
 }  // namespace

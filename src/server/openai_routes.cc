@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "json/json.h"
+#include "mcp/auth.h"
 #include "server/openai_json.h"
 #include "tokenizer/prompt.h"
 
@@ -297,20 +298,56 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     });
 }
 
+// /v1 gets the Host/Origin guard /mcp has (mcp::check_host_origin): on a loopback server, no
+// cross-site post from a browser page and no DNS-rebound Host reaches the model.
+Handler guarded(const HttpServer& http, Handler handler) {
+    const std::string& host = http.config().host;
+    const bool is_local_only = host == "127.0.0.1" || host == "localhost" || host == "::1";
+    return [is_local_only, handler = std::move(handler)](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+        if (std::optional<std::string> why =
+                mcp::check_host_origin(is_local_only, {}, req.header("host"), req.header("origin"))) {
+            send_error(*w, {.http_status = 403,
+                            .message = "Forbidden: " + *why,
+                            .type = "invalid_request_error",
+                            .param = "",
+                            .code = "forbidden"});
+            return;
+        }
+        handler(std::move(req), std::move(w));
+    };
+}
+
+json model_json(const OpenAiRuntime& rt) {
+    return {{"id", rt.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "gannet"}};
+}
+
 }  // namespace
 
 void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
     http.add_route("POST", "/v1/chat/completions",
-                   [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) { handle_completion(rt, req, w, true); });
-    http.add_route("POST", "/v1/completions",
-                   [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) { handle_completion(rt, req, w, false); });
-    http.add_route("GET", "/v1/models", [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
-        json body = {
-            {"object", "list"},
-            {"data",
-             json::array({{{"id", rt->model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "gannet"}}})}};
-        w->send(json_response(200, gannet::json::dump(body)));
-    });
+                   guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_completion(rt, req, w, true);
+                   }));
+    http.add_route("POST", "/v1/completions", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_completion(rt, req, w, false);
+                   }));
+    http.add_route("GET", "/v1/models", guarded(http, [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
+                       json body = {{"object", "list"}, {"data", json::array({model_json(*rt)})}};
+                       w->send(json_response(200, gannet::json::dump(body)));
+                   }));
+    // GET /v1/models/{id}: the served model, or OpenAI's 404 for any other id.
+    http.add_prefix_route("GET", "/v1/models/", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                              const std::string id = req.path.substr(std::string("/v1/models/").size());
+                              if (id != rt->model_name) {
+                                  send_error(*w, {.http_status = 404,
+                                                  .message = "The model '" + id + "' does not exist",
+                                                  .type = "invalid_request_error",
+                                                  .param = "model",
+                                                  .code = "model_not_found"});
+                                  return;
+                              }
+                              w->send(json_response(200, gannet::json::dump(model_json(*rt))));
+                          }));
     http.add_route("GET", "/metrics", [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
         w->send(HttpResponse{.status = 200,
                              .headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
