@@ -177,7 +177,7 @@ TEST(ConstrainTest, RandomWalksNeverDeadEnd) {
             Constraint con(g, gpt2().vocab, {kEos});
             TokenMask mask;
             bool is_done = false;
-            for (int step = 0; step < 200 && !is_done; ++step) {
+            for (int step = 0; step < 120 && !is_done; ++step) {
                 con.compute_mask(mask);
                 std::vector<int32_t> allowed;
                 for (int32_t t = 0; t < gpt2().vocab->n_vocab(); ++t) {

@@ -74,23 +74,27 @@ bool NumberLexer::feed(uint8_t c, const Node& node) {
     if (next == 255)
         return false;
     const bool has_bounds = node.has_min || node.has_max;
-    if (has_bounds && (is_digit(c) || next == kDot)) {
-        // Bounded numbers keep at most 24 mantissa and 4 exponent digits, so the whole text stays
-        // in `text` and every bound is enforced; an exponent can still reach any magnitude.
+    if (is_digit(c) || next == kDot) {
+        // At most 24 mantissa and 4 exponent digits when bounded (the whole text stays in `text`,
+        // so every bound is enforced, and an exponent still reaches any magnitude), 200 and 2
+        // otherwise (the value stays a finite double, as the validator parses it).
         int n_mant = 0, n_exp = 0;
-        for (int i = 0; i < len; ++i) {
+        for (int i = 0; i < (len == kTooLong ? 0 : len); ++i) {
             if (text[i] == 'e' || text[i] == 'E')
                 n_exp = 1;
             else if (is_digit(static_cast<uint8_t>(text[i])))
                 (n_exp > 0 ? n_exp : n_mant)++;
         }
-        if (next == kExp ? n_exp > 4 : n_mant >= 24)
+        n_mant += n_mant_dropped;
+        if (next == kExp ? n_exp > (has_bounds ? 4 : 2) : n_mant >= (has_bounds ? 24 : 200))
             return false;  // kDot: a digit must follow
     }
     phase = next;
     if (len != kTooLong) {
         if (len + 1 >= static_cast<int>(sizeof(text))) {
             len = kTooLong;
+        } else if (len + 1 >= static_cast<int>(sizeof(text)) - 8 && !has_bounds && is_digit(c) && phase != kExp) {
+            ++n_mant_dropped;  // unbounded: only the digit count matters from here on
         } else {
             text[len++] = static_cast<char>(c);
             text[len] = 0;

@@ -17,6 +17,7 @@ struct NumberLexer {
     uint8_t len = 0;  // bytes in text; kTooLong: bounds are left to the validator
     static constexpr uint8_t kTooLong = 255;
     char text[40] = {};
+    int16_t n_mant_dropped = 0;  // unbounded numbers: mantissa digits not kept in text
 
     // Consumes one byte of the number; false when it is not a number byte here or no completion
     // can satisfy `node`'s bounds.
