@@ -1,7 +1,9 @@
 #include "constrain/number_lexer.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -114,25 +116,51 @@ bool NumberLexer::is_in_bounds(const Node& node) const {
     return true;
 }
 
-// Never stricter than the schema: bounds are widened by a relative 1e-9 here (the exact test is
-// is_in_bounds() at the end), so rounding in the long double arithmetic cannot refuse a valid byte.
+namespace {
+
+// Bounds in magnitude space (a negative number's bounds mirrored), with their exclusivity.
+struct Bounds {
+    long double lo, hi;
+    bool is_lo_open, is_hi_open;
+};
+
+// Whether [x1, x2) (or the point x1 when is_point) meets the bounds. The bounds are first
+// widened by a relative 1e-15 (closed) so long double rounding never refuses a valid byte; a zero
+// bound stays exact, which keeps "-0" out of (0, ...].
+bool meets(long double x1, long double x2, bool is_point, Bounds b) {
+    if (b.lo != 0 && std::isfinite(b.lo)) {
+        b.lo -= std::fabs(b.lo) * 1e-15L;
+        b.is_lo_open = false;
+    }
+    if (b.hi != 0 && std::isfinite(b.hi)) {
+        b.hi += std::fabs(b.hi) * 1e-15L;
+        b.is_hi_open = false;
+    }
+    if (is_point)
+        return (b.is_lo_open ? x1 > b.lo : x1 >= b.lo) && (b.is_hi_open ? x1 < b.hi : x1 <= b.hi);
+    const bool is_x1_lower = x1 > b.lo || (x1 == b.lo && !b.is_lo_open);
+    const long double lower = is_x1_lower ? x1 : b.lo;
+    const bool is_lower_closed = is_x1_lower || !b.is_lo_open;
+    const bool is_x2_upper = x2 <= b.hi;  // x2 is open either way
+    const long double upper = is_x2_upper ? x2 : b.hi;
+    const bool is_upper_closed = !is_x2_upper && !b.is_hi_open;
+    return lower < upper || (lower == upper && is_lower_closed && is_upper_closed);
+}
+
+}  // namespace
+
+// Never stricter than the schema up to the slack above; is_in_bounds() is the exact test.
 bool NumberLexer::is_feasible(const Node& node) const {
     if (len == kTooLong || (!node.has_min && !node.has_max))
         return true;
     const long double inf = std::numeric_limits<long double>::infinity();
-    long double lo = node.has_min ? node.min : -inf, hi = node.has_max ? node.max : inf;
-    lo -= std::fabs(lo) * 1e-9L + 1e-300L;
-    hi += std::fabs(hi) * 1e-9L + 1e-300L;
     const bool neg = text[0] == '-';
-    // Mirror negative numbers so the digits below are magnitudes.
-    if (neg) {
-        const long double t = lo;
-        lo = -hi;
-        hi = -t;
-    }
-    if (hi < 0)
+    Bounds b{node.has_min ? node.min : -inf, node.has_max ? node.max : inf, node.has_min && node.is_min_exclusive,
+             node.has_max && node.is_max_exclusive};
+    if (neg)
+        b = {-b.hi, -b.lo, b.is_hi_open, b.is_lo_open};  // mirror: the digits below are magnitudes
+    if (b.hi < 0)
         return false;
-    // Mantissa: integer digits, fraction digits; exponent digits.
     long double m = 0;
     int n_int = 0, n_frac = 0, n_exp = 0;
     long double e_val = 0;
@@ -160,19 +188,39 @@ bool NumberLexer::is_feasible(const Node& node) const {
     }
     const bool is_integer_only = (node.types & kTypeNumber) == 0;
     if (is_integer_only) {
-        const long double ilo = std::ceil(lo), ihi = std::floor(hi);
+        const long double ilo = b.is_lo_open ? std::floor(b.lo) + 1 : std::ceil(b.lo);
+        const long double ihi = b.is_hi_open ? std::ceil(b.hi) - 1 : std::floor(b.hi);
         const long double v = m / p10(n_frac);  // a fraction of zeros leaves the integer part
         return digits_reach(v, n_int, ilo, ihi, phase == kInt || phase == kMinus || phase == kStart);
     }
+    if (phase == kMinus)
+        return meets(0, inf, /*is_point=*/false, b);
     m /= p10(n_frac);
     if (part < 2) {
-        // [m, m + width) scaled by any 10^E (more digits or an exponent still to come).
-        const long double width = phase == kMinus ? inf : part == 0 ? (phase == kZero ? 1 : 1) : p10(-n_frac);
-        if (phase == kMinus)
-            return true;  // every magnitude is still reachable
-        for (int e = -kMaxExp + 1; e < kMaxExp; ++e) {
-            const long double a = m * p10(e), b = (m + width) * p10(e);
-            if (b >= lo && a <= hi)
+        // [m, m + width) scaled by any 10^E (more digits or an exponent still to come); "0" and
+        // "0.000" can still become any small positive value, or stay exactly 0.
+        const long double width = part == 0 ? 1 : p10(-n_frac);
+        // The exponents that work form an interval; it is non-empty iff it holds one of the
+        // extremes or an exponent next to where either bound is crossed (log10 of the ratios).
+        int cand[12] = {-kMaxExp + 1, kMaxExp - 1, 0};
+        int n_cand = 3;
+        for (long double bound : {b.lo, b.hi}) {
+            if (bound <= 0 || !std::isfinite(bound))
+                continue;
+            for (long double base : {m, m + width}) {
+                if (base <= 0)
+                    continue;
+                const long double l = std::floor(std::log10(bound / base));
+                for (int d = -1; d <= 1 && n_cand < 12; ++d) {
+                    cand[n_cand++] = static_cast<int>(std::clamp<long double>(l + d, -kMaxExp + 1, kMaxExp - 1));
+                }
+            }
+        }
+        for (int k = 0; k < n_cand; ++k) {
+            const int e = cand[k];
+            // A width below long double precision leaves the point itself (more zeros keep it).
+            const long double x1 = m * p10(e), x2 = (m + width) * p10(e);
+            if (x2 <= x1 ? meets(x1, 0, /*is_point=*/true, b) : meets(x1, x2, /*is_point=*/false, b))
                 return true;
         }
         return false;
@@ -184,13 +232,20 @@ bool NumberLexer::is_feasible(const Node& node) const {
         if (e < 0 && !has_exp_sign && n_exp > 0)
             continue;
         const long double mag = std::fabs(static_cast<long double>(e));
-        if (n_exp > 0 && !digits_reach(e_val, n_exp, mag, mag, /*can_grow=*/true))
+        if (n_exp > 0 && !digits_reach(e_val, n_exp, mag, mag, /*can_grow=*/n_exp < 4))
             continue;
-        const long double v = m * p10(e);
-        if (v >= lo && v <= hi)
+        if (!meets(m * p10(e), 0, /*is_point=*/true, b))
+            continue;
+        // A point near a bound: decide exactly, as is_in_bounds() will, through strtod.
+        NumberLexer exact = *this;
+        int at = 0;
+        while (at < len && text[at] != 'e' && text[at] != 'E')
+            ++at;
+        const int n = std::snprintf(exact.text + at, sizeof(exact.text) - static_cast<size_t>(at), "e%d", e);
+        exact.len = static_cast<uint8_t>(at + n);
+        if (exact.is_in_bounds(node))
             return true;
     }
     return false;
 }
-
 }  // namespace gannet::constrain

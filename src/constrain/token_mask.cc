@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <map>
 #include <numeric>
 
 namespace gannet::constrain {
@@ -15,45 +14,56 @@ int32_t TokenMask::count() const {
 }
 
 ByteTrie ByteTrie::build(const std::vector<std::string>& bytes, const std::vector<int32_t>& ids) {
-    // Sorting the byte strings makes every trie node's children contiguous and ordered, so the
-    // flat arrays are filled in one pass with a stack of open nodes.
+    // Sorted byte strings share prefixes with their predecessor only, so one pass with the path of
+    // the previous string builds the trie; edges created in that order are sorted by byte within a
+    // parent, and a stable sort by parent makes each node's edges contiguous.
     std::vector<size_t> order(ids.size());
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes[a] < bytes[b]; });
-    struct Tmp {
-        std::map<uint8_t, int32_t> kids;
-        std::vector<int32_t> toks;
+    struct RawEdge {
+        int32_t parent, child;
+        uint8_t byte;
     };
-    std::vector<Tmp> tmp(1);
+    std::vector<RawEdge> raw;
+    std::vector<std::pair<int32_t, int32_t>> node_tokens;  // (node, token)
+    std::vector<int32_t> path = {0};                       // path[d]: node at depth d of `prev`
+    std::string prev;
+    int32_t n_nodes = 1;
     for (size_t k : order) {
         const std::string& s = bytes[k];
         if (s.empty())
             continue;
-        int32_t at = 0;
-        for (unsigned char c : s) {
-            auto it = tmp[static_cast<size_t>(at)].kids.find(c);
-            if (it == tmp[static_cast<size_t>(at)].kids.end()) {
-                tmp.emplace_back();
-                const int32_t id = static_cast<int32_t>(tmp.size() - 1);
-                tmp[static_cast<size_t>(at)].kids.emplace(c, id);
-                at = id;
-            } else {
-                at = it->second;
-            }
+        size_t lcp = 0;
+        while (lcp < s.size() && lcp < prev.size() && s[lcp] == prev[lcp])
+            ++lcp;
+        path.resize(lcp + 1);
+        for (size_t d = lcp; d < s.size(); ++d) {
+            raw.push_back({path.back(), n_nodes, static_cast<uint8_t>(s[d])});
+            path.push_back(n_nodes++);
         }
-        tmp[static_cast<size_t>(at)].toks.push_back(ids[k]);
+        node_tokens.emplace_back(path.back(), ids[k]);
+        prev = s;
     }
+    std::stable_sort(raw.begin(), raw.end(), [](const RawEdge& a, const RawEdge& b) { return a.parent < b.parent; });
     ByteTrie t;
-    t.nodes_.resize(tmp.size());
-    for (size_t i = 0; i < tmp.size(); ++i) {
-        TrieNode& n = t.nodes_[i];
-        n.first_edge = static_cast<int32_t>(t.edges_.size());
-        n.n_edges = static_cast<int32_t>(tmp[i].kids.size());
-        for (auto [b, c] : tmp[i].kids)
-            t.edges_.push_back({b, c});
-        n.first_token = static_cast<int32_t>(t.tokens_.size());
-        n.n_tokens = static_cast<int32_t>(tmp[i].toks.size());
-        t.tokens_.insert(t.tokens_.end(), tmp[i].toks.begin(), tmp[i].toks.end());
+    t.nodes_.resize(static_cast<size_t>(n_nodes));
+    t.edges_.reserve(raw.size());
+    for (const RawEdge& e : raw) {
+        TrieNode& n = t.nodes_[static_cast<size_t>(e.parent)];
+        if (n.n_edges == 0)
+            n.first_edge = static_cast<int32_t>(t.edges_.size());
+        ++n.n_edges;
+        t.edges_.push_back({e.byte, e.child});
+    }
+    // node_tokens is ordered by the sorted strings; group by node.
+    std::stable_sort(node_tokens.begin(), node_tokens.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [node, tok] : node_tokens) {
+        TrieNode& n = t.nodes_[static_cast<size_t>(node)];
+        if (n.n_tokens == 0)
+            n.first_token = static_cast<int32_t>(t.tokens_.size());
+        ++n.n_tokens;
+        t.tokens_.push_back(tok);
     }
     return t;
 }

@@ -56,13 +56,16 @@ struct Engine::Live {
     double t_submit = 0.0;
     double t_last = 0.0;
     bool is_finished = false;
+    std::vector<float> row;                       // [n_vocab] the processed logits
+    std::unordered_map<int32_t, int32_t> counts;  // output token -> occurrences (penalties)
     Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
 };
 
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
                                                const EngineConfig& config) {
     if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
-        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
                             runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
@@ -73,10 +76,10 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
 }
 
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
-                                               const EngineConfig& config,
-                                               std::unique_ptr<runner::StepRunner> runner) {
+                                               const EngineConfig& config, std::unique_ptr<runner::StepRunner> runner) {
     if (config.n_ctx < 1 || config.n_kv_blocks < 1 || config.block_size < 1 || config.max_batch_tokens < 1) {
-        return make_error(ErrorCode::kInvalidArgument, "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
     if (runner == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
@@ -92,8 +95,8 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     return e;
 }
 
-Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config,
-               sched::Scheduler sched, std::unique_ptr<runner::StepRunner> runner)
+Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const EngineConfig& config, sched::Scheduler sched,
+               std::unique_ptr<runner::StepRunner> runner)
     : model_(model), tok_(tok), config_(config), sched_(std::move(sched)), runner_(std::move(runner)) {
     n_blocks_total_ = config.n_kv_blocks;
 }
@@ -212,6 +215,49 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
     }
 }
 
+int32_t Engine::sample_row(Live& r, std::span<const float> logits, std::span<const int32_t> history,
+                           bool& is_finished) {
+    const GenParams& p = r.req.params;
+    const bool is_plain =
+        p.logit_bias.empty() && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f && p.processor == nullptr;
+    int32_t tok = 0;
+    if (is_plain) {
+        tok = r.sampler.sample(logits, history);
+    } else {
+        r.row.assign(logits.begin(), logits.end());
+        for (auto [id, bias] : p.logit_bias) {
+            if (id >= 0 && static_cast<size_t>(id) < r.row.size())
+                r.row[static_cast<size_t>(id)] += bias;
+        }
+        for (auto [id, n] : r.counts) {
+            r.row[static_cast<size_t>(id)] -= p.frequency_penalty * static_cast<float>(n) + p.presence_penalty;
+        }
+        if (p.processor != nullptr)
+            p.processor->process(r.row);
+        tok = r.sampler.sample(r.row, history);
+        if (p.processor != nullptr) {
+            if (Status s = p.processor->accept(tok); !s.ok()) {
+                is_finished = true;
+                finish(r, failed(std::move(s)));
+                return tok;
+            }
+        }
+    }
+    if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f)
+        ++r.counts[tok];
+    if (p.top_logprobs >= 0 && r.req.on_logprob) {
+        TokenLogprob lp;
+        lp.token = tok;
+        lp.bytes = tok_.decode_token(tok, tokenizer::Tokenizer::RenderSpecial::kYes);
+        const std::vector<std::pair<int32_t, float>> top =
+            sampling::log_softmax_top(logits, tok, p.top_logprobs, lp.logprob);
+        for (auto [id, l] : top)
+            lp.top.emplace_back(tok_.decode_token(id, tokenizer::Tokenizer::RenderSpecial::kYes), l);
+        r.req.on_logprob(lp);
+    }
+    return tok;
+}
+
 void Engine::admit_incoming() {
     std::deque<std::pair<uint64_t, EngineRequest>> in;
     std::unordered_set<uint64_t> cancels;
@@ -230,7 +276,8 @@ void Engine::admit_incoming() {
                                    .seed = req.params.seed};
         auto sampler = sampling::Sampler::create(sc);
         if (!sampler.has_value()) {
-            if (req.on_finish) req.on_finish(failed(sampler.error()));
+            if (req.on_finish)
+                req.on_finish(failed(sampler.error()));
             ++n_requests_err_;
             continue;
         }
@@ -285,7 +332,8 @@ void Engine::loop() {
         // Prefix-hit accounting for the client: n_tokens_cached is set at first admission.
         for (const sched::ScheduledSeq& s : out.seqs) {
             auto it = by_seq_.find(s.seq_id);
-            if (it == by_seq_.end()) continue;
+            if (it == by_seq_.end())
+                continue;
             Live& r = *live_[it->second];
             if (r.cached_tokens < 0) {
                 if (const sched::Sequence* seq = sched_.find(s.seq_id); seq != nullptr && seq->n_tokens_cached >= 0) {
@@ -302,7 +350,8 @@ void Engine::loop() {
         size_t row = 0;
         std::vector<uint64_t> done;
         for (const sched::ScheduledSeq& s : out.seqs) {
-            if (!s.is_logits_needed) continue;
+            if (!s.is_logits_needed)
+                continue;
             const uint64_t h = by_seq_.at(s.seq_id);
             Live& r = *live_[h];
             const sched::Sequence* seq = sched_.find(s.seq_id);
@@ -314,17 +363,20 @@ void Engine::loop() {
             } else {
                 std::span<const float> lr = logits->subspan(row * n_vocab, n_vocab);
                 std::span<const int32_t> hist;
-                if (seq != nullptr) hist = seq->tokens;
-                tok = r.sampler.sample(lr, hist);
-                emit_token(r, tok, is_finished);
+                if (seq != nullptr)
+                    hist = seq->tokens;
+                tok = sample_row(r, lr, hist, is_finished);
+                if (!is_finished)
+                    emit_token(r, tok, is_finished);
             }
             ++row;
-            if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens &&
-                r.n_generated >= r.req.params.max_tokens) {
+            if (!is_finished && seq != nullptr && seq->n_tokens_generated() + 1 >= seq->max_new_tokens
+                && r.n_generated >= r.req.params.max_tokens) {
                 is_finished = true;
             }
             sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});
-            if (is_finished) done.push_back(h);
+            if (is_finished)
+                done.push_back(h);
         }
         sched_.on_step_done(sampled);
         for (uint64_t h : done) {
@@ -351,18 +403,29 @@ void Engine::loop() {
 
 std::string Engine::metrics_text() const {
     std::string s;
-    s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.", static_cast<double>(n_requests_.load()));
-    s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.", static_cast<double>(n_requests_ok_.load()));
-    s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.", static_cast<double>(n_requests_err_.load()));
-    s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", static_cast<double>(n_prompt_tokens_.load()));
-    s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.", static_cast<double>(n_generation_tokens_.load()));
-    s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.", static_cast<double>(n_hit_tokens_.load()));
-    s += render_scalar("gannet_prefix_cache_query_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.", static_cast<double>(n_query_tokens_.load()));
-    s += render_scalar("gannet_preemptions_total", "counter", "Sequences preempted by recompute.", static_cast<double>(n_preemptions_.load()));
-    s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).", static_cast<double>(n_steps_.load()));
-    s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.", static_cast<double>(g_waiting_.load() + g_queue_.load()));
+    s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.",
+                       static_cast<double>(n_requests_.load()));
+    s += render_scalar("gannet_requests_succeeded_total", "counter", "Requests that finished normally.",
+                       static_cast<double>(n_requests_ok_.load()));
+    s += render_scalar("gannet_requests_failed_total", "counter", "Requests that were cancelled or failed.",
+                       static_cast<double>(n_requests_err_.load()));
+    s += render_scalar("gannet_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.",
+                       static_cast<double>(n_prompt_tokens_.load()));
+    s += render_scalar("gannet_generation_tokens_total", "counter", "Generated tokens.",
+                       static_cast<double>(n_generation_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
+                       static_cast<double>(n_hit_tokens_.load()));
+    s += render_scalar("gannet_prefix_cache_query_tokens_total", "counter",
+                       "Prompt tokens looked up in the prefix cache.", static_cast<double>(n_query_tokens_.load()));
+    s += render_scalar("gannet_preemptions_total", "counter", "Sequences preempted by recompute.",
+                       static_cast<double>(n_preemptions_.load()));
+    s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).",
+                       static_cast<double>(n_steps_.load()));
+    s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.",
+                       static_cast<double>(g_waiting_.load() + g_queue_.load()));
     s += render_scalar("gannet_running_requests", "gauge", "Requests running.", static_cast<double>(g_running_.load()));
-    s += render_scalar("gannet_kv_blocks_used", "gauge", "KV cache blocks held by sequences.", static_cast<double>(g_blocks_used_.load()));
+    s += render_scalar("gannet_kv_blocks_used", "gauge", "KV cache blocks held by sequences.",
+                       static_cast<double>(g_blocks_used_.load()));
     s += render_scalar("gannet_kv_blocks_total", "gauge", "KV cache blocks.", static_cast<double>(n_blocks_total_));
     std::lock_guard<std::mutex> lock(metrics_mu_);
     s += ttft_.render("gannet_time_to_first_token_seconds", "Time from submission to the first token.");

@@ -1,5 +1,7 @@
 #include "server/openai_json.h"
 
+#include <cstdlib>
+
 #include "json/json.h"
 
 namespace gannet::server {
@@ -18,20 +20,98 @@ std::string error_body(const OpenAiError& e) {
 namespace {
 
 OpenAiError bad(const std::string& param, const std::string& message) {
-    return OpenAiError{.http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
+    return OpenAiError{
+        .http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
 
 std::string content_text(const json& c) {
-    if (c.is_string()) return c.get<std::string>();
+    if (c.is_string())
+        return c.get<std::string>();
     std::string s;
     if (c.is_array()) {
         for (const json& part : c) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+            if (part.is_object() && part.value("type", "") == "text" && part.contains("text")
+                && part["text"].is_string()) {
                 s += part["text"].get<std::string>();
             }
         }
     }
     return s;
+}
+
+// response_format, logprobs/top_logprobs, logit_bias, penalties and n.
+std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat, CompletionRequest& out) {
+    if (j.contains("response_format") && !j["response_format"].is_null()) {
+        const json& rf = j["response_format"];
+        const std::string type = rf.is_object() ? rf.value("type", "") : "";
+        if (type == "json_schema") {
+            const json& js = rf.contains("json_schema") ? rf["json_schema"] : json();
+            if (!js.is_object() || !js.contains("name") || !js["name"].is_string()) {
+                return bad("response_format",
+                           "response_format json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}");
+            }
+            out.response_schema = js.contains("schema") ? js["schema"] : json::object();
+            if (!out.response_schema.is_object() && !out.response_schema.is_boolean()) {
+                return bad("response_format", "response_format.json_schema.schema must be an object");
+            }
+            out.is_schema_strict = js.contains("strict") && js["strict"].is_boolean() && js["strict"].get<bool>();
+        } else if (type != "json_object" && type != "text") {
+            return bad("response_format", "response_format.type must be text, json_object or json_schema");
+        }
+        out.response_format = type;
+    }
+    if (is_chat) {
+        const bool wants = j.contains("logprobs") && j["logprobs"].is_boolean() && j["logprobs"].get<bool>();
+        if (j.contains("logprobs") && !j["logprobs"].is_null() && !j["logprobs"].is_boolean()) {
+            return bad("logprobs", "'logprobs' must be a boolean");
+        }
+        if (j.contains("top_logprobs") && !j["top_logprobs"].is_null()) {
+            const json& t = j["top_logprobs"];
+            if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 20) {
+                return bad("top_logprobs", "'top_logprobs' must be an integer in [0, 20]");
+            }
+            if (!wants)
+                return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            out.top_logprobs = static_cast<int32_t>(t.get<int64_t>());
+        } else if (wants) {
+            out.top_logprobs = 0;
+        }
+    } else if (j.contains("logprobs") && !j["logprobs"].is_null()) {
+        const json& t = j["logprobs"];
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 5) {
+            return bad("logprobs", "'logprobs' must be an integer in [0, 5]");
+        }
+        out.top_logprobs = static_cast<int32_t>(t.get<int64_t>());
+    }
+    if (j.contains("logit_bias") && !j["logit_bias"].is_null()) {
+        if (!j["logit_bias"].is_object())
+            return bad("logit_bias", "'logit_bias' must map token ids to numbers");
+        for (auto it = j["logit_bias"].begin(); it != j["logit_bias"].end(); ++it) {
+            char* end = nullptr;
+            const long id = std::strtol(it.key().c_str(), &end, 10);
+            if (it.key().empty() || *end != 0 || id < 0 || !it.value().is_number() || it.value().get<double>() < -100
+                || it.value().get<double>() > 100) {
+                return bad("logit_bias",
+                           "logit_bias entry '" + it.key() + "': expected a token id and a number in [-100, 100]");
+            }
+            out.logit_bias.emplace_back(static_cast<int32_t>(id), it.value().get<float>());
+        }
+    }
+    for (const char* key : {"frequency_penalty", "presence_penalty"}) {
+        if (!j.contains(key) || j[key].is_null())
+            continue;
+        if (!j[key].is_number() || j[key].get<double>() < -2 || j[key].get<double>() > 2) {
+            return bad(key, std::string("'") + key + "' must be a number in [-2, 2]");
+        }
+        (std::string(key) == "frequency_penalty" ? out.frequency_penalty : out.presence_penalty) = j[key].get<float>();
+    }
+    if (j.contains("n") && !j["n"].is_null()) {
+        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() < 1 || j["n"].get<int64_t>() > 16) {
+            return bad("n", "'n' must be an integer in [1, 16]");
+        }
+        out.n = static_cast<int32_t>(j["n"].get<int64_t>());
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -42,9 +122,11 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         return bad("", "We could not parse the JSON body of your request: " + parsed.error().message());
     }
     const json& j = *parsed;
-    if (!j.is_object()) return bad("", "The request body must be a JSON object.");
+    if (!j.is_object())
+        return bad("", "The request body must be a JSON object.");
     out.is_chat = is_chat;
-    if (!j.contains("model") || !j["model"].is_string()) return bad("model", "you must provide a model parameter");
+    if (!j.contains("model") || !j["model"].is_string())
+        return bad("model", "you must provide a model parameter");
     out.model = j["model"].get<std::string>();
     if (is_chat) {
         if (!j.contains("messages") || !j["messages"].is_array() || j["messages"].empty()) {
@@ -56,17 +138,22 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             }
             tokenizer::ChatMessage cm;
             cm.role = m["role"].get<std::string>();
-            if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool" &&
-                cm.role != "developer") {
+            if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool"
+                && cm.role != "developer") {
                 return bad("messages", "unknown role '" + cm.role + "'");
             }
-            if (cm.role == "developer") cm.role = "system";
-            if (m.contains("content") && !m["content"].is_null()) cm.content = content_text(m["content"]);
-            if (m.contains("tool_call_id") && m["tool_call_id"].is_string()) cm.tool_call_id = m["tool_call_id"];
-            if (m.contains("name") && m["name"].is_string()) cm.name = m["name"];
+            if (cm.role == "developer")
+                cm.role = "system";
+            if (m.contains("content") && !m["content"].is_null())
+                cm.content = content_text(m["content"]);
+            if (m.contains("tool_call_id") && m["tool_call_id"].is_string())
+                cm.tool_call_id = m["tool_call_id"];
+            if (m.contains("name") && m["name"].is_string())
+                cm.name = m["name"];
             if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
                 for (const json& tc : m["tool_calls"]) {
-                    if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
+                    if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object())
+                        continue;
                     tokenizer::ToolCall call;
                     call.id = tc.value("id", "");
                     call.name = tc["function"].value("name", "");
@@ -78,7 +165,8 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             out.messages.push_back(std::move(cm));
         }
     } else {
-        if (!j.contains("prompt")) return bad("prompt", "you must provide a prompt");
+        if (!j.contains("prompt"))
+            return bad("prompt", "you must provide a prompt");
         const json& p = j["prompt"];
         if (p.is_string()) {
             out.prompt = p.get<std::string>();
@@ -89,14 +177,16 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         }
     }
     if (j.contains("tools") && !j["tools"].is_null()) {
-        if (!j["tools"].is_array()) return bad("tools", "'tools' must be an array");
+        if (!j["tools"].is_array())
+            return bad("tools", "'tools' must be an array");
         for (const json& t : j["tools"]) {
-            if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
-                !t["function"].is_object() || !t["function"].contains("name")) {
+            if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function")
+                || !t["function"].is_object() || !t["function"].contains("name")) {
                 return bad("tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
             }
         }
-        if (!j["tools"].empty()) out.tools_json = gannet::json::dump(j["tools"]);
+        if (!j["tools"].empty())
+            out.tools_json = gannet::json::dump(j["tools"]);
     }
     if (j.contains("tool_choice") && !j["tool_choice"].is_null()) {
         const json& tc = j["tool_choice"];
@@ -105,15 +195,33 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             if (out.tool_choice != "none" && out.tool_choice != "auto" && out.tool_choice != "required") {
                 return bad("tool_choice", "'tool_choice' must be none, auto, required or a function");
             }
-        } else if (!tc.is_object()) {
-            return bad("tool_choice", "'tool_choice' must be a string or an object");
+        } else if (tc.is_object() && tc.value("type", "") == "function" && tc.contains("function")
+                   && tc["function"].is_object() && tc["function"].contains("name")
+                   && tc["function"]["name"].is_string()) {
+            out.tool_choice = "named";
+            out.tool_choice_name = tc["function"]["name"].get<std::string>();
+            if (out.tools_json.find("\"" + out.tool_choice_name + "\"") == std::string::npos) {
+                return bad("tool_choice", "tool_choice names '" + out.tool_choice_name + "', which is not in 'tools'");
+            }
+        } else {
+            return bad("tool_choice",
+                       "'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": "
+                       "{\"name\": ...}}");
+        }
+        if ((out.tool_choice == "required" || out.tool_choice == "named") && out.tools_json.empty()) {
+            return bad("tool_choice", "tool_choice '" + out.tool_choice + "' needs a non-empty 'tools'");
         }
     }
-    if (j.contains("n") && !j["n"].is_null()) {
-        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1) return bad("n", "only n=1 is supported");
+    if (j.contains("parallel_tool_calls") && !j["parallel_tool_calls"].is_null()) {
+        if (!j["parallel_tool_calls"].is_boolean())
+            return bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
+        out.is_parallel_tool_calls = j["parallel_tool_calls"].get<bool>();
     }
+    if (auto err = parse_generation_options(j, is_chat, out))
+        return err;
     if (j.contains("stream") && !j["stream"].is_null()) {
-        if (!j["stream"].is_boolean()) return bad("stream", "'stream' must be a boolean");
+        if (!j["stream"].is_boolean())
+            return bad("stream", "'stream' must be a boolean");
         out.is_stream = j["stream"].get<bool>();
     }
     if (j.contains("stream_options") && j["stream_options"].is_object()) {
@@ -141,7 +249,8 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         out.top_p = j["top_p"].get<float>();
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
-        if (!j["seed"].is_number_integer()) return bad("seed", "'seed' must be an integer");
+        if (!j["seed"].is_number_integer())
+            return bad("seed", "'seed' must be an integer");
         out.seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
     }
     if (j.contains("stop") && !j["stop"].is_null()) {
@@ -150,14 +259,16 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             out.stop.push_back(s.get<std::string>());
         } else if (s.is_array() && s.size() <= 4) {
             for (const json& x : s) {
-                if (!x.is_string()) return bad("stop", "'stop' entries must be strings");
+                if (!x.is_string())
+                    return bad("stop", "'stop' entries must be strings");
                 out.stop.push_back(x.get<std::string>());
             }
         } else {
             return bad("stop", "'stop' must be a string or an array of up to 4 strings");
         }
     }
-    if (j.contains("ignore_eos") && j["ignore_eos"].is_boolean()) out.ignore_eos = j["ignore_eos"].get<bool>();
+    if (j.contains("ignore_eos") && j["ignore_eos"].is_boolean())
+        out.ignore_eos = j["ignore_eos"].get<bool>();
     return std::nullopt;
 }
 
@@ -165,11 +276,13 @@ namespace {
 
 // Accepts {"name": ..., "arguments"|"parameters": {...}}; appends a call.
 bool take_call(const json& j, std::vector<tokenizer::ToolCall>& calls) {
-    if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
+    if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+        return false;
     json args = j.contains("arguments") ? j["arguments"] : j.contains("parameters") ? j["parameters"] : json::object();
     if (args.is_string()) {
         auto p = gannet::json::parse(args.get<std::string>());
-        if (p.has_value()) args = *p;
+        if (p.has_value())
+            args = *p;
     }
     tokenizer::ToolCall c;
     c.id = "call_" + std::to_string(calls.size());
@@ -181,7 +294,8 @@ bool take_call(const json& j, std::vector<tokenizer::ToolCall>& calls) {
 
 std::string trim(const std::string& s) {
     const size_t a = s.find_first_not_of(" \t\r\n");
-    if (a == std::string::npos) return "";
+    if (a == std::string::npos)
+        return "";
     const size_t b = s.find_last_not_of(" \t\r\n");
     return s.substr(a, b - a + 1);
 }
@@ -207,7 +321,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
             if (!p.has_value() || !take_call(*p, r.calls)) {
                 rest += text.substr(a, b == std::string::npos ? std::string::npos : b + 12 - a);
             }
-            if (b == std::string::npos) break;
+            if (b == std::string::npos)
+                break;
             pos = b + 12;
         }
         r.content = trim(rest);
@@ -216,7 +331,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
     // Gemma: ```tool_code / ```json fenced block holding JSON call(s).
     for (const char* fence : {"```tool_code", "```json"}) {
         const size_t a = text.find(fence);
-        if (a == std::string::npos) continue;
+        if (a == std::string::npos)
+            continue;
         const size_t body = a + std::string(fence).size();
         const size_t b = text.find("```", body);
         const std::string inner = trim(text.substr(body, b == std::string::npos ? std::string::npos : b - body));
@@ -224,7 +340,8 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
         if (p.has_value()) {
             bool ok = false;
             if (p->is_array()) {
-                for (const json& x : *p) ok = take_call(x, r.calls) || ok;
+                for (const json& x : *p)
+                    ok = take_call(x, r.calls) || ok;
             } else {
                 ok = take_call(*p, r.calls);
             }
@@ -238,33 +355,42 @@ ParsedToolCalls parse_tool_calls(const std::string& text) {
     // Llama 3: the whole output is a JSON object {"name": ..., "parameters": {...}} (optionally
     // after <|python_tag|>), or several separated by ';'.
     std::string t = trim(text);
-    if (t.rfind("<|python_tag|>", 0) == 0) t = trim(t.substr(14));
+    if (t.rfind("<|python_tag|>", 0) == 0)
+        t = trim(t.substr(14));
     if (!t.empty() && t.front() == '{') {
         auto p = gannet::json::parse(t);
-        if (p.has_value() && take_call(*p, r.calls)) return r;
+        if (p.has_value() && take_call(*p, r.calls))
+            return r;
         r.calls.clear();
         size_t start = 0;
         bool ok = true;
         while (start < t.size()) {
             size_t semi = t.find("};", start);
-            const std::string piece = trim(t.substr(start, semi == std::string::npos ? std::string::npos : semi + 1 - start));
+            const std::string piece =
+                trim(t.substr(start, semi == std::string::npos ? std::string::npos : semi + 1 - start));
             auto q = gannet::json::parse(piece);
             if (!q.has_value() || !take_call(*q, r.calls)) {
                 ok = false;
                 break;
             }
-            if (semi == std::string::npos) break;
+            if (semi == std::string::npos)
+                break;
             start = semi + 2;
         }
-        if (ok && !r.calls.empty()) return r;
+        if (ok && !r.calls.empty())
+            return r;
         r.calls.clear();
     }
     r.content = text;
     return r;
 }
 
-std::string sse_data(const json& j) { return "data: " + gannet::json::dump(j) + "\n\n"; }
-std::string sse_done() { return "data: [DONE]\n\n"; }
+std::string sse_data(const json& j) {
+    return "data: " + gannet::json::dump(j) + "\n\n";
+}
+std::string sse_done() {
+    return "data: [DONE]\n\n";
+}
 
 json usage_json(int32_t prompt_tokens, int32_t completion_tokens, int32_t cached_tokens) {
     return {{"prompt_tokens", prompt_tokens},

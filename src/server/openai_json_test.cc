@@ -31,15 +31,16 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
         const char* body;
         const char* param;
     };
-    for (const Case& c : {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
-                          Case{R"({"model":"m","messages":[]})", "messages"},
-                          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})", "n"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})", "tools"}}) {
+    for (const Case& c :
+         {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
+          Case{R"({"model":"m","messages":[]})", "messages"},
+          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":17})", "n"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})", "tools"}}) {
         CompletionRequest r;
         auto err = parse_completion_request(c.body, true, r);
         ASSERT_TRUE(err.has_value()) << c.body;
@@ -52,9 +53,15 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
 }
 
 TEST(OpenAiJsonTest, ErrorBodyShape) {
-    EXPECT_EQ(error_body({.http_status = 404, .message = "no", .type = "invalid_request_error", .param = "model", .code = "model_not_found"}),
+    EXPECT_EQ(error_body({.http_status = 404,
+                          .message = "no",
+                          .type = "invalid_request_error",
+                          .param = "model",
+                          .code = "model_not_found"}),
               R"({"error":{"code":"model_not_found","message":"no","param":"model","type":"invalid_request_error"}})");
-    EXPECT_EQ(error_body({.http_status = 400, .message = "x", .type = "invalid_request_error", .param = "", .code = ""}), R"({"error":{"code":null,"message":"x","param":null,"type":"invalid_request_error"}})");
+    EXPECT_EQ(
+        error_body({.http_status = 400, .message = "x", .type = "invalid_request_error", .param = "", .code = ""}),
+        R"({"error":{"code":null,"message":"x","param":null,"type":"invalid_request_error"}})");
 }
 
 TEST(OpenAiJsonTest, SseFraming) {
@@ -63,8 +70,9 @@ TEST(OpenAiJsonTest, SseFraming) {
 }
 
 TEST(OpenAiJsonTest, HermesToolCalls) {
-    auto p = parse_tool_calls("Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
-                              "<tool_call>{\"name\":\"t2\",\"arguments\":{}}</tool_call>");
+    auto p = parse_tool_calls(
+        "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+        "<tool_call>{\"name\":\"t2\",\"arguments\":{}}</tool_call>");
     ASSERT_EQ(p.calls.size(), 2u);
     EXPECT_EQ(p.calls[0].name, "get_weather");
     EXPECT_EQ(p.calls[0].arguments, R"({"city":"Paris"})");
