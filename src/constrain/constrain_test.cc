@@ -79,7 +79,7 @@ const std::vector<Case>& cases() {
     static const std::vector<Case> c = {
         {R"({"type":"integer","minimum":-5,"maximum":120})",
          {"0", "-5", "120", "7", "99"},
-         {"121", "-6", "1000", "1.5", "\"1\""}},
+         {"121", "-6", "1000", "1.5", "1.0", "\"1\""}},
         {R"({"type":"number","exclusiveMinimum":0,"maximum":2.5})",
          {"0.1", "2.5", "1e-3", "2", "0.25E1"},
          {"0", "-1", "2.6", "3e0", "-0", "-1e-312"}},

@@ -11,7 +11,8 @@ Result<std::shared_ptr<const Grammar>> Grammar::from_schema(const nlohmann::json
                                                             const MatcherOptions& options) {
     auto g = std::make_shared<Grammar>();
     GANNET_ASSIGN_OR_RETURN(g->graph, SchemaGraph::compile(schema));
-    auto v = jsonschema::Validator::compile(schema);
+    // Formats are asserted: a structured output that asks for "format": "date" should get a date.
+    auto v = jsonschema::Validator::compile(schema, {.format = jsonschema::FormatMode::kAssert});
     if (!v.has_value()) {
         return make_error(v.error().code(), "constrain: schema: %s", v.error().message().c_str());
     }

@@ -58,7 +58,7 @@ bool NumberLexer::feed(uint8_t c, const Node& node) {
         case kZero:
         case kInt:
             next = (phase == kInt && is_digit(c))               ? kInt
-                   : c == '.'                                   ? kDot
+                   : c == '.' && !is_integer_only               ? kDot
                    : (c == 'e' || c == 'E') && !is_integer_only ? kExpMark
                                                                 : 255;
             break;

@@ -1,8 +1,9 @@
 // NumberLexer: JSON number grammar byte by byte, with bounds (minimum/maximum, exclusive or not)
 // enforced as early as possible: a byte is refused when no completion of the number so far can
 // land inside the bounds (so the matcher never offers a dead end), and the end of the number is
-// refused when the value itself is outside. "integer" allows only an integer part (and a fraction
-// of zeros, since 1.0 is an integer in JSON Schema). Owner: constrain. Thread-safety: a value type.
+// refused when the value itself is outside. "integer" allows only an integer part: 1.0 is an
+// integer to 2020-12 but not to draft 4, and a generator should write 1 anyway. Owner: constrain. Thread-safety: a
+// value type.
 #pragma once
 
 #include <cstdint>
