@@ -26,6 +26,40 @@ TEST(OpenAiJsonTest, ParsesChatRequest) {
     EXPECT_NE(r.tools_json.find("\"f\""), std::string::npos);
 }
 
+TEST(OpenAiJsonTest, ParsesGenerationOptions) {
+    CompletionRequest r;
+    auto err = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"p","strict":true,"schema":{"type":"integer"}}},
+            "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}},
+            "parallel_tool_calls":false,"logprobs":true,"top_logprobs":4,"logit_bias":{"17":-100,"3":2.5},
+            "frequency_penalty":0.5,"presence_penalty":-1,"n":3})",
+        true, r);
+    ASSERT_FALSE(err.has_value()) << err->message;
+    EXPECT_EQ(r.response_format, "json_schema");
+    EXPECT_EQ(r.response_schema, nlohmann::json({{"type", "integer"}}));
+    EXPECT_TRUE(r.is_schema_strict);
+    EXPECT_EQ(r.tool_choice, "named");
+    EXPECT_EQ(r.tool_choice_name, "f");
+    EXPECT_FALSE(r.is_parallel_tool_calls);
+    EXPECT_EQ(r.top_logprobs, 4);
+    ASSERT_EQ(r.logit_bias.size(), 2u);
+    EXPECT_EQ(r.logit_bias[0], std::make_pair(int32_t{17}, -100.0f));
+    EXPECT_EQ(r.frequency_penalty, 0.5f);
+    EXPECT_EQ(r.presence_penalty, -1.0f);
+    EXPECT_EQ(r.n, 3);
+    // Legacy completions: logprobs is a count.
+    CompletionRequest t;
+    ASSERT_FALSE(parse_completion_request(R"({"model":"m","prompt":"x","logprobs":2})", false, t).has_value());
+    EXPECT_EQ(t.top_logprobs, 2);
+    // tool_choice required needs tools.
+    CompletionRequest u;
+    auto e = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required"})", true, u);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->param, "tool_choice");
+}
+
 TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
     struct Case {
         const char* body;
