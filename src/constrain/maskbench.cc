@@ -76,6 +76,14 @@ Result<MaskBenchResult> run_maskbench(const MaskBenchOptions& options, const tok
     std::sort(files.begin(), files.end());
     if (options.limit > 0 && files.size() > static_cast<size_t>(options.limit))
         files.resize(static_cast<size_t>(options.limit));
+    if (options.n_shards > 1) {
+        std::vector<std::string> mine;
+        for (size_t i = static_cast<size_t>(options.shard); i < files.size();
+             i += static_cast<size_t>(options.n_shards)) {
+            mine.push_back(files[i]);
+        }
+        files.swap(mine);
+    }
     const std::shared_ptr<const TokenVocab> vocab = TokenVocab::build(tok);
     MaskBenchResult r;
     std::vector<double> mask_us, compile_ms;

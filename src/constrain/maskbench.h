@@ -16,8 +16,10 @@
 namespace gannet::constrain {
 
 struct MaskBenchOptions {
-    std::string schemas_dir;       // *.json files
-    int32_t limit = 0;             // first N files in name order; 0: all
+    std::string schemas_dir;  // *.json files
+    int32_t limit = 0;        // first N files in name order; 0: all
+    int32_t shard = 0;        // with n_shards > 1: only files whose index % n_shards == shard
+    int32_t n_shards = 1;
     int32_t max_whitespace = 0;    // the instances are compact; 0 keeps the grammar compact
     double schema_timeout_s = 60;  // a schema taking longer counts as a timeout (and fails)
 };

@@ -13,7 +13,7 @@ namespace gannet::app {
 
 int bench_constrain_main(const std::vector<std::string>& args) {
     std::string schemas, vocab_path;
-    int64_t limit = 0, max_ws = 0;
+    int64_t limit = 0, max_ws = 0, shard = 0, n_shards = 1;
     double timeout_s = 60;
     bool is_json = false, is_verbose = false;
     Flags flags("bench constrain");
@@ -21,12 +21,19 @@ int bench_constrain_main(const std::vector<std::string>& args) {
     flags.add_string("--vocab", &vocab_path,
                      "GGUF whose tokenizer tokenizes the instances (a vocab-only GGUF is enough)");
     flags.add_int("--limit", &limit, "only the first N files in name order (default: all)");
+    flags.add_int("--shard", &shard, "with --shards N: run files whose index % N is this (default 0)");
+    flags.add_int("--shards", &n_shards, "split the files into N interleaved shards (default 1)");
     flags.add_int("--max-whitespace", &max_ws, "blanks allowed in a row between JSON tokens (default 0: compact)");
     flags.add_float("--schema-timeout", &timeout_s, "seconds per schema before it counts as a timeout (default 60)");
     flags.add_bool("--json", &is_json, "print only the final JSON line on stdout");
     flags.add_bool("-v,--verbose", &is_verbose, "one line per schema on stderr");
     if (Status s = flags.parse(args); !s.ok()) {
         std::fprintf(stderr, "%s\n%s", s.message().c_str(), flags.usage().c_str());
+        return 1;
+    }
+    if (n_shards < 1 || shard < 0 || shard >= n_shards) {
+        std::fprintf(stderr, "bench constrain: --shard %lld must be in [0, --shards %lld)\n",
+                     static_cast<long long>(shard), static_cast<long long>(n_shards));
         return 1;
     }
     if (schemas.empty() || vocab_path.empty()) {
@@ -45,6 +52,8 @@ int bench_constrain_main(const std::vector<std::string>& args) {
     }
     auto r = constrain::run_maskbench({.schemas_dir = schemas,
                                        .limit = static_cast<int32_t>(limit),
+                                       .shard = static_cast<int32_t>(shard),
+                                       .n_shards = static_cast<int32_t>(n_shards),
                                        .max_whitespace = static_cast<int32_t>(max_ws),
                                        .schema_timeout_s = timeout_s},
                                       **tok, [&](const std::string& name, const std::string& verdict) {
