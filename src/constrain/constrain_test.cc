@@ -140,15 +140,23 @@ TEST(ConstrainTest, InvalidInstancesAreRefusedByTheMatcher) {
     }
 }
 
-TEST(ConstrainTest, PatternAndFormatAreCheckedAtTheEnd) {
-    auto g = grammar(R"({"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z]+$"}}})");
-    EXPECT_TRUE(g->graph.needs_validation());
+TEST(ConstrainTest, PatternsAreEnforcedAndFormatsCheckedAtTheEnd) {
+    auto g = grammar(
+        R"({"type":"object","properties":{"id":{"type":"string","pattern":"^[a-z]{2,4}-[0-9]+$"},"when":{"type":"string","format":"date"}}})");
+    EXPECT_TRUE(matcher_refuses(g, R"({"id":"ABC"})"));
+    EXPECT_TRUE(matcher_refuses(g, R"({"id":"ab"})"));  // cannot close before the digits
+    EXPECT_TRUE(matcher_refuses(g, R"({"id":"abcde-1"})"));
+    EXPECT_TRUE(walk_tokens(g, R"({"id":"ab-12"})"));
+    // Unanchored patterns only need the match somewhere.
+    auto u = grammar(R"({"type":"string","pattern":"[0-9]"})");
+    EXPECT_TRUE(matcher_refuses(u, R"("abc")"));
+    EXPECT_TRUE(walk_tokens(u, R"("abc7def")"));
     Constraint c(g, gpt2().vocab, {kEos});
-    ASSERT_TRUE(c.accept_bytes(R"({"id":"ABC"})"));
+    ASSERT_TRUE(c.accept_bytes(R"({"when":"yesterday"})"));
     EXPECT_TRUE(c.is_complete());
     const Status s = c.validate(c.text());
     EXPECT_FALSE(s.ok());
-    EXPECT_NE(s.message().find("pattern"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("format"), std::string::npos) << s.message();
 }
 
 TEST(ConstrainTest, WhitespacePolicy) {

@@ -214,6 +214,8 @@ bool JsonMatcher::start_value(std::vector<Frame>& st, uint8_t c, MatcherState& o
     } else if (c == '"' && (n.types & kTypeString)) {
         next = make_frame(FrameKind::kString, node);
         next.aux = n.has_string_enum ? 0 : -1;
+        next.pat_len = n.pattern.has_value() ? 0 : -1;
+        next.is_anchored = n.is_pattern_per_byte;
     } else if ((c == '-' || (c >= '0' && c <= '9')) && (n.types & (kTypeInteger | kTypeNumber))) {
         next = make_frame(FrameKind::kNumber, node);
         if (!next.num.feed(c, n))
@@ -358,12 +360,28 @@ bool JsonMatcher::feed_name_byte(Frame& f, uint8_t c) const {
         }
         return has_additional;
     }
+    if (f.pat_len >= 0 && !feed_pattern(f, c))
+        return false;
     if (!n.has_string_enum)
         return true;
     if (f.aux < 0)
         return false;
     f.aux = n.string_enum.child(f.aux, c);
     return f.aux >= 0;
+}
+
+// Appends one decoded content byte and asks the pattern whether the content can still match.
+bool JsonMatcher::feed_pattern(Frame& f, uint8_t c) const {
+    if (static_cast<size_t>(f.pat_len) >= sizeof(f.pat)) {
+        f.pat_len = -2;  // too long to keep: the final validation checks the pattern
+        return true;
+    }
+    f.pat[f.pat_len++] = static_cast<char>(c);
+    if (f.utf8_left != 0 || !f.is_anchored)
+        return true;  // whole characters only (UTF-8 mode), and only patterns worth checking
+    const Node& n = graph_.node(f.node);
+    return n.pattern->prefix_match(std::string_view(f.pat, static_cast<size_t>(f.pat_len)))
+           != jsonschema::Regex::Prefix::kNo;
 }
 
 bool JsonMatcher::is_trie_bound(const Frame& f) const {
@@ -393,6 +411,11 @@ bool JsonMatcher::close_string(std::vector<Frame>& st) const {
     }
     if (f.count < n.min_length)
         return false;
+    if (f.pat_len >= 0
+        && n.pattern->search(std::string_view(f.pat, static_cast<size_t>(f.pat_len)))
+               == jsonschema::Regex::Match::kNo) {
+        return false;
+    }
     if (n.has_string_enum && (f.aux < 0 || n.string_enum.nodes[static_cast<size_t>(f.aux)].terminal < 0))
         return false;
     complete_top(st);
@@ -442,6 +465,7 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
                 f.aux = -1;
                 return n.additional < 0 || graph_.node(n.additional).is_sat;
             }
+            f.pat_len = f.pat_len >= 0 ? -2 : f.pat_len;  // the pattern sees UTF-8; left to the validator
             return !n.has_string_enum;
         }
         uint8_t buf[3];
@@ -516,7 +540,7 @@ JsonMatcher::FreeString JsonMatcher::free_string(const MatcherState& s, size_t s
     if (f.kind != FrameKind::kString || f.esc != 0 || f.utf8_left != 0)
         return r;
     const Node& n = graph_.node(f.node);
-    if (f.is_key ? !n.prop_names.empty() && f.aux >= 0 : n.has_string_enum)
+    if (f.is_key ? !n.prop_names.empty() && f.aux >= 0 : n.has_string_enum || (f.pat_len >= 0 && f.is_anchored))
         return r;
     if (f.is_key && !(n.additional < 0 || graph_.node(n.additional).is_sat))
         return r;

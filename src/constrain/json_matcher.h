@@ -37,9 +37,10 @@ enum class FrameKind : uint8_t { kRoot, kValue, kObject, kArray, kString, kNumbe
 struct Frame {
     FrameKind kind = FrameKind::kValue;
     uint8_t phase = 0;
-    uint8_t esc = 0;        // string: 0, 1 after '\', 2..5 inside \uXXXX
-    uint8_t utf8_left = 0;  // string: continuation bytes still due
-    uint8_t is_key = 0;     // string: an object key (node is the object's node)
+    uint8_t esc = 0;          // string: 0, 1 after '\', 2..5 inside \uXXXX
+    uint8_t utf8_left = 0;    // string: continuation bytes still due
+    uint8_t is_key = 0;       // string: an object key (node is the object's node)
+    uint8_t is_anchored = 0;  // string: its pattern is anchored at the start
     int32_t node = 0;
     int32_t count = 0;  // object keys, array items, string code points, literal position
     int32_t ws = 0;     // whitespace bytes in a row
@@ -47,6 +48,10 @@ struct Frame {
                         // literal: 0 true, 1 false, 2 null
     uint32_t code = 0;  // string: \u accumulator
     uint64_t seen = 0;  // object: properties present (first 64)
+    // string with a pattern: the decoded content so far (-1: no pattern; -2: longer than pat, the
+    // pattern is left to the final validation)
+    int16_t pat_len = -1;
+    char pat[62] = {};
     NumberLexer num;
 };
 
@@ -92,6 +97,7 @@ private:
     bool feed_name_byte(Frame& f, uint8_t c) const;
     bool close_string(std::vector<Frame>& st) const;
     bool is_trie_bound(const Frame& f) const;
+    bool feed_pattern(Frame& f, uint8_t c) const;
     bool feed_object(std::vector<Frame>& st, uint8_t c) const;
     bool feed_array(std::vector<Frame>& st, uint8_t c, MatcherState& out, int depth) const;
     bool start_value(std::vector<Frame>& st, uint8_t c, MatcherState& out, int depth) const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <utility>
 
@@ -173,6 +174,28 @@ int64_t get_count(const json& s, const char* key, int64_t dflt) {
     return d < 0 ? 0 : d > 1e15 ? int64_t{1000000000000000} : static_cast<int64_t>(std::ceil(d));
 }
 
+// A pattern with no '.', negated class or \S \D \W \P escape prunes most tokens at each byte.
+bool is_restrictive(const std::string& p) {
+    bool in_class = false;
+    for (size_t i = 0; i < p.size(); ++i) {
+        const char c = p[i];
+        if (c == '\\') {
+            if (i + 1 < p.size() && std::strchr("SDWP", p[i + 1]) != nullptr)
+                return false;
+            ++i;
+        } else if (c == '[') {
+            if (i + 1 < p.size() && p[i + 1] == '^')
+                return false;
+            in_class = true;
+        } else if (c == ']') {
+            in_class = false;
+        } else if (c == '.' && !in_class) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Whether the keyword set constrains nothing the graph enforces (annotations only).
 bool is_unconstrained(const Node& n) {
     return n.alts.empty() && n.types == kTypeAll && n.bool_values == 3 && n.min_length == 0 && n.max_length < 0
@@ -318,6 +341,13 @@ Result<Node> GraphBuilder::local_keywords(const json& s, const std::string& ptr)
     n.max_items = get_count(s, "maxItems", -1);
     n.min_props = get_count(s, "minProperties", 0);
     n.max_props = get_count(s, "maxProperties", -1);
+    if (s.contains("pattern") && s["pattern"].is_string()) {
+        auto re = jsonschema::Regex::compile(s["pattern"].get<std::string>());
+        if (re.has_value()) {
+            n.is_pattern_per_byte = re->is_anchored() && is_restrictive(s["pattern"].get<std::string>());
+            n.pattern = std::move(*re);
+        }
+    }
     for (const char* key : {"pattern", "format", "multipleOf", "uniqueItems", "contains", "propertyNames",
                             "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedItems",
                             "unevaluatedProperties", "patternProperties", "contentEncoding"}) {
@@ -429,6 +459,10 @@ Node GraphBuilder::merge(const Node& a, const Node& b, int depth) {
         if (a.has_string_enum && b.has_string_enum)
             loosen();
     }
+    n.pattern = a.pattern.has_value() ? a.pattern : b.pattern;
+    n.is_pattern_per_byte = a.pattern.has_value() ? a.is_pattern_per_byte : b.is_pattern_per_byte;
+    if (a.pattern.has_value() && b.pattern.has_value())
+        loosen();
     n.has_min = a.has_min || b.has_min;
     n.has_max = a.has_max || b.has_max;
     n.min = !b.has_min || (a.has_min && a.min > b.min) ? a.min : b.min;

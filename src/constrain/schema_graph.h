@@ -3,7 +3,7 @@
 // byte (string length and enum, integer/number bounds, array prefixItems/items/min/max,
 // object properties/required/additionalProperties/min/max) or an alternation (anyOf/oneOf,
 // type unions kept in one node). The graph is always a superset of the schema: whatever it
-// cannot enforce (pattern, format, multipleOf, uniqueItems, contains, not, if/then/else,
+// cannot enforce (format, multipleOf, uniqueItems, contains, not, if/then/else,
 // dependent*, oneOf's exclusivity, remote $ref) only loosens it and sets `needs_validation`, so
 // the final text is checked by jsonschema::Validator. Owner: constrain.
 // Thread-safety: immutable after compile(); share freely.
@@ -12,10 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "jsonschema/regex.h"
 
 namespace gannet::constrain {
 
@@ -62,6 +64,11 @@ struct Node {
     int64_t max_length = -1;  // -1: none
     bool has_string_enum = false;
     NameTrie string_enum;
+    std::optional<jsonschema::Regex> pattern;  // checked when the string closes
+    // Also checked after every character (PCRE2 partial matching): only for anchored patterns
+    // (an unanchored one may match later) that are restrictive (no '.', negated class or \S-like
+    // escape, which leave nearly every token live and cost a regex call per trie node).
+    bool is_pattern_per_byte = false;
     // numbers (bounds apply to both kTypeInteger and kTypeNumber)
     bool has_min = false, has_max = false, is_min_exclusive = false, is_max_exclusive = false;
     double min = 0, max = 0;
