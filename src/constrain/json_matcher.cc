@@ -540,10 +540,12 @@ JsonMatcher::FreeString JsonMatcher::free_string(const MatcherState& s, size_t s
     if (f.kind != FrameKind::kString || f.esc != 0 || f.utf8_left != 0)
         return r;
     const Node& n = graph_.node(f.node);
-    if (f.is_key ? !n.prop_names.empty() && f.aux >= 0 : n.has_string_enum || (f.pat_len >= 0 && f.is_anchored))
+    // A key of an object that takes other keys may hold any content (only its closing quote is
+    // checked, for duplicates); a value string is free without an enum or a per-byte pattern.
+    if (f.is_key ? !(n.additional < 0 || graph_.node(n.additional).is_sat)
+                 : n.has_string_enum || (f.pat_len >= 0 && f.is_anchored)) {
         return r;
-    if (f.is_key && !(n.additional < 0 || graph_.node(n.additional).is_sat))
-        return r;
+    }
     r.is_free = true;
     r.room = f.is_key || n.max_length < 0 ? -1 : n.max_length - f.count;
     return r;
