@@ -69,6 +69,12 @@ public:
     explicit GraphBuilder(const json& root) : root_(root) {
         g_.nodes_.resize(2);
         g_.nodes_[SchemaGraph::kNeverNode].types = 0;
+        // Drafts 4 to 7: "$ref" replaces its siblings instead of joining them.
+        if (root.is_object() && root.contains("$schema") && root["$schema"].is_string()) {
+            const std::string uri = root["$schema"].get<std::string>();
+            is_ref_exclusive_ = uri.find("draft-04") != std::string::npos || uri.find("draft-06") != std::string::npos
+                                || uri.find("draft-07") != std::string::npos;
+        }
     }
 
     Result<SchemaGraph> run() {
@@ -128,6 +134,7 @@ private:
     std::map<std::string, int32_t> by_ptr_;
     std::map<std::pair<int32_t, int32_t>, int32_t> by_pair_;
     int depth_ = 0;
+    bool is_ref_exclusive_ = false;
 };
 
 namespace {
@@ -176,6 +183,12 @@ int64_t get_count(const json& s, const char* key, int64_t dflt) {
 
 // A pattern with no '.', negated class or \S \D \W \P escape prunes most tokens at each byte.
 bool is_restrictive(const std::string& p) {
+    // Quantified groups make the partial match backtrack (an e-mail pattern took 0.9 s for one
+    // mask), and long patterns cost more per call: both are left to the check at the close.
+    if (p.size() > 64 || p.find(")*") != std::string::npos || p.find(")+") != std::string::npos
+        || p.find("){") != std::string::npos) {
+        return false;
+    }
     bool in_class = false;
     for (size_t i = 0; i < p.size(); ++i) {
         const char c = p[i];
@@ -223,6 +236,16 @@ Result<int32_t> GraphBuilder::build(const json& s, const std::string& ptr) {
         --depth_;
         return make_error(ErrorCode::kInvalidArgument, "constrain: schema at '%s': nested deeper than 200",
                           ptr.c_str());
+    }
+    if (is_ref_exclusive_ && s.contains("$ref") && s["$ref"].is_string()) {
+        const int32_t alias = add(Node{});
+        by_ptr_[ptr] = alias;
+        auto r = resolve_ref(s["$ref"].get<std::string>());
+        --depth_;
+        if (!r.has_value())
+            return r.error();
+        g_.nodes_[static_cast<size_t>(alias)].alts = {*r};
+        return alias;
     }
     const int32_t id = add(Node{});  // reserved first so that recursive $refs find it
     by_ptr_[ptr] = id;
