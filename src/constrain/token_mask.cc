@@ -162,24 +162,37 @@ void MaskWalker::walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, 
 
 void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask) {
     mask.reset(v.n_vocab());
-    if (levels_.empty())
+    if (levels_.size() < 2)
         levels_.resize(2);
-    levels_[0] = state;
-    bool is_free = !state.empty();
+    // Stacks inside free string content take the plain tokens from the list and walk only the
+    // other tokens; the remaining stacks (often pruned fast: closed keys, enums) walk the whole
+    // trie. Splitting keeps one permissive alternative from making every stack walk 50k tokens.
+    free_.clear();
+    rest_.clear();
     int64_t room = 0;
-    for (size_t i = 0; i < state.n_stacks() && is_free; ++i) {
+    bool has_free = false;
+    for (size_t i = 0; i < state.n_stacks(); ++i) {
         const JsonMatcher::FreeString f = m.free_string(state, i);
-        is_free = f.is_free;
-        room = (room < 0 || f.room < 0) ? -1 : std::max(room, f.room);
+        MatcherState& dst = f.is_free ? free_ : rest_;
+        dst.frames.insert(dst.frames.end(), state.frames.begin() + state.starts[i],
+                          state.frames.begin() + state.starts[i + 1]);
+        dst.starts.push_back(static_cast<uint32_t>(dst.frames.size()));
+        if (f.is_free) {
+            room = (has_free && room < 0) || f.room < 0 ? -1 : std::max(room, f.room);
+            has_free = true;
+        }
     }
-    if (!is_free) {
+    if (has_free) {
+        const size_t n = v.n_plain_up_to(room);
+        for (size_t i = 0; i < n; ++i)
+            mask.set(v.plain()[i]);
+        levels_[0] = free_;
+        walk(m, v.special_trie(), 0, 0, mask);
+    }
+    if (!rest_.empty()) {
+        levels_[0] = rest_;
         walk(m, v.trie(), 0, 0, mask);
-        return;
     }
-    const size_t n = v.n_plain_up_to(room);
-    for (size_t i = 0; i < n; ++i)
-        mask.set(v.plain()[i]);
-    walk(m, v.special_trie(), 0, 0, mask);
 }
 
 }  // namespace gannet::constrain

@@ -85,6 +85,8 @@ public:
 private:
     void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
     std::vector<MatcherState> levels_;
+    MatcherState free_;  // the stacks at free string content
+    MatcherState rest_;  // the others
 };
 
 }  // namespace gannet::constrain
