@@ -40,7 +40,9 @@ constexpr int32_t kEos = 50256;  // GPT-2's <|endoftext|>
 std::shared_ptr<const Grammar> grammar(const std::string& schema, int32_t max_ws = 0) {
     auto s = gannet::json::parse(schema);
     GANNET_CHECK(s.has_value());
-    auto g = Grammar::from_schema(*s, {.max_whitespace = max_ws});
+    MatcherOptions o;
+    o.max_whitespace = max_ws;
+    auto g = Grammar::from_schema(*s, o);
     EXPECT_TRUE(g.has_value()) << schema << ": " << g.error().message();
     return g.has_value() ? *g : nullptr;
 }

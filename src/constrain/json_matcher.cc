@@ -215,7 +215,7 @@ bool JsonMatcher::start_value(std::vector<Frame>& st, uint8_t c, MatcherState& o
         next = make_frame(FrameKind::kString, node);
         next.aux = n.has_string_enum ? 0 : -1;
         next.pat_len = n.pattern.has_value() ? 0 : -1;
-        next.is_anchored = n.is_pattern_per_byte;
+        next.is_anchored = n.is_pattern_per_byte && options_.is_pattern_per_byte;
     } else if ((c == '-' || (c >= '0' && c <= '9')) && (n.types & (kTypeInteger | kTypeNumber))) {
         next = make_frame(FrameKind::kNumber, node);
         if (!next.num.feed(c, n))

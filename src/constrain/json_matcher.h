@@ -24,6 +24,9 @@ struct MatcherOptions {
     int32_t max_whitespace = 0;
     int32_t max_depth = 64;   // nesting of arrays/objects; deeper is refused
     int32_t max_stacks = 64;  // live alternatives kept at once
+    // Check restrictive anchored patterns after every character (PCRE2 partial matching); off:
+    // every pattern is checked only when its string closes (cheaper masks, same final text).
+    bool is_pattern_per_byte = true;
     // Literal text around the value (a tool-call wrapper such as "<tool_call>" ... "</tool_call>");
     // with is_repeated, further wrapped values may follow, each after `separator`.
     std::string prefix;

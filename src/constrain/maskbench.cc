@@ -92,8 +92,11 @@ Result<MaskBenchResult> run_maskbench(const MaskBenchOptions& options, const tok
         const std::string name = fs::path(path).filename().string();
         auto doc = gannet::json::parse_file(path);
         const auto t0 = Clock::now();
+        MatcherOptions mo;
+        mo.max_whitespace = options.max_whitespace;
+        mo.is_pattern_per_byte = options.is_pattern_per_byte;
         auto g = doc.has_value() && doc->is_object() && doc->contains("schema")
-                     ? Grammar::from_schema((*doc)["schema"], {.max_whitespace = options.max_whitespace})
+                     ? Grammar::from_schema((*doc)["schema"], mo)
                      : Result<std::shared_ptr<const Grammar>>(make_error(ErrorCode::kInvalidArgument, "no schema"));
         if (!g.has_value()) {
             ++r.n_compile_errors;

@@ -20,8 +20,9 @@ struct MaskBenchOptions {
     int32_t limit = 0;        // first N files in name order; 0: all
     int32_t shard = 0;        // with n_shards > 1: only files whose index % n_shards == shard
     int32_t n_shards = 1;
-    int32_t max_whitespace = 0;    // the instances are compact; 0 keeps the grammar compact
-    double schema_timeout_s = 60;  // a schema taking longer counts as a timeout (and fails)
+    bool is_pattern_per_byte = true;  // MatcherOptions::is_pattern_per_byte
+    int32_t max_whitespace = 0;       // the instances are compact; 0 keeps the grammar compact
+    double schema_timeout_s = 60;     // a schema taking longer counts as a timeout (and fails)
 };
 
 struct MaskBenchResult {

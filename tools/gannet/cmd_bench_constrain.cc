@@ -15,7 +15,7 @@ int bench_constrain_main(const std::vector<std::string>& args) {
     std::string schemas, vocab_path;
     int64_t limit = 0, max_ws = 0, shard = 0, n_shards = 1;
     double timeout_s = 60;
-    bool is_json = false, is_verbose = false;
+    bool is_json = false, is_verbose = false, is_pattern_at_end = false;
     Flags flags("bench constrain");
     flags.add_string("--schemas", &schemas, "folder of MaskBench schema files (*.json)");
     flags.add_string("--vocab", &vocab_path,
@@ -25,6 +25,8 @@ int bench_constrain_main(const std::vector<std::string>& args) {
     flags.add_int("--shards", &n_shards, "split the files into N interleaved shards (default 1)");
     flags.add_int("--max-whitespace", &max_ws, "blanks allowed in a row between JSON tokens (default 0: compact)");
     flags.add_float("--schema-timeout", &timeout_s, "seconds per schema before it counts as a timeout (default 60)");
+    flags.add_bool("--patterns-at-end", &is_pattern_at_end,
+                   "check patterns only when a string closes (no per-character masks)");
     flags.add_bool("--json", &is_json, "print only the final JSON line on stdout");
     flags.add_bool("-v,--verbose", &is_verbose, "one line per schema on stderr");
     if (Status s = flags.parse(args); !s.ok()) {
@@ -54,6 +56,7 @@ int bench_constrain_main(const std::vector<std::string>& args) {
                                        .limit = static_cast<int32_t>(limit),
                                        .shard = static_cast<int32_t>(shard),
                                        .n_shards = static_cast<int32_t>(n_shards),
+                                       .is_pattern_per_byte = !is_pattern_at_end,
                                        .max_whitespace = static_cast<int32_t>(max_ws),
                                        .schema_timeout_s = timeout_s},
                                       **tok, [&](const std::string& name, const std::string& verdict) {
