@@ -96,6 +96,10 @@ const std::vector<Case>& cases() {
          {"\"red\"", "\"blue\"", "null", "true"},
          {"\"re\"", "\"yellow\"", "false", "1"}},
         {R"({"const":"fixed"})", {"\"fixed\""}, {"\"fix\"", "\"fixedx\""}},
+        // An escape inside a closed key: the probe for a continuing name reads the object frame.
+        {R"({"type":"object","properties":{"a/b":{"type":"integer"},"a\"c":{"type":"null"}},"additionalProperties":false})",
+         {R"({"a\/b":1})", R"({"a\"c":null})", R"({"a/b":2,"a\"c":null})"},
+         {R"({"a\nb":1})", R"({"a\/c":1})"}},
         {R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0}},"required":["name"],"additionalProperties":false})",
          {R"({"name":"Ann"})", R"({"age":3,"name":"Bo"})", R"({"name":"","age":0})"},
          {R"({"age":3})", R"({"name":"a","x":1})", R"({"name":"a","name":"b"})", R"({"name":"a","age":-1})", "{}"}},

@@ -501,8 +501,13 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
         if (!is_trie_bound(f))
             return true;
         for (uint8_t d : {'"', '\\', '/', '\b', '\f', '\n', '\r', '\t'}) {
-            Frame probe = f;
-            if (feed_name_byte(probe, d))
+            // In place, then undone: a key's check reads the object frame just below `f`.
+            const int32_t aux = f.aux;
+            const int16_t pat_len = f.pat_len;
+            const bool is_ok = feed_name_byte(f, d);
+            f.aux = aux;
+            f.pat_len = pat_len;
+            if (is_ok)
                 return true;
         }
         return false;
