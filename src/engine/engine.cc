@@ -74,6 +74,8 @@ struct Engine::Live {
     double t_first = 0.0;
     double t_last = 0.0;
     bool is_finished = false;
+    std::vector<float> row;                       // [n_vocab] the processed logits
+    std::unordered_map<int32_t, int32_t> counts;  // output token -> occurrences (penalties)
     Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
 };
 
@@ -250,6 +252,52 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
     // The length stop is the scheduler's (Scheduler::on_step_done); loop() reports it.
 }
 
+int32_t Engine::sample_row(Live& r, std::span<const float> logits, std::span<const int32_t> history,
+                           bool& is_finished) {
+    const GenParams& p = r.req.params;
+    const bool is_plain =
+        p.logit_bias.empty() && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f && p.processor == nullptr;
+    int32_t tok = 0;
+    if (is_plain) {
+        tok = r.sampler.sample(logits, history);
+    } else {
+        r.row.assign(logits.begin(), logits.end());
+        for (auto [id, bias] : p.logit_bias) {
+            if (id >= 0 && static_cast<size_t>(id) < r.row.size())
+                r.row[static_cast<size_t>(id)] += bias;
+        }
+        for (auto [id, n] : r.counts) {
+            r.row[static_cast<size_t>(id)] -= p.frequency_penalty * static_cast<float>(n) + p.presence_penalty;
+        }
+        if (p.processor != nullptr)
+            p.processor->process(r.row);
+        tok = r.sampler.sample(r.row, history);
+        if (p.processor != nullptr) {
+            if (Status s = p.processor->accept(tok); !s.ok()) {
+                is_finished = true;
+                finish(r, failed(std::move(s)));
+                return tok;
+            }
+        }
+    }
+    if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f)
+        ++r.counts[tok];
+    if (p.top_logprobs >= 0 && r.req.on_logprob) {
+        TokenLogprob lp;
+        lp.token = tok;
+        lp.bytes = tok_.decode_token(tok, tokenizer::Tokenizer::RenderSpecial::kYes);
+        const std::vector<std::pair<int32_t, float>> top =
+            sampling::log_softmax_top(logits, tok, p.top_logprobs, lp.logprob);
+        for (auto [id, l] : top)
+            lp.top.emplace_back(tok_.decode_token(id, tokenizer::Tokenizer::RenderSpecial::kYes), l);
+        if (Status s = guarded("on_logprob", [&] { r.req.on_logprob(lp); }); !s.ok()) {
+            is_finished = true;
+            finish(r, failed(std::move(s)));
+        }
+    }
+    return tok;
+}
+
 void Engine::admit_incoming() {
     std::deque<std::pair<uint64_t, EngineRequest>> in;
     std::unordered_set<uint64_t> cancels;
@@ -421,8 +469,10 @@ void Engine::step() {
             std::span<const int32_t> hist;
             if (seq != nullptr)
                 hist = seq->tokens;
-            tok = r.sampler.sample(lr, hist);
-            emit_token(r, tok, is_finished);
+            tok = sample_row(r, lr, hist, is_finished);
+            if (!is_finished) {
+                emit_token(r, tok, is_finished);
+            }
         }
         ++row;
         sampled.push_back({.seq_id = s.seq_id, .token = tok, .is_finished = is_finished});

@@ -26,6 +26,7 @@
 #include "model/model.h"
 #include "runner/runner.h"
 #include "runner/step_runner.h"
+#include "sampling/logit_processor.h"
 #include "sampling/sampler.h"
 #include "sched/scheduler.h"
 #include "tokenizer/tokenizer.h"
@@ -56,6 +57,20 @@ struct GenParams {
     float min_p = 0.0f;
     float repeat_penalty = 1.0f;
     int32_t repeat_last_n = 64;
+    std::vector<std::pair<int32_t, float>> logit_bias;  // (token, added to its logit)
+    float frequency_penalty = 0.0f;                     // OpenAI: logit -= f * count of the token in the output so far
+    float presence_penalty = 0.0f;                      // OpenAI: logit -= p once the token is in the output
+    int32_t top_logprobs = -1;                          // -1: no logprobs; 0..20: the sampled token's and the n best
+    // Masks each row before sampling (constrained decoding); one per request, not shared.
+    std::shared_ptr<sampling::LogitProcessor> processor;
+};
+
+// The log-probability (under the model's raw distribution) of one generated token.
+struct TokenLogprob {
+    int32_t token = 0;
+    std::string bytes;  // its decoded bytes (may be a partial UTF-8 character)
+    float logprob = 0.0f;
+    std::vector<std::pair<std::string, float>> top;  // the top_logprobs best (bytes, logprob), best first
 };
 
 struct FinishInfo {
@@ -74,6 +89,8 @@ struct EngineRequest {
     // Engine thread. on_text gets each piece of visible text (UTF-8 complete, stop strings held back).
     std::function<void(const std::string&)> on_text;
     std::function<void(const FinishInfo&)> on_finish;  // exactly once
+    // Engine thread, each generated token before its text, when params.top_logprobs >= 0.
+    std::function<void(const TokenLogprob&)> on_logprob;
 };
 
 class Engine {
@@ -115,6 +132,9 @@ private:
     void finish(Live& r, FinishInfo info);
     void emit_token(Live& r, int32_t token, bool& is_finished);
     void publish_metrics();
+    // Bias, penalties, the request's processor, then the sampler; reports logprobs. Sets
+    // is_finished (and finishes r) when the processor refuses the token.
+    int32_t sample_row(Live& r, std::span<const float> logits, std::span<const int32_t> history, bool& is_finished);
 
     model::Model& model_;
     const tokenizer::Tokenizer& tok_;

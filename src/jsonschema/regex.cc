@@ -372,4 +372,24 @@ Regex::Match Regex::search(std::string_view subject) const {
     return Match::kLimit;  // match/depth limit, JIT stack, or invalid UTF-8: never a hang or a crash
 }
 
+bool Regex::is_anchored() const {
+    uint32_t options = 0;
+    if (pcre2_pattern_info(code_.get(), PCRE2_INFO_ALLOPTIONS, &options) != 0)
+        return false;
+    return (options & PCRE2_ANCHORED) != 0;
+}
+
+Regex::Prefix Regex::prefix_match(std::string_view prefix) const {
+    thread_local MatchScratch scratch;
+    // PARTIAL_SOFT: a complete match wins; otherwise a match that ran into the end of the subject
+    // is reported as partial (the interpreter runs it when the JIT code has no partial mode).
+    const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(prefix.data()), prefix.size(), 0,
+                               PCRE2_PARTIAL_SOFT, scratch.data, scratch.context);
+    if (rc >= 0)
+        return Prefix::kMatch;
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return Prefix::kNo;
+    return Prefix::kPartial;
+}
+
 }  // namespace gannet::jsonschema

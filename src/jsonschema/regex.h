@@ -33,6 +33,14 @@ public:
 
     // Unanchored search, as ECMA-262 `RegExp.prototype.test`. `subject` must be UTF-8.
     Match search(std::string_view subject) const;
+    // For constrained decoding: whether `prefix` (UTF-8, whole characters) or some extension of
+    // it can match. kMatch: it matches now; kPartial: the subject ended inside a possible match;
+    // kNo: no extension can match. A match/depth limit answers kPartial (never stricter).
+    enum class Prefix { kNo, kPartial, kMatch };
+    Prefix prefix_match(std::string_view prefix) const;
+    // True when every match starts at the subject's start (a leading ^, no multiline): only then
+    // does kNo from prefix_match() rule out a later match.
+    bool is_anchored() const;
     const std::string& pattern() const { return pattern_; }
 
 private:

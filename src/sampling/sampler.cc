@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace gannet::sampling {
 
@@ -45,6 +46,31 @@ Result<Sampler> Sampler::create(const SamplerConfig& cfg) {
     return Sampler(cfg);
 }
 
+std::vector<std::pair<int32_t, float>> log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t top_n,
+                                                       float& chosen_logprob) {
+    const float max_logit = *std::max_element(logits.begin(), logits.end());
+    double total = 0.0;
+    for (float l : logits)
+        total += std::exp(static_cast<double>(l - max_logit));
+    const double log_z = static_cast<double>(max_logit) + std::log(total);
+    chosen_logprob = static_cast<float>(static_cast<double>(logits[static_cast<size_t>(chosen)]) - log_z);
+    std::vector<std::pair<int32_t, float>> top;
+    if (top_n <= 0)
+        return top;
+    const size_t n = std::min(static_cast<size_t>(top_n), logits.size());
+    std::vector<int32_t> ids(logits.size());
+    for (size_t i = 0; i < ids.size(); ++i)
+        ids[i] = static_cast<int32_t>(i);
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(), [&](int32_t a, int32_t b) {
+        return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]
+               || (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+    });
+    for (size_t i = 0; i < n; ++i) {
+        top.emplace_back(ids[i], static_cast<float>(static_cast<double>(logits[static_cast<size_t>(ids[i])]) - log_z));
+    }
+    return top;
+}
+
 double Sampler::uniform() {
     return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
 }
@@ -71,6 +97,9 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
         std::sort(cand_.begin(), cand_.end(), greater);
     }
     const float max_logit = cand_[0].first;
+    // Tokens a logit processor forbade (-inf) are never candidates, whatever the rounding below.
+    while (n > 1 && cand_[n - 1].first == -std::numeric_limits<float>::infinity())
+        --n;
     if (cfg_.top_p < 1.0f) {
         // Mass of the untempered distribution over all kept candidates.
         double total = 0.0;

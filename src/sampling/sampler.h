@@ -31,6 +31,11 @@ int32_t argmax(std::span<const float> logits);
 // llama.cpp's repetition penalty on the distinct ids among the last `last_n` of history.
 void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> history, float penalty, int32_t last_n);
 
+// Log-softmax of logits: the chosen token's log-probability (out) and the top_n best (id,
+// log-probability), best first, ties to the lower id. REQUIRES: !logits.empty().
+std::vector<std::pair<int32_t, float>> log_softmax_top(std::span<const float> logits, int32_t chosen, int32_t top_n,
+                                                       float& chosen_logprob);
+
 class Sampler {
 public:
     // kInvalidArgument for a negative temperature or top_k, top_p outside (0, 1], min_p outside

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -126,6 +128,41 @@ TEST(SamplerTest, RejectsBadConfig) {
     c = SamplerConfig();
     c.temperature = -1.0f;
     EXPECT_FALSE(Sampler::create(c).has_value());
+}
+
+TEST(SamplerTest, NeverDrawsAForbiddenToken) {
+    // A logit processor leaves -inf on forbidden tokens; no seed may draw one, even at high
+    // temperature with the allowed token far below the others.
+    SamplerConfig c;
+    c.temperature = 2.0f;
+    c.top_k = 0;
+    c.top_p = 1.0f;
+    c.min_p = 0.0f;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    const std::vector<float> logits = {ninf, -50.0f, ninf, ninf};
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+        c.seed = seed;
+        Sampler s = Sampler::create(c).value();
+        EXPECT_EQ(s.sample(logits, {}), 1);
+    }
+}
+
+TEST(SamplerTest, LogSoftmaxTop) {
+    const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 3.0f};
+    float chosen = 0.0f;
+    const auto top = log_softmax_top(logits, 2, 3, chosen);
+    const double z = std::log(std::exp(1.0) + 2 * std::exp(3.0) + std::exp(2.0));
+    EXPECT_NEAR(chosen, 2.0 - z, 1e-6);
+    ASSERT_EQ(top.size(), 3u);
+    EXPECT_EQ(top[0].first, 1);  // ties: the lower id first
+    EXPECT_EQ(top[1].first, 3);
+    EXPECT_EQ(top[2].first, 2);
+    EXPECT_NEAR(top[0].second, 3.0 - z, 1e-6);
+    double sum = 0;
+    for (auto [id, lp] : top)
+        sum += std::exp(lp);
+    EXPECT_LT(sum, 1.0);
+    EXPECT_TRUE(log_softmax_top(logits, 0, 0, chosen).empty());
 }
 
 }  // namespace

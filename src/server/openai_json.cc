@@ -1,5 +1,7 @@
 #include "server/openai_json.h"
 
+#include <cstdlib>
+
 #include "json/json.h"
 
 namespace gannet::server {
@@ -43,9 +45,8 @@ OpenAiError bad_type(const std::string& param, const std::string& expected, cons
 }
 
 // The request parameters this server accepts, in one place. A key not listed is a 400 naming it:
-// a parameter is never accepted and silently ignored. Listed = implemented here or in the engine;
-// the ones marked "constrained decoding (#16)" keep their existing handling until that work
-// (response_format, tools, logprobs, penalties, n > 1 in the engine/sampler) defines it.
+// a parameter is never accepted and silently ignored. Listed = implemented here, in the engine or in
+// constrained decoding (openai_constrain.cc, src/constrain/).
 struct Param {
     const char* name;
     bool is_chat;
@@ -183,6 +184,81 @@ std::optional<OpenAiError> parse_message(const json& m, const std::string& param
     return std::nullopt;
 }
 
+// response_format, logprobs/top_logprobs, logit_bias, penalties and n.
+std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat, CompletionRequest& out) {
+    if (j.contains("response_format") && !j["response_format"].is_null()) {
+        const json& rf = j["response_format"];
+        const std::string type = rf.is_object() ? rf.value("type", "") : "";
+        if (type == "json_schema") {
+            const json& js = rf.contains("json_schema") ? rf["json_schema"] : json();
+            if (!js.is_object() || !js.contains("name") || !js["name"].is_string()) {
+                return bad("response_format",
+                           "response_format json_schema needs {\"json_schema\": {\"name\": ..., \"schema\": {...}}}");
+            }
+            out.response_schema = js.contains("schema") ? js["schema"] : json::object();
+            if (!out.response_schema.is_object() && !out.response_schema.is_boolean()) {
+                return bad("response_format", "response_format.json_schema.schema must be an object");
+            }
+            out.is_schema_strict = js.contains("strict") && js["strict"].is_boolean() && js["strict"].get<bool>();
+        } else if (type != "json_object" && type != "text") {
+            return bad("response_format", "response_format.type must be text, json_object or json_schema");
+        }
+        out.response_format = type;
+    }
+    if (is_chat) {
+        const bool wants = j.contains("logprobs") && j["logprobs"].is_boolean() && j["logprobs"].get<bool>();
+        if (j.contains("logprobs") && !j["logprobs"].is_null() && !j["logprobs"].is_boolean()) {
+            return bad("logprobs", "'logprobs' must be a boolean");
+        }
+        if (j.contains("top_logprobs") && !j["top_logprobs"].is_null()) {
+            const json& t = j["top_logprobs"];
+            if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 20) {
+                return bad("top_logprobs", "'top_logprobs' must be an integer in [0, 20]");
+            }
+            if (!wants)
+                return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+            out.top_logprobs = static_cast<int32_t>(t.get<int64_t>());
+        } else if (wants) {
+            out.top_logprobs = 0;
+        }
+    } else if (j.contains("logprobs") && !j["logprobs"].is_null()) {
+        const json& t = j["logprobs"];
+        if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() > 5) {
+            return bad("logprobs", "'logprobs' must be an integer in [0, 5]");
+        }
+        out.top_logprobs = static_cast<int32_t>(t.get<int64_t>());
+    }
+    if (j.contains("logit_bias") && !j["logit_bias"].is_null()) {
+        if (!j["logit_bias"].is_object())
+            return bad("logit_bias", "'logit_bias' must map token ids to numbers");
+        for (auto it = j["logit_bias"].begin(); it != j["logit_bias"].end(); ++it) {
+            char* end = nullptr;
+            const long id = std::strtol(it.key().c_str(), &end, 10);
+            if (it.key().empty() || *end != 0 || id < 0 || !it.value().is_number() || it.value().get<double>() < -100
+                || it.value().get<double>() > 100) {
+                return bad("logit_bias",
+                           "logit_bias entry '" + it.key() + "': expected a token id and a number in [-100, 100]");
+            }
+            out.logit_bias.emplace_back(static_cast<int32_t>(id), it.value().get<float>());
+        }
+    }
+    for (const char* key : {"frequency_penalty", "presence_penalty"}) {
+        if (!j.contains(key) || j[key].is_null())
+            continue;
+        if (!j[key].is_number() || j[key].get<double>() < -2 || j[key].get<double>() > 2) {
+            return bad(key, std::string("'") + key + "' must be a number in [-2, 2]");
+        }
+        (std::string(key) == "frequency_penalty" ? out.frequency_penalty : out.presence_penalty) = j[key].get<float>();
+    }
+    if (j.contains("n") && !j["n"].is_null()) {
+        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() < 1 || j["n"].get<int64_t>() > 16) {
+            return bad("n", "'n' must be an integer in [1, 16]");
+        }
+        out.n = static_cast<int32_t>(j["n"].get<int64_t>());
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<OpenAiError> parse_completion_request(const std::string& body, bool is_chat, CompletionRequest& out) {
@@ -240,14 +316,30 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             if (out.tool_choice != "none" && out.tool_choice != "auto" && out.tool_choice != "required") {
                 return bad("tool_choice", "'tool_choice' must be none, auto, required or a function");
             }
-        } else if (!tc.is_object()) {
-            return bad("tool_choice", "'tool_choice' must be a string or an object");
+        } else if (tc.is_object() && tc.value("type", "") == "function" && tc.contains("function")
+                   && tc["function"].is_object() && tc["function"].contains("name")
+                   && tc["function"]["name"].is_string()) {
+            out.tool_choice = "named";
+            out.tool_choice_name = tc["function"]["name"].get<std::string>();
+            if (out.tools_json.find("\"" + out.tool_choice_name + "\"") == std::string::npos) {
+                return bad("tool_choice", "tool_choice names '" + out.tool_choice_name + "', which is not in 'tools'");
+            }
+        } else {
+            return bad("tool_choice",
+                       "'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": "
+                       "{\"name\": ...}}");
+        }
+        if ((out.tool_choice == "required" || out.tool_choice == "named") && out.tools_json.empty()) {
+            return bad("tool_choice", "tool_choice '" + out.tool_choice + "' needs a non-empty 'tools'");
         }
     }
-    if (j.contains("n") && !j["n"].is_null()) {
-        if (!j["n"].is_number_integer() || j["n"].get<int64_t>() != 1)
-            return bad("n", "only n=1 is supported");
+    if (j.contains("parallel_tool_calls") && !j["parallel_tool_calls"].is_null()) {
+        if (!j["parallel_tool_calls"].is_boolean())
+            return bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
+        out.is_parallel_tool_calls = j["parallel_tool_calls"].get<bool>();
     }
+    if (auto err = parse_generation_options(j, is_chat, out))
+        return err;
     if (j.contains("stream") && !j["stream"].is_null()) {
         if (!j["stream"].is_boolean())
             return bad("stream", "'stream' must be a boolean");

@@ -3,12 +3,12 @@
 // <tool_call> tags, Llama 3 bare JSON, Gemma ```tool_code blocks). Pure functions; no I/O.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tokenizer/chat_template.h"
 
@@ -38,6 +38,17 @@ struct CompletionRequest {
     std::optional<uint64_t> seed;
     std::vector<std::string> stop;
     bool ignore_eos = false;
+    // Structured output: "text" (none), "json_object" or "json_schema" (with schema and strict).
+    std::string response_format = "text";
+    nlohmann::json response_schema;
+    bool is_schema_strict = false;
+    std::string tool_choice_name;  // tool_choice {"type": "function", "function": {"name": ...}}
+    bool is_parallel_tool_calls = true;
+    std::vector<std::pair<int32_t, float>> logit_bias;
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
+    int32_t n = 1;
 };
 
 // Parses and validates a request body. Errors carry the offending param.

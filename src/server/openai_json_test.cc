@@ -26,20 +26,55 @@ TEST(OpenAiJsonTest, ParsesChatRequest) {
     EXPECT_NE(r.tools_json.find("\"f\""), std::string::npos);
 }
 
+TEST(OpenAiJsonTest, ParsesGenerationOptions) {
+    CompletionRequest r;
+    auto err = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"p","strict":true,"schema":{"type":"integer"}}},
+            "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}},
+            "parallel_tool_calls":false,"logprobs":true,"top_logprobs":4,"logit_bias":{"17":-100,"3":2.5},
+            "frequency_penalty":0.5,"presence_penalty":-1,"n":3})",
+        true, r);
+    ASSERT_FALSE(err.has_value()) << err->message;
+    EXPECT_EQ(r.response_format, "json_schema");
+    EXPECT_EQ(r.response_schema, nlohmann::json({{"type", "integer"}}));
+    EXPECT_TRUE(r.is_schema_strict);
+    EXPECT_EQ(r.tool_choice, "named");
+    EXPECT_EQ(r.tool_choice_name, "f");
+    EXPECT_FALSE(r.is_parallel_tool_calls);
+    EXPECT_EQ(r.top_logprobs, 4);
+    ASSERT_EQ(r.logit_bias.size(), 2u);
+    EXPECT_EQ(r.logit_bias[0], std::make_pair(int32_t{17}, -100.0f));
+    EXPECT_EQ(r.frequency_penalty, 0.5f);
+    EXPECT_EQ(r.presence_penalty, -1.0f);
+    EXPECT_EQ(r.n, 3);
+    // Legacy completions: logprobs is a count.
+    CompletionRequest t;
+    ASSERT_FALSE(parse_completion_request(R"({"model":"m","prompt":"x","logprobs":2})", false, t).has_value());
+    EXPECT_EQ(t.top_logprobs, 2);
+    // tool_choice required needs tools.
+    CompletionRequest u;
+    auto e = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required"})", true, u);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->param, "tool_choice");
+}
+
 TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
     struct Case {
         const char* body;
         const char* param;
     };
-    for (const Case& c : {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
-                          Case{R"({"model":"m","messages":[]})", "messages"},
-                          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages[0].role"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})", "n"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
-                          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})", "tools"}}) {
+    for (const Case& c :
+         {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
+          Case{R"({"model":"m","messages":[]})", "messages"},
+          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages[0].role"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":17})", "n"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
+          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})", "tools"}}) {
         CompletionRequest r;
         auto err = parse_completion_request(c.body, true, r);
         ASSERT_TRUE(err.has_value()) << c.body;
@@ -66,19 +101,27 @@ TEST(OpenAiJsonTest, ImagePartsAreRefusedTextPartsJoin) {
                     R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
                     true, r)
                     .has_value());
-    EXPECT_TRUE(parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":5}]})", true, r).has_value());
+    EXPECT_TRUE(
+        parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":5}]})", true, r).has_value());
     CompletionRequest ok;
-    ASSERT_FALSE(parse_completion_request(
-                     R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]})",
-                     true, ok)
-                     .has_value());
+    ASSERT_FALSE(
+        parse_completion_request(
+            R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]})",
+            true, ok)
+            .has_value());
     EXPECT_EQ(ok.messages.at(0).content, "ab");
 }
 
 TEST(OpenAiJsonTest, ErrorBodyShape) {
-    EXPECT_EQ(error_body({.http_status = 404, .message = "no", .type = "invalid_request_error", .param = "model", .code = "model_not_found"}),
+    EXPECT_EQ(error_body({.http_status = 404,
+                          .message = "no",
+                          .type = "invalid_request_error",
+                          .param = "model",
+                          .code = "model_not_found"}),
               R"({"error":{"code":"model_not_found","message":"no","param":"model","type":"invalid_request_error"}})");
-    EXPECT_EQ(error_body({.http_status = 400, .message = "x", .type = "invalid_request_error", .param = "", .code = ""}), R"({"error":{"code":null,"message":"x","param":null,"type":"invalid_request_error"}})");
+    EXPECT_EQ(
+        error_body({.http_status = 400, .message = "x", .type = "invalid_request_error", .param = "", .code = ""}),
+        R"({"error":{"code":null,"message":"x","param":null,"type":"invalid_request_error"}})");
 }
 
 TEST(OpenAiJsonTest, SseFraming) {
@@ -87,8 +130,9 @@ TEST(OpenAiJsonTest, SseFraming) {
 }
 
 TEST(OpenAiJsonTest, HermesToolCalls) {
-    auto p = parse_tool_calls("Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
-                              "<tool_call>{\"name\":\"t2\",\"arguments\":{}}</tool_call>");
+    auto p = parse_tool_calls(
+        "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+        "<tool_call>{\"name\":\"t2\",\"arguments\":{}}</tool_call>");
     ASSERT_EQ(p.calls.size(), 2u);
     EXPECT_EQ(p.calls[0].name, "get_weather");
     EXPECT_EQ(p.calls[0].arguments, R"({"city":"Paris"})");
@@ -147,8 +191,7 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
                   "messages[0].tool_call_id", "expected a string"},
              Case{true, R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{}}]}]})",
                   "messages[0].tool_calls[0].function.name", "but got null instead"},
-             Case{true, (std::string("{") + m + user + R"(,"ignore_eos":"yes"})"), "ignore_eos",
-                  "expected a boolean"},
+             Case{true, (std::string("{") + m + user + R"(,"ignore_eos":"yes"})"), "ignore_eos", "expected a boolean"},
              Case{true, (std::string("{") + m + user + R"(,"stream_options":{"include_usage":1}})"),
                   "stream_options.include_usage", "expected a boolean"},
              Case{true, (std::string("{") + m + user + R"(,"stream_options":{"x":true}})"), "stream_options.x",

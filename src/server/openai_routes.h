@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "constrain/token_mask.h"
 #include "engine/engine.h"
 #include "server/budget_gate.h"
 #include "server/http_server.h"
@@ -21,6 +23,9 @@ struct OpenAiRuntime {
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<tokenizer::ChatTemplate> chat_template;
     std::shared_ptr<BudgetGate> budgets;  // null: no --budgets
+    // The tokenizer's byte trie for constrained decoding, built on the first request that needs it.
+    std::once_flag vocab_once;
+    std::shared_ptr<const constrain::TokenVocab> vocab;
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 

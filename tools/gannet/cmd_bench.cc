@@ -22,6 +22,9 @@
 #endif
 
 namespace gannet::app {
+
+int bench_constrain_main(const std::vector<std::string>& args);  // cmd_bench_constrain.cc
+
 namespace {
 
 std::string json_string(const std::string& s) {
@@ -192,6 +195,10 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
 #endif
 
 int run_bench(const std::vector<std::string>& args) {
+    // `gannet bench constrain ...` runs MaskBench over JSON Schema files (src/constrain/).
+    if (!args.empty() && args[0] == "constrain") {
+        return bench_constrain_main({args.begin() + 1, args.end()});
+    }
     // `gannet bench replay ...` replays agent trajectories against a server (src/bench/).
     if (!args.empty() && args[0] == "replay") {
         return bench_replay_main({args.begin() + 1, args.end()});
@@ -279,7 +286,7 @@ int run_bench(const std::vector<std::string>& args) {
 
 GANNET_COMMAND("bench",
                "prefill/decode speed of a model (ends with a JSON line); `bench replay`: agent trajectory replay; "
-               "`bench efc`: feedback that predicts success",
+               "`bench efc`: feedback that predicts success; `bench constrain`: MaskBench",
                run_bench);
 
 }  // namespace gannet::app

@@ -1,0 +1,135 @@
+#include "constrain/constraint.h"
+
+#include <cmath>
+#include <limits>
+
+#include "json/json.h"
+
+namespace gannet::constrain {
+
+Result<std::shared_ptr<const Grammar>> Grammar::from_schema(const nlohmann::json& schema,
+                                                            const MatcherOptions& options) {
+    auto g = std::make_shared<Grammar>();
+    GANNET_ASSIGN_OR_RETURN(g->graph, SchemaGraph::compile(schema));
+    // Formats are asserted: a structured output that asks for "format": "date" should get a date.
+    auto v = jsonschema::Validator::compile(schema, {.format = jsonschema::FormatMode::kAssert});
+    if (!v.has_value()) {
+        return make_error(v.error().code(), "constrain: schema: %s", v.error().message().c_str());
+    }
+    g->validator = std::move(*v);
+    g->options = options;
+    if (!g->graph.node(g->graph.root()).is_sat) {
+        return make_error(ErrorCode::kInvalidArgument, "constrain: schema: no JSON value satisfies it");
+    }
+    return std::shared_ptr<const Grammar>(std::move(g));
+}
+
+std::shared_ptr<const Grammar> Grammar::json_object(const MatcherOptions& options) {
+    auto g = std::make_shared<Grammar>();
+    g->graph = SchemaGraph::any_object();
+    g->options = options;
+    return g;
+}
+
+Constraint::Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenVocab> vocab,
+                       std::vector<int32_t> eos_ids)
+    : grammar_(std::move(grammar)),
+      vocab_(std::move(vocab)),
+      eos_ids_(std::move(eos_ids)),
+      matcher_(grammar_->graph, grammar_->options),
+      state_(matcher_.initial()) {}
+
+void Constraint::compute_mask(TokenMask& mask) {
+    walker_.mask(matcher_, *vocab_, state_, mask);
+    if (matcher_.is_complete(state_)) {
+        for (int32_t e : eos_ids_) {
+            if (e >= 0 && e < vocab_->n_vocab())
+                mask.set(e);
+        }
+    }
+}
+
+bool Constraint::accept_bytes(std::string_view bytes) {
+    MatcherState cur = state_;
+    for (char c : bytes) {
+        if (!matcher_.step(cur, static_cast<uint8_t>(c), next_))
+            return false;
+        std::swap(cur, next_);
+    }
+    state_ = std::move(cur);
+    text_.append(bytes);
+    return true;
+}
+
+Status Constraint::accept(int32_t token) {
+    if (token < 0 || token >= vocab_->n_vocab()) {
+        return make_error(ErrorCode::kInvalidArgument, "constrain: token %d: out of range [0, %d)", token,
+                          vocab_->n_vocab());
+    }
+    for (int32_t e : eos_ids_) {
+        if (token == e) {
+            if (is_complete())
+                return Status();
+            return make_error(ErrorCode::kInvalidArgument, "constrain: end of generation before the value is complete");
+        }
+    }
+    const std::string& b = vocab_->bytes(token);
+    if (b.empty() || !accept_bytes(b)) {
+        return make_error(ErrorCode::kInvalidArgument, "constrain: token %d (\"%s\"): not allowed after \"%s\"", token,
+                          b.c_str(), text_.size() > 40 ? text_.substr(text_.size() - 40).c_str() : text_.c_str());
+    }
+    return Status();
+}
+
+void Constraint::process(std::span<float> logits) {
+    compute_mask(mask_);
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    const size_t n = std::min(logits.size(), static_cast<size_t>(vocab_->n_vocab()));
+    for (size_t i = 0; i < logits.size(); ++i) {
+        if (i >= n || !mask_.test(static_cast<int32_t>(i)))
+            logits[i] = neg_inf;
+    }
+}
+
+Status Constraint::validate(std::string_view text) const {
+    const MatcherOptions& o = grammar_->options;
+    // Split off the wrapper: each value sits between prefix and suffix.
+    std::vector<std::string_view> values;
+    if (o.prefix.empty() && o.suffix.empty()) {
+        values.push_back(text);
+    } else {
+        size_t pos = 0;
+        while (true) {
+            const size_t a = text.find(o.prefix, pos);
+            if (a == std::string_view::npos)
+                break;
+            const size_t start = a + o.prefix.size();
+            const size_t b = o.suffix.empty() ? text.size() : text.find(o.suffix, start);
+            values.push_back(text.substr(start, b == std::string_view::npos ? std::string_view::npos : b - start));
+            if (b == std::string_view::npos)
+                break;
+            pos = b + o.suffix.size();
+        }
+    }
+    for (std::string_view v : values) {
+        auto j = gannet::json::parse(v);
+        if (!j.has_value()) {
+            return make_error(ErrorCode::kInvalidArgument, "constrain: output is not JSON: %s",
+                              j.error().message().c_str());
+        }
+        if (!grammar_->validator.has_value()) {
+            if (!j->is_object())
+                return make_error(ErrorCode::kInvalidArgument, "constrain: output is not a JSON object");
+            continue;
+        }
+        const jsonschema::ValidationResult r = grammar_->validator->validate(*j, jsonschema::OutputFormat::kBasic);
+        if (!r.valid) {
+            const std::string what =
+                r.errors.empty() ? "invalid" : r.errors[0].keyword_location + ": " + r.errors[0].error;
+            return make_error(ErrorCode::kInvalidArgument, "constrain: output fails the schema: %s", what.c_str());
+        }
+    }
+    return Status();
+}
+
+}  // namespace gannet::constrain

@@ -1,0 +1,71 @@
+// Constraint: constrained decoding for one request. A Grammar (compiled once: SchemaGraph, matcher
+// options, the exact validator) plus a TokenVocab (built once per tokenizer) give each request a
+// Constraint, the engine's LogitProcessor: it masks every token whose bytes the matcher refuses,
+// allows end-of-generation only when the value is complete, and advances on the drawn token.
+// What the matcher only approximates is checked at the end by validate(). Owner: constrain.
+// Thread-safety: Grammar and TokenVocab are immutable and shared; a Constraint is one per sequence.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "constrain/json_matcher.h"
+#include "constrain/schema_graph.h"
+#include "constrain/token_mask.h"
+#include "jsonschema/validator.h"
+#include "sampling/logit_processor.h"
+
+namespace gannet::constrain {
+
+struct Grammar {
+    SchemaGraph graph;
+    MatcherOptions options;
+    std::optional<jsonschema::Validator> validator;  // null for json_object
+
+    // Errors: kInvalidArgument when the schema is not valid 2020-12 for the validator or cannot be
+    // compiled into a graph (messages "constrain: ..."); kResourceExhausted for a huge schema.
+    static Result<std::shared_ptr<const Grammar>> from_schema(const nlohmann::json& schema,
+                                                              const MatcherOptions& options);
+    // Any JSON object.
+    static std::shared_ptr<const Grammar> json_object(const MatcherOptions& options);
+};
+
+class Constraint : public sampling::LogitProcessor {
+public:
+    // eos_ids: the tokens that end generation (allowed only once the value is complete).
+    Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenVocab> vocab,
+               std::vector<int32_t> eos_ids);
+
+    // The tokens allowed next (end-of-generation tokens included when complete).
+    void compute_mask(TokenMask& mask);
+    // Advances by one token; kInvalidArgument when the grammar refuses it (state unchanged).
+    Status accept(int32_t token) override;
+    // Advances by raw bytes (tests, benchmarks); false (state unchanged) when refused.
+    bool accept_bytes(std::string_view bytes);
+    bool is_complete() const { return matcher_.is_complete(state_); }
+    void process(std::span<float> logits) override;
+
+    // The exact check of the whole output against the schema (each wrapped value, for a tool-call
+    // wrapper): OK, or kInvalidArgument naming the first failing keyword.
+    Status validate(std::string_view text) const;
+    const std::string& text() const { return text_; }
+
+private:
+    std::shared_ptr<const Grammar> grammar_;
+    std::shared_ptr<const TokenVocab> vocab_;
+    std::vector<int32_t> eos_ids_;
+    JsonMatcher matcher_;
+    MatcherState state_;
+    MatcherState next_;
+    MaskWalker walker_;
+    TokenMask mask_;
+    std::string text_;
+};
+
+}  // namespace gannet::constrain

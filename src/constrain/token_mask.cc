@@ -1,0 +1,198 @@
+#include "constrain/token_mask.h"
+
+#include <algorithm>
+#include <bit>
+#include <numeric>
+
+namespace gannet::constrain {
+
+int32_t TokenMask::count() const {
+    int32_t n = 0;
+    for (uint64_t w : words)
+        n += std::popcount(w);
+    return n;
+}
+
+ByteTrie ByteTrie::build(const std::vector<std::string>& bytes, const std::vector<int32_t>& ids) {
+    // Sorted byte strings share prefixes with their predecessor only, so one pass with the path of
+    // the previous string builds the trie; edges created in that order are sorted by byte within a
+    // parent, and a stable sort by parent makes each node's edges contiguous.
+    std::vector<size_t> order(ids.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes[a] < bytes[b]; });
+    struct RawEdge {
+        int32_t parent, child;
+        uint8_t byte;
+    };
+    std::vector<RawEdge> raw;
+    std::vector<std::pair<int32_t, int32_t>> node_tokens;  // (node, token)
+    std::vector<int32_t> path = {0};                       // path[d]: node at depth d of `prev`
+    std::string prev;
+    int32_t n_nodes = 1;
+    for (size_t k : order) {
+        const std::string& s = bytes[k];
+        if (s.empty())
+            continue;
+        size_t lcp = 0;
+        while (lcp < s.size() && lcp < prev.size() && s[lcp] == prev[lcp])
+            ++lcp;
+        path.resize(lcp + 1);
+        for (size_t d = lcp; d < s.size(); ++d) {
+            raw.push_back({path.back(), n_nodes, static_cast<uint8_t>(s[d])});
+            path.push_back(n_nodes++);
+        }
+        node_tokens.emplace_back(path.back(), ids[k]);
+        prev = s;
+    }
+    std::stable_sort(raw.begin(), raw.end(), [](const RawEdge& a, const RawEdge& b) { return a.parent < b.parent; });
+    ByteTrie t;
+    t.nodes_.resize(static_cast<size_t>(n_nodes));
+    t.edges_.reserve(raw.size());
+    for (const RawEdge& e : raw) {
+        TrieNode& n = t.nodes_[static_cast<size_t>(e.parent)];
+        if (n.n_edges == 0)
+            n.first_edge = static_cast<int32_t>(t.edges_.size());
+        ++n.n_edges;
+        t.edges_.push_back({e.byte, e.child});
+    }
+    // node_tokens is ordered by the sorted strings; group by node.
+    std::stable_sort(node_tokens.begin(), node_tokens.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [node, tok] : node_tokens) {
+        TrieNode& n = t.nodes_[static_cast<size_t>(node)];
+        if (n.n_tokens == 0)
+            n.first_token = static_cast<int32_t>(t.tokens_.size());
+        ++n.n_tokens;
+        t.tokens_.push_back(tok);
+    }
+    return t;
+}
+
+namespace {
+
+// Code points of a plain token (bytes >= 0x20 but '"' and '\', whole UTF-8 characters with the
+// matcher's lead-byte rules), or -1 when the token is not plain.
+int32_t plain_codepoints(const std::string& s) {
+    int32_t n = 0;
+    for (size_t i = 0; i < s.size();) {
+        const uint8_t c = static_cast<uint8_t>(s[i]);
+        if (c < 0x20 || c == '"' || c == '\\')
+            return -1;
+        int len = 1;
+        if (c >= 0x80) {
+            if (c < 0xC2 || c > 0xF4)
+                return -1;
+            len = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        }
+        if (i + static_cast<size_t>(len) > s.size())
+            return -1;
+        for (int k = 1; k < len; ++k) {
+            const uint8_t d = static_cast<uint8_t>(s[i + static_cast<size_t>(k)]);
+            if (d < 0x80 || d > 0xBF)
+                return -1;
+        }
+        i += static_cast<size_t>(len);
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+std::shared_ptr<const TokenVocab> TokenVocab::from_bytes(std::vector<std::string> bytes) {
+    auto v = std::make_shared<TokenVocab>();
+    v->bytes_ = std::move(bytes);
+    std::vector<int32_t> all(v->bytes_.size());
+    std::iota(all.begin(), all.end(), 0);
+    v->trie_ = ByteTrie::build(v->bytes_, all);
+    std::vector<std::pair<int32_t, int32_t>> plain;  // (code points, id)
+    std::vector<std::string> special_bytes;
+    std::vector<int32_t> special_ids;
+    for (int32_t i = 0; i < static_cast<int32_t>(v->bytes_.size()); ++i) {
+        const std::string& s = v->bytes_[static_cast<size_t>(i)];
+        if (s.empty())
+            continue;
+        const int32_t n = plain_codepoints(s);
+        if (n > 0) {
+            plain.emplace_back(n, i);
+        } else {
+            special_bytes.push_back(s);
+            special_ids.push_back(i);
+        }
+    }
+    std::sort(plain.begin(), plain.end());
+    for (auto [n, id] : plain) {
+        v->plain_.push_back(id);
+        v->plain_len_.push_back(n);
+    }
+    v->special_trie_ = ByteTrie::build(special_bytes, special_ids);
+    return v;
+}
+
+std::shared_ptr<const TokenVocab> TokenVocab::build(const tokenizer::Tokenizer& tok) {
+    std::vector<std::string> bytes(static_cast<size_t>(tok.n_vocab()));
+    for (int32_t i = 0; i < tok.n_vocab(); ++i) {
+        bytes[static_cast<size_t>(i)] = tok.decode_token(i, tokenizer::Tokenizer::RenderSpecial::kNo);
+    }
+    return from_bytes(std::move(bytes));
+}
+
+size_t TokenVocab::n_plain_up_to(int64_t n_codepoints) const {
+    if (n_codepoints < 0)
+        return plain_.size();
+    return static_cast<size_t>(std::upper_bound(plain_len_.begin(), plain_len_.end(), n_codepoints)
+                               - plain_len_.begin());
+}
+
+void MaskWalker::walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask) {
+    if (levels_.size() < depth + 2)
+        levels_.resize(depth + 2);
+    const ByteTrie::TrieNode& n = trie.node(node);
+    for (int32_t e = n.first_edge; e < n.first_edge + n.n_edges; ++e) {
+        const ByteTrie::Edge& edge = trie.edge(e);
+        if (!m.step(levels_[depth], edge.byte, levels_[depth + 1]))
+            continue;
+        const ByteTrie::TrieNode& c = trie.node(edge.child);
+        for (int32_t t = c.first_token; t < c.first_token + c.n_tokens; ++t)
+            mask.set(trie.token(t));
+        if (c.n_edges > 0)
+            walk(m, trie, edge.child, depth + 1, mask);
+    }
+}
+
+void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask) {
+    mask.reset(v.n_vocab());
+    if (levels_.size() < 2)
+        levels_.resize(2);
+    // Stacks inside free string content take the plain tokens from the list and walk only the
+    // other tokens; the remaining stacks (often pruned fast: closed keys, enums) walk the whole
+    // trie. Splitting keeps one permissive alternative from making every stack walk 50k tokens.
+    free_.clear();
+    rest_.clear();
+    int64_t room = 0;
+    bool has_free = false;
+    for (size_t i = 0; i < state.n_stacks(); ++i) {
+        const JsonMatcher::FreeString f = m.free_string(state, i);
+        MatcherState& dst = f.is_free ? free_ : rest_;
+        dst.frames.insert(dst.frames.end(), state.frames.begin() + state.starts[i],
+                          state.frames.begin() + state.starts[i + 1]);
+        dst.starts.push_back(static_cast<uint32_t>(dst.frames.size()));
+        if (f.is_free) {
+            room = (has_free && room < 0) || f.room < 0 ? -1 : std::max(room, f.room);
+            has_free = true;
+        }
+    }
+    if (has_free) {
+        const size_t n = v.n_plain_up_to(room);
+        for (size_t i = 0; i < n; ++i)
+            mask.set(v.plain()[i]);
+        levels_[0] = free_;
+        walk(m, v.special_trie(), 0, 0, mask);
+    }
+    if (!rest_.empty()) {
+        levels_[0] = rest_;
+        walk(m, v.trie(), 0, 0, mask);
+    }
+}
+
+}  // namespace gannet::constrain

@@ -1,0 +1,92 @@
+// TokenVocab and the mask walk. TokenVocab holds each token's decoded bytes in a prefix trie,
+// built once per tokenizer; mask() walks that trie from a matcher state, stepping the state one
+// byte per trie edge and cutting every subtree whose prefix the matcher refuses, so the cost is
+// proportional to the live trie nodes, not to n_vocab. Inside free string content (no enum, no
+// pending escape), where nearly every token is live, "plain" tokens (printable, no quote or
+// backslash, whole UTF-8 characters) are taken from precomputed lists by code-point count and only
+// the remaining tokens are walked. Owner: constrain.
+// Thread-safety: TokenVocab is immutable after build(); MaskWalker is one per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "constrain/json_matcher.h"
+#include "tokenizer/tokenizer.h"
+
+namespace gannet::constrain {
+
+// A bitset over token ids; bit i set: token i is allowed.
+struct TokenMask {
+    std::vector<uint64_t> words;
+    void reset(int32_t n_vocab) { words.assign(static_cast<size_t>(n_vocab + 63) / 64, 0); }
+    void set(int32_t id) { words[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63); }
+    bool test(int32_t id) const { return (words[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1; }
+    int32_t count() const;
+};
+
+class ByteTrie {
+public:
+    struct TrieNode {
+        int32_t first_edge = 0;
+        int32_t n_edges = 0;
+        int32_t first_token = 0;  // tokens_[first_token, first_token + n_tokens) end here
+        int32_t n_tokens = 0;
+    };
+    struct Edge {
+        uint8_t byte = 0;
+        int32_t child = 0;
+    };
+    // ids[i] has bytes[i]; empty byte strings are skipped.
+    static ByteTrie build(const std::vector<std::string>& bytes, const std::vector<int32_t>& ids);
+    const TrieNode& node(int32_t i) const { return nodes_[static_cast<size_t>(i)]; }
+    const Edge& edge(int32_t i) const { return edges_[static_cast<size_t>(i)]; }
+    int32_t token(int32_t i) const { return tokens_[static_cast<size_t>(i)]; }
+    size_t n_nodes() const { return nodes_.size(); }
+
+private:
+    std::vector<TrieNode> nodes_;
+    std::vector<Edge> edges_;
+    std::vector<int32_t> tokens_;
+};
+
+class TokenVocab {
+public:
+    // Every token's decoded bytes (special tokens decode to nothing and are never offered).
+    static std::shared_ptr<const TokenVocab> build(const tokenizer::Tokenizer& tok);
+    // The same from raw byte strings (tests); token i has bytes[i].
+    static std::shared_ptr<const TokenVocab> from_bytes(std::vector<std::string> bytes);
+
+    int32_t n_vocab() const { return static_cast<int32_t>(bytes_.size()); }
+    const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
+    const ByteTrie& trie() const { return trie_; }
+    const ByteTrie& special_trie() const { return special_trie_; }  // the tokens that are not plain
+    // Plain tokens sorted by code points; plain_by_len_[k]: how many have <= k code points.
+    const std::vector<int32_t>& plain() const { return plain_; }
+    size_t n_plain_up_to(int64_t n_codepoints) const;
+
+private:
+    std::vector<std::string> bytes_;
+    ByteTrie trie_;
+    ByteTrie special_trie_;
+    std::vector<int32_t> plain_;
+    std::vector<int32_t> plain_len_;  // code points of plain_[i], ascending
+};
+
+// Computes masks; holds the per-depth matcher states it reuses (no allocation once warm).
+class MaskWalker {
+public:
+    MaskWalker() = default;
+    // Sets `mask` to the tokens whose bytes the matcher accepts from `state` (EOS is the caller's).
+    void mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask);
+
+private:
+    void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
+    std::vector<MatcherState> levels_;
+    MatcherState free_;  // the stacks at free string content
+    MatcherState rest_;  // the others
+};
+
+}  // namespace gannet::constrain
