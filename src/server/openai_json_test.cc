@@ -95,7 +95,7 @@ TEST(OpenAiJsonTest, ImagePartsAreRefusedTextPartsJoin) {
         true, r);
     ASSERT_TRUE(err.has_value());
     EXPECT_EQ(err->http_status, 400);
-    EXPECT_EQ(err->param, "messages");
+    EXPECT_EQ(err->param, "messages[0].content[1].type");  // the exact part, not just the array
     EXPECT_NE(err->message.find("'image_url'"), std::string::npos) << err->message;
     EXPECT_TRUE(parse_completion_request(
                     R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
