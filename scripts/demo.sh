@@ -31,6 +31,10 @@ echo "== one chat request:"
 curl -s "http://$host:$port/v1/chat/completions" -H 'Content-Type: application/json' \
     -d '{"model":"gannet-default","messages":[{"role":"user","content":"What does the ls command do?"}],"max_tokens":48,"temperature":0}'
 echo
+echo "== structured output: the same model, constrained to a JSON Schema (docs/constrain.md):"
+curl -s "http://$host:$port/v1/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"model":"gannet-default","messages":[{"role":"user","content":"Name a shell command and say what it does."}],"max_tokens":80,"temperature":0,"response_format":{"type":"json_schema","json_schema":{"name":"command","strict":true,"schema":{"type":"object","properties":{"command":{"type":"string","maxLength":12},"does":{"type":"string","maxLength":40}},"required":["command","does"],"additionalProperties":false}}}}'
+echo
 if [ "${DEMO_ONESHOT:-0}" = "1" ]; then
     exit 0
 fi
