@@ -106,6 +106,7 @@ http {{
     listen 127.0.0.1:{self.port};
     location / {{
       proxy_pass http://models; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $http_host;  # the client's Host: /v1 refuses a non-loopback one on a loopback server
       proxy_buffering off; proxy_read_timeout 120s;
       proxy_next_upstream error timeout; proxy_connect_timeout 1s;
       add_header X-Upstream $upstream_addr always;
