@@ -113,5 +113,15 @@ TEST(JinjaTest, ErrorsAreStatusesWithLines) {
     EXPECT_EQ(render("{{ x | nosuchfilter }}"), "RENDER ERROR: chat template: line 1: unknown filter 'nosuchfilter'");
 }
 
+// Found by chat_template_fuzz: an empty expression left the parser's cursor one before its first
+// token (the error path rewound past kEnd) and the message read outside the token vector.
+TEST(JinjaTest, AnEmptyExpressionIsAnErrorNamingNoToken) {
+    for (const char* src : {"{{}}", "{{ }}", "{%- if -%}{% endif %}", "{% set x = %}"}) {
+        Result<Template> t = Template::parse(src);
+        ASSERT_FALSE(t.has_value()) << src;
+        EXPECT_EQ(t.error().message(), "chat template: line 1: unexpected token near ''") << src;
+    }
+}
+
 }  // namespace
 }  // namespace gannet::tokenizer::jinja
