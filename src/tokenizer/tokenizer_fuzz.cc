@@ -1,14 +1,16 @@
 // libFuzzer target: tokenizer input. The first byte picks a vocabulary (the committed fixtures'
 // SentencePiece and byte-level BPE vocabs, plus llama.cpp's reference vocabs from ../shared when
-// present); the rest is text, often invalid UTF-8, encoded with and without BOS, then decoded token
-// by token and whole. Nothing may crash, hang or leak. Seeds: fuzz/corpus/tokenizer_fuzz/.
+// present; GANNET_SHARED_DIR overrides where); the rest is text, often invalid UTF-8, encoded with and without BOS,
+// then decoded token by token and whole. Nothing may crash, hang or leak. Seeds: fuzz/corpus/tokenizer_fuzz/.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/test_paths.h"
 #include "gguf/gguf_file.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,10 +18,10 @@ namespace {
 
 std::vector<std::unique_ptr<gannet::tokenizer::Tokenizer>> load_vocabs() {
     std::vector<std::string> paths = {
-        std::string(GANNET_SOURCE_DIR) + "/tests/fixtures/quant/tiny-q8_0.gguf",   // llama (SPM)
-        std::string(GANNET_SOURCE_DIR) + "/tests/fixtures/models/qwen2-f32.gguf",  // gpt2 (BPE)
+        gannet::source_dir() + "/tests/fixtures/quant/tiny-q8_0.gguf",   // llama (SPM)
+        gannet::source_dir() + "/tests/fixtures/models/qwen2-f32.gguf",  // gpt2 (BPE)
     };
-    const std::filesystem::path shared = std::string(GANNET_SHARED_DIR) + "/third_party/llama.cpp-vocab";
+    const std::filesystem::path shared = gannet::shared_data_dir() + "/third_party/llama.cpp-vocab";
     for (const char* name : {"ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-llama-spm.gguf",
                              "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-coder.gguf"}) {
         if (std::filesystem::exists(shared / name)) {
@@ -38,6 +40,7 @@ std::vector<std::unique_ptr<gannet::tokenizer::Tokenizer>> load_vocabs() {
             out.push_back(std::move(*tok));  // owns its vocab: no views into the File
         }
     }
+    std::fprintf(stderr, "tokenizer_fuzz: %zu of %zu vocabs loaded\n", out.size(), paths.size());
     return out;
 }
 
