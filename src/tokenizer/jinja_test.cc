@@ -123,5 +123,18 @@ TEST(JinjaTest, AnEmptyExpressionIsAnErrorNamingNoToken) {
     }
 }
 
+// Found by chat_template_fuzz: integer arithmetic overflowed int64 (undefined behaviour; INT64_MIN
+// // -1 traps). Python's ints are unbounded, so an overflow is a render error, not a wrapped number.
+TEST(JinjaTest, IntegerOverflowIsARenderError) {
+    EXPECT_EQ(render("{{ 9223372036854775807 * 2 }}"), "RENDER ERROR: chat template: line 1: integer overflow in *");
+    EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"), "RENDER ERROR: chat template: line 1: integer overflow in +");
+    EXPECT_EQ(render("{{ -9223372036854775807 - 2 }}"), "RENDER ERROR: chat template: line 1: integer overflow in -");
+    EXPECT_EQ(render("{{ (-9223372036854775807 - 1) // -1 }}"),
+              "RENDER ERROR: chat template: line 1: integer overflow in //");
+    EXPECT_EQ(render("{{ -(-9223372036854775807 - 1) }}"),
+              "RENDER ERROR: chat template: line 1: integer overflow in unary -");
+    EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ 7 // -1 }} {{ -7 // 2 }} {{ -7 % 2 }}"), "0 -7 -4 1");
+}
+
 }  // namespace
 }  // namespace gannet::tokenizer::jinja
