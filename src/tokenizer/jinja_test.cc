@@ -136,5 +136,13 @@ TEST(JinjaTest, IntegerOverflowIsARenderError) {
     EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ 7 // -1 }} {{ -7 // 2 }} {{ -7 % 2 }}"), "0 -7 -4 1");
 }
 
+// Found by chat_template_fuzz: a namespace set to contain itself overflowed the stack when printed.
+TEST(JinjaTest, ACyclicValuePrintsWithinBounds) {
+    const std::string out = render("{% set ns = namespace(n=1) %}{% set ns.n = ns %}{{ ns.n }}|{{ ns.n | tojson }}");
+    EXPECT_EQ(out.rfind("{'n': {'n': ", 0), 0u) << out.substr(0, 100);
+    EXPECT_NE(out.find("{...}"), std::string::npos);
+    EXPECT_LT(out.size(), 10000u);
+}
+
 }  // namespace
 }  // namespace gannet::tokenizer::jinja

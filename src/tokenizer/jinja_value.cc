@@ -279,7 +279,17 @@ void newline_indent(std::string* out, int indent, int depth) {
 
 }  // namespace
 
+bool Value::is_past_print_limit(const std::string& out, int depth) {
+    constexpr int kMaxDepth = 64;
+    constexpr size_t kMaxBytes = (size_t{64} << 20) + 1;  // past RenderLimits' default max_output_bytes
+    return depth > kMaxDepth || out.size() > kMaxBytes;
+}
+
 void Value::write_json(std::string* out, int indent, int depth) const {
+    if ((kind_ == Kind::kArray || kind_ == Kind::kObject) && is_past_print_limit(*out, depth)) {
+        *out += kind_ == Kind::kArray ? "[...]" : "{...}";
+        return;
+    }
     switch (kind_) {
         case Kind::kBool: *out += b_ ? "true" : "false"; return;
         case Kind::kInt: *out += std::to_string(i_); return;
@@ -321,14 +331,18 @@ std::string Value::to_json(int indent) const {
     return out;
 }
 
-void Value::write_repr(std::string* out) const {
+void Value::write_repr(std::string* out, int depth) const {
+    if ((kind_ == Kind::kArray || kind_ == Kind::kObject) && is_past_print_limit(*out, depth)) {
+        *out += kind_ == Kind::kArray ? "[...]" : "{...}";
+        return;
+    }
     switch (kind_) {
         case Kind::kString: python_string_repr(s_, out); return;
         case Kind::kArray: {
             out->push_back('[');
             for (size_t i = 0; i < array_->size(); ++i) {
                 *out += i > 0 ? ", " : "";
-                (*array_)[i].write_repr(out);
+                (*array_)[i].write_repr(out, depth + 1);
             }
             out->push_back(']');
             return;
@@ -339,7 +353,7 @@ void Value::write_repr(std::string* out) const {
                 *out += i > 0 ? ", " : "";
                 python_string_repr((*object_)[i].first, out);
                 *out += ": ";
-                (*object_)[i].second.write_repr(out);
+                (*object_)[i].second.write_repr(out, depth + 1);
             }
             out->push_back('}');
             return;
@@ -360,7 +374,7 @@ std::string Value::to_output() const {
         case Kind::kMacro: return "<macro " + s_ + ">";
         default: {
             std::string out;
-            write_repr(&out);
+            write_repr(&out, 0);
             return out;
         }
     }

@@ -68,7 +68,11 @@ public:
 
 private:
     void write_json(std::string* out, int indent, int depth) const;
-    void write_repr(std::string* out) const;
+    void write_repr(std::string* out, int depth) const;
+    // Lists and dicts are shared, so `{% set ns.n = ns %}` makes a cycle: printing stops at this depth
+    // (Python prints [...] / {...} for a cycle) or once `out` passes the render output limit, so a
+    // cycle or a doubling DAG costs bounded time and the render then fails on its size limit.
+    static bool is_past_print_limit(const std::string& out, int depth);
 
     Kind kind_ = Kind::kUndefined;
     bool b_ = false;
