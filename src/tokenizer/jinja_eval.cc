@@ -124,6 +124,11 @@ Status Renderer::exec_set(const Stmt& s, Value v) {
         return make_error(ErrorCode::kInvalidArgument, "chat template: line %d: cannot set '%s.%s' on a %s", s.line,
                           s.targets[0].c_str(), s.targets[1].c_str(), kind_name(ns));
     }
+    if (v.reaches(ns)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "chat template: line %d: cannot set '%s.%s' to a value holding '%s' (a reference cycle)",
+                          s.line, s.targets[0].c_str(), s.targets[1].c_str(), s.targets[0].c_str());
+    }
     ns.set(s.targets[1], std::move(v));  // dicts are shared: this updates the namespace in place
     return Status();
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 namespace gannet::tokenizer::jinja {
 
@@ -278,6 +279,43 @@ void newline_indent(std::string* out, int indent, int depth) {
 }
 
 }  // namespace
+
+bool Value::reaches(const Value& container) const {
+    auto identity = [](const Value& v) -> const void* {
+        return v.kind_ == Kind::kArray    ? static_cast<const void*>(v.array_.get())
+               : v.kind_ == Kind::kObject ? static_cast<const void*>(v.object_.get())
+                                          : nullptr;
+    };
+    const void* target = identity(container);
+    if (target == nullptr) {
+        return false;
+    }
+    // Iterative, each container once: shared sub-lists make a DAG that recursion would walk
+    // exponentially often.
+    std::vector<const Value*> todo = {this};
+    std::unordered_set<const void*> seen;
+    while (!todo.empty()) {
+        const Value* v = todo.back();
+        todo.pop_back();
+        const void* id = identity(*v);
+        if (id == nullptr || !seen.insert(id).second) {
+            continue;
+        }
+        if (id == target) {
+            return true;
+        }
+        if (v->kind_ == Kind::kArray) {
+            for (const Value& item : *v->array_) {
+                todo.push_back(&item);
+            }
+        } else {
+            for (const auto& field : *v->object_) {
+                todo.push_back(&field.second);
+            }
+        }
+    }
+    return false;
+}
 
 bool Value::is_past_print_limit(const std::string& out, int depth) {
     constexpr int kMaxDepth = 64;

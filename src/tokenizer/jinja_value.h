@@ -62,6 +62,9 @@ public:
     bool equals(const Value& other) const;
     // What {{ x }} prints: str(x) in Python (True, None, ['a', 1], {'k': 'v'}); undefined is "".
     std::string to_output() const;
+    // True when this value is `container` (the same shared list or dict) or holds it at any depth:
+    // storing it inside `container` would make a reference cycle, which shared ownership leaks.
+    bool reaches(const Value& container) const;
     // json.dumps(x, ensure_ascii=False, indent=indent) with Python's separators; indent < 0: one line.
     std::string to_json(int indent) const;
     nlohmann::ordered_json to_nlohmann() const;
