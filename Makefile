@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check check-fast demo clean
+.PHONY: all deps configure build check check-fast demo fuzz clean
 
 all: build
 
@@ -29,6 +29,13 @@ check-fast: build
 
 demo: build
 	scripts/demo.sh $(BUILD)
+
+# libFuzzer targets (clang, ASan+UBSan) in their own build dir, each run FUZZ_SECONDS on its seed
+# corpus (fuzz/corpus/); fails on any crash, leak or timeout. docs/RELIABILITY.md has the campaigns.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= build-fuzz
+fuzz:
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

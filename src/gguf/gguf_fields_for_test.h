@@ -1,8 +1,8 @@
-// Test-only: finds every count and integer field of a well-formed GGUF image (header counts, string
-// and key lengths, integer metadata values, the first element of integer arrays, array lengths,
-// tensor n_dims, dims, types and offsets) so a mutator can overwrite each one in place. Walks the
-// encoding independently of gguf::File's parser so the two cannot share a blind spot. Header-only;
-// pure functions.
+// Test-only: finds every count and integer field of a well-formed GGUF image (header counts, key
+// and string lengths, value and array element types, integer metadata values, the first element of
+// integer arrays, the first length in string arrays, array lengths, tensor n_dims, dims, types and
+// offsets) so a mutator can overwrite each one in place. Walks the encoding independently of
+// gguf::File's parser so the two cannot share a blind spot. Header-only; pure functions.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,7 @@
 // libFuzzer target for the GGUF reader: any byte string must parse or fail with a Status, never
-// crash, hang, overflow or read out of bounds. Built only under clang with GANNET_FUZZ (not in ctest):
-//   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DGANNET_FUZZ=ON \
-//       -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-//   cmake --build build-fuzz --target gguf_fuzz && build-fuzz/src/gguf/gguf_fuzz -max_total_time=60 corpus/
+// crash, hang, overflow or read out of bounds. model_load_fuzz takes parsed files further (config,
+// weights, tokenizer). Built only with -DGANNET_FUZZ=ON under clang (not in ctest): `make fuzz`
+// (scripts/fuzz.sh) builds and runs it on fuzz/corpus/gguf_fuzz/.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

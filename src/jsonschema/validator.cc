@@ -693,7 +693,9 @@ bool Evaluator::properties(const Keyword& k, const json& inst, Annotations* ann)
                 ok = false;
             }
         }
-        for (const auto& [re, sub] : k.patterns) {
+        for (const auto& pattern : k.patterns) {
+            const Regex& re = pattern.first;  // not a structured binding: clang 14 (make fuzz) cannot capture one
+            const auto& sub = pattern.second;
             const Regex::Match m = re.search(key);
             if (m == Regex::Match::kLimit) {
                 ok = fail(k, [&] {

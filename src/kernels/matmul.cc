@@ -10,6 +10,8 @@
 // Prefill (64 tokens) reuses each 16-row block from L2 for all tokens and is compute-bound.
 #include "kernels/matmul.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -28,8 +30,18 @@ using tensor::DType;
 constexpr int64_t kRowGroup = 16;
 constexpr size_t kAlign = 64;
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang 14, which the fuzz build uses, has no
+// __builtin_cpu_supports("f16c").
+bool cpu_has_f16c() {
+    unsigned eax = 0;
+    unsigned ebx = 0;
+    unsigned ecx = 0;
+    unsigned edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+}
+
 bool cpu_has_avx2() {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 bool cpu_has_avx512() {

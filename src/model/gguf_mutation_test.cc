@@ -171,5 +171,29 @@ TEST(GgufMutation, HugeBlockCountIsRefusedNamingKeyValueAndLimit) {
               "model: llama.block_count is 3, but the file has 21 tensors (a layer needs 9), so at most 2 layers");
 }
 
+// Every hyperparameter's error names its key, the value read and the accepted range.
+TEST(GgufMutation, EachHyperparameterIsRangeCheckedByName) {
+    const std::vector<uint8_t> original = read_bytes(source_dir() + "/tests/fixtures/models/llama-f32.gguf");
+    const std::vector<Field> fields = gguf::testing::FieldScanner(original).scan().value();
+    const std::pair<const char*, const char*> cases[] = {
+        {"llama.context_length", "expected 1..2147483647"},
+        {"llama.embedding_length", "expected 1..1048576"},
+        {"llama.feed_forward_length", "expected 1..4194304"},
+        {"llama.attention.head_count", "expected 1..16384"},
+        {"llama.attention.head_count_kv", "expected 1..16384"},
+        {"llama.attention.key_length", "expected 1..16384"},
+        {"llama.attention.value_length", "expected 1..16384"},
+        {"llama.rope.dimension_count", "expected even and in [2, 16]"},
+    };
+    for (const auto& [key, range] : cases) {
+        auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return f.name == key; });
+        ASSERT_NE(it, fields.end()) << key;
+        std::vector<uint8_t> bytes = original;
+        gguf::testing::overwrite(bytes, *it, 0xFFFFFFFF);
+        const Status s = load_like_the_commands(std::move(bytes));
+        EXPECT_EQ(s.message(), "model: " + std::string(key) + " is 4294967295, " + range);
+    }
+}
+
 }  // namespace
 }  // namespace gannet::model

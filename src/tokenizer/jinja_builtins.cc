@@ -244,6 +244,9 @@ Result<Value> Renderer::call_method(const Expr& e, const Value& self, const std:
             return v != nullptr ? *v : (args.size() > 1 ? args[1] : Value::none());
         }
     } else if (self.is_array() && name == "append" && args.size() == 1) {
+        if (args[0].reaches(self)) {
+            return runtime_error(e, "cannot append a list to itself (a reference cycle)");
+        }
         self.items().push_back(args[0]);
         return Value::none();
     }

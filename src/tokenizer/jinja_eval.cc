@@ -124,6 +124,11 @@ Status Renderer::exec_set(const Stmt& s, Value v) {
         return make_error(ErrorCode::kInvalidArgument, "chat template: line %d: cannot set '%s.%s' on a %s", s.line,
                           s.targets[0].c_str(), s.targets[1].c_str(), kind_name(ns));
     }
+    if (v.reaches(ns)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "chat template: line %d: cannot set '%s.%s' to a value holding '%s' (a reference cycle)",
+                          s.line, s.targets[0].c_str(), s.targets[1].c_str(), s.targets[0].c_str());
+    }
     ns.set(s.targets[1], std::move(v));  // dicts are shared: this updates the namespace in place
     return Status();
 }
@@ -293,7 +298,14 @@ Result<Value> Renderer::eval(const Expr& e) {
             if (e.name == "+") {
                 return v;
             }
-            return v.kind() == Value::Kind::kFloat ? Value::number(-v.as_double()) : Value::integer(-v.as_int());
+            if (v.kind() == Value::Kind::kFloat) {
+                return Value::number(-v.as_double());
+            }
+            int64_t negated = 0;
+            if (__builtin_sub_overflow(int64_t{0}, v.as_int(), &negated)) {
+                return runtime_error(e, "integer overflow in unary -");
+            }
+            return Value::integer(negated);
         }
         case Expr::Kind::kBinary: return eval_binary(e);
         case Expr::Kind::kCondition: {
@@ -373,23 +385,32 @@ Result<Value> Renderer::eval_binary(const Expr& e) {
         return Value::number(a.as_double() / b.as_double());
     }
     if (ints) {
+        // Python's ints do not overflow; ours are int64, so an overflow is an error rather than
+        // undefined behaviour (INT64_MIN // -1 would trap).
         const int64_t x = a.as_int();
         const int64_t y = b.as_int();
+        int64_t r = 0;
+        bool is_overflow = false;
         if (op == "+") {
-            return Value::integer(x + y);
+            is_overflow = __builtin_add_overflow(x, y, &r);
+        } else if (op == "-") {
+            is_overflow = __builtin_sub_overflow(x, y, &r);
+        } else if (op == "*") {
+            is_overflow = __builtin_mul_overflow(x, y, &r);
+        } else if (y == -1) {
+            is_overflow = op == "//" && __builtin_sub_overflow(int64_t{0}, x, &r);  // x % -1 is 0
+        } else {
+            // Python's floor division and modulo round toward negative infinity.
+            int64_t q = x / y;
+            if ((x % y != 0) && ((x < 0) != (y < 0))) {
+                --q;
+            }
+            r = op == "//" ? q : x - q * y;
         }
-        if (op == "-") {
-            return Value::integer(x - y);
+        if (is_overflow) {
+            return runtime_error(e, "integer overflow in " + op);
         }
-        if (op == "*") {
-            return Value::integer(x * y);
-        }
-        // Python's floor division and modulo round toward negative infinity.
-        int64_t q = x / y;
-        if ((x % y != 0) && ((x < 0) != (y < 0))) {
-            --q;
-        }
-        return Value::integer(op == "//" ? q : x - q * y);
+        return Value::integer(r);
     }
     const double x = a.as_double();
     const double y = b.as_double();

@@ -497,6 +497,7 @@ private:
         }
     }
     Result<ExprPtr> primary() {
+        const size_t start = pos_;  // next() does not advance past kEnd, so the error rewinds to here
         const Token tok = next();
         switch (tok.kind) {
             case Token::Kind::kString: {
@@ -573,7 +574,7 @@ private:
             }
             default: break;
         }
-        --pos_;
+        pos_ = start;
         return error("unexpected token");
     }
 

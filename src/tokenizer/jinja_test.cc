@@ -113,5 +113,41 @@ TEST(JinjaTest, ErrorsAreStatusesWithLines) {
     EXPECT_EQ(render("{{ x | nosuchfilter }}"), "RENDER ERROR: chat template: line 1: unknown filter 'nosuchfilter'");
 }
 
+// Found by chat_template_fuzz: an empty expression left the parser's cursor one before its first
+// token (the error path rewound past kEnd) and the message read outside the token vector.
+TEST(JinjaTest, AnEmptyExpressionIsAnErrorNamingNoToken) {
+    for (const char* src : {"{{}}", "{{ }}", "{%- if -%}{% endif %}", "{% set x = %}"}) {
+        Result<Template> t = Template::parse(src);
+        ASSERT_FALSE(t.has_value()) << src;
+        EXPECT_EQ(t.error().message(), "chat template: line 1: unexpected token near ''") << src;
+    }
+}
+
+// Found by chat_template_fuzz: integer arithmetic overflowed int64 (undefined behaviour; INT64_MIN
+// // -1 traps). Python's ints are unbounded, so an overflow is a render error, not a wrapped number.
+TEST(JinjaTest, IntegerOverflowIsARenderError) {
+    EXPECT_EQ(render("{{ 9223372036854775807 * 2 }}"), "RENDER ERROR: chat template: line 1: integer overflow in *");
+    EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"), "RENDER ERROR: chat template: line 1: integer overflow in +");
+    EXPECT_EQ(render("{{ -9223372036854775807 - 2 }}"), "RENDER ERROR: chat template: line 1: integer overflow in -");
+    EXPECT_EQ(render("{{ (-9223372036854775807 - 1) // -1 }}"),
+              "RENDER ERROR: chat template: line 1: integer overflow in //");
+    EXPECT_EQ(render("{{ -(-9223372036854775807 - 1) }}"),
+              "RENDER ERROR: chat template: line 1: integer overflow in unary -");
+    EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }} {{ 7 // -1 }} {{ -7 // 2 }} {{ -7 % 2 }}"), "0 -7 -4 1");
+}
+
+// Found by chat_template_fuzz: a namespace set to contain itself overflowed the stack when printed,
+// and the cycle leaked (shared ownership). Cycles are refused; printing is bounded regardless.
+TEST(JinjaTest, ReferenceCyclesAreRefused) {
+    EXPECT_EQ(render("{% set ns = namespace(n=1) %}{% set ns.n = ns %}{{ ns.n }}"),
+              "RENDER ERROR: chat template: line 1: cannot set 'ns.n' to a value holding 'ns' (a reference cycle)");
+    EXPECT_EQ(render("{% set ns = namespace(n=1) %}{% set ns.n = [1, {'a': [ns]}] %}"),
+              "RENDER ERROR: chat template: line 1: cannot set 'ns.n' to a value holding 'ns' (a reference cycle)");
+    EXPECT_EQ(render("{% set a = [1] %}{% set _ = a.append([a]) %}{{ a }}"),
+              "RENDER ERROR: chat template: line 1: cannot append a list to itself (a reference cycle)");
+    // Shared, acyclic values are fine and print in full.
+    EXPECT_EQ(render("{% set a = [1] %}{% set b = [a, a] %}{% set _ = b.append(a) %}{{ b }}"), "[[1], [1], [1]]");
+}
+
 }  // namespace
 }  // namespace gannet::tokenizer::jinja

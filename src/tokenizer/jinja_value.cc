@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_set>
 
 namespace gannet::tokenizer::jinja {
 
@@ -279,7 +280,54 @@ void newline_indent(std::string* out, int indent, int depth) {
 
 }  // namespace
 
+bool Value::reaches(const Value& container) const {
+    auto identity = [](const Value& v) -> const void* {
+        return v.kind_ == Kind::kArray    ? static_cast<const void*>(v.array_.get())
+               : v.kind_ == Kind::kObject ? static_cast<const void*>(v.object_.get())
+                                          : nullptr;
+    };
+    const void* target = identity(container);
+    if (target == nullptr) {
+        return false;
+    }
+    // Iterative, each container once: shared sub-lists make a DAG that recursion would walk
+    // exponentially often.
+    std::vector<const Value*> todo = {this};
+    std::unordered_set<const void*> seen;
+    while (!todo.empty()) {
+        const Value* v = todo.back();
+        todo.pop_back();
+        const void* id = identity(*v);
+        if (id == nullptr || !seen.insert(id).second) {
+            continue;
+        }
+        if (id == target) {
+            return true;
+        }
+        if (v->kind_ == Kind::kArray) {
+            for (const Value& item : *v->array_) {
+                todo.push_back(&item);
+            }
+        } else {
+            for (const auto& field : *v->object_) {
+                todo.push_back(&field.second);
+            }
+        }
+    }
+    return false;
+}
+
+bool Value::is_past_print_limit(const std::string& out, int depth) {
+    constexpr int kMaxDepth = 64;
+    constexpr size_t kMaxBytes = (size_t{64} << 20) + 1;  // past RenderLimits' default max_output_bytes
+    return depth > kMaxDepth || out.size() > kMaxBytes;
+}
+
 void Value::write_json(std::string* out, int indent, int depth) const {
+    if ((kind_ == Kind::kArray || kind_ == Kind::kObject) && is_past_print_limit(*out, depth)) {
+        *out += kind_ == Kind::kArray ? "[...]" : "{...}";
+        return;
+    }
     switch (kind_) {
         case Kind::kBool: *out += b_ ? "true" : "false"; return;
         case Kind::kInt: *out += std::to_string(i_); return;
@@ -321,14 +369,18 @@ std::string Value::to_json(int indent) const {
     return out;
 }
 
-void Value::write_repr(std::string* out) const {
+void Value::write_repr(std::string* out, int depth) const {
+    if ((kind_ == Kind::kArray || kind_ == Kind::kObject) && is_past_print_limit(*out, depth)) {
+        *out += kind_ == Kind::kArray ? "[...]" : "{...}";
+        return;
+    }
     switch (kind_) {
         case Kind::kString: python_string_repr(s_, out); return;
         case Kind::kArray: {
             out->push_back('[');
             for (size_t i = 0; i < array_->size(); ++i) {
                 *out += i > 0 ? ", " : "";
-                (*array_)[i].write_repr(out);
+                (*array_)[i].write_repr(out, depth + 1);
             }
             out->push_back(']');
             return;
@@ -339,7 +391,7 @@ void Value::write_repr(std::string* out) const {
                 *out += i > 0 ? ", " : "";
                 python_string_repr((*object_)[i].first, out);
                 *out += ": ";
-                (*object_)[i].second.write_repr(out);
+                (*object_)[i].second.write_repr(out, depth + 1);
             }
             out->push_back('}');
             return;
@@ -360,7 +412,7 @@ std::string Value::to_output() const {
         case Kind::kMacro: return "<macro " + s_ + ">";
         default: {
             std::string out;
-            write_repr(&out);
+            write_repr(&out, 0);
             return out;
         }
     }

@@ -62,13 +62,20 @@ public:
     bool equals(const Value& other) const;
     // What {{ x }} prints: str(x) in Python (True, None, ['a', 1], {'k': 'v'}); undefined is "".
     std::string to_output() const;
+    // True when this value is `container` (the same shared list or dict) or holds it at any depth:
+    // storing it inside `container` would make a reference cycle, which shared ownership leaks.
+    bool reaches(const Value& container) const;
     // json.dumps(x, ensure_ascii=False, indent=indent) with Python's separators; indent < 0: one line.
     std::string to_json(int indent) const;
     nlohmann::ordered_json to_nlohmann() const;
 
 private:
     void write_json(std::string* out, int indent, int depth) const;
-    void write_repr(std::string* out) const;
+    void write_repr(std::string* out, int depth) const;
+    // Lists and dicts are shared, so `{% set ns.n = ns %}` makes a cycle: printing stops at this depth
+    // (Python prints [...] / {...} for a cycle) or once `out` passes the render output limit, so a
+    // cycle or a doubling DAG costs bounded time and the render then fails on its size limit.
+    static bool is_past_print_limit(const std::string& out, int depth);
 
     Kind kind_ = Kind::kUndefined;
     bool b_ = false;
