@@ -65,6 +65,7 @@ constexpr Param kParams[] = {
     {"stream_options", true, true},
     {"stop", true, true},
     {"seed", true, true},
+    {"user", true, true},
     {"tools", true, false},
     {"tool_choice", true, false},
     {"ignore_eos", true, true},  // extension (as vLLM and llama.cpp): generate past end-of-sequence
@@ -378,6 +379,13 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             return bad("top_p", "'top_p' must be a number in (0, 1]");
         }
         out.top_p = j["top_p"].get<float>();
+    }
+    if (j.contains("user") && !j["user"].is_null()) {
+        if (!j["user"].is_string())
+            return bad_type("user", "a string", j["user"]);
+        out.user = j["user"].get<std::string>();
+        if (out.user.size() > 256)
+            return bad("user", "'user' is " + std::to_string(out.user.size()) + " bytes, at most 256");
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
         if (!j["seed"].is_number_integer())

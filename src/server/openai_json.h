@@ -49,6 +49,8 @@ struct CompletionRequest {
     float presence_penalty = 0.0f;
     int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
     int32_t n = 1;
+    // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
+    std::string user;
 };
 
 // Parses and validates a request body. Errors carry the offending param.

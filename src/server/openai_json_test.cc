@@ -112,6 +112,20 @@ TEST(OpenAiJsonTest, ImagePartsAreRefusedTextPartsJoin) {
     EXPECT_EQ(ok.messages.at(0).content, "ab");
 }
 
+TEST(OpenAiJsonTest, UserIsAStringKeptForTheRequestLog) {
+    CompletionRequest r;
+    ASSERT_FALSE(parse_completion_request(
+                     R"({"model":"m","messages":[{"role":"user","content":"x"}],"user":"agent-7"})", true, r)
+                     .has_value());
+    EXPECT_EQ(r.user, "agent-7");
+    auto err = parse_completion_request(R"({"model":"m","prompt":"x","user":7})", false, r);
+    ASSERT_TRUE(err.has_value());
+    EXPECT_EQ(err->param, "user");
+    err = parse_completion_request(R"({"model":"m","prompt":"x","user":")" + std::string(300, 'a') + R"("})", false, r);
+    ASSERT_TRUE(err.has_value());
+    EXPECT_NE(err->message.find("at most 256"), std::string::npos) << err->message;
+}
+
 TEST(OpenAiJsonTest, ErrorBodyShape) {
     EXPECT_EQ(error_body({.http_status = 404,
                           .message = "no",
@@ -198,7 +212,7 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
                   "Unrecognized request argument supplied: stream_options.x"},
              Case{true, (std::string("{") + m + user + R"(,"made_up":1})"), "made_up",
                   "Unrecognized request argument supplied: made_up"},
-             Case{true, (std::string("{") + m + user + R"(,"user":"u1"})"), "user", "user"},
+             Case{true, (std::string("{") + m + user + R"(,"user":["u1"]})"), "user", "expected a string"},
              Case{true, (std::string("{") + m + user + R"(,"prompt":"x"})"), "prompt", "prompt"},
              Case{false, R"({"model":"m","prompt":"x","echo":true})", "echo", "echo"},
              Case{false, R"({"model":"m","prompt":"x","messages":[]})", "messages", "messages"},

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "base/log.h"
 #include "json/json.h"
 #include "mcp/auth.h"
 #include "server/budget_gate.h"
@@ -164,6 +165,9 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
     for (const Choice& c : call.choices)
         completion_tokens += c.info.completion_tokens;
     const json usage = usage_json(ch.info.prompt_tokens, completion_tokens, ch.info.cached_tokens);
+    GANNET_LOG_DEBUG("openai", "req=%s user=%s n=%zu prompt_tokens=%d completion_tokens=%d finish=%s", call.id.c_str(),
+                     call.req.user.empty() ? "-" : call.req.user.c_str(), call.choices.size(), ch.info.prompt_tokens,
+                     completion_tokens, ch.info.finish_reason.c_str());
     if (is_stream) {
         if (call.req.include_usage) {
             json u = chunk(call, nullptr, model_name);
