@@ -14,36 +14,16 @@ usage: agent_e2e_test.py GANNET_BIN
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import check, failures, start_serve as start_server  # noqa: E402,F401
+
 MODEL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "gannet-default.gguf")
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
-
-
-def start_server(gannet, args, log_path):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0"] + args, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m:
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            raise RuntimeError("server exited: " + open(log_path).read())
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def ledger(port, key):

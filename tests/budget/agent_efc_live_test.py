@@ -14,25 +14,21 @@ the model) and then stopped with stop_reason "efc_stall", while without --efc-st
 usage: agent_efc_live_test.py GANNET_BIN
 """
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import check, failures, start_serve  # noqa: E402
+
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
          "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform"]
 REQUESTS = []  # every chat request the scripted model received: (model, messages)
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
 
 
 def tool_call(n, path):
@@ -87,18 +83,7 @@ class Model(BaseHTTPRequestHandler):
 
 
 def start_gannet(gannet, workspace, log_path):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0", "--no-model", "--tools", "workspace", "--workspace",
-                          workspace], stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m:
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            raise RuntimeError("server exited: " + open(log_path).read())
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    return start_serve(gannet, ["--no-model", "--tools", "workspace", "--workspace", workspace], log_path)
 
 
 def run_agent(gannet, model_port, mcp_port, model, transcript, extra=()):

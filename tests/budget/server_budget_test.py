@@ -33,22 +33,10 @@ import time
 import urllib.error
 import urllib.request
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import check, failures, free_port, start_serve  # noqa: E402
+
 MODEL = "gannet-default"
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(port, method, path, body=None, key=None, headers=None):
@@ -72,21 +60,7 @@ def budget(port, key):
 
 
 def start_server(gannet, args, log_path, expect_fail=False):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0", "--tools", "workspace"] + args, stdout=log,
-                         stderr=subprocess.STDOUT)
-    for _ in range(300):
-        log.seek(0)
-        text = log.read()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
-        if m:
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            if expect_fail:
-                return p, text
-            raise RuntimeError("server exited: " + text)
-        time.sleep(0.1)
-    raise RuntimeError("server did not start: " + open(log_path).read())
+    return start_serve(gannet, ["--tools", "workspace"] + args, log_path, expect_fail=expect_fail)
 
 
 def chat(port, key, content, max_tokens=None, stream=False):

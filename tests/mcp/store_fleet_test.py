@@ -5,70 +5,22 @@ server is accepted by another (the HMAC secret lives in the store); tasks surviv
 
 usage: store_fleet_test.py GANNET_BIN redis|sqlite
 """
-import json
 import os
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-V = "2026-07-28"
-TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import TASKS, check, failures, free_port, mcp_rpc, start_redis, start_serve  # noqa: E402
 
 
 def rpc(port, method, params, caps=None):
-    params = dict(params)
-    params["_meta"] = {"io.modelcontextprotocol/protocolVersion": V,
-                       "io.modelcontextprotocol/clientCapabilities": caps or {}}
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": V, "Mcp-Method": method}
-    name = params.get("name") or params.get("uri") or params.get("taskId")
-    if name:
-        headers["Mcp-Name"] = name
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=headers,
-                                 data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                                  "params": params}).encode())
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            body = r.read().decode()
-    except urllib.error.HTTPError as e:
-        body = e.read().decode()
-    for line in body.splitlines():
-        if line.startswith("data:"):
-            body = line[5:]
-    return json.loads(body)
+    return mcp_rpc(port, method, params, caps)[1]
 
 
 def start_server(gannet, store, log_path):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0", "--no-model", "--tools", "conformance",
-                          "--store", store], stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(100):
-        log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m:
-            return p, int(m.group(1))
-        time.sleep(0.1)
-    raise RuntimeError("server did not start: " + open(log_path).read())
+    return start_serve(gannet, ["--no-model", "--tools", "conformance", "--store", store], log_path)
 
 
 def main():
@@ -79,14 +31,7 @@ def main():
     try:
         if kind == "redis":
             rport = free_port()
-            redis = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no",
-                                      "--bind", "127.0.0.1", "--dir", work], stdout=subprocess.DEVNULL)
-            for _ in range(50):
-                try:
-                    socket.create_connection(("127.0.0.1", rport), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            redis = start_redis(rport, work, ["--appendonly", "no"])
             store = f"redis://127.0.0.1:{rport}"
         else:
             store = "sqlite:" + os.path.join(work, "store.db")

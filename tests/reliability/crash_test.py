@@ -10,89 +10,35 @@ HTTP answer with a JSON-RPC error (none hangs past the client timeout) and servi
 
 usage: crash_test.py GANNET_BIN sqlite|redis
 """
-import json
 import os
-import re
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-V = "2026-07-28"
-TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import TASKS, check, failures, free_port, mcp_rpc, start_serve  # noqa: E402
+import gannet_test  # noqa: E402
+
 STATUSES = {"working", "input_required", "completed", "failed", "cancelled"}
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rpc(port, method, params, caps=None, timeout=10):
     """(HTTP status, JSON-RPC message); raises OSError when the connection fails."""
-    params = dict(params)
-    params["_meta"] = {"io.modelcontextprotocol/protocolVersion": V,
-                       "io.modelcontextprotocol/clientCapabilities": caps or {}}
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": V, "Mcp-Method": method}
-    name = params.get("name") or params.get("taskId")
-    if name:
-        headers["Mcp-Name"] = name
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=headers,
-                                 data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                                  "params": params}).encode())
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            status, body = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, body = e.code, e.read().decode()
-    for line in body.splitlines():
-        if line.startswith("data:"):
-            body = line[5:]
-    return status, json.loads(body)
+    return mcp_rpc(port, method, params, caps, timeout, name_keys=("name", "taskId"))
 
 
 def start_server(gannet, store, log_path):
-    log = open(log_path, "a+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0", "--no-model", "--tools", "conformance",
-                          "--store", store], stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        log.seek(0)
-        m = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m and p.poll() is None:
-            return p, int(m[-1])
-        time.sleep(0.1)
-    raise RuntimeError("server did not start: " + open(log_path).read())
+    return start_serve(gannet, ["--no-model", "--tools", "conformance", "--store", store], log_path, mode="a+",
+                       tries=200)
 
 
 def start_redis(port, work):
     # appendfsync always: what redis acknowledged is on disk, so its own kill -9 loses nothing.
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", work, "--save", "",
-                          "--appendonly", "yes", "--appendfsync", "always"], stdout=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return p
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("redis-server did not start")
+    return gannet_test.start_redis(port, work, ["--appendonly", "yes", "--appendfsync", "always"])
 
 
 def task_writers(port, stop, accepted, n_threads=4):

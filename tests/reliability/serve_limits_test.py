@@ -20,27 +20,8 @@ import tempfile
 import threading
 import time
 
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
-
-
-def start(gannet, args, log_path):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0"] + args, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m:
-            return p, int(m.group(1))
-        if p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise RuntimeError("server did not start: " + open(log_path).read())
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import check, failures, start_serve as start  # noqa: E402,F401
 
 
 def request(port, method, path, body=None, headers=None, timeout=60):

@@ -7,62 +7,25 @@ would reach tenant "bob:x"'s keys) is unknown too.
 
 usage: tenant_test.py GANNET_BIN
 """
-import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-V = "2026-07-28"
-TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import TASKS, check, failures, mcp_rpc, start_serve  # noqa: E402
+
 TOKENS = {"alice": "tok-alice-1", "bob": "tok-bob-2", "bob:x": "tok-bobx-3"}
-failures = []
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
-    if not cond:
-        failures.append(name)
 
 
 def rpc(port, who, method, params):
-    params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": V,
-                                 "io.modelcontextprotocol/clientCapabilities": TASKS})
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": V, "Mcp-Method": method, "Authorization": "Bearer " + TOKENS[who]}
-    name = params.get("name") or params.get("taskId")
-    if name:
-        headers["Mcp-Name"] = name
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=headers,
-                                 data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                                                  "params": params}).encode())
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            body = r.read().decode()
-    except urllib.error.HTTPError as e:
-        body = e.read().decode()
-    for line in body.splitlines():
-        if line.startswith("data:"):
-            body = line[5:]
-    return json.loads(body)
+    return mcp_rpc(port, method, params, TASKS, headers={"Authorization": "Bearer " + TOKENS[who]},
+                   name_keys=("name", "taskId"))[1]
 
 
 def start(gannet, args, log_path):
-    log = open(log_path, "w+")
-    p = subprocess.Popen([gannet, "serve", "--port", "0", "--no-model", "--tools", "conformance"] + args,
-                         stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        if m:
-            return p, int(m.group(1))
-        time.sleep(0.1)
-    raise RuntimeError("server did not start: " + open(log_path).read())
+    return start_serve(gannet, ["--no-model", "--tools", "conformance"] + args, log_path, tries=200)
 
 
 def unknown(m):

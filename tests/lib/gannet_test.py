@@ -1,0 +1,86 @@
+"""Helpers shared by the Python end-to-end tests (tests/mcp, tests/budget, tests/reliability):
+check/failure accounting, free ports, the MCP JSON-RPC call, starting `gannet serve` and redis-server.
+Scripts import it with sys.path.insert(0, <their dir>/../lib); it needs only the standard library."""
+import json
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+V = "2026-07-28"
+TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
+failures = []  # names of failed checks; mutated in place, so `from gannet_test import failures` sees them
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"), flush=True)
+    if not cond:
+        failures.append(name)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def mcp_rpc(port, method, params, caps=None, timeout=10, headers=None, name_keys=("name", "uri", "taskId")):
+    """POST one JSON-RPC request to /mcp: (HTTP status, message); raises OSError when the connection fails.
+    The first of name_keys present in params goes in Mcp-Name; headers are added to the request's."""
+    params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": V,
+                                 "io.modelcontextprotocol/clientCapabilities": caps or {}})
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+         "MCP-Protocol-Version": V, "Mcp-Method": method}
+    h.update(headers or {})
+    name = next((params[k] for k in name_keys if params.get(k)), None)
+    if name:
+        h["Mcp-Name"] = name
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=h,
+                                 data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                                  "params": params}).encode())
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, body = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    for line in body.splitlines():
+        if line.startswith("data:"):
+            body = line[5:]
+    return status, json.loads(body)
+
+
+def start_serve(gannet, args, log_path, mode="w+", tries=300, expect_fail=False):
+    """Start `gannet serve --port 0 <args>` logging to log_path; (process, port) once it listens
+    (the last "listening on" line, for a log opened "a+" across restarts). If it exits first: with
+    expect_fail, (process, log text); else RuntimeError with the log."""
+    log = open(log_path, mode)
+    p = subprocess.Popen([gannet, "serve", "--port", "0"] + list(args), stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(tries):
+        log.seek(0)
+        text = log.read()
+        m = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        if m and p.poll() is None:
+            return p, int(m[-1])
+        if p.poll() is not None:
+            if expect_fail:
+                return p, text
+            raise RuntimeError("server exited: " + text)
+        time.sleep(0.1)
+    raise RuntimeError("server did not start: " + open(log_path).read())
+
+
+def start_redis(port, work, extra=(), tries=100):
+    """A throwaway redis-server on 127.0.0.1:port, files in work, no RDB snapshots; waits until it accepts."""
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", work, "--save", ""]
+                         + list(extra), stdout=subprocess.DEVNULL)
+    for _ in range(tries):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return p
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
