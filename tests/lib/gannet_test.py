@@ -28,7 +28,8 @@ def free_port():
     return port
 
 
-def mcp_rpc(port, method, params, caps=None, timeout=10, headers=None, name_keys=("name", "uri", "taskId")):
+def mcp_rpc(port, method, params, caps=None, timeout=10, headers=None, name_keys=("name", "uri", "taskId"),
+            rid=1):
     """POST one JSON-RPC request to /mcp: (HTTP status, message); raises OSError when the connection fails.
     The first of name_keys present in params goes in Mcp-Name; headers are added to the request's."""
     params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": V,
@@ -40,7 +41,7 @@ def mcp_rpc(port, method, params, caps=None, timeout=10, headers=None, name_keys
     if name:
         h["Mcp-Name"] = name
     req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=h,
-                                 data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                                 data=json.dumps({"jsonrpc": "2.0", "id": rid, "method": method,
                                                   "params": params}).encode())
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:

@@ -9,7 +9,6 @@ usage: fleet_nginx_test.py GANNET_BIN   (exit 0 when zero failed calls and zero 
 """
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -20,16 +19,8 @@ import time
 import urllib.error
 import urllib.request
 
-V = "2026-07-28"
-TASKS = {"extensions": {"io.modelcontextprotocol/tasks": {}}}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import TASKS, free_port, mcp_rpc, start_redis  # noqa: E402
 
 
 def wait_port(port, timeout=10):
@@ -48,23 +39,7 @@ _ids = [0]
 
 def rpc_once(port, method, params, caps=None):
     _ids[0] += 1
-    params = dict(params)
-    params["_meta"] = {"io.modelcontextprotocol/protocolVersion": V,
-                       "io.modelcontextprotocol/clientCapabilities": caps or {}}
-    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-         "MCP-Protocol-Version": V, "Mcp-Method": method}
-    name = params.get("name") or params.get("taskId")
-    if name:
-        h["Mcp-Name"] = name
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", method="POST", headers=h,
-                                 data=json.dumps({"jsonrpc": "2.0", "id": _ids[0], "method": method,
-                                                  "params": params}).encode())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        body = r.read().decode()
-    for line in body.splitlines():
-        if line.startswith("data:"):
-            body = line[5:]
-    msg = json.loads(body)
+    msg = mcp_rpc(port, method, params, caps, name_keys=("name", "taskId"), rid=_ids[0])[1]
     if "result" not in msg:
         raise RuntimeError(f"error reply: {msg}")
     return msg["result"]
@@ -101,9 +76,7 @@ def main():
     gannet = sys.argv[1]
     work = tempfile.mkdtemp()
     rport, lb = free_port(), free_port()
-    redis = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no",
-                              "--bind", "127.0.0.1", "--dir", work], stdout=subprocess.DEVNULL)
-    wait_port(rport)
+    redis = start_redis(rport, work, ["--appendonly", "no"])
     store = f"redis://127.0.0.1:{rport}"
     servers = [Server(gannet, free_port(), store, work, i) for i in range(3)]
     conf = os.path.join(work, "nginx.conf")
