@@ -74,6 +74,17 @@ def start_serve(gannet, args, log_path, mode="w+", tries=300, expect_fail=False)
     raise RuntimeError("server did not start: " + open(log_path).read())
 
 
+def log_port(log, tries=300):
+    """The port of the first "listening on" line in the open log file, polled tries times 0.1 s apart; None if none."""
+    for _ in range(tries):
+        log.seek(0)
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
+        if m:
+            return int(m.group(1))
+        time.sleep(0.1)
+    return None
+
+
 def start_redis(port, work, extra=(), tries=100):
     """A throwaway redis-server on 127.0.0.1:port, files in work, no RDB snapshots; waits until it accepts."""
     p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", work, "--save", ""]

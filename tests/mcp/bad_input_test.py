@@ -14,6 +14,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import log_port  # noqa: E402
+
 V = "2026-07-28"
 TOKENS = {"alice": "tok-alice-0123456789", "bob": "tok-bob-0123456789"}
 failures = []
@@ -105,14 +108,7 @@ def main():
                              "--workspace", ws, "--store", "sqlite:" + os.path.join(work, "store.db"),
                              "--auth-tokens", tokens], stdout=log, stderr=subprocess.STDOUT)
     try:
-        port = None
-        for _ in range(100):
-            log.seek(0)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-            if m:
-                port = int(m.group(1))
-                break
-            time.sleep(0.1)
+        port = log_port(log, 100)
         if port is None:
             log.seek(0)
             print("server did not start:\n" + log.read())

@@ -13,17 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-failures = []
-V = "2026-07-28"
-
-
-def check(name, cond, detail=""):
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
-    if not cond:
-        failures.append(name)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gannet_test import V, check, failures, log_port  # noqa: E402
 
 
 def run_command(port, command):
@@ -61,14 +54,7 @@ def main():
                           "--sandbox-cpu-s", "7", "--sandbox-mem-mb", "512", "--sandbox-procs", "40",
                           "--sandbox-file-mb", "1"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        port = None
-        for _ in range(300):
-            log.seek(0)
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-            if m:
-                port = int(m.group(1))
-                break
-            time.sleep(0.1)
+        port = log_port(log, 300)
         check("server starts with the limits", port is not None, open(os.path.join(work, "serve.log")).read())
         code, limits = run_command(port, "cat /proc/self/limits")
         rows = {re.split(r"\s{2,}", l)[0]: re.split(r"\s{2,}", l)[1] for l in limits.splitlines()[1:] if l.strip()}
