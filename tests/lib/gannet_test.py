@@ -2,6 +2,7 @@
 check/failure accounting, free ports, the MCP JSON-RPC call, starting `gannet serve` and redis-server.
 Scripts import it with sys.path.insert(0, <their dir>/../lib); it needs only the standard library."""
 import json
+import os
 import re
 import socket
 import subprocess
@@ -72,6 +73,14 @@ def start_serve(gannet, args, log_path, mode="w+", tries=300, expect_fail=False)
             raise RuntimeError("server exited: " + text)
         time.sleep(0.1)
     raise RuntimeError("server did not start: " + open(log_path).read())
+
+
+def dump_logs(work, tail=3000):
+    """When a check failed, print the last `tail` characters of every *.log file in work."""
+    if failures:
+        for f in sorted(os.listdir(work)):
+            if f.endswith(".log"):
+                print(f"--- {f}\n" + open(os.path.join(work, f)).read()[-tail:])
 
 
 def log_port(log, tries=300):

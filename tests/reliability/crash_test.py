@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannet_test import TASKS, check, failures, free_port, mcp_rpc, start_serve  # noqa: E402
+from gannet_test import TASKS, check, dump_logs, failures, free_port, mcp_rpc, start_serve  # noqa: E402
 import gannet_test  # noqa: E402
 
 STATUSES = {"working", "input_required", "completed", "failed", "cancelled"}
@@ -180,10 +180,7 @@ def main():
         if redis:
             redis.kill()
             redis.wait()
-        if failures:
-            for f in sorted(os.listdir(work)):
-                if f.endswith(".log"):
-                    print(f"--- {f}\n" + open(os.path.join(work, f)).read()[-3000:])
+        dump_logs(work)
         shutil.rmtree(work, ignore_errors=True)
     print(f"{len(failures)} failed")
     return 1 if failures else 0

@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannet_test import check, failures, start_serve as start  # noqa: E402,F401
+from gannet_test import check, dump_logs, failures, start_serve as start  # noqa: E402,F401
 
 
 def request(port, method, path, body=None, headers=None, timeout=60):
@@ -198,10 +198,7 @@ def main():
         for p in procs:
             p.kill()
             p.wait()
-        if failures:
-            for f in sorted(os.listdir(work)):
-                if f.endswith(".log"):
-                    print(f"--- {f}\n" + open(os.path.join(work, f)).read()[-3000:])
+        dump_logs(work)
         shutil.rmtree(work, ignore_errors=True)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
