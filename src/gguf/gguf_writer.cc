@@ -1,5 +1,7 @@
 #include "gguf/gguf_writer.h"
 
+#include <unistd.h>
+
 #include <bit>
 #include <cerrno>
 #include <cinttypes>
@@ -8,8 +10,6 @@
 #include <limits>
 #include <memory>
 #include <string>
-
-#include <unistd.h>
 
 #include "base/check.h"
 #include "tensor/quant.h"

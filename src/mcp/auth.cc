@@ -1,13 +1,12 @@
 #include "mcp/auth.h"
 
+#include <openssl/crypto.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
-
-#include <openssl/crypto.h>
 
 namespace gannet::mcp {
 
@@ -88,7 +87,6 @@ bool is_local_host(const std::string& host) {
     std::string h = host_only(host);
     return h == "localhost" || h == "127.0.0.1" || h == "[::1]";
 }
-
 
 std::optional<std::string> check_host_origin(bool is_local_only, const std::vector<std::string>& allowed_origins,
                                              const std::string& host, const std::string& origin) {

@@ -227,8 +227,8 @@ Result<Client> Client::create(ClientOptions options) {
     size_t colon = authority.rfind(':');
     c.host_ = authority.substr(0, colon);
     c.port_ = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-    if (c.host_.empty() || c.port_.empty() ||
-        !std::all_of(c.port_.begin(), c.port_.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
+    if (c.host_.empty() || c.port_.empty()
+        || !std::all_of(c.port_.begin(), c.port_.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
         return make_error(ErrorCode::kInvalidArgument, "mcp client: bad host or port in '%s'", options.url.c_str());
     }
     c.options_ = std::move(options);
@@ -303,8 +303,8 @@ Status Client::probe_modern(const std::string& version, std::vector<std::string>
         return Status();
     }
     last_error_ = reply.message.contains("error") ? error_from_json(reply.message["error"]) : RpcError{};
-    if (last_error_.code == rpc_code::kUnsupportedProtocolVersion && last_error_.data.contains("supported") &&
-        last_error_.data["supported"].is_array()) {
+    if (last_error_.code == rpc_code::kUnsupportedProtocolVersion && last_error_.data.contains("supported")
+        && last_error_.data["supported"].is_array()) {
         for (const Json& v : last_error_.data["supported"]) {
             if (v.is_string()) {
                 supported->push_back(v.get<std::string>());

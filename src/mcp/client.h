@@ -29,21 +29,21 @@ struct ClientOptions {
 struct ToolCall {
     std::string name;
     Json arguments = Json::object();
-    Json input_responses;        // null: omitted; else {key: ElicitResult|CreateMessageResult|...}
-    std::string request_state;   // echoed byte-exact; empty: omitted
-    Json progress_token;         // null: omitted; set it to get progress notifications (SSE)
+    Json input_responses;       // null: omitted; else {key: ElicitResult|CreateMessageResult|...}
+    std::string request_state;  // echoed byte-exact; empty: omitted
+    Json progress_token;        // null: omitted; set it to get progress notifications (SSE)
 };
 
 enum class CallKind { kComplete, kInputRequired, kTask };
 
 struct CallResult {
     CallKind kind = CallKind::kComplete;
-    Json result;                     // CallToolResult, InputRequiredResult or CreateTaskResult
+    Json result;                      // CallToolResult, InputRequiredResult or CreateTaskResult
     std::vector<Json> notifications;  // notifications that arrived on the request's SSE stream
 };
 
 class Client {
-   public:
+public:
     // Parses the URL; contacts nothing until the first call. kInvalidArgument for a bad URL or
     // an empty version list.
     static Result<Client> create(ClientOptions options);
@@ -71,17 +71,16 @@ class Client {
     // The JSON-RPC error of the last failed call (code 0 when it failed below JSON-RPC).
     const RpcError& last_rpc_error() const { return last_error_; }
 
-   private:
+private:
     struct Reply {
         int http_status = 0;
         std::string session_id;  // Mcp-Session-Id (legacy)
-        Json message;             // the JSON-RPC response (null for 202 Accepted)
+        Json message;            // the JSON-RPC response (null for 202 Accepted)
         std::vector<Json> notifications;
     };
 
     Client() = default;
-    Result<Reply> post(const std::string& method, const Json& params, const std::string& version,
-                       bool is_notification);
+    Result<Reply> post(const std::string& method, const Json& params, const std::string& version, bool is_notification);
     Result<Json> request(const std::string& method, Json params, std::vector<Json>* notifications);
     Status start_legacy(const std::string& version);
     Status probe_modern(const std::string& version, std::vector<std::string>* supported);

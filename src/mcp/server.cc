@@ -2,11 +2,11 @@
 // stamping and subscriptions/listen streams. The methods themselves are in server_methods.cc.
 #include "mcp/server.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <chrono>
-
 #include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 #include "base/log.h"
 #include "mcp/server_internal.h"
@@ -26,7 +26,9 @@ bool is_legacy_version(const std::string& v) {
     return std::find(kLegacyVersions.begin(), kLegacyVersions.end(), v) != kLegacyVersions.end();
 }
 
-std::string sse_event(const Json& message) { return "event: message\ndata: " + message.dump() + "\n\n"; }
+std::string sse_event(const Json& message) {
+    return "event: message\ndata: " + message.dump() + "\n\n";
+}
 
 const HttpHeaders& json_headers() {
     static const HttpHeaders h = {{"Content-Type", "application/json"}};
@@ -48,8 +50,8 @@ void send_error(HttpReply& reply, const Json& id, const RpcError& e) {
 std::optional<std::string> decode_header_value(const std::string& v) {
     const std::string prefix = "=?base64?";
     const std::string suffix = "?=";
-    if (v.size() >= prefix.size() + suffix.size() && v.compare(0, prefix.size(), prefix) == 0 &&
-        v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (v.size() >= prefix.size() + suffix.size() && v.compare(0, prefix.size(), prefix) == 0
+        && v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0) {
         std::string b64 = v.substr(prefix.size(), v.size() - prefix.size() - suffix.size());
         if (b64.size() % 4 != 0) {
             return std::nullopt;  // strict: padding is part of the encoding
@@ -111,10 +113,12 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Registry reg
     for (const ToolDef& tool : impl->registry.tools()) {
         Validators v;
         const Json& def = tool.definition;
-        if (!def.contains("inputSchema") || !def["inputSchema"].is_object() ||
-            def["inputSchema"].value("type", "") != "object") {
-            return make_error(ErrorCode::kInvalidArgument, "mcp: tool '%s': inputSchema must be an object schema "
-                              "with \"type\":\"object\"", tool.name().c_str());
+        if (!def.contains("inputSchema") || !def["inputSchema"].is_object()
+            || def["inputSchema"].value("type", "") != "object") {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "mcp: tool '%s': inputSchema must be an object schema "
+                              "with \"type\":\"object\"",
+                              tool.name().c_str());
         }
         Result<std::shared_ptr<const SchemaValidator>> in = impl->schemas->compile(def["inputSchema"]);
         if (!in.has_value()) {
@@ -125,8 +129,8 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Registry reg
         if (def.contains("outputSchema")) {
             Result<std::shared_ptr<const SchemaValidator>> out = impl->schemas->compile(def["outputSchema"]);
             if (!out.has_value()) {
-                return make_error(ErrorCode::kInvalidArgument, "mcp: tool '%s': outputSchema: %s",
-                                  tool.name().c_str(), out.error().message().c_str());
+                return make_error(ErrorCode::kInvalidArgument, "mcp: tool '%s': outputSchema: %s", tool.name().c_str(),
+                                  out.error().message().c_str());
             }
             v.output = out.value();
         }
@@ -134,11 +138,13 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Registry reg
     }
     GANNET_ASSIGN_OR_RETURN(std::string secret, shared_secret(*impl->store, "request-state-hmac"));
     impl->state_codec = std::make_unique<RequestStateCodec>(secret, impl->config.request_state_ttl_ms);
-    impl->tasks = std::make_unique<TaskManager>(*impl->store, impl->config.task_ttl_ms,
-                                                impl->config.task_poll_interval_ms);
+    impl->tasks =
+        std::make_unique<TaskManager>(*impl->store, impl->config.task_ttl_ms, impl->config.task_poll_interval_ms);
     impl->workers = std::make_unique<boost::asio::thread_pool>(std::max(1, impl->config.n_workers));
     Impl* raw = impl.get();
-    impl->registry.list_changed = [raw](const std::string& list) { raw->notify_list_changed(list); };
+    impl->registry.list_changed = [raw](const std::string& list) {
+        raw->notify_list_changed(list);
+    };
     impl->instance_id = random_hex(8);
     impl->ticker = std::thread([raw] { raw->run_ticker(); });
     return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -169,8 +175,12 @@ void Server::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
     }
 }
 
-void Server::notify_list_changed(const std::string& list) { impl_->notify_list_changed(list); }
-const std::string& Server::schema_validator_name() const { return impl_->schema_name; }
+void Server::notify_list_changed(const std::string& list) {
+    impl_->notify_list_changed(list);
+}
+const std::string& Server::schema_validator_name() const {
+    return impl_->schema_name;
+}
 
 void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
     // Transport layer: method, DNS-rebinding guard, auth, media type.
@@ -187,8 +197,9 @@ void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
     }
     std::optional<std::string> tenant = auth.authenticate(call.header("authorization"));
     if (!tenant.has_value()) {
-        reply->send(401, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}},
-                    R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Unauthorized: missing or invalid bearer token"}})");
+        reply->send(
+            401, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer"}},
+            R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Unauthorized: missing or invalid bearer token"}})");
         return;
     }
     const std::string& content_type = call.header("content-type");
@@ -232,8 +243,8 @@ void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
     if (method == body.end()) {
         if (body.contains("result") || body.contains("error")) {
             const std::string& v = call.header("mcp-protocol-version");
-            if ((v.empty() || is_legacy_version(v)) && req.id.is_string() &&
-                req.id.get<std::string>().rfind("gannet-", 0) == 0) {
+            if ((v.empty() || is_legacy_version(v)) && req.id.is_string()
+                && req.id.get<std::string>().rfind("gannet-", 0) == 0) {
                 // A 2025-11-25 client answering one of our server-to-client requests: the waiting
                 // tool may run on another server, so the answer goes through the store.
                 Status s = store->put("rpc-response:" + req.tenant + ":" + req.id.get<std::string>(), body.dump(),
@@ -274,8 +285,8 @@ void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
     auto out = std::make_shared<RpcResponder>(reply, req.id);
     if (!is_modern) {
         if (header_version.empty() && req.method != "initialize" && req.method.rfind("notifications/", 0) != 0) {
-            out->error(header_mismatch("missing MCP-Protocol-Version header (send " + std::string(kModernVersion) +
-                                       " with _meta, or initialize first for 2025-11-25)"));
+            out->error(header_mismatch("missing MCP-Protocol-Version header (send " + std::string(kModernVersion)
+                                       + " with _meta, or initialize first for 2025-11-25)"));
             return;
         }
         req.is_legacy = true;
@@ -287,21 +298,22 @@ void Server::Impl::handle(HttpCall call, std::shared_ptr<HttpReply> reply) {
         out->error(header_mismatch("missing MCP-Protocol-Version header"));
         return;
     }
-    if (!req.meta.is_object() || !req.meta.contains(kMetaVersion) || !req.meta[kMetaVersion].is_string() ||
-        !req.meta.contains(kMetaCaps) || !req.meta[kMetaCaps].is_object()) {
+    if (!req.meta.is_object() || !req.meta.contains(kMetaVersion) || !req.meta[kMetaVersion].is_string()
+        || !req.meta.contains(kMetaCaps) || !req.meta[kMetaCaps].is_object()) {
         std::string what = !req.meta.is_object()              ? "params._meta: missing"
-                           : !req.meta.contains(kMetaVersion)  ? "_meta." + std::string(kMetaVersion) + ": missing"
-                           : !req.meta[kMetaVersion].is_string() ? "_meta." + std::string(kMetaVersion) + ": not a string"
-                           : !req.meta.contains(kMetaCaps)       ? "_meta." + std::string(kMetaCaps) + ": missing"
-                                                                 : "_meta." + std::string(kMetaCaps) + ": not an object";
+                           : !req.meta.contains(kMetaVersion) ? "_meta." + std::string(kMetaVersion) + ": missing"
+                           : !req.meta[kMetaVersion].is_string()
+                               ? "_meta." + std::string(kMetaVersion) + ": not a string"
+                           : !req.meta.contains(kMetaCaps) ? "_meta." + std::string(kMetaCaps) + ": missing"
+                                                           : "_meta." + std::string(kMetaCaps) + ": not an object";
         out->error(invalid_params(what, 400));
         return;
     }
     req.version = req.meta[kMetaVersion].get<std::string>();
     req.caps = req.meta[kMetaCaps];
     if (req.version != header_version) {
-        out->error(header_mismatch("MCP-Protocol-Version header '" + header_version +
-                                   "' does not match _meta protocolVersion '" + req.version + "'"));
+        out->error(header_mismatch("MCP-Protocol-Version header '" + header_version
+                                   + "' does not match _meta protocolVersion '" + req.version + "'"));
         return;
     }
     if (req.version != kModernVersion) {
@@ -325,8 +337,8 @@ std::optional<RpcError> Server::Impl::check_headers(const HttpCall& call, const 
         return header_mismatch("missing Mcp-Method header");
     }
     if (method_header != req.method) {
-        return header_mismatch("Mcp-Method header names '" + method_header + "' but the body's method is '" +
-                               req.method + "'");
+        return header_mismatch("Mcp-Method header names '" + method_header + "' but the body's method is '" + req.method
+                               + "'");
     }
     const char* name_field = nullptr;
     if (req.method == "tools/call" || req.method == "prompts/get") {
@@ -357,8 +369,8 @@ std::optional<RpcError> Server::Impl::check_headers(const HttpCall& call, const 
         return header_mismatch("Mcp-Name header has invalid base64 encoding");
     }
     if (*decoded != body_value->get<std::string>()) {
-        return header_mismatch("Mcp-Name header names '" + *decoded + "' but params." + name_field + " is '" +
-                               body_value->get<std::string>() + "'");
+        return header_mismatch("Mcp-Name header names '" + *decoded + "' but params." + name_field + " is '"
+                               + body_value->get<std::string>() + "'");
     }
     return std::nullopt;
 }
@@ -442,8 +454,8 @@ void Server::Impl::dispatch(Request req, std::shared_ptr<RpcResponder> out, std:
         return;
     }
     if (req.method.rfind("tasks/", 0) == 0) {
-        bool has_ext = req.caps.contains("extensions") && req.caps["extensions"].is_object() &&
-                       req.caps["extensions"].contains(kTasksExtension);
+        bool has_ext = req.caps.contains("extensions") && req.caps["extensions"].is_object()
+                       && req.caps["extensions"].contains(kTasksExtension);
         if (!has_ext) {
             out->error(missing_capability(Json{{"extensions", Json{{kTasksExtension, Json::object()}}}}));
             return;
@@ -468,8 +480,8 @@ void Server::Impl::dispatch_legacy(Request req, std::shared_ptr<RpcResponder> ou
         out->result(result);
         return;
     }
-    if (req.method == "ping" || req.method == "logging/setLevel" || req.method == "resources/subscribe" ||
-        req.method == "resources/unsubscribe") {
+    if (req.method == "ping" || req.method == "logging/setLevel" || req.method == "resources/subscribe"
+        || req.method == "resources/unsubscribe") {
         out->result(Json::object());
         return;
     }
@@ -480,14 +492,10 @@ void Server::Impl::dispatch_legacy(Request req, std::shared_ptr<RpcResponder> ou
     // they get no MRTR and no tasks (both need per-request capabilities).
     req.caps = Json::object();
     static const std::map<std::string, void (Impl::*)(Request&, std::shared_ptr<RpcResponder>)> kLegacy = {
-        {"tools/list", &Impl::on_tools_list},
-        {"tools/call", &Impl::on_tools_call},
-        {"prompts/list", &Impl::on_prompts_list},
-        {"prompts/get", &Impl::on_prompts_get},
-        {"resources/list", &Impl::on_resources_list},
-        {"resources/templates/list", &Impl::on_resource_templates_list},
-        {"resources/read", &Impl::on_resources_read},
-        {"completion/complete", &Impl::on_complete},
+        {"tools/list", &Impl::on_tools_list},         {"tools/call", &Impl::on_tools_call},
+        {"prompts/list", &Impl::on_prompts_list},     {"prompts/get", &Impl::on_prompts_get},
+        {"resources/list", &Impl::on_resources_list}, {"resources/templates/list", &Impl::on_resource_templates_list},
+        {"resources/read", &Impl::on_resources_read}, {"completion/complete", &Impl::on_complete},
     };
     auto it = kLegacy.find(req.method);
     if (it == kLegacy.end()) {
@@ -523,7 +531,7 @@ Json Server::Impl::stamp(const std::string& method, Json result, bool is_legacy)
     if (!result.contains("resultType")) {
         result["resultType"] = "complete";
     }
-    static const char* kCacheable[] = {"server/discover", "tools/list", "prompts/list", "resources/list",
+    static const char* kCacheable[] = {"server/discover",          "tools/list",    "prompts/list", "resources/list",
                                        "resources/templates/list", "resources/read"};
     if (result["resultType"] == "complete") {
         for (const char* m : kCacheable) {
@@ -559,9 +567,12 @@ void Server::Impl::on_listen(Request& req, std::shared_ptr<RpcResponder> out, st
     s.wants_prompts = filter.value("promptsListChanged", false) == true;
     s.wants_resources = filter.value("resourcesListChanged", false) == true;
     Json honoured = Json::object();
-    if (s.wants_tools) honoured["toolsListChanged"] = true;
-    if (s.wants_prompts) honoured["promptsListChanged"] = true;
-    if (s.wants_resources) honoured["resourcesListChanged"] = true;
+    if (s.wants_tools)
+        honoured["toolsListChanged"] = true;
+    if (s.wants_prompts)
+        honoured["promptsListChanged"] = true;
+    if (s.wants_resources)
+        honoured["resourcesListChanged"] = true;
     if (auto ids = filter.find("taskIds"); ids != filter.end() && ids->is_array()) {
         Json agreed = Json::array();
         for (const auto& id : *ids) {
@@ -588,8 +599,8 @@ void Server::Impl::notify_list_changed(const std::string& list) {
             it = listen_streams.erase(it);
             continue;
         }
-        bool wants = (list == "tools" && it->wants_tools) || (list == "prompts" && it->wants_prompts) ||
-                     (list == "resources" && it->wants_resources);
+        bool wants = (list == "tools" && it->wants_tools) || (list == "prompts" && it->wants_prompts)
+                     || (list == "resources" && it->wants_resources);
         if (wants) {
             Json n = {{"jsonrpc", "2.0"},
                       {"method", "notifications/" + list + "/list_changed"},
@@ -604,8 +615,8 @@ void Server::Impl::notify_task(const std::string& tenant, const Json& task) {
     std::string id = task.value("taskId", "");
     std::lock_guard<std::mutex> lock(listen_mutex);
     for (auto& s : listen_streams) {
-        if (s.tenant != tenant || s.reply->is_closed() ||
-            std::find(s.task_ids.begin(), s.task_ids.end(), id) == s.task_ids.end()) {
+        if (s.tenant != tenant || s.reply->is_closed()
+            || std::find(s.task_ids.begin(), s.task_ids.end(), id) == s.task_ids.end()) {
             continue;
         }
         Json params = task;

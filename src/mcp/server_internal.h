@@ -2,16 +2,16 @@
 // per-request responder that switches from a JSON body to SSE on the first notification.
 #pragma once
 
+#include <boost/asio/thread_pool.hpp>
+
 #include <condition_variable>
 #include <list>
-#include <set>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
-
-#include <boost/asio/thread_pool.hpp>
 
 #include "mcp/request_state.h"
 #include "mcp/server.h"

@@ -1,9 +1,9 @@
 // The MCP methods: discovery, lists, tools/call (schema checks, MRTR, tasks), prompts, resources,
 // completion and the tasks extension. Called by Server::Impl::dispatch with a validated Request.
+#include <boost/asio/post.hpp>
+
 #include <chrono>
 #include <thread>
-
-#include <boost/asio/post.hpp>
 
 #include "base/log.h"
 #include "mcp/server_internal.h"
@@ -37,8 +37,8 @@ std::string join_errors(const std::vector<std::string>& errors) {
 }
 
 bool has_tasks_extension(const Json& caps) {
-    return caps.contains("extensions") && caps["extensions"].is_object() &&
-           caps["extensions"].contains(kTasksExtension);
+    return caps.contains("extensions") && caps["extensions"].is_object()
+           && caps["extensions"].contains(kTasksExtension);
 }
 
 }  // namespace
@@ -129,7 +129,9 @@ std::shared_ptr<CallContext> Server::Impl::make_context(const Request& req, cons
         auto o = weak.lock();
         return !o || o->is_closed();
     };
-    ctx->announce_list_changed = [this](const std::string& list) { notify_list_changed(list); };
+    ctx->announce_list_changed = [this](const std::string& list) {
+        notify_list_changed(list);
+    };
     if (req.is_legacy) {
         std::string tenant = req.tenant;
         ctx->request_client = [this, weak, tenant](const std::string& method, const Json& params) -> Result<Json> {
@@ -206,8 +208,8 @@ void Server::Impl::on_tools_call(Request& req, std::shared_ptr<RpcResponder> out
             out->error(invalid_params("requestState: expected a string"));
             return;
         }
-        Result<Json> state = state_codec->verify(rs->get<std::string>(), StateBinding{req.tenant, req.method, name},
-                                                 now_unix_ms());
+        Result<Json> state =
+            state_codec->verify(rs->get<std::string>(), StateBinding{req.tenant, req.method, name}, now_unix_ms());
         if (!state.has_value()) {
             out->error(invalid_params(state.error().message()));
             return;
@@ -218,10 +220,10 @@ void Server::Impl::on_tools_call(Request& req, std::shared_ptr<RpcResponder> out
     std::vector<std::string> errors = v.input->validate(ctx->arguments);
     if (!errors.empty()) {
         // A tool execution error, so the model can read it and retry with fixed arguments.
-        out->result(stamp(req.method,
-                          CallOutcome::tool_error("invalid arguments for tool '" + name + "': " + join_errors(errors))
-                              .result,
-                          req.is_legacy));
+        out->result(
+            stamp(req.method,
+                  CallOutcome::tool_error("invalid arguments for tool '" + name + "': " + join_errors(errors)).result,
+                  req.is_legacy));
         return;
     }
     bool wants_task = !req.is_legacy && has_tasks_extension(req.caps);
@@ -272,14 +274,14 @@ void Server::Impl::answer_outcome(CallOutcome outcome, const CallContext& ctx, c
     }
     if (!outcome.input_requests.is_null()) {
         if (req.is_legacy) {
-            out.error(invalid_params("'" + ctx.name + "' needs client input, which requires protocol version " +
-                                     kModernVersion));
+            out.error(invalid_params("'" + ctx.name + "' needs client input, which requires protocol version "
+                                     + kModernVersion));
             return;
         }
         Json r = {{"resultType", "input_required"}, {"inputRequests", outcome.input_requests}};
         if (!outcome.next_state.is_null()) {
-            r["requestState"] = state_codec->sign(outcome.next_state, StateBinding{req.tenant, req.method, ctx.name},
-                                                  now_unix_ms());
+            r["requestState"] =
+                state_codec->sign(outcome.next_state, StateBinding{req.tenant, req.method, ctx.name}, now_unix_ms());
         }
         out.result(stamp(req.method, r, req.is_legacy));
         return;
@@ -297,9 +299,9 @@ Json Server::Impl::finish_tool_result(Json result, const ToolDef* tool) const {
             if (!errors.empty()) {
                 GANNET_LOG_WARN("mcp", "tool=%s output violates its outputSchema: %s", tool->name().c_str(),
                                 join_errors(errors).c_str());
-                return CallOutcome::tool_error("tool '" + tool->name() +
-                                               "' produced output that does not match its outputSchema: " +
-                                               join_errors(errors))
+                return CallOutcome::tool_error("tool '" + tool->name()
+                                               + "' produced output that does not match its outputSchema: "
+                                               + join_errors(errors))
                     .result;
             }
         }
@@ -342,8 +344,8 @@ void Server::Impl::on_prompts_get(Request& req, std::shared_ptr<RpcResponder> ou
         ctx->input_responses = *ir;
     }
     if (auto rs = req.params.find("requestState"); rs != req.params.end() && rs->is_string()) {
-        Result<Json> state = state_codec->verify(rs->get<std::string>(), StateBinding{req.tenant, req.method, name},
-                                                 now_unix_ms());
+        Result<Json> state =
+            state_codec->verify(rs->get<std::string>(), StateBinding{req.tenant, req.method, name}, now_unix_ms());
         if (!state.has_value()) {
             out->error(invalid_params(state.error().message()));
             return;

@@ -2,10 +2,10 @@
 // tool (including input_required rounds through tasks/update), tasks/get, tasks/update and
 // tasks/cancel. All task state is in the Store, so any server of a fleet answers for any task;
 // only the tool's execution lives on the server that created it.
+#include <boost/asio/post.hpp>
+
 #include <chrono>
 #include <thread>
-
-#include <boost/asio/post.hpp>
 
 #include "base/log.h"
 #include "mcp/server_internal.h"
@@ -67,7 +67,8 @@ void Server::Impl::prepare_task_context(CallContext& ctx, const std::string& tas
     auto last_check = std::make_shared<std::chrono::steady_clock::time_point>();
     auto cancelled = std::make_shared<bool>(false);
     TaskManager* manager = tasks.get();
-    ctx.notify = [](const Json&) {};
+    ctx.notify = [](const Json&) {
+    };
     ctx.request_client = nullptr;
     ctx.is_cancelled = [manager, tenant, task_id, last_check, cancelled] {
         auto now = std::chrono::steady_clock::now();
@@ -88,13 +89,17 @@ void Server::Impl::renew_leases(int64_t lease_until_ms) {
         owned.assign(owned_tasks.begin(), owned_tasks.end());
     }
     for (const auto& [tenant, id] : owned) {
-        tasks->update(tenant, id, [&](Json& t) {
-                if (is_terminal_task_status(t.value("status", "")) || t.value("_owner", "") != instance_id) {
-                    return false;
-                }
-                t["_lease_until"] = lease_until_ms;
-                return true;
-            }).error().ignore();
+        tasks
+            ->update(tenant, id,
+                     [&](Json& t) {
+                         if (is_terminal_task_status(t.value("status", "")) || t.value("_owner", "") != instance_id) {
+                             return false;
+                         }
+                         t["_lease_until"] = lease_until_ms;
+                         return true;
+                     })
+            .error()
+            .ignore();
     }
 }
 
@@ -134,7 +139,9 @@ Json Server::Impl::maybe_recover(const std::string& tenant, Json task) {
         ctx->input_responses = claimed.value()->value("_inputResponses", Json::object());
         ctx->request_state = claimed.value()->value("_state", Json());
         ctx->client_capabilities = Json{{"extensions", Json{{kTasksExtension, Json::object()}}}};
-        ctx->announce_list_changed = [this](const std::string& list) { notify_list_changed(list); };
+        ctx->announce_list_changed = [this](const std::string& list) {
+            notify_list_changed(list);
+        };
         prepare_task_context(*ctx, id);
         {
             std::lock_guard<std::mutex> lock(owned_mutex);
