@@ -1,9 +1,11 @@
 #include "engine/engine.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "base/check.h"
 #include "base/log.h"
+#include "engine/engine_live.h"
 #include "sampling/stop_strings.h"
 
 namespace gannet::engine {
@@ -37,47 +39,7 @@ FinishInfo done(const char* reason) {
     return f;
 }
 
-FinishInfo failed(Status s) {
-    FinishInfo f;
-    f.status = std::move(s);
-    return f;
-}
-
-// Runs a request's callback. What it throws is logged and returned as kInternal: a bug in one
-// request's consumer (the HTTP side's JSON, say) fails that request, not the engine thread.
-template <typename Fn>
-Status guarded(const char* what, Fn&& fn) {
-    try {
-        fn();
-        return Status();
-    } catch (const std::exception& e) {
-        GANNET_LOG_ERROR("engine", "%s threw: %s", what, e.what());
-        return make_error(ErrorCode::kInternal, "engine: %s threw: %s", what, e.what());
-    } catch (...) {
-        GANNET_LOG_ERROR("engine", "%s threw a non-exception", what);
-        return make_error(ErrorCode::kInternal, "engine: %s threw a non-exception", what);
-    }
-}
-
 }  // namespace
-
-struct Engine::Live {
-    uint64_t handle = 0;
-    sched::SeqId seq_id = 0;
-    EngineRequest req;
-    sampling::Sampler sampler;
-    sampling::StopStringMatcher stops;
-    std::string pending_bytes;  // decoded bytes not yet a complete UTF-8 character
-    int32_t n_generated = 0;
-    int32_t cached_tokens = -1;
-    double t_submit = 0.0;
-    double t_first = 0.0;
-    double t_last = 0.0;
-    bool is_finished = false;
-    std::vector<float> row;                       // [n_vocab] the processed logits
-    std::unordered_map<int32_t, int32_t> counts;  // output token -> occurrences (penalties)
-    Live(sampling::Sampler s, std::vector<std::string> stop) : sampler(std::move(s)), stops(std::move(stop)) {}
-};
 
 Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokenizer::Tokenizer& tok,
                                                const EngineConfig& config) {
@@ -101,6 +63,16 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     }
     if (runner == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
+    }
+    if (!(config.margin_tau >= 0.0f) || !std::isfinite(config.margin_tau)) {
+        return make_error(ErrorCode::kInvalidArgument, "engine: margin tau must be a finite number >= 0, got %g",
+                          static_cast<double>(config.margin_tau));
+    }
+    if (is_verifying(config.determinism)) {
+        if (Status s = runner->check_reference_path(); !s.ok()) {
+            return make_error(s.code(), "engine: deterministic %s: %s", determinism_name(config.determinism),
+                              s.message().c_str());
+        }
     }
     sched::SchedulerConfig sc;
     sc.max_batch_tokens = config.max_batch_tokens;
@@ -135,7 +107,7 @@ Engine::~Engine() {
     }
 }
 
-Result<uint64_t> Engine::submit(EngineRequest request) {
+Status Engine::validate(const EngineRequest& request) const {
     if (request.prompt.empty()) {
         return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
     }
@@ -155,6 +127,11 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
             return make_error(ErrorCode::kInvalidArgument, "prompt token %d is out of range", t);
         }
     }
+    return check_determinism(request.params);
+}
+
+Result<uint64_t> Engine::submit(EngineRequest request) {
+    GANNET_RETURN_IF_ERROR(validate(request));
     uint64_t h = 0;
     {
         std::lock_guard<std::mutex> lock(mu_);
@@ -168,6 +145,27 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
     }
     cv_.notify_one();
     return h;
+}
+
+Result<std::vector<uint64_t>> Engine::submit_batch(std::vector<EngineRequest> requests) {
+    for (const EngineRequest& r : requests) {
+        GANNET_RETURN_IF_ERROR(validate(r));
+    }
+    std::vector<uint64_t> handles;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (incoming_.size() + requests.size() > config_.max_queue) {
+            return make_error(ErrorCode::kResourceExhausted, "the server is overloaded (%zu requests queued)",
+                              incoming_.size());
+        }
+        for (EngineRequest& r : requests) {
+            handles.push_back(next_handle_++);
+            incoming_.emplace_back(handles.back(), std::move(r));
+        }
+        g_queue_.store(static_cast<int32_t>(incoming_.size()));
+    }
+    cv_.notify_one();
+    return handles;
 }
 
 void Engine::cancel(uint64_t handle) {
@@ -254,47 +252,8 @@ void Engine::emit_token(Live& r, int32_t token, bool& is_finished) {
 
 int32_t Engine::sample_row(Live& r, std::span<const float> logits, std::span<const int32_t> history,
                            bool& is_finished) {
-    const GenParams& p = r.req.params;
-    const bool is_plain =
-        p.logit_bias.empty() && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f && p.processor == nullptr;
-    int32_t tok = 0;
-    if (is_plain) {
-        tok = r.sampler.sample(logits, history);
-    } else {
-        r.row.assign(logits.begin(), logits.end());
-        for (auto [id, bias] : p.logit_bias) {
-            if (id >= 0 && static_cast<size_t>(id) < r.row.size())
-                r.row[static_cast<size_t>(id)] += bias;
-        }
-        for (auto [id, n] : r.counts) {
-            r.row[static_cast<size_t>(id)] -= p.frequency_penalty * static_cast<float>(n) + p.presence_penalty;
-        }
-        if (p.processor != nullptr)
-            p.processor->process(r.row);
-        tok = r.sampler.sample(r.row, history);
-        if (p.processor != nullptr) {
-            if (Status s = p.processor->accept(tok); !s.ok()) {
-                is_finished = true;
-                finish(r, failed(std::move(s)));
-                return tok;
-            }
-        }
-    }
-    if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f)
-        ++r.counts[tok];
-    if (p.top_logprobs >= 0 && r.req.on_logprob) {
-        TokenLogprob lp;
-        lp.token = tok;
-        lp.bytes = tok_.decode_token(tok, tokenizer::Tokenizer::RenderSpecial::kYes);
-        const std::vector<std::pair<int32_t, float>> top =
-            sampling::log_softmax_top(logits, tok, p.top_logprobs, lp.logprob);
-        for (auto [id, l] : top)
-            lp.top.emplace_back(tok_.decode_token(id, tokenizer::Tokenizer::RenderSpecial::kYes), l);
-        if (Status s = guarded("on_logprob", [&] { r.req.on_logprob(lp); }); !s.ok()) {
-            is_finished = true;
-            finish(r, failed(std::move(s)));
-        }
-    }
+    const int32_t tok = r.sampler.sample(prepare_row(r, logits, r.row), history);
+    after_sample(r, tok, logits, is_finished);
     return tok;
 }
 
@@ -351,6 +310,9 @@ void Engine::admit(uint64_t h, EngineRequest req) {
     auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
     live->handle = h;
     live->t_submit = now_s();
+    // Greedy rows only: a sampled row's token depends on the draw, which the margin does not bound.
+    live->mode = req.params.determinism.value_or(config_.determinism);
+    live->is_gated = is_verifying(live->mode) && req.params.temperature == 0.0f;
     auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
     live->req = std::move(req);
     if (!id.has_value()) {
@@ -447,6 +409,10 @@ void Engine::step() {
     auto logits = runner_->run(out);
     if (!logits.has_value()) {
         GANNET_LOG_ERROR("engine", "forward failed: %s", logits.error().message().c_str());
+    } else if (has_gated_row(out)) {
+        // run_reference() reuses the model's logits buffer: keep the step's rows apart first.
+        step_logits_.assign(logits->begin(), logits->end());
+        logits = std::span<const float>(step_logits_);
     }
     const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
     size_t row = 0;
@@ -469,7 +435,7 @@ void Engine::step() {
             std::span<const int32_t> hist;
             if (seq != nullptr)
                 hist = seq->tokens;
-            tok = sample_row(r, lr, hist, is_finished);
+            tok = sample_gated(r, s, lr, hist, is_finished);
             if (!is_finished) {
                 emit_token(r, tok, is_finished);
             }
@@ -556,6 +522,15 @@ std::string Engine::metrics_text() const {
                        static_cast<double>(n_preemptions_.load()));
     s += render_scalar("gannet_engine_steps_total", "counter", "Engine steps (batched forwards).",
                        static_cast<double>(n_steps_.load()));
+    s += render_scalar("gannet_margin_gated_rows_total", "counter",
+                       "Greedy rows of requests with deterministic margin or always (MarginGate's candidates).",
+                       static_cast<double>(n_gated_rows_.load()));
+    s += render_scalar("gannet_margin_verified_steps_total", "counter",
+                       "Gated rows recomputed on the reference path (margin below tau, or always).",
+                       static_cast<double>(n_verified_rows_.load()));
+    s += render_scalar("gannet_margin_overrides_total", "counter",
+                       "Verified rows whose reference token differed: emitted instead, with the reference K/V.",
+                       static_cast<double>(n_overrides_.load()));
     s += render_scalar("gannet_queue_depth", "gauge", "Requests waiting for admission.",
                        static_cast<double>(g_waiting_.load() + g_queue_.load()));
     s += render_scalar("gannet_running_requests", "gauge", "Requests running.", static_cast<double>(g_running_.load()));

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "engine/margin_gate.h"
 #include "engine/metrics.h"
 #include "model/model.h"
 #include "runner/runner.h"
@@ -41,7 +43,11 @@ struct EngineConfig {
     int32_t max_running_seqs = 256;
     size_t max_queue = 4096;  // submit() beyond this: kResourceExhausted (HTTP 503)
     int n_threads = 1;
-    bool is_deterministic = false;                // CPU: always batch-invariant; CudaRunner: set its is_deterministic
+    bool is_deterministic = false;  // CPU: always batch-invariant; CudaRunner: set its is_deterministic
+    // Requests without their own GenParams::determinism get this (margin_gate.h). kMargin/kAlways need
+    // the runner's reference path (create() fails with kUnimplemented without one).
+    Determinism determinism = Determinism::kOff;
+    float margin_tau = kDefaultMarginTau;         // kMargin verifies greedy rows whose margin is below this (logits)
     tensor::DType kv_type = tensor::DType::kF32;  // paged K/V row type: f32, f16, q8_0 or q4_0
 };
 
@@ -63,6 +69,9 @@ struct GenParams {
     int32_t top_logprobs = -1;                          // -1: no logprobs; 0..20: the sampled token's and the n best
     // Masks each row before sampling (constrained decoding); one per request, not shared.
     std::shared_ptr<sampling::LogitProcessor> processor;
+    // This request's determinism (the API's "deterministic"); nullopt: EngineConfig::determinism.
+    // kMargin/kAlways verify greedy rows only, so they need temperature 0 when asked for here.
+    std::optional<Determinism> determinism;
 };
 
 // The log-probability (under the model's raw distribution) of one generated token.
@@ -91,6 +100,9 @@ struct EngineRequest {
     std::function<void(const FinishInfo&)> on_finish;  // exactly once
     // Engine thread, each generated token before its text, when params.top_logprobs >= 0.
     std::function<void(const TokenLogprob&)> on_logprob;
+    // Engine thread, each generated token before its text: its margin and what MarginGate did
+    // (`gannet bench determinism` and the tests read it). Set, it makes every row compute its margin.
+    std::function<void(const StepTrace&)> on_trace;
 };
 
 class Engine {
@@ -106,8 +118,14 @@ public:
     ~Engine();  // stops the loop; pending requests finish with kCancelled
 
     // Queues a request; returns its handle for cancel(). kResourceExhausted when the queue is full,
-    // kInvalidArgument for an empty prompt or when prompt + max_tokens exceeds n_ctx (message says so).
+    // kInvalidArgument for an empty prompt or when prompt + max_tokens exceeds n_ctx (message says so),
+    // or a determinism this engine cannot give (margin/always with temperature > 0, invariant on a
+    // runner that is not batch-invariant); kUnimplemented for margin/always without a reference path.
     Result<uint64_t> submit(EngineRequest request);
+    // All or none, under one lock, so the engine admits them in the same step (a batch of exactly
+    // these requests: `gannet bench determinism` co-batches prompts with fillers this way). Errors:
+    // those of submit() for the first bad request, and then none is queued.
+    Result<std::vector<uint64_t>> submit_batch(std::vector<EngineRequest> requests);
     // The client went away: the request stops at the next step and finishes with kCancelled.
     void cancel(uint64_t handle);
 
@@ -118,6 +136,7 @@ public:
 
     std::string metrics_text() const;
     const EngineConfig& config() const { return config_; }
+    int64_t runner_vocab() const { return runner_->n_vocab(); }
 
 private:
     struct Live;
@@ -135,6 +154,21 @@ private:
     // Bias, penalties, the request's processor, then the sampler; reports logprobs. Sets
     // is_finished (and finishes r) when the processor refuses the token.
     int32_t sample_row(Live& r, std::span<const float> logits, std::span<const int32_t> history, bool& is_finished);
+    // engine_gate.cc. The row a request's sampler sees: logits itself, or bias, penalties and the
+    // processor's mask applied in buf.
+    std::span<const float> prepare_row(Live& r, std::span<const float> logits, std::vector<float>& buf);
+    // After the token is chosen from raw logits: the processor's accept, penalty counts, logprobs.
+    void after_sample(Live& r, int32_t tok, std::span<const float> logits, bool& is_finished);
+    // sample_row with MarginGate: when r is gated and the margin is below tau (or always), the row is
+    // recomputed on the runner's reference path; if its token differs, that token is emitted and the
+    // reference K/V replace the batch's. Calls on_trace.
+    int32_t sample_gated(Live& r, const sched::ScheduledSeq& s, std::span<const float> logits,
+                         std::span<const int32_t> history, bool& is_finished);
+    // Whether any row of out belongs to a gated request (the step's logits must then outlive
+    // run_reference(), which reuses the model's buffer).
+    bool has_gated_row(const sched::SchedulerOutput& out) const;
+    Status check_determinism(const GenParams& p) const;
+    Status validate(const EngineRequest& request) const;  // submit()'s checks
 
     model::Model& model_;
     const tokenizer::Tokenizer& tok_;
@@ -145,6 +179,7 @@ private:
     // Engine thread: the scheduler's counters already added to ours (a new scheduler starts at 0).
     int64_t prev_hit_ = 0, prev_admitted_ = 0, prev_preemptions_ = 0;
     std::vector<sched::SampledToken> sampled_;  // engine thread: reused by every step
+    std::vector<float> step_logits_;            // engine thread: the step's logits while the gate verifies rows
 
     mutable std::mutex mu_;  // guards incoming_, cancels_, stop_
     std::condition_variable cv_;
@@ -161,7 +196,7 @@ private:
     Histogram itl_{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
     std::atomic<int64_t> n_requests_{0}, n_requests_ok_{0}, n_requests_err_{0}, n_requests_cancelled_{0},
         n_exceptions_{0}, n_prompt_tokens_{0}, n_generation_tokens_{0}, n_hit_tokens_{0}, n_query_tokens_{0},
-        n_preemptions_{0}, n_steps_{0};
+        n_preemptions_{0}, n_steps_{0}, n_gated_rows_{0}, n_verified_rows_{0}, n_overrides_{0};
     std::atomic<int32_t> g_waiting_{0}, g_running_{0}, g_blocks_used_{0}, g_queue_{0};
     int32_t n_blocks_total_ = 0;
 

@@ -33,11 +33,13 @@ Result<std::unique_ptr<Runner>> Runner::create(model::Model& model, const Runner
         return make_error(ErrorCode::kInvalidArgument, "runner: n_threads must be >= 1, got %d", config.n_threads);
     }
     GANNET_ASSIGN_OR_RETURN(kvcache::KvCacheLayout layout, paged_layout(model, config));
+    layout.n_blocks += 1;  // the scratch block of run_reference(), never scheduled
     GANNET_ASSIGN_OR_RETURN(kvcache::KvStorage kv, kvcache::KvStorage::create(layout));
     return std::unique_ptr<Runner>(new Runner(model, config, std::move(kv)));
 }
 
 Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
+    reference_block_ = -1;
     kv_.copy_blocks(out.block_copies);
     if (out.seqs.empty()) {
         return std::span<const float>();
@@ -65,6 +67,44 @@ Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tok
                               .is_logits_needed = true,
                               .is_all_logits_needed = mode == model::LogitsMode::kAll};
     return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1), kv_, pool_);
+}
+
+Result<std::span<const float>> Runner::run_reference(const sched::ScheduledSeq& seq) {
+    reference_block_ = -1;
+    if (seq.tokens.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: run_reference of a sequence chunk with no tokens");
+    }
+    const int32_t pos = seq.pos + static_cast<int32_t>(seq.tokens.size()) - 1;
+    const size_t index = static_cast<size_t>(pos / config_.block_size);
+    if (index >= seq.block_table.size()) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: block table of %zu blocks cannot hold position %d",
+                          seq.block_table.size(), pos);
+    }
+    // The scratch block starts as a copy of the block holding pos: the reference reads the positions
+    // before pos in it exactly as run() left them, and only its own K/V at pos differ.
+    const kvcache::BlockId block = seq.block_table[index];
+    const kvcache::BlockCopy to_scratch{.src = block, .dst = scratch_block()};
+    kv_.copy_blocks(std::span<const kvcache::BlockCopy>(&to_scratch, 1));
+    reference_table_.assign(seq.block_table.begin(), seq.block_table.begin() + static_cast<std::ptrdiff_t>(index) + 1);
+    reference_table_[index] = scratch_block();
+    const model::BatchSeq one{.tokens = seq.tokens.subspan(seq.tokens.size() - 1),
+                              .pos = pos,
+                              .block_table = reference_table_,
+                              .is_logits_needed = true};
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
+                            model_.forward_batch(std::span<const model::BatchSeq>(&one, 1), kv_, pool_));
+    reference_block_ = block;
+    return logits;
+}
+
+Status Runner::commit_reference() {
+    if (reference_block_ < 0) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: commit_reference without a pending run_reference");
+    }
+    const kvcache::BlockCopy back{.src = scratch_block(), .dst = reference_block_};
+    kv_.copy_blocks(std::span<const kvcache::BlockCopy>(&back, 1));
+    reference_block_ = -1;
+    return Status();
 }
 
 }  // namespace gannet::runner

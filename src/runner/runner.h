@@ -3,7 +3,9 @@
 // the step's block copies, and runs Model::forward_batch over every scheduled sequence at once.
 // Sampling stays with the engine (each sequence has its own sampler and seed). run_sequence() is the
 // same forward for one sequence outside the scheduler, with logits of every position: what
-// `gannet logits`, `gannet perplexity`, calibration and the model tests use.
+// `gannet logits`, `gannet perplexity`, calibration and the model tests use. run_reference() is
+// MarginGate's verifier: the same forward for one token alone, its K/V written into a scratch
+// block (one more than config.n_blocks) that commit_reference() copies over the sequence's block.
 // Not thread-safe: owned by the engine loop.
 #pragma once
 
@@ -58,6 +60,20 @@ public:
     const RunnerConfig& config() const { return config_; }
     int64_t n_vocab() const override { return model_.config().n_vocab; }
 
+    // Every row of forward_batch is computed independently of the batch (model.h).
+    bool is_batch_invariant() const override { return true; }
+    Status check_reference_path() const override { return Status(); }
+    // StepRunner's contract. The reference is forward_batch over one token at seq's last position, with
+    // seq's block table except that the block holding that position is replaced by the scratch block,
+    // after copying it there (earlier positions of the block read the same K/V). Errors:
+    // kInvalidArgument for a seq without tokens; those of Model::forward_batch.
+    Result<std::span<const float>> run_reference(const sched::ScheduledSeq& seq) override;
+    // Copies the scratch block over the block run_reference() replaced (K, V and key summary).
+    // kInvalidArgument when no run_reference() is pending.
+    Status commit_reference() override;
+    // The scratch block id (= config.n_blocks): the scheduler never hands it out.
+    kvcache::BlockId scratch_block() const { return config_.n_blocks; }
+
 private:
     Runner(model::Model& model, const RunnerConfig& config, kvcache::KvStorage kv)
         : model_(model), config_(config), kv_(std::move(kv)), pool_(config.n_threads) {
@@ -71,7 +87,9 @@ private:
     kvcache::KvStorage kv_;
     ThreadPool pool_;
     std::vector<model::BatchSeq> batch_;
-    std::vector<kvcache::BlockId> sequence_table_;  // 0, 1, ..., n_blocks - 1: run_sequence's blocks
+    std::vector<kvcache::BlockId> sequence_table_;   // 0, 1, ..., n_blocks - 1: run_sequence's blocks
+    std::vector<kvcache::BlockId> reference_table_;  // run_reference's table: seq's, scratch at its last block
+    kvcache::BlockId reference_block_ = -1;          // the block commit_reference() overwrites; -1: none pending
 };
 
 }  // namespace gannet::runner

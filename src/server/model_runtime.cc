@@ -99,7 +99,9 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.n_kv_blocks = static_cast<int32_t>(options.n_kv_blocks > 0 ? options.n_kv_blocks : default_blocks);
     ec.max_batch_tokens = static_cast<int32_t>(options.max_batch_tokens);
     ec.n_threads = options.n_threads;
-    ec.is_deterministic = options.is_deterministic;
+    ec.is_deterministic = options.determinism == engine::Determinism::kInvariant;
+    ec.determinism = options.determinism;
+    ec.margin_tau = options.margin_tau;
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
     rt->model_name = model_name_of(options.model_path);
     return rt;

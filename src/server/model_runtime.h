@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "engine/margin_gate.h"
 #include "server/openai_routes.h"
 
 namespace gannet::server {
@@ -22,9 +23,12 @@ struct ModelRuntimeOptions {
     int64_t n_kv_contexts = 64;      // with n_kv_blocks 0: room for this many full contexts (>= 1)
     int64_t max_batch_tokens = 512;  // tokens per engine step
     int n_threads = 1;               // compute threads (resolved: >= 1)
-    bool is_deterministic = false;   // cuda: one token per product (the CPU path always is)
-    std::string device = "cpu";      // cpu or cuda
-    std::string kv_type = "f32";     // f32, f16, q8_0 or q4_0 (cuda: f32 only)
+    // --deterministic (engine/margin_gate.h): kInvariant makes cuda multiply one token per product (the
+    // CPU path always is batch-invariant); kMargin/kAlways verify greedy rows on the reference path.
+    engine::Determinism determinism = engine::Determinism::kOff;
+    float margin_tau = engine::kDefaultMarginTau;  // --margin-tau
+    std::string device = "cpu";                    // cpu or cuda
+    std::string kv_type = "f32";                   // f32, f16, q8_0 or q4_0 (cuda: f32 only)
 };
 
 class ModelRuntime {

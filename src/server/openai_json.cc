@@ -77,6 +77,8 @@ constexpr Param kParams[] = {
     {"logit_bias", true, true},
     {"frequency_penalty", true, true},
     {"presence_penalty", true, true},
+    // MarginGate (#19): this request's determinism, overriding `serve --deterministic`.
+    {"deterministic", true, true},
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -405,6 +407,21 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         } else {
             return bad("stop", "'stop' must be a string or an array of up to 4 strings");
         }
+    }
+    if (j.contains("deterministic") && !j["deterministic"].is_null()) {
+        const json& d = j["deterministic"];
+        if (!d.is_string())
+            return bad_type("deterministic", "one of \"off\", \"invariant\", \"margin\", \"always\"", d);
+        const std::string v = d.get<std::string>();
+        if (v != "off" && v != "invariant" && v != "margin" && v != "always")
+            return bad("deterministic",
+                       "'deterministic' must be one of off, invariant, margin, always; got '" + v + "'");
+        if ((v == "margin" || v == "always") && out.temperature != 0.0f) {
+            return bad("deterministic",
+                       "'deterministic' " + v + " verifies greedy decoding and needs temperature 0, got "
+                           + (j.contains("temperature") ? j["temperature"].dump() : "1 (the default)"));
+        }
+        out.deterministic = v;
     }
     if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {
         if (!j["ignore_eos"].is_boolean())

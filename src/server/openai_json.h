@@ -49,6 +49,8 @@ struct CompletionRequest {
     float presence_penalty = 0.0f;
     int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
     int32_t n = 1;
+    // "off", "invariant", "margin" or "always" (engine/margin_gate.h); empty: the server's --deterministic.
+    std::string deterministic;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

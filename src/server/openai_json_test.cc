@@ -126,6 +126,42 @@ TEST(OpenAiJsonTest, UserIsAStringKeptForTheRequestLog) {
     EXPECT_NE(err->message.find("at most 256"), std::string::npos) << err->message;
 }
 
+// MarginGate (#19): "deterministic" is one of four names; margin and always need greedy decoding.
+TEST(OpenAiJsonTest, DeterministicIsValidatedAndKept) {
+    CompletionRequest r;
+    ASSERT_FALSE(
+        parse_completion_request(R"({"model":"m","prompt":"x","temperature":0,"deterministic":"margin"})", false, r)
+            .has_value());
+    EXPECT_EQ(r.deterministic, "margin");
+    CompletionRequest c;
+    ASSERT_FALSE(parse_completion_request(
+                     R"({"model":"m","messages":[{"role":"user","content":"x"}],"deterministic":"invariant"})", true, c)
+                     .has_value());
+    EXPECT_EQ(c.deterministic, "invariant");
+    CompletionRequest d;
+    ASSERT_FALSE(parse_completion_request(R"({"model":"m","prompt":"x"})", false, d).has_value());
+    EXPECT_EQ(d.deterministic, "");  // the server's --deterministic
+    struct Case {
+        const char* body;
+        const char* message;
+    };
+    for (const Case& k : {
+             Case{R"({"model":"m","prompt":"x","deterministic":"fast"})",
+                  "'deterministic' must be one of off, invariant, margin, always; got 'fast'"},
+             Case{R"({"model":"m","prompt":"x","deterministic":true})", "expected"},
+             Case{R"({"model":"m","prompt":"x","temperature":0.5,"deterministic":"always"})",
+                  "'deterministic' always verifies greedy decoding and needs temperature 0, got 0.5"},
+             Case{R"({"model":"m","prompt":"x","deterministic":"margin"})", "needs temperature 0, got 1 (the default)"},
+         }) {
+        CompletionRequest bad;
+        auto err = parse_completion_request(k.body, false, bad);
+        ASSERT_TRUE(err.has_value()) << k.body;
+        EXPECT_EQ(err->http_status, 400);
+        EXPECT_EQ(err->param, "deterministic") << k.body;
+        EXPECT_NE(err->message.find(k.message), std::string::npos) << err->message;
+    }
+}
+
 TEST(OpenAiJsonTest, ErrorBodyShape) {
     EXPECT_EQ(error_body({.http_status = 404,
                           .message = "no",

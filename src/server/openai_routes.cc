@@ -359,7 +359,12 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                      .frequency_penalty = req.frequency_penalty,
                      .presence_penalty = req.presence_penalty,
                      .top_logprobs = req.top_logprobs,
-                     .processor = nullptr};
+                     .processor = nullptr,
+                     .determinism = std::nullopt};
+        if (!req.deterministic.empty()) {
+            // parse_completion_request accepted only the four names, so this cannot fail.
+            er.params.determinism = *engine::determinism_from_name(req.deterministic, "deterministic");
+        }
         if (*grammar != nullptr) {
             call->choices[index].constraint = std::make_shared<constrain::Constraint>(*grammar, rt->vocab, eos_ids);
             er.params.processor = call->choices[index].constraint;

@@ -23,7 +23,8 @@
 
 namespace gannet::app {
 
-int bench_constrain_main(const std::vector<std::string>& args);  // cmd_bench_constrain.cc
+int bench_constrain_main(const std::vector<std::string>& args);    // cmd_bench_constrain.cc
+int bench_determinism_main(const std::vector<std::string>& args);  // cmd_bench_determinism.cc
 
 namespace {
 
@@ -199,6 +200,10 @@ int run_bench(const std::vector<std::string>& args) {
     if (!args.empty() && args[0] == "constrain") {
         return bench_constrain_main({args.begin() + 1, args.end()});
     }
+    // `gannet bench determinism ...` measures batch-size flips and MarginGate (src/engine/).
+    if (!args.empty() && args[0] == "determinism") {
+        return bench_determinism_main({args.begin() + 1, args.end()});
+    }
     // `gannet bench replay ...` replays agent trajectories against a server (src/bench/).
     if (!args.empty() && args[0] == "replay") {
         return bench_replay_main({args.begin() + 1, args.end()});
@@ -286,7 +291,8 @@ int run_bench(const std::vector<std::string>& args) {
 
 GANNET_COMMAND("bench",
                "prefill/decode speed of a model (ends with a JSON line); `bench replay`: agent trajectory replay; "
-               "`bench efc`: feedback that predicts success; `bench constrain`: MaskBench",
+               "`bench efc`: feedback that predicts success; `bench constrain`: MaskBench; `bench determinism`: "
+               "batch-size flips and MarginGate",
                run_bench);
 
 }  // namespace gannet::app

@@ -1,6 +1,7 @@
 // `gannet serve`: the MCP server (/mcp, /health) and, with a model, the OpenAI API. Parses flags;
 // server::ModelRuntime assembles the model, tokenizer, engine and runner, server::serve the rest.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "command.h"
@@ -21,7 +22,8 @@ struct ModelOptions {
     int64_t n_kv_blocks = 0;  // 0: 64 contexts, at most 1 GiB
     int64_t max_batch_tokens = 512;
     int64_t n_threads = 0;
-    bool is_deterministic = false;
+    std::string deterministic = "off";  // --deterministic: off, invariant (bare flag), margin or always
+    double margin_tau = engine::kDefaultMarginTau;
     std::string device = "cpu";    // cpu or cuda (the engine's runner)
     std::string kv_type = "f32";   // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
     int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
@@ -32,19 +34,37 @@ struct ModelOptions {
 Status mount_model(server::HttpServer& http, const std::string& path, const ModelOptions& mo,
                    std::shared_ptr<server::BudgetGate> budgets) {
     GANNET_ASSIGN_OR_RETURN(int n_threads, resolve_threads(mo.n_threads));
+    GANNET_ASSIGN_OR_RETURN(engine::Determinism determinism,
+                            engine::determinism_from_name(mo.deterministic, "--deterministic"));
     GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
                             server::ModelRuntime::create({.model_path = path,
                                                           .n_ctx = mo.n_ctx,
                                                           .n_kv_blocks = mo.n_kv_blocks,
                                                           .max_batch_tokens = mo.max_batch_tokens,
                                                           .n_threads = n_threads,
-                                                          .is_deterministic = mo.is_deterministic,
+                                                          .determinism = determinism,
+                                                          .margin_tau = static_cast<float>(mo.margin_tau),
                                                           .device = mo.device,
                                                           .kv_type = mo.kv_type}));
     rt->budgets = std::move(budgets);
     rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
     server::mount_openai_routes(http, rt);
     return Status();
+}
+
+// `--deterministic` alone meant the batch-invariant path before it took a value, and still does: it
+// becomes `--deterministic=invariant` unless a mode name follows (a bad name fails in the parse).
+std::vector<std::string> bare_deterministic_is_invariant(const std::vector<std::string>& args) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const bool has_value = i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-';
+        if (args[i] == "--deterministic" && !has_value) {
+            out.push_back("--deterministic=invariant");
+        } else {
+            out.push_back(args[i]);
+        }
+    }
+    return out;
 }
 
 int serve_main(const std::vector<std::string>& args) {
@@ -69,9 +89,12 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_string("--kv-type", &mo.kv_type, kKvTypeHelp);
     flags.add_string("--device", &mo.device, "cpu (default) or cuda: where the engine runs the model");
     flags.add_int("-t,--threads", &mo.n_threads, "compute threads (default 0: all)");
-    flags.add_bool(
-        "--deterministic", &mo.is_deterministic,
-        "a request's tokens do not depend on its batch-mates (the CPU path always is; cuda: one token per product)");
+    flags.add_string("--deterministic", &mo.deterministic,
+                     "off (default), invariant (the bare flag: batch-invariant products; the CPU path always is), "
+                     "margin (MarginGate: verify greedy steps whose top-1/top-2 margin is below --margin-tau on "
+                     "the reference path) or always (verify every greedy step)");
+    flags.add_float("--margin-tau", &mo.margin_tau,
+                    "MarginGate's threshold in logits (default 1; `gannet bench determinism --calibrate` finds one)");
     flags.add_string("--tools", &tools, "comma-separated tool packs: workspace, conformance");
     flags.add_string("--store", &o.store,
                      "sqlite:PATH or redis://HOST:PORT (default " + server::default_store_spec() + ")");
@@ -90,8 +113,16 @@ int serve_main(const std::vector<std::string>& args) {
     ServeLimitFlags limits;
     limits.add_to(flags);
     flags.add_bool("-h,--help", &is_help, "show this help");
-    if (Status s = flags.parse(args); !s.ok()) {
+    if (Status s = flags.parse(bare_deterministic_is_invariant(args)); !s.ok()) {
         return fail("serve", s);
+    }
+    if (Result<engine::Determinism> d = engine::determinism_from_name(mo.deterministic, "--deterministic");
+        !d.has_value()) {
+        return fail("serve", d.error());
+    }
+    if (!(mo.margin_tau >= 0.0) || !std::isfinite(mo.margin_tau)) {
+        return fail("serve", make_error(ErrorCode::kInvalidArgument,
+                                        "--margin-tau must be a finite number >= 0, got %g", mo.margin_tau));
     }
     if (Result<tensor::DType> t = tensor::kv_type_from_name(mo.kv_type); !t.has_value()) {
         return fail("serve", t.error());
@@ -99,7 +130,8 @@ int serve_main(const std::vector<std::string>& args) {
     if (is_help) {
         std::printf(
             "usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
-            "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda] [--deterministic]\n"
+            "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda]\n"
+            "                    [--deterministic [off|invariant|margin|always]] [--margin-tau T]\n"
             "                    [--tools PACK,...] [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR]\n"
             "                    [--sandbox-allow-missing LAYERS] [--auth-tokens FILE [--public-metrics]]\n"
             "                    [--budgets FILE] [limits: --max-body-bytes N ...]\n\n%s",
