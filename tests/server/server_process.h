@@ -35,7 +35,8 @@ inline std::string slurp(const std::string& path) {
 // `gannet serve` on the default model, port 0, until destroyed (SIGTERM, then SIGKILL after 5 s).
 class ServerProcess {
 public:
-    ServerProcess() {
+    // extra_args go after the defaults (e.g. {"--deterministic", "margin"}).
+    explicit ServerProcess(const std::vector<std::string>& extra_args = {}) {
         char tmpl[] = "/tmp/gannet_disconnect_test.XXXXXX";
         EXPECT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
@@ -45,6 +46,7 @@ public:
                                          "--port",      "0",
                                          "-t",          "1",
                                          "--store",     "sqlite:" + dir_ + "/mcp.db"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;
         for (std::string& a : args) {
             argv.push_back(a.data());
