@@ -94,6 +94,7 @@ Result<std::vector<Traced>> run_batch_size(Engine& engine, std::span<const std::
                 ++res.n_rows;
                 ++res.n_tokens;
                 res.n_verified += t.is_verified ? 1 : 0;
+                res.max_ref_diff = std::max(res.max_ref_diff, t.ref_max_abs_diff);
                 if (t.is_overridden) {
                     ++res.n_overrides;
                     res.override_margins.push_back(t.margin);
@@ -208,7 +209,7 @@ Result<DeterminismReport> run_determinism_bench(Engine& engine, std::span<const 
 
 std::string DeterminismReport::json() const {
     // Arrays aligned with batch_sizes, one entry per batch size.
-    std::string sizes, flip, ident, trig, toks, flips, overrides, fm;
+    std::string sizes, flip, ident, trig, toks, flips, overrides, diffs, fm;
     char buf[200];
     auto add = [&buf](std::string& to, size_t i, const char* fmt, double v) {
         std::snprintf(buf, sizeof(buf), fmt, v);
@@ -224,6 +225,7 @@ std::string DeterminismReport::json() const {
         add(toks, i, "%.1f", b.tok_s());
         add(flips, i, "%.0f", static_cast<double>(b.n_flips));
         add(overrides, i, "%.0f", static_cast<double>(b.n_overrides));
+        add(diffs, i, "%.6g", static_cast<double>(b.max_ref_diff));
         fm += i > 0 ? "," : "";
         fm += json_floats(b.flip_margins);
     }
@@ -233,7 +235,7 @@ std::string DeterminismReport::json() const {
     s += buf;
     s += ",\"batch_sizes\":[" + sizes + "],\"flip_rate\":[" + flip + "],\"identical_pct\":[" + ident;
     s += "],\"trigger_rate\":[" + trig + "],\"tok_s\":[" + toks + "],\"n_flips\":[" + flips;
-    s += "],\"n_overrides\":[" + overrides + "],\"flip_margins\":[" + fm + "]";
+    s += "],\"n_overrides\":[" + overrides + "],\"ref_max_abs_diff\":[" + diffs + "],\"flip_margins\":[" + fm + "]";
     std::snprintf(buf, sizeof(buf),
                   ",\"margin_b1_min\":%.6g,\"margin_b1_p01\":%.6g,\"margin_b1_p10\":%.6g,\"margin_b1_p50\":%.6g}",
                   static_cast<double>(quantile(margins_b1, 0.0)), static_cast<double>(quantile(margins_b1, 0.01)),
@@ -255,6 +257,7 @@ Calibration calibrate_tau(const DeterminismReport& off, const DeterminismReport&
     }
     for (const BatchSizeResult& b : always.batches) {
         c.n_overrides += b.n_overrides;
+        c.max_ref_diff = std::max(c.max_ref_diff, b.max_ref_diff);
         for (float m : b.override_margins) {
             top = std::max(top, m);
         }
@@ -274,9 +277,9 @@ std::string Calibration::json() const {
     char buf[256];
     std::snprintf(buf, sizeof(buf),
                   "{\"calibrate\":true,\"tau\":%.9g,\"n_flips\":%lld,\"n_overrides\":%lld,\"max_margin\":%.9g,"
-                  "\"trigger_rate\":%.4f}",
+                  "\"trigger_rate\":%.4f,\"max_ref_diff\":%.6g}",
                   static_cast<double>(tau), static_cast<long long>(n_flips), static_cast<long long>(n_overrides),
-                  static_cast<double>(max_margin), trigger_rate);
+                  static_cast<double>(max_margin), trigger_rate, static_cast<double>(max_ref_diff));
     return buf;
 }
 

@@ -8,6 +8,7 @@
 // rescale tau). Agreement is decided by the request's own sampler on both rows, so the repetition
 // penalty of `gannet run` is honoured too.
 #include <algorithm>
+#include <cmath>
 
 #include "engine/engine.h"
 #include "engine/engine_live.h"
@@ -85,6 +86,9 @@ int32_t Engine::sample_gated(Live& r, const sched::ScheduledSeq& s, std::span<co
             is_finished = true;
             finish(r, failed(ref.error()));
             return tok;
+        }
+        for (size_t i = 0; i < logits.size(); ++i) {
+            trace.ref_max_abs_diff = std::max(trace.ref_max_abs_diff, std::fabs((*ref)[i] - logits[i]));
         }
         const int32_t ref_tok = r.sampler.sample(prepare_row(r, *ref, r.row_ref), history);
         if (ref_tok != tok) {

@@ -46,6 +46,9 @@ struct StepTrace {
     float margin = 0.0f;
     bool is_verified = false;
     bool is_overridden = false;  // the reference's token differed and was emitted; its K/V replaced the batch's
+    // Verified rows: the largest |reference - batched| raw logit, the batch's perturbation of this row
+    // (0 where the runner is batch-invariant). A flip needs margin < 2x this, which is what tau covers.
+    float ref_max_abs_diff = 0.0f;
 };
 
 }  // namespace gannet::engine

@@ -168,6 +168,8 @@ TEST(MarginGateEngineTest, ADisagreementEmitsTheReferenceTokenAndReplacesTheDrif
     ASSERT_EQ(gated.steps.size(), 16u);
     EXPECT_TRUE(gated.steps[kDriftStep - 1].is_verified);
     EXPECT_TRUE(gated.steps[kDriftStep - 1].is_overridden);
+    EXPECT_GT(gated.steps[kDriftStep - 1].ref_max_abs_diff, 0.0f);  // the two swapped logits
+    EXPECT_EQ(gated.steps[0].ref_max_abs_diff, 0.0f);
     EXPECT_EQ(gated.overrides, 1.0);
     for (size_t i = 0; i < gated.steps.size(); ++i) {
         EXPECT_TRUE(gated.steps[i].is_verified) << i;
@@ -229,6 +231,8 @@ TEST(MarginGateEngineTest, ShippedModelMarginIsIdenticalAtBatchOneAndSixteen) {
     EXPECT_GT(b16.n_verified, 0) << rep->json();
     EXPECT_LT(b16.n_verified, b16.n_rows) << rep->json();
     EXPECT_EQ(b16.n_steps_compared, 8 * 12);
+    // The CPU forward is batch-invariant: every verified row's reference equals it bit for bit.
+    EXPECT_EQ(b16.max_ref_diff, 0.0f) << rep->json();
 }
 
 // A runner with StepRunner's defaults: no reference path, not batch-invariant.

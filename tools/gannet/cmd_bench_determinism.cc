@@ -187,7 +187,8 @@ int bench_determinism_main(const std::vector<std::string>& args) {
         const engine::Calibration c = engine::calibrate_tau(*off, *always);
         if (!is_json) {
             std::printf(
-                "tau %.9g: %lld flips and %lld overrides on %zu prompts, largest margin %g, trigger rate %.4f\n",
+                "tau %.9g: %lld flips and %lld overrides on %zu prompts, largest margin %g, trigger rate %.4f, "
+                "largest reference difference %g\n",
                 static_cast<double>(c.tau), static_cast<long long>(c.n_flips), static_cast<long long>(c.n_overrides),
                 texts->size(), static_cast<double>(c.max_margin), c.trigger_rate);
         }
