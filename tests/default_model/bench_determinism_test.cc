@@ -79,7 +79,8 @@ TEST(BenchDeterminismTest, BadFlagsExitOne) {
     for (const std::string& args : {std::string("bench determinism ") + kPrompts + " --mode fast",
                                     std::string("bench determinism ") + kPrompts + " --batch-sizes 0,4",
                                     std::string("bench determinism --prompts /nonexistent"),
-                                    std::string("bench determinism ") + kPrompts + " --tau -1"}) {
+                                    std::string("bench determinism ") + kPrompts + " --tau -1",
+                                    std::string("bench determinism --calibrate ") + kPrompts + " --mode margin"}) {
         run_gannet(args, &rc);
         EXPECT_EQ(rc, 1) << args;
     }

@@ -158,6 +158,11 @@ int bench_determinism_main(const std::vector<std::string>& args) {
         }
     }
     o.batch_sizes = *bs;
+    if (is_calibrate && (flags.was_set("--mode") || flags.was_set("--tau"))) {
+        return fail("bench determinism", make_error(ErrorCode::kInvalidArgument,
+                                                    "--calibrate runs off and always and finds tau: it takes no "
+                                                    "--mode or --tau"));
+    }
     if (o.prompts_path.empty()) {
         return fail("bench determinism", make_error(ErrorCode::kInvalidArgument, "--prompts FILE is required"));
     }
