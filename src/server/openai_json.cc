@@ -17,12 +17,12 @@ std::string error_body(const OpenAiError& e) {
     return gannet::json::dump(j);
 }
 
-namespace {
-
-OpenAiError bad(const std::string& param, const std::string& message) {
+OpenAiError invalid_param(const std::string& param, const std::string& message) {
     return OpenAiError{
         .http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
+
+namespace {
 
 // "an integer", "a string", ...: how OpenAI's errors name a JSON value's type.
 std::string kind_of(const json& v) {
@@ -39,9 +39,20 @@ std::string kind_of(const json& v) {
     }
 }
 
+}  // namespace
+
+OpenAiError invalid_type(const std::string& param, const std::string& expected, const json& got) {
+    return invalid_param(
+        param, "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) + " instead.");
+}
+
+namespace {
+
+OpenAiError bad(const std::string& param, const std::string& message) {
+    return invalid_param(param, message);
+}
 OpenAiError bad_type(const std::string& param, const std::string& expected, const json& got) {
-    return bad(param,
-               "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) + " instead.");
+    return invalid_type(param, expected, got);
 }
 
 // The request parameters this server accepts, in one place. A key not listed is a 400 naming it:

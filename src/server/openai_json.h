@@ -22,6 +22,10 @@ struct OpenAiError {
     std::string code;   // empty: null
 };
 std::string error_body(const OpenAiError& e);
+// A 400 invalid_request_error naming `param`; invalid_type's message is OpenAI's "Invalid type for
+// 'param': expected ..., but got ... instead."
+OpenAiError invalid_param(const std::string& param, const std::string& message);
+OpenAiError invalid_type(const std::string& param, const std::string& expected, const nlohmann::json& got);
 
 struct CompletionRequest {
     bool is_chat = true;

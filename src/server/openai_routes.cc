@@ -9,6 +9,7 @@
 #include "mcp/auth.h"
 #include "server/budget_gate.h"
 #include "server/openai_constrain.h"
+#include "server/openai_embeddings.h"
 #include "server/openai_json.h"
 #include "tokenizer/prompt.h"
 
@@ -453,6 +454,9 @@ void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
                    }));
     http.add_route("POST", "/v1/completions", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
                        handle_completion(rt, req, w, false);
+                   }));
+    http.add_route("POST", "/v1/embeddings", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_embeddings(rt, req, w);
                    }));
     http.add_route("GET", "/v1/models", guarded(http, [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
                        json body = {{"object", "list"}, {"data", json::array({model_json(*rt)})}};
