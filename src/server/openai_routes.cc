@@ -10,7 +10,9 @@
 #include "server/budget_gate.h"
 #include "server/openai_constrain.h"
 #include "server/openai_embeddings.h"
+#include "server/openai_generation.h"
 #include "server/openai_json.h"
+#include "server/openai_responses.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
@@ -233,113 +235,17 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         return;
     }
     CompletionRequest& req = call->req;
-    if (req.model != rt->model_name) {
-        send_error(*writer, {.http_status = 404,
-                             .message = "The model '" + req.model + "' does not exist",
-                             .type = "invalid_request_error",
-                             .param = "model",
-                             .code = "model_not_found"});
+    PreparedGeneration gen;
+    if (auto err = prepare_generation(*rt, request, req, gen)) {
+        send_error(*writer, *err);
         return;
     }
-    std::string prompt_text;
-    if (is_chat) {
-        tokenizer::ChatRenderOptions ro;
-        if (req.tool_choice != "none")
-            ro.tools_json = req.tools_json;
-        auto rendered = rt->chat_template->render(req.messages, ro);
-        if (!rendered.has_value()) {
-            send_error(*writer, {.http_status = 400,
-                                 .message = rendered.error().message(),
-                                 .type = "invalid_request_error",
-                                 .param = "messages",
-                                 .code = ""});
-            return;
-        }
-        prompt_text = *rendered;
-    } else {
-        prompt_text = req.prompt;
-    }
-    // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
-    std::vector<int32_t> prompt = tokenizer::encode_prompt(
-        *rt->tokenizer, prompt_text, is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
-    if (prompt.empty()) {
-        send_error(*writer, {.http_status = 400,
-                             .message = "the prompt is empty",
-                             .type = "invalid_request_error",
-                             .param = is_chat ? "messages" : "prompt",
-                             .code = ""});
-        return;
-    }
-    const int32_t n_ctx = rt->engine->config().n_ctx;
-    const int32_t n_prompt = static_cast<int32_t>(prompt.size());
-    if (rt->max_tokens_limit > 0 && req.max_tokens > rt->max_tokens_limit) {
-        send_error(*writer, {.http_status = 400,
-                             .message = "max_tokens is " + std::to_string(req.max_tokens)
-                                        + ", this server allows at most " + std::to_string(rt->max_tokens_limit),
-                             .type = "invalid_request_error",
-                             .param = "max_tokens",
-                             .code = ""});
-        return;
-    }
-    const bool is_max_tokens_set = req.max_tokens >= 0;
-    if (req.max_tokens < 0) {
-        req.max_tokens = n_ctx - n_prompt;
-        if (rt->max_tokens_limit > 0) {
-            req.max_tokens = std::min(req.max_tokens, rt->max_tokens_limit);
-        }
-    }
-    if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
-        send_error(
-            *writer,
-            {.http_status = 400,
-             .message = "This model's maximum context length is " + std::to_string(n_ctx)
-                        + " tokens. However, you requested " + std::to_string(n_prompt + std::max(req.max_tokens, 1))
-                        + " tokens (" + std::to_string(n_prompt) + " in the messages, "
-                        + std::to_string(std::max(req.max_tokens, 1))
-                        + " in the completion). Please reduce the length of the messages or completion.",
-             .type = "invalid_request_error",
-             .param = "messages",
-             .code = "context_length_exceeded"});
-        return;
-    }
-    if (rt->budgets) {
-        if (req.n > 1) {
-            // One reservation covers one prompt and one completion; n choices are refused, not under-billed.
-            send_error(*writer,
-                       {.http_status = 400,
-                        .message = "n is " + std::to_string(req.n) + ": this server takes n = 1 with --budgets",
-                        .type = "invalid_request_error",
-                        .param = "n",
-                        .code = ""});
-            return;
-        }
-        if (auto err = rt->budgets->admit(request, n_prompt, is_max_tokens_set, &req.max_tokens, &call->budget)) {
-            send_error(*writer, *err);
-            return;
-        }
-    }
+    call->budget = gen.budget;
+    const std::vector<int32_t>& prompt = gen.prompt;
     call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
     call->created = static_cast<int64_t>(std::time(nullptr));
     const bool has_tools = is_chat && !req.tools_json.empty() && req.tool_choice != "none";
     const std::string model_name = rt->model_name;
-    auto grammar = request_grammar(req, *rt->chat_template);
-    if (!grammar.has_value()) {
-        const bool is_tool = req.tool_choice == "required" || req.tool_choice == "named";
-        send_error(*writer, {.http_status = 400,
-                             .message = grammar.error().message(),
-                             .type = "invalid_request_error",
-                             .param = is_tool ? "tools" : "response_format",
-                             .code = ""});
-        return;
-    }
-    std::vector<int32_t> eos_ids;
-    if (*grammar != nullptr) {
-        std::call_once(rt->vocab_once, [&] { rt->vocab = constrain::TokenVocab::build(*rt->tokenizer); });
-        for (int32_t e : {rt->tokenizer->eos_id(), rt->tokenizer->eot_id()}) {
-            if (e >= 0)
-                eos_ids.push_back(e);
-        }
-    }
     call->choices.resize(static_cast<size_t>(req.n));
     if (req.is_stream) {
         writer->begin_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
@@ -350,21 +256,8 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         const size_t index = static_cast<size_t>(i);
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
-        er.params = {.max_tokens = req.max_tokens,
-                     .temperature = req.temperature,
-                     .top_p = req.top_p,
-                     .seed = base_seed + index,
-                     .stop = req.stop,
-                     .ignore_eos = req.ignore_eos && *grammar == nullptr,
-                     .logit_bias = req.logit_bias,
-                     .frequency_penalty = req.frequency_penalty,
-                     .presence_penalty = req.presence_penalty,
-                     .top_logprobs = req.top_logprobs,
-                     .processor = nullptr};
-        if (*grammar != nullptr) {
-            call->choices[index].constraint = std::make_shared<constrain::Constraint>(*grammar, rt->vocab, eos_ids);
-            er.params.processor = call->choices[index].constraint;
-        }
+        er.params = generation_params(*rt, req, gen, base_seed + index);
+        call->choices[index].constraint = std::static_pointer_cast<constrain::Constraint>(er.params.processor);
         er.on_logprob = [call, index](const engine::TokenLogprob& lp) {
             call->choices[index].logprobs.push_back(lp);
         };
@@ -457,6 +350,9 @@ void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
                    }));
     http.add_route("POST", "/v1/embeddings", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
                        handle_embeddings(rt, req, w);
+                   }));
+    http.add_route("POST", "/v1/responses", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_responses(rt, req, w);
                    }));
     http.add_route("GET", "/v1/models", guarded(http, [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
                        json body = {{"object", "list"}, {"data", json::array({model_json(*rt)})}};

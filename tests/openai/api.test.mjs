@@ -111,3 +111,132 @@ test('embeddings: token-id input, and the 400s that name the parameter', async (
   assert.equal(unknown.status, 400);
   assert.equal(unknown.body.error.param, 'pooling');
 });
+
+// ---- /v1/responses ----
+
+const WEATHER = {
+  type: 'function', name: 'get_weather', description: 'Weather of a city',
+  parameters: { type: 'object', properties: { city: { enum: ['Paris', 'Rome'] } }, required: ['city'],
+                additionalProperties: false },
+};
+
+test('responses: text output equals the chat completion of the same conversation', async () => {
+  const r = await client.responses.create({ model: MODEL_NAME, instructions: 'You are terse.', input: 'hello there',
+                                            max_output_tokens: 8, temperature: 0, metadata: { run: 'a' } });
+  assert.equal(r.object, 'response');
+  assert.match(r.id, /^resp_/);
+  assert.ok(['completed', 'incomplete'].includes(r.status));
+  assert.equal(r.model, MODEL_NAME);
+  assert.equal(r.instructions, 'You are terse.');
+  assert.deepEqual(r.metadata, { run: 'a' });
+  assert.equal(r.store, false);
+  assert.equal(r.output.length, 1);
+  assert.equal(r.output[0].type, 'message');
+  assert.equal(r.output[0].role, 'assistant');
+  assert.equal(r.output[0].content[0].type, 'output_text');
+  assert.equal(r.output_text, r.output[0].content[0].text);  // the client's own helper reads our shape
+  assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens <= 8);
+  assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+  if (r.status === 'incomplete') assert.equal(r.incomplete_details.reason, 'max_output_tokens');
+  const chat = await client.chat.completions.create({
+    model: MODEL_NAME, max_tokens: 8, temperature: 0,
+    messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'hello there' }] });
+  assert.equal(r.output_text, chat.choices[0].message.content);
+  assert.equal(r.usage.input_tokens, chat.usage.prompt_tokens);
+  // Message items with content parts are the same conversation.
+  const items = await client.responses.create({
+    model: MODEL_NAME, max_output_tokens: 8, temperature: 0,
+    input: [{ role: 'system', content: 'You are terse.' },
+            { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello ' },
+                                                        { type: 'input_text', text: 'there' }] }] });
+  assert.equal(items.output_text, r.output_text);
+});
+
+test('responses: stream sends the official event sequence, numbered, with the same text', async () => {
+  const params = { model: MODEL_NAME, input: 'tell me a story', max_output_tokens: 10, temperature: 0 };
+  const whole = await client.responses.create(params);
+  const stream = await client.responses.create({ ...params, stream: true });
+  const events = [];
+  for await (const ev of stream) events.push(ev);
+  const types = events.map((e) => e.type);
+  assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added',
+                                       'response.content_part.added']);
+  const last = types.length - 1;
+  assert.deepEqual(types.slice(last - 3), ['response.output_text.done', 'response.content_part.done',
+                                           'response.output_item.done',
+                                           whole.status === 'completed' ? 'response.completed' : 'response.incomplete']);
+  assert.ok(types.slice(4, last - 3).every((t) => t === 'response.output_text.delta'));
+  events.forEach((e, i) => assert.equal(e.sequence_number, i));
+  assert.equal(events[0].response.status, 'in_progress');
+  const text = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+  assert.equal(text, whole.output_text);
+  assert.equal(events[last - 3].text, whole.output_text);
+  assert.equal(events[last].response.output[0].content[0].text, whole.output_text);
+  assert.equal(events[last].response.usage.output_tokens, whole.usage.output_tokens);
+});
+
+test('responses: a forced function call, its output sent back as items, and the streamed call', async () => {
+  const r = await client.responses.create({ model: MODEL_NAME, input: 'weather in Paris?', tools: [WEATHER],
+                                            tool_choice: { type: 'function', name: 'get_weather' },
+                                            max_output_tokens: 60, temperature: 0 });
+  const calls = r.output.filter((o) => o.type === 'function_call');
+  assert.equal(calls.length, 1, JSON.stringify(r.output));
+  assert.equal(calls[0].name, 'get_weather');
+  assert.match(calls[0].call_id, /^call_/);
+  assert.ok(['Paris', 'Rome'].includes(JSON.parse(calls[0].arguments).city), calls[0].arguments);
+  const next = await client.responses.create({
+    model: MODEL_NAME, tools: [WEATHER], max_output_tokens: 6, temperature: 0,
+    input: [{ role: 'user', content: 'weather in Paris?' }, calls[0],
+            { type: 'function_call_output', call_id: calls[0].call_id, output: 'sunny, 21 C' }] });
+  assert.equal(next.object, 'response');
+  assert.ok(next.usage.input_tokens > r.usage.input_tokens);
+  const stream = await client.responses.create({ model: MODEL_NAME, input: 'weather in Paris?', tools: [WEATHER],
+                                                 tool_choice: 'required', max_output_tokens: 60, temperature: 0,
+                                                 stream: true });
+  const events = [];
+  for await (const ev of stream) events.push(ev);
+  const done = events.find((e) => e.type === 'response.function_call_arguments.done');
+  assert.ok(done, events.map((e) => e.type).join(','));
+  assert.ok(['Paris', 'Rome'].includes(JSON.parse(done.arguments).city));
+  const added = events.find((e) => e.type === 'response.output_item.added' && e.item.type === 'function_call');
+  assert.equal(added.item.name, 'get_weather');
+  assert.equal(events.at(-1).type, 'response.completed');
+});
+
+test('responses: text.format json_schema strict gives schema-valid JSON', async () => {
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0,
+                                                                               maximum: 9 } },
+                   required: ['ok', 'n'], additionalProperties: false };
+  for (const seed of [1, 2, 3]) {
+    const r = await post('/v1/responses', { model: MODEL_NAME, input: 'answer', max_output_tokens: 40,
+                                            text: { format: { type: 'json_schema', name: 'a', schema, strict: true } },
+                                            temperature: 1 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const v = JSON.parse(r.body.output[0].content[0].text);
+    assert.equal(typeof v.ok, 'boolean');
+    assert.ok(Number.isInteger(v.n) && v.n >= 0 && v.n <= 9);
+    assert.deepEqual(Object.keys(v).sort(), ['n', 'ok']);
+    assert.equal(r.body.text.format.type, 'json_schema');
+  }
+});
+
+test('responses: 400s name the Responses parameter', async () => {
+  const base_req = { model: MODEL_NAME, input: 'x' };
+  await rejects(client.responses.create({ ...base_req, previous_response_id: 'resp_1' }), 400, 'previous_response_id');
+  await rejects(client.responses.create({ ...base_req, store: true }), 400, 'store');
+  await rejects(client.responses.create({ ...base_req, reasoning: { effort: 'high' } }), 400, 'reasoning');
+  await rejects(client.responses.create({ ...base_req, include: ['file_search_call.results'] }), 400, 'include[0]');
+  await rejects(client.responses.create({ ...base_req, tools: [{ type: 'web_search_preview' }] }), 400, 'tools[0].type');
+  await rejects(client.responses.create({ ...base_req, temperature: 'hot' }), 400, 'temperature');
+  await rejects(client.responses.create({ ...base_req, max_output_tokens: 0 }), 400, 'max_output_tokens');
+  await rejects(client.responses.create({ ...base_req, text: { format: { type: 'yaml' } } }), 400, 'text.format.type');
+  await rejects(client.responses.create({ model: MODEL_NAME, input: [{ role: 'user', content: [
+    { type: 'input_image', image_url: 'data:,' }] }] }), 400, 'input[0].content[0].type');
+  await rejects(client.responses.create({ model: MODEL_NAME, input: [{ type: 'reasoning', summary: [] }] }), 400,
+                'input[0].type');
+  await rejects(client.responses.create({ model: MODEL_NAME, input: 5 }), 400, 'input');
+  await rejects(client.responses.create({ model: 'nope', input: 'x' }), 404, 'model');
+  const big = await post('/v1/responses', { ...base_req, max_output_tokens: 100000 });
+  assert.equal(big.status, 400);
+  assert.equal(big.body.error.code, 'context_length_exceeded');
+});

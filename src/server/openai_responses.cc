@@ -1,0 +1,546 @@
+#include "server/openai_responses.h"
+
+#include <atomic>
+#include <ctime>
+
+#include "json/json.h"
+#include "server/openai_generation.h"
+#include "server/openai_routes.h"
+
+namespace gannet::server {
+
+using nlohmann::json;
+
+namespace {
+
+// The Responses parameters this server takes; any other key is a 400 naming it (as kParams for
+// chat). previous_response_id, store, truncation and include are here to refuse the values that
+// need what we do not have (stored responses, truncation, extra outputs) with a precise message.
+constexpr const char* kResponsesParams[] = {
+    "model",        "input",
+    "instructions", "tools",
+    "tool_choice",  "max_output_tokens",
+    "temperature",  "top_p",
+    "text",         "stream",
+    "metadata",     "parallel_tool_calls",
+    "user",         "previous_response_id",
+    "store",        "truncation",
+    "include",
+};
+
+// A message item's content: a string, or input_text / output_text parts joined.
+std::optional<OpenAiError> item_text(const json& c, const std::string& at, std::string& out) {
+    if (c.is_string()) {
+        out = c.get<std::string>();
+        return std::nullopt;
+    }
+    if (!c.is_array())
+        return invalid_type(at, "a string or an array of content parts", c);
+    for (size_t k = 0; k < c.size(); ++k) {
+        const std::string pat = at + "[" + std::to_string(k) + "]";
+        const json& part = c[k];
+        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+            return invalid_type(pat + ".type", "a string", part.is_object() ? part.value("type", json()) : part);
+        const std::string type = part["type"].get<std::string>();
+        if (type != "input_text" && type != "output_text" && type != "text") {
+            return invalid_param(pat + ".type",
+                                 "content part type '" + type + "' is not supported (only input_text and output_text)");
+        }
+        if (!part.contains("text") || !part["text"].is_string())
+            return invalid_type(pat + ".text", "a string", part.value("text", json()));
+        out += part["text"].get<std::string>();
+    }
+    return std::nullopt;
+}
+
+std::optional<OpenAiError> string_field(const json& item, const char* key, const std::string& at, std::string& out) {
+    if (!item.contains(key) || !item[key].is_string())
+        return invalid_type(at + "." + key, "a string", item.value(key, json()));
+    out = item[key].get<std::string>();
+    return std::nullopt;
+}
+
+// One input item -> chat messages (a function_call joins the assistant message before it).
+std::optional<OpenAiError> add_item(const json& item, const std::string& at, json& messages) {
+    if (!item.is_object())
+        return invalid_type(at, "an object", item);
+    const std::string type = item.contains("type") && item["type"].is_string()
+                                 ? item["type"].get<std::string>()
+                                 : (item.contains("role") ? "message" : "");
+    if (type == "message") {
+        std::string role, text;
+        if (auto err = string_field(item, "role", at, role))
+            return err;
+        if (role != "user" && role != "system" && role != "developer" && role != "assistant")
+            return invalid_param(at + ".role", "role '" + role + "' must be user, system, developer or assistant");
+        if (!item.contains("content"))
+            return invalid_param(at + ".content", "Missing required parameter: '" + at + ".content'.");
+        if (auto err = item_text(item["content"], at + ".content", text))
+            return err;
+        messages.push_back({{"role", role}, {"content", text}});
+        return std::nullopt;
+    }
+    if (type == "function_call") {
+        std::string call_id, name, arguments;
+        for (auto [key, dst] : {std::pair{"call_id", &call_id}, {"name", &name}, {"arguments", &arguments}}) {
+            if (auto err = string_field(item, key, at, *dst))
+                return err;
+        }
+        json call = {{"id", call_id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
+        if (messages.empty() || messages.back()["role"] != "assistant" || !messages.back().contains("tool_calls"))
+            messages.push_back({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", json::array()}});
+        messages.back()["tool_calls"].push_back(std::move(call));
+        return std::nullopt;
+    }
+    if (type == "function_call_output") {
+        std::string call_id, output;
+        if (auto err = string_field(item, "call_id", at, call_id))
+            return err;
+        if (auto err = string_field(item, "output", at, output))
+            return err;
+        messages.push_back({{"role", "tool"}, {"tool_call_id", call_id}, {"content", output}});
+        return std::nullopt;
+    }
+    return invalid_param(
+        at + ".type", "input item type '" + type + "' is not supported (message, function_call, function_call_output)");
+}
+
+// tools: [{"type": "function", "name", "description", "parameters", "strict"}] -> chat's nested form.
+std::optional<OpenAiError> chat_tools(const json& tools, json& out) {
+    if (!tools.is_array())
+        return invalid_type("tools", "an array", tools);
+    out = json::array();
+    for (size_t i = 0; i < tools.size(); ++i) {
+        const std::string at = "tools[" + std::to_string(i) + "]";
+        const json& t = tools[i];
+        if (!t.is_object())
+            return invalid_type(at, "an object", t);
+        if (t.value("type", json()) != "function") {
+            return invalid_param(at + ".type", "tool type " + gannet::json::dump(t.value("type", json()))
+                                                   + " is not supported (only \"function\")");
+        }
+        json fn = json::object();
+        for (const auto& [key, value] : t.items()) {
+            if (key == "type")
+                continue;
+            if (key != "name" && key != "description" && key != "parameters" && key != "strict")
+                return invalid_param(at + "." + key, "Unrecognized tool field: " + at + "." + key);
+            fn[key] = value;
+        }
+        std::string name;
+        if (auto err = string_field(t, "name", at, name))
+            return err;
+        if (fn.contains("parameters") && !fn["parameters"].is_object() && !fn["parameters"].is_null())
+            return invalid_type(at + ".parameters", "an object", fn["parameters"]);
+        out.push_back({{"type", "function"}, {"function", std::move(fn)}});
+    }
+    return std::nullopt;
+}
+
+// text: {"format": {"type": "text" | "json_object" | "json_schema", ...}} -> chat's response_format.
+std::optional<OpenAiError> chat_response_format(const json& text, json& chat) {
+    if (!text.is_object())
+        return invalid_type("text", "an object", text);
+    for (const auto& [key, value] : text.items()) {
+        if (key != "format")
+            return invalid_param("text." + key, "Unrecognized request argument supplied: text." + key);
+    }
+    if (!text.contains("format") || text["format"].is_null())
+        return std::nullopt;
+    const json& f = text["format"];
+    if (!f.is_object() || !f.contains("type") || !f["type"].is_string())
+        return invalid_type("text.format.type", "a string", f.is_object() ? f.value("type", json()) : f);
+    const std::string type = f["type"].get<std::string>();
+    if (type == "text" || type == "json_object") {
+        chat["response_format"] = {{"type", type}};
+        return std::nullopt;
+    }
+    if (type != "json_schema")
+        return invalid_param("text.format.type", "'" + type + "' must be text, json_object or json_schema");
+    json js = {{"name", f.value("name", json())}, {"schema", f.value("schema", json::object())}};
+    if (!js["name"].is_string())
+        return invalid_type("text.format.name", "a string", js["name"]);
+    if (f.contains("strict"))
+        js["strict"] = f["strict"];
+    chat["response_format"] = {{"type", "json_schema"}, {"json_schema", std::move(js)}};
+    return std::nullopt;
+}
+
+// The chat parser's param names, said in the Responses API's terms.
+std::string responses_param(const std::string& chat_param) {
+    if (chat_param.rfind("messages", 0) == 0)
+        return "input";
+    if (chat_param.rfind("response_format", 0) == 0)
+        return "text.format";
+    if (chat_param == "max_completion_tokens")
+        return "max_output_tokens";
+    return chat_param;
+}
+
+// store, previous_response_id, truncation, include and metadata: checked and refused or echoed.
+std::optional<OpenAiError> check_unstored(const json& j, json& echo) {
+    if (j.contains("previous_response_id") && !j["previous_response_id"].is_null()) {
+        return invalid_param("previous_response_id",
+                             "previous_response_id: this server does not store responses (store is always false); "
+                             "send the whole conversation in 'input'");
+    }
+    if (j.contains("store") && !j["store"].is_null()) {
+        if (!j["store"].is_boolean())
+            return invalid_type("store", "a boolean", j["store"]);
+        if (j["store"].get<bool>())
+            return invalid_param("store", "store: this server does not store responses; pass store false or omit it");
+    }
+    if (j.contains("truncation") && !j["truncation"].is_null() && j["truncation"] != "disabled")
+        return invalid_param("truncation", "truncation: only 'disabled' (a prompt over the context is a 400)");
+    if (j.contains("include") && !j["include"].is_null()) {
+        if (!j["include"].is_array())
+            return invalid_type("include", "an array", j["include"]);
+        if (!j["include"].empty())
+            return invalid_param("include[0]", "include: " + gannet::json::dump(j["include"][0]) + " is not supported");
+    }
+    echo["metadata"] = json::object();
+    if (j.contains("metadata") && !j["metadata"].is_null()) {
+        const json& m = j["metadata"];
+        if (!m.is_object() || m.size() > 16)
+            return invalid_param("metadata", "'metadata' must be an object of at most 16 string values");
+        for (const auto& [key, value] : m.items()) {
+            if (!value.is_string() || key.size() > 64 || value.get<std::string>().size() > 512)
+                return invalid_param("metadata." + key, "metadata values are strings of at most 512 characters");
+        }
+        echo["metadata"] = m;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<OpenAiError> parse_responses_request(const std::string& body, ResponsesRequest& out) {
+    auto parsed = gannet::json::parse(body, {.max_size_bytes = 8 << 20, .max_depth = 64});
+    if (!parsed.has_value())
+        return invalid_param("", "We could not parse the JSON body of your request: " + parsed.error().message());
+    const json& j = *parsed;
+    if (!j.is_object())
+        return invalid_type("", "an object", j);
+    for (const auto& [key, value] : j.items()) {
+        if (std::find(std::begin(kResponsesParams), std::end(kResponsesParams), key) == std::end(kResponsesParams))
+            return invalid_param(
+                key, "Unrecognized request argument supplied: " + key + " (gannet serve does not implement it)");
+    }
+    if (auto err = check_unstored(j, out.echo))
+        return err;
+    json chat = json::object();
+    json messages = json::array();
+    if (j.contains("instructions") && !j["instructions"].is_null()) {
+        if (!j["instructions"].is_string())
+            return invalid_type("instructions", "a string", j["instructions"]);
+        messages.push_back({{"role", "system"}, {"content", j["instructions"]}});
+    }
+    if (!j.contains("input"))
+        return invalid_param("input", "Missing required parameter: 'input'.");
+    const json& in = j["input"];
+    if (in.is_string()) {
+        messages.push_back({{"role", "user"}, {"content", in}});
+    } else if (in.is_array()) {
+        for (size_t i = 0; i < in.size(); ++i) {
+            if (auto err = add_item(in[i], "input[" + std::to_string(i) + "]", messages))
+                return err;
+        }
+    } else {
+        return invalid_type("input", "a string or an array of input items", in);
+    }
+    chat["messages"] = std::move(messages);
+    if (j.contains("tools") && !j["tools"].is_null()) {
+        if (auto err = chat_tools(j["tools"], chat["tools"]))
+            return err;
+    }
+    if (j.contains("tool_choice") && !j["tool_choice"].is_null()) {
+        const json& tc = j["tool_choice"];
+        if (tc.is_object() && tc.value("type", json()) == "function") {
+            if (!tc.contains("name") || !tc["name"].is_string())
+                return invalid_type("tool_choice.name", "a string", tc.value("name", json()));
+            chat["tool_choice"] = {{"type", "function"}, {"function", {{"name", tc["name"]}}}};
+        } else if (tc.is_string()) {
+            chat["tool_choice"] = tc;
+        } else {
+            return invalid_param("tool_choice",
+                                 "'tool_choice' must be none, auto, required or {\"type\": \"function\", "
+                                 "\"name\": ...}");
+        }
+    }
+    if (j.contains("text") && !j["text"].is_null()) {
+        if (auto err = chat_response_format(j["text"], chat))
+            return err;
+    }
+    for (auto [from, to] : {std::pair{"model", "model"},
+                            {"max_output_tokens", "max_completion_tokens"},
+                            {"temperature", "temperature"},
+                            {"top_p", "top_p"},
+                            {"stream", "stream"},
+                            {"parallel_tool_calls", "parallel_tool_calls"},
+                            {"user", "user"}}) {
+        if (j.contains(from))
+            chat[to] = j[from];
+    }
+    if (auto err = parse_completion_request(gannet::json::dump(chat), /*is_chat=*/true, out.chat)) {
+        err->param = responses_param(err->param);
+        return err;
+    }
+    const CompletionRequest& c = out.chat;
+    json& e = out.echo;
+    e["instructions"] = j.value("instructions", json());
+    e["tools"] = j.contains("tools") && !j["tools"].is_null() ? j["tools"] : json::array();
+    e["tool_choice"] = j.contains("tool_choice") && !j["tool_choice"].is_null() ? j["tool_choice"] : json("auto");
+    e["text"] = {{"format", j.contains("text") && j["text"].is_object() && j["text"].contains("format")
+                                ? j["text"]["format"]
+                                : json{{"type", "text"}}}};
+    e["max_output_tokens"] = j.value("max_output_tokens", json());
+    e["temperature"] = c.temperature;
+    e["top_p"] = c.top_p;
+    e["parallel_tool_calls"] = c.is_parallel_tool_calls;
+    e["user"] = c.user.empty() ? json(nullptr) : json(c.user);
+    return std::nullopt;
+}
+
+namespace {
+
+HttpResponse json_response(int status, const std::string& body) {
+    return HttpResponse{.status = status, .headers = {{"Content-Type", "application/json"}}, .body = body};
+}
+
+// One /v1/responses call, shared by the handler and the engine thread's callbacks.
+struct ResponseCall {
+    ResponsesRequest req;
+    std::shared_ptr<ResponseWriter> writer;
+    std::string id;  // resp_<suffix>; items are msg_<suffix>, fc_<suffix>_<i>, calls call_<suffix>_<i>
+    std::string suffix;
+    std::string model;
+    int64_t created = 0;
+    bool has_tools = false;
+    std::string text;              // the whole output so far
+    bool is_message_open = false;  // stream without tools: the message item's added events are out
+    int64_t n_events = 0;          // sequence_number of the next event
+    std::shared_ptr<BudgetTicket> budget;
+};
+
+std::string event(ResponseCall& c, const char* type, json payload) {
+    payload["type"] = type;
+    payload["sequence_number"] = c.n_events++;
+    return std::string("event: ") + type + "\ndata: " + gannet::json::dump(payload) + "\n\n";
+}
+
+json usage_of(const engine::FinishInfo& info) {
+    return {{"input_tokens", info.prompt_tokens},
+            {"input_tokens_details", {{"cached_tokens", info.cached_tokens}}},
+            {"output_tokens", info.completion_tokens},
+            {"output_tokens_details", {{"reasoning_tokens", 0}}},
+            {"total_tokens", info.prompt_tokens + info.completion_tokens}};
+}
+
+// The response object; status in_progress | completed | incomplete | failed.
+json response_json(const ResponseCall& c, const std::string& status, json output, json usage, json error) {
+    json r = {{"id", c.id},
+              {"object", "response"},
+              {"created_at", c.created},
+              {"status", status},
+              {"error", std::move(error)},
+              {"incomplete_details", nullptr},
+              {"model", c.model},
+              {"output", std::move(output)},
+              {"previous_response_id", nullptr},
+              {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
+              {"store", false},
+              {"truncation", "disabled"},
+              {"usage", std::move(usage)}};
+    if (status == "incomplete")
+        r["incomplete_details"] = {{"reason", "max_output_tokens"}};
+    for (const auto& [key, value] : c.req.echo.items())
+        r[key] = value;
+    return r;
+}
+
+json message_item(const ResponseCall& c, const std::string& text, const std::string& status) {
+    json content = json::array();
+    if (status != "in_progress")
+        content.push_back({{"type", "output_text"}, {"text", text}, {"annotations", json::array()}});
+    return {{"type", "message"},
+            {"id", "msg_" + c.suffix},
+            {"status", status},
+            {"role", "assistant"},
+            {"content", std::move(content)}};
+}
+
+// The finished output: a message with the text outside tool calls (when any), then each call.
+json output_items(const ResponseCall& c, const std::string& status) {
+    ParsedToolCalls parsed;
+    if (c.has_tools)
+        parsed = parse_tool_calls(c.text);
+    else
+        parsed.content = c.text;
+    json items = json::array();
+    if (!parsed.content.empty() || parsed.calls.empty())
+        items.push_back(message_item(c, parsed.content, status));
+    for (size_t i = 0; i < parsed.calls.size(); ++i) {
+        const std::string n = c.suffix + "_" + std::to_string(i);
+        items.push_back({{"type", "function_call"},
+                         {"id", "fc_" + n},
+                         {"call_id", "call_" + n},
+                         {"name", parsed.calls[i].name},
+                         {"arguments", parsed.calls[i].arguments},
+                         {"status", "completed"}});
+    }
+    return items;
+}
+
+std::string open_message_events(ResponseCall& c) {
+    c.is_message_open = true;
+    const std::string item_id = "msg_" + c.suffix;
+    // Two statements: the sequence numbers must follow the order the events are sent in.
+    std::string out =
+        event(c, "response.output_item.added", {{"output_index", 0}, {"item", message_item(c, "", "in_progress")}});
+    out += event(c, "response.content_part.added",
+                 {{"item_id", item_id},
+                  {"output_index", 0},
+                  {"content_index", 0},
+                  {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}}});
+    return out;
+}
+
+// The events that close item `index` (a message whose text may already have been streamed, or a
+// function call sent whole).
+std::string item_events(ResponseCall& c, size_t index, const json& item, bool is_text_streamed) {
+    std::string out;
+    const std::string item_id = item["id"];
+    if (item["type"] == "function_call") {
+        json added = item;
+        added["arguments"] = "";
+        added["status"] = "in_progress";
+        out += event(c, "response.output_item.added", {{"output_index", index}, {"item", added}});
+        out += event(c, "response.function_call_arguments.delta",
+                     {{"item_id", item_id}, {"output_index", index}, {"delta", item["arguments"]}});
+        out += event(c, "response.function_call_arguments.done",
+                     {{"item_id", item_id}, {"output_index", index}, {"arguments", item["arguments"]}});
+    } else {
+        const json& part = item["content"][0];
+        if (!is_text_streamed) {
+            out += open_message_events(c);
+            out +=
+                event(c, "response.output_text.delta",
+                      {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"delta", part["text"]}});
+        }
+        out += event(c, "response.output_text.done",
+                     {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"text", part["text"]}});
+        out += event(c, "response.content_part.done",
+                     {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"part", part}});
+    }
+    out += event(c, "response.output_item.done", {{"output_index", index}, {"item", item}});
+    return out;
+}
+
+// Engine thread: the one choice ended.
+void on_response_finished(ResponseCall& c, const engine::FinishInfo& info) {
+    ResponseWriter& w = *c.writer;
+    if (!info.status.ok()) {
+        const json error = {{"code", "server_error"}, {"message", info.status.message()}};
+        if (c.req.chat.is_stream) {
+            w.write(
+                event(c, "response.failed", {{"response", response_json(c, "failed", json::array(), nullptr, error)}}));
+            w.end();
+        } else {
+            const OpenAiError e{
+                .http_status = 500, .message = info.status.message(), .type = "server_error", .param = "", .code = ""};
+            w.send(json_response(e.http_status, error_body(e)));
+        }
+        return;
+    }
+    const std::string status = info.finish_reason == "length" ? "incomplete" : "completed";
+    const json items = output_items(c, status);
+    const json body = response_json(c, status, items, usage_of(info), nullptr);
+    if (!c.req.chat.is_stream) {
+        w.send(json_response(200, gannet::json::dump(body)));
+        return;
+    }
+    std::string out;
+    for (size_t i = 0; i < items.size(); ++i)
+        out += item_events(c, i, items[i], c.is_message_open && items[i]["type"] == "message");
+    out += event(c, status == "completed" ? "response.completed" : "response.incomplete", {{"response", body}});
+    w.write(std::move(out));
+    w.end();
+}
+
+std::string new_suffix() {
+    static std::atomic<uint64_t> counter{0};
+    return std::to_string(std::time(nullptr)) + "-" + std::to_string(++counter);
+}
+
+}  // namespace
+
+void handle_responses(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
+                      const std::shared_ptr<ResponseWriter>& writer) {
+    auto send_error = [&writer](const OpenAiError& e) {
+        writer->send(json_response(e.http_status, error_body(e)));
+    };
+    auto call = std::make_shared<ResponseCall>();
+    call->writer = writer;
+    if (auto err = parse_responses_request(request.body, call->req))
+        return send_error(*err);
+    CompletionRequest& req = call->req.chat;
+    PreparedGeneration gen;
+    if (auto err = prepare_generation(*rt, request, req, gen)) {
+        err->param = responses_param(err->param);
+        return send_error(*err);
+    }
+    call->budget = gen.budget;
+    call->suffix = new_suffix();
+    call->id = "resp_" + call->suffix;
+    call->model = rt->model_name;
+    call->created = static_cast<int64_t>(std::time(nullptr));
+    call->has_tools = !req.tools_json.empty() && req.tool_choice != "none";
+    engine::EngineRequest er;
+    er.prompt = gen.prompt;
+    er.params = generation_params(*rt, req, gen, req.seed.value_or(0x9E3779B97F4A7C15ull ^ call->created));
+    er.on_text = [call](const std::string& text) {
+        call->text += text;
+        if (!call->req.chat.is_stream || call->has_tools)
+            return;  // tool calls are parsed from the whole output, so their text waits for the end
+        std::string out = call->is_message_open ? "" : open_message_events(*call);
+        out += event(*call, "response.output_text.delta",
+                     {{"item_id", "msg_" + call->suffix}, {"output_index", 0}, {"content_index", 0}, {"delta", text}});
+        call->writer->write(std::move(out));
+    };
+    er.on_finish = [call](const engine::FinishInfo& info) {
+        if (call->budget)
+            call->budget->commit(static_cast<uint64_t>(info.prompt_tokens)
+                                 + static_cast<uint64_t>(info.completion_tokens));
+        on_response_finished(*call, info);
+    };
+    if (req.is_stream) {
+        writer->begin_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
+        const json started = response_json(*call, "in_progress", json::array(), nullptr, nullptr);
+        std::string out = event(*call, "response.created", {{"response", started}});
+        out += event(*call, "response.in_progress", {{"response", started}});
+        writer->write(std::move(out));
+    }
+    auto handle = rt->engine->submit(std::move(er));
+    if (!handle.has_value()) {
+        const bool is_busy = handle.error().code() == ErrorCode::kResourceExhausted;
+        const OpenAiError e{.http_status = is_busy ? 503 : 400,
+                            .message = handle.error().message(),
+                            .type = is_busy ? "server_error" : "invalid_request_error",
+                            .param = "",
+                            .code = ""};
+        if (!req.is_stream)
+            return send_error(e);
+        const json error = {{"code", is_busy ? "server_error" : "invalid_request"}, {"message", e.message}};
+        writer->write(event(*call, "response.failed",
+                            {{"response", response_json(*call, "failed", json::array(), nullptr, error)}}));
+        writer->end();
+        return;
+    }
+    std::weak_ptr<OpenAiRuntime> weak = rt;
+    writer->on_close([weak, h = *handle] {
+        if (auto r = weak.lock())
+            r->engine->cancel(h);
+    });
+}
+
+}  // namespace gannet::server

@@ -1,0 +1,37 @@
+// POST /v1/responses, OpenAI's Responses API over the same engine path as chat completions: the
+// request (input as a string or message / function_call / function_call_output items,
+// instructions, function tools and tool_choice, max_output_tokens, temperature, top_p, text.format,
+// parallel_tool_calls, metadata, user, stream) is translated into a chat request and validated by
+// the chat parser; the answer is a response object, or with stream the official event sequence
+// (response.created ... response.completed). Responses are not stored: store true and
+// previous_response_id are 400s. Owner: server. Thread-safety: the parser is pure; the handler
+// never blocks (the engine's callbacks answer).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/http_types.h"
+#include "server/openai_json.h"
+
+namespace gannet::server {
+
+struct OpenAiRuntime;
+
+struct ResponsesRequest {
+    CompletionRequest chat;  // what the engine path runs (is_chat, n 1)
+    // Echoed in the response object as sent (or their defaults): instructions, tools, tool_choice,
+    // text, metadata, max_output_tokens, temperature, top_p, parallel_tool_calls, user.
+    nlohmann::json echo;
+};
+
+// Errors name the Responses parameter and its path ("input[2].content[0].type", "text.format").
+std::optional<OpenAiError> parse_responses_request(const std::string& body, ResponsesRequest& out);
+
+void handle_responses(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
+                      const std::shared_ptr<ResponseWriter>& writer);
+
+}  // namespace gannet::server
