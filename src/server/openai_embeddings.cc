@@ -4,6 +4,7 @@
 
 #include "json/json.h"
 #include "server/openai_routes.h"
+#include "server/request_schema.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
@@ -145,6 +146,8 @@ std::optional<OpenAiError> parse_embeddings_request(const std::string& body, Emb
             return invalid_param(
                 key, "Unrecognized request argument supplied: " + key + " (gannet serve does not implement it)");
     }
+    if (auto err = check_request_schema(RequestKind::kEmbeddings, j))
+        return err;
     if (!j.contains("model") || !j["model"].is_string())
         return invalid_type("model", "a string", j.value("model", json()));
     out.model = j["model"].get<std::string>();

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "json/json.h"
+#include "server/request_schema.h"
 
 namespace gannet::server {
 
@@ -283,6 +284,8 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         return bad("", "The request body must be a JSON object.");
     out.is_chat = is_chat;
     if (auto err = check_params(j, is_chat))
+        return err;
+    if (auto err = check_request_schema(is_chat ? RequestKind::kChat : RequestKind::kCompletion, j))
         return err;
     if (!j.contains("model") || !j["model"].is_string())
         return bad("model", "you must provide a model parameter");

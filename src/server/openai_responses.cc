@@ -6,6 +6,7 @@
 #include "json/json.h"
 #include "server/openai_generation.h"
 #include "server/openai_routes.h"
+#include "server/request_schema.h"
 
 namespace gannet::server {
 
@@ -226,6 +227,8 @@ std::optional<OpenAiError> parse_responses_request(const std::string& body, Resp
             return invalid_param(
                 key, "Unrecognized request argument supplied: " + key + " (gannet serve does not implement it)");
     }
+    if (auto err = check_request_schema(RequestKind::kResponses, j))
+        return err;
     if (auto err = check_unstored(j, out.echo))
         return err;
     json chat = json::object();

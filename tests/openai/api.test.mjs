@@ -240,3 +240,27 @@ test('responses: 400s name the Responses parameter', async () => {
   assert.equal(big.status, 400);
   assert.equal(big.body.error.code, 'context_length_exceeded');
 });
+
+// ---- request validation by the JSON Schema validator (src/server/request_schema.cc) ----
+
+test('validation: wrong types are 400s naming the field path, on every route', async () => {
+  const cases = [
+    ['/v1/chat/completions', { model: MODEL_NAME, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content'],
+    ['/v1/chat/completions', { model: MODEL_NAME, messages: [{ role: 'user', content: 'x' }],
+                               response_format: { type: 'json_schema', json_schema: { name: 'a', strict: 'yes' } } },
+     'response_format.json_schema.strict'],
+    ['/v1/chat/completions', { model: MODEL_NAME, messages: [{ content: 'x' }] }, 'messages[0].role'],
+    ['/v1/completions', { model: MODEL_NAME, prompt: 'x', logit_bias: { 5: 'up' } }, 'logit_bias.5'],
+    ['/v1/embeddings', { model: MODEL_NAME, input: [[1, 'x']] }, 'input[0][1]'],
+    ['/v1/responses', { model: MODEL_NAME, input: 'x', metadata: { a: 1 } }, 'metadata.a'],
+    ['/v1/responses', { model: MODEL_NAME, input: [{ role: 'user', content: [{ type: 'input_text', text: 1 }] }] },
+     'input[0].content[0].text'],
+  ];
+  for (const [path, body, param] of cases) {
+    const r = await post(path, body);
+    assert.equal(r.status, 400, path + ' ' + JSON.stringify(r.body));
+    assert.equal(r.body.error.type, 'invalid_request_error');
+    assert.equal(r.body.error.param, param, JSON.stringify(r.body));
+    assert.ok(r.body.error.message.includes(`'${param}'`), r.body.error.message);
+  }
+});
