@@ -91,10 +91,12 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
         }
     }
     if (rt.budgets) {
-        if (req.n > 1) {
+        if (std::max(req.n, req.best_of) > 1) {
             // One reservation covers one prompt and one completion; n choices are refused, not under-billed.
             return OpenAiError{.http_status = 400,
-                               .message = "n is " + std::to_string(req.n) + ": this server takes n = 1 with --budgets",
+                               .message = "n is " + std::to_string(req.n) + " and best_of "
+                                          + std::to_string(req.best_of)
+                                          + ": this server takes one choice per request with --budgets",
                                .type = "invalid_request_error",
                                .param = "n",
                                .code = ""};

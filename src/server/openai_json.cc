@@ -89,6 +89,8 @@ constexpr Param kParams[] = {
     {"logit_bias", true, true},
     {"frequency_penalty", true, true},
     {"presence_penalty", true, true},
+    {"echo", false, true},
+    {"best_of", false, true},
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -269,6 +271,23 @@ std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat,
         }
         out.n = static_cast<int32_t>(j["n"].get<int64_t>());
     }
+    if (!is_chat && j.contains("echo") && !j["echo"].is_null()) {
+        if (!j["echo"].is_boolean())
+            return bad_type("echo", "a boolean", j["echo"]);
+        out.is_echo = j["echo"].get<bool>();
+        if (out.is_echo && out.top_logprobs >= 0) {
+            // The prompt's own logprobs would need every prompt position's logits; the engine keeps
+            // only the last. Refused rather than returned for the completion alone.
+            return bad("echo", "'echo' with 'logprobs' is not implemented (the prompt's logprobs are not computed)");
+        }
+    }
+    if (!is_chat && j.contains("best_of") && !j["best_of"].is_null()) {
+        const json& b = j["best_of"];
+        if (!b.is_number_integer() || b.get<int64_t>() < out.n || b.get<int64_t>() > 16) {
+            return bad("best_of", "'best_of' must be an integer in [n, 16] (n is " + std::to_string(out.n) + ")");
+        }
+        out.best_of = static_cast<int32_t>(b.get<int64_t>());
+    }
     return std::nullopt;
 }
 
@@ -372,6 +391,10 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
                 return bad_type("stream_options.include_usage", "a boolean", value);
             out.include_usage = value.get<bool>();
         }
+    }
+    if (out.is_stream && out.best_of > out.n) {
+        // Which choices are best is known only when all have ended, so none can stream.
+        return bad("best_of", "'best_of' greater than 'n' cannot be used with 'stream'");
     }
     for (const char* key : {"max_completion_tokens", "max_tokens"}) {
         if (j.contains(key) && !j[key].is_null()) {

@@ -53,6 +53,10 @@ struct CompletionRequest {
     float presence_penalty = 0.0f;
     int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
     int32_t n = 1;
+    // Completions only: echo puts the prompt before each choice's text; best_of generates that many
+    // (>= n) and returns the n of the highest mean token logprob (0: n).
+    bool is_echo = false;
+    int32_t best_of = 0;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

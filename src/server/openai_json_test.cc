@@ -220,7 +220,11 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
                   "Unrecognized request argument supplied: made_up"},
              Case{true, (std::string("{") + m + user + R"(,"user":["u1"]})"), "user", "expected a string"},
              Case{true, (std::string("{") + m + user + R"(,"prompt":"x"})"), "prompt", "prompt"},
-             Case{false, R"({"model":"m","prompt":"x","echo":true})", "echo", "echo"},
+             Case{false, R"({"model":"m","prompt":"x","suffix":"y"})", "suffix", "suffix"},
+             Case{false, R"({"model":"m","prompt":"x","echo":1})", "echo", "expected a boolean"},
+             Case{false, R"({"model":"m","prompt":"x","n":3,"best_of":2})", "best_of", "[n, 16]"},
+             Case{false, R"({"model":"m","prompt":"x","best_of":2,"stream":true})", "best_of", "stream"},
+             Case{true, (std::string("{") + m + user + R"(,"echo":true})"), "echo", "Unrecognized"},
              Case{false, R"({"model":"m","prompt":"x","messages":[]})", "messages", "messages"},
          }) {
         CompletionRequest r;

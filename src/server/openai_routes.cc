@@ -1,8 +1,10 @@
 #include "server/openai_routes.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <limits>
 
 #include "base/log.h"
 #include "json/json.h"
@@ -42,6 +44,7 @@ struct Choice {
     engine::FinishInfo info;
     std::vector<engine::TokenLogprob> logprobs;
     size_t n_logprobs_sent = 0;  // streaming: entries already in a chunk
+    bool is_echo_sent = false;   // streaming completions with echo: the prompt went out first
     std::shared_ptr<constrain::Constraint> constraint;
 };
 
@@ -117,6 +120,29 @@ json schema_check(const Choice& ch) {
     return j;
 }
 
+// The choices to return, in order: all of them, or with best_of the n of the highest mean token
+// logprob (a choice without tokens ranks last; ties keep generation order).
+std::vector<size_t> best_choices(const Call& call) {
+    std::vector<size_t> order(call.choices.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    if (call.req.best_of <= call.req.n)
+        return order;
+    std::vector<double> mean(order.size(), -std::numeric_limits<double>::infinity());
+    for (size_t i = 0; i < order.size(); ++i) {
+        const std::vector<engine::TokenLogprob>& lps = call.choices[i].logprobs;
+        if (lps.empty())
+            continue;
+        double sum = 0.0;
+        for (const engine::TokenLogprob& lp : lps)
+            sum += lp.logprob;
+        mean[i] = sum / static_cast<double>(lps.size());
+    }
+    std::stable_sort(order.begin(), order.end(), [&mean](size_t a, size_t b) { return mean[a] > mean[b]; });
+    order.resize(static_cast<size_t>(call.req.n));
+    return order;
+}
+
 // Engine thread: one choice ended; the last one to end completes the response.
 void on_choice_finished(Call& call, size_t index, bool has_tools, const std::string& model_name) {
     ResponseWriter& w = *call.writer;
@@ -142,6 +168,11 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
     if (is_stream) {
         // This choice's last chunks go out now; [DONE] waits for the others.
         ParsedToolCalls parsed = has_tools ? parse_tool_calls(ch.text) : ParsedToolCalls{};
+        if (call.req.is_echo && !ch.is_echo_sent) {  // no text came: the echo still goes first
+            ch.is_echo_sent = true;
+            out +=
+                sse_data(chunk(call, choice_delta(call, index, {{"content", call.req.prompt}}, nullptr), model_name));
+        }
         if (call.req.is_chat && !ch.is_role_sent) {
             ch.is_role_sent = true;
             out += sse_data(
@@ -186,8 +217,9 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
         return;
     }
     json choices = json::array();
-    for (size_t i = 0; i < call.choices.size(); ++i) {
-        const Choice& c = call.choices[i];
+    const std::vector<size_t> picked = best_choices(call);
+    for (size_t i = 0; i < picked.size(); ++i) {
+        const Choice& c = call.choices[picked[i]];
         ParsedToolCalls parsed;
         if (has_tools)
             parsed = parse_tool_calls(c.text);
@@ -207,7 +239,8 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
             }
             item = {{"index", i}, {"message", msg}, {"logprobs", lp}, {"finish_reason", finish}};
         } else {
-            item = {{"index", i}, {"text", parsed.content}, {"logprobs", lp}, {"finish_reason", finish}};
+            const std::string text = call.req.is_echo ? call.req.prompt + parsed.content : parsed.content;
+            item = {{"index", i}, {"text", text}, {"logprobs", lp}, {"finish_reason", finish}};
         }
         if (c.constraint != nullptr)
             item["schema_check"] = schema_check(c);
@@ -246,18 +279,23 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     call->created = static_cast<int64_t>(std::time(nullptr));
     const bool has_tools = is_chat && !req.tools_json.empty() && req.tool_choice != "none";
     const std::string model_name = rt->model_name;
-    call->choices.resize(static_cast<size_t>(req.n));
+    // best_of: every candidate is generated (and billed); the logprobs that rank them are kept
+    // even when the request asked for none (then they are not returned).
+    const int32_t n_generate = std::max(req.n, req.best_of);
+    call->choices.resize(static_cast<size_t>(n_generate));
     if (req.is_stream) {
         writer->begin_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
     }
     const uint64_t base_seed = req.seed.value_or(0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(call->created));
     std::vector<uint64_t> handles;
-    for (int32_t i = 0; i < req.n; ++i) {
+    for (int32_t i = 0; i < n_generate; ++i) {
         const size_t index = static_cast<size_t>(i);
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
         er.params = generation_params(*rt, req, gen, base_seed + index);
         call->choices[index].constraint = std::static_pointer_cast<constrain::Constraint>(er.params.processor);
+        if (n_generate > req.n)
+            er.params.top_logprobs = std::max(er.params.top_logprobs, 0);
         er.on_logprob = [call, index](const engine::TokenLogprob& lp) {
             call->choices[index].logprobs.push_back(lp);
         };
@@ -273,7 +311,12 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                 out += sse_data(chunk(
                     *call, choice_delta(*call, index, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
             }
-            out += sse_data(chunk(*call, choice_delta(*call, index, {{"content", text}}, nullptr), model_name));
+            std::string piece = text;
+            if (call->req.is_echo && !ch.is_echo_sent) {
+                ch.is_echo_sent = true;
+                piece = call->req.prompt + text;
+            }
+            out += sse_data(chunk(*call, choice_delta(*call, index, {{"content", piece}}, nullptr), model_name));
             call->writer->write(std::move(out));
         };
         er.on_finish = [call, index, has_tools, model_name](const engine::FinishInfo& info) {

@@ -264,3 +264,35 @@ test('validation: wrong types are 400s naming the field path, on every route', a
     assert.ok(r.body.error.message.includes(`'${param}'`), r.body.error.message);
   }
 });
+
+// ---- /v1/completions: echo and best_of ----
+
+test('completions: echo puts the prompt before the text, streamed or not', async () => {
+  const params = { model: MODEL_NAME, prompt: 'once upon a', max_tokens: 5, temperature: 0, ignore_eos: true };
+  const plain = await client.completions.create(params);
+  const echoed = await client.completions.create({ ...params, echo: true });
+  assert.equal(echoed.choices[0].text, 'once upon a' + plain.choices[0].text);
+  assert.equal(echoed.usage.completion_tokens, 5);
+  const stream = await client.completions.create({ ...params, echo: true, stream: true });
+  let text = '';
+  for await (const c of stream) text += c.choices.length ? c.choices[0].text : '';
+  assert.equal(text, echoed.choices[0].text);
+  await rejects(client.completions.create({ ...params, echo: true, logprobs: 1 }), 400, 'echo');
+});
+
+test('completions: best_of returns the candidate of the highest mean logprob', async () => {
+  const params = { model: MODEL_NAME, prompt: 'the', max_tokens: 4, temperature: 1, seed: 11, ignore_eos: true };
+  // The same seeds: candidate i of best_of is choice i of n (seed + i), so its ranking can be checked.
+  const all = await client.completions.create({ ...params, n: 4, logprobs: 0 });
+  const mean = (c) => c.logprobs.token_logprobs.reduce((s, x) => s + x, 0) / c.logprobs.token_logprobs.length;
+  const ranked = all.choices.slice().sort((a, b) => mean(b) - mean(a));
+  const best = await client.completions.create({ ...params, n: 2, best_of: 4 });
+  assert.equal(best.choices.length, 2);
+  assert.deepEqual(best.choices.map((c) => c.index), [0, 1]);
+  assert.equal(best.choices[0].text, ranked[0].text);
+  assert.equal(best.choices[1].text, ranked[1].text);
+  assert.equal(best.choices[0].logprobs, null);  // ranked by logprobs, returned only when asked
+  assert.equal(best.usage.completion_tokens, 16);  // every candidate is generated
+  await rejects(client.completions.create({ ...params, best_of: 2, stream: true }), 400, 'best_of');
+  await rejects(client.completions.create({ ...params, n: 3, best_of: 2 }), 400, 'best_of');
+});
