@@ -89,6 +89,11 @@ constexpr Param kParams[] = {
     {"logit_bias", true, true},
     {"frequency_penalty", true, true},
     {"presence_penalty", true, true},
+    // Chat parameters that state what this server does anyway: store (false only: nothing is
+    // stored), modalities (["text"] only), safety_identifier (logged as user is).
+    {"store", true, false},
+    {"modalities", true, false},
+    {"safety_identifier", true, false},
     {"echo", false, true},
     {"best_of", false, true},
 };
@@ -423,6 +428,17 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         out.user = j["user"].get<std::string>();
         if (out.user.size() > 256)
             return bad("user", "'user' is " + std::to_string(out.user.size()) + " bytes, at most 256");
+    }
+    if (j.contains("safety_identifier") && !j["safety_identifier"].is_null()) {
+        if (!j["safety_identifier"].is_string() || j["safety_identifier"].get<std::string>().size() > 256)
+            return bad("safety_identifier", "'safety_identifier' must be a string of at most 256 bytes");
+        out.user = j["safety_identifier"].get<std::string>();  // OpenAI's successor of user: the same log field
+    }
+    if (j.contains("store") && j["store"].is_boolean() && j["store"].get<bool>()) {
+        return bad("store", "'store': this server does not store completions; pass false or omit it");
+    }
+    if (j.contains("modalities") && !j["modalities"].is_null() && j["modalities"] != json::array({"text"})) {
+        return bad("modalities", "'modalities' must be [\"text\"]: this server generates text only");
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
         if (!j["seed"].is_number_integer())

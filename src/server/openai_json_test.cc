@@ -225,6 +225,13 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
              Case{false, R"({"model":"m","prompt":"x","n":3,"best_of":2})", "best_of", "[n, 16]"},
              Case{false, R"({"model":"m","prompt":"x","best_of":2,"stream":true})", "best_of", "stream"},
              Case{true, (std::string("{") + m + user + R"(,"echo":true})"), "echo", "Unrecognized"},
+             Case{true, (std::string("{") + m + user + R"(,"store":true})"), "store", "does not store"},
+             Case{true, (std::string("{") + m + user + R"(,"store":"no"})"), "store", "expected a boolean"},
+             Case{true, (std::string("{") + m + user + R"(,"modalities":["text","audio"]})"), "modalities",
+                  "text only"},
+             Case{true, (std::string("{") + m + user + R"(,"reasoning_effort":"low"})"), "reasoning_effort",
+                  "Unrecognized"},
+             Case{true, (std::string("{") + m + user + R"(,"functions":[]})"), "functions", "Unrecognized"},
              Case{false, R"({"model":"m","prompt":"x","messages":[]})", "messages", "messages"},
          }) {
         CompletionRequest r;
@@ -247,6 +254,12 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
     EXPECT_EQ(r.messages[0].content, "ab");
     EXPECT_EQ(r.messages[1].tool_calls.at(0).name, "f");
     EXPECT_TRUE(r.include_usage);
+    CompletionRequest s;
+    EXPECT_FALSE(parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":"x"}],"store":false,)"
+                                          R"("modalities":["text"],"safety_identifier":"h1"})",
+                                          true, s)
+                     .has_value());
+    EXPECT_EQ(s.user, "h1");
 }
 
 }  // namespace

@@ -56,7 +56,10 @@ constexpr const char* kChatSchema = R"({
     "top_logprobs": {"type": ["integer", "null"]},
     "logit_bias": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
     "frequency_penalty": {"type": ["number", "null"]},
-    "presence_penalty": {"type": ["number", "null"]}
+    "presence_penalty": {"type": ["number", "null"]},
+    "store": {"type": ["boolean", "null"]},
+    "modalities": {"type": ["array", "null"], "items": {"type": "string"}},
+    "safety_identifier": {"type": ["string", "null"]}
   },
   "$defs": {
     "message": {
