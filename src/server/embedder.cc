@@ -62,16 +62,45 @@ Embedder::~Embedder() {
     thread_.join();
 }
 
-Status Embedder::submit(std::vector<std::vector<int32_t>> inputs, Done done) {
+Status Embedder::enqueue(Job job) {
     {
         std::lock_guard<std::mutex> lock(mu_);
         if (jobs_.size() >= kMaxQueued) {
             return make_error(ErrorCode::kResourceExhausted, "embeddings: %zu requests already queued", jobs_.size());
         }
-        jobs_.push_back({std::move(inputs), std::move(done)});
+        jobs_.push_back(std::move(job));
     }
     cv_.notify_one();
     return Status();
+}
+
+Status Embedder::submit(std::vector<std::vector<int32_t>> inputs, Done done) {
+    return enqueue([this, inputs = std::move(inputs), done = std::move(done)](bool is_cancelled) {
+        if (is_cancelled) {
+            done(make_error(ErrorCode::kCancelled, "embeddings: the server is stopping"));
+            return;
+        }
+        Embeddings out;
+        for (const std::vector<int32_t>& tokens : inputs) {
+            Result<std::vector<float>> v = embed_one(tokens);
+            if (!v.has_value()) {
+                done(v.error());
+                return;
+            }
+            out.push_back(std::move(*v));
+        }
+        done(std::move(out));
+    });
+}
+
+Status Embedder::submit_score(std::vector<int32_t> tokens, int32_t top_n, ScoreDone done) {
+    return enqueue([this, tokens = std::move(tokens), top_n, done = std::move(done)](bool is_cancelled) {
+        if (is_cancelled) {
+            done(make_error(ErrorCode::kCancelled, "prompt logprobs: the server is stopping"));
+            return;
+        }
+        done(score(tokens, top_n));
+    });
 }
 
 void Embedder::loop() {
@@ -81,29 +110,55 @@ void Embedder::loop() {
             std::unique_lock<std::mutex> lock(mu_);
             cv_.wait(lock, [this] { return is_stopping_ || !jobs_.empty(); });
             if (is_stopping_) {
-                for (Job& j : jobs_)
-                    j.done(make_error(ErrorCode::kCancelled, "embeddings: the server is stopping"));
+                std::deque<Job> left = std::move(jobs_);
                 jobs_.clear();
+                lock.unlock();  // the callbacks may submit elsewhere; never under our lock
+                for (Job& j : left)
+                    j(/*is_cancelled=*/true);
                 return;
             }
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
-        Embeddings out;
-        Status failed;
-        for (const std::vector<int32_t>& tokens : job.inputs) {
-            Result<std::vector<float>> v = embed_one(tokens);
-            if (!v.has_value()) {
-                failed = v.error();
-                break;
-            }
-            out.push_back(std::move(*v));
-        }
-        if (failed.ok())
-            job.done(std::move(out));
-        else
-            job.done(failed);
+        job(/*is_cancelled=*/false);
     }
+}
+
+Result<Embedder::Scored> Embedder::score(const std::vector<int32_t>& tokens, int32_t top_n) {
+    const int64_t n_vocab = model_->config().n_vocab;
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    if (n < 1 || n > n_ctx_ || top_n < 0) {
+        return make_error(ErrorCode::kInvalidArgument, "prompt logprobs: %d tokens (expected 1..%d), top %d", n, n_ctx_,
+                          top_n);
+    }
+    Scored out;
+    std::vector<int32_t> order(static_cast<size_t>(n_vocab));
+    for (int32_t pos = 0; pos + 1 < n; pos += kChunkTokens) {
+        // Row r of a chunk at pos predicts token pos + r + 1; the last token predicts nothing.
+        const int32_t len = std::min(kChunkTokens, n - 1 - pos);
+        GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
+                                runner_->run_sequence(std::span(tokens).subspan(static_cast<size_t>(pos), len), pos,
+                                                      model::LogitsMode::kAll));
+        for (int32_t r = 0; r < len; ++r) {
+            const float* row = logits.data() + static_cast<int64_t>(r) * n_vocab;
+            const float max = *std::max_element(row, row + n_vocab);
+            double sum = 0.0;
+            for (int64_t v = 0; v < n_vocab; ++v)
+                sum += std::exp(static_cast<double>(row[v] - max));
+            const float log_z = max + static_cast<float>(std::log(sum));  // log-softmax: x - log_z
+            ScoredToken st{.token = tokens[static_cast<size_t>(pos + r + 1)], .logprob = 0.0f, .top = {}};
+            st.logprob = row[st.token] - log_z;
+            for (int64_t v = 0; v < n_vocab; ++v)
+                order[static_cast<size_t>(v)] = static_cast<int32_t>(v);
+            const int64_t k = std::min<int64_t>(top_n, n_vocab);
+            std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                              [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+            for (int64_t i = 0; i < k; ++i)
+                st.top.emplace_back(order[static_cast<size_t>(i)], row[order[static_cast<size_t>(i)]] - log_z);
+            out.push_back(std::move(st));
+        }
+    }
+    return out;
 }
 
 Result<std::vector<float>> Embedder::embed_one(const std::vector<int32_t>& tokens) {

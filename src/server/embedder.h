@@ -1,4 +1,5 @@
-// Embedder: /v1/embeddings' compute. Its own load of the served GGUF (the file is mapped, so the
+// Embedder: /v1/embeddings' compute, and the prompt scoring of completions' echo with logprobs
+// (the engine keeps only each prompt's last logits). Its own load of the served GGUF (the file is mapped, so the
 // weights are shared through the page cache; only activations and a one-context KV cache are new),
 // its own runner and one worker thread, so the engine's loop and its KV blocks are never touched.
 // Each input runs the one CPU forward (Model::forward_batch through Runner::run_sequence) for its
@@ -43,6 +44,18 @@ public:
     using Done = std::function<void(Result<Embeddings>)>;
     Status submit(std::vector<std::vector<int32_t>> inputs, Done done);
 
+    // The logprob of each of tokens[1..] given the tokens before it (the model's raw distribution),
+    // with the top_n best ids at each position, best first: tokens.size() - 1 entries. Queued as
+    // submit(); the same errors.
+    struct ScoredToken {
+        int32_t token = 0;
+        float logprob = 0.0f;
+        std::vector<std::pair<int32_t, float>> top;
+    };
+    using Scored = std::vector<ScoredToken>;
+    using ScoreDone = std::function<void(Result<Scored>)>;
+    Status submit_score(std::vector<int32_t> tokens, int32_t top_n, ScoreDone done);
+
     int64_t dim() const { return model_->config().n_embd; }
     int64_t n_vocab() const { return model_->config().n_vocab; }
     int32_t n_ctx() const { return n_ctx_; }
@@ -51,14 +64,14 @@ public:
     static constexpr size_t kMaxQueued = 64;
 
 private:
-    struct Job {
-        std::vector<std::vector<int32_t>> inputs;
-        Done done;
-    };
+    // Runs on the worker thread; is_cancelled when the embedder stops before it ran.
+    using Job = std::function<void(bool is_cancelled)>;
+    Status enqueue(Job job);
     Embedder(std::unique_ptr<model::Model> model, std::unique_ptr<runner::Runner> runner, int32_t n_ctx,
              Pooling pooling);
     void loop();
     Result<std::vector<float>> embed_one(const std::vector<int32_t>& tokens);
+    Result<Scored> score(const std::vector<int32_t>& tokens, int32_t top_n);
 
     std::unique_ptr<model::Model> model_;
     std::unique_ptr<runner::Runner> runner_;  // worker thread only

@@ -82,20 +82,6 @@ OpenAiError model_error(int status, const std::string& message, const std::strin
             .code = code};
 }
 
-// The embedder, loaded by the first request (a model that cannot embed answers each request so).
-Result<Embedder*> embedder_of(OpenAiRuntime& rt) {
-    std::call_once(rt.embedder_once, [&rt] {
-        auto e = Embedder::create(rt.model_path, rt.engine->config().n_ctx, rt.n_threads);
-        if (e.has_value())
-            rt.embedder = std::move(*e);
-        else
-            rt.embedder_status = e.error();
-    });
-    if (rt.embedder == nullptr)
-        return rt.embedder_status;
-    return rt.embedder.get();
-}
-
 json embeddings_body(const EmbeddingsRequest& req, const std::string& model, const Embeddings& vectors,
                      int64_t n_tokens) {
     json data = json::array();
@@ -118,6 +104,19 @@ json embeddings_body(const EmbeddingsRequest& req, const std::string& model, con
 }
 
 }  // namespace
+
+Result<Embedder*> embedder_of(OpenAiRuntime& rt) {
+    std::call_once(rt.embedder_once, [&rt] {
+        auto e = Embedder::create(rt.model_path, rt.engine->config().n_ctx, rt.n_threads);
+        if (e.has_value())
+            rt.embedder = std::move(*e);
+        else
+            rt.embedder_status = e.error();
+    });
+    if (rt.embedder == nullptr)
+        return rt.embedder_status;
+    return rt.embedder.get();
+}
 
 std::string base64_encode(const std::string& bytes) {
     static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "server/embedder.h"
 #include "server/http_types.h"
 #include "server/openai_json.h"
 
@@ -37,6 +39,10 @@ inline constexpr size_t kMaxEmbeddingInputs = 2048;  // OpenAI's limit per reque
 
 // Standard base64 (RFC 4648, '=' padded): the float vectors of encoding_format "base64".
 std::string base64_encode(const std::string& bytes);
+
+// The runtime's embedder, loaded by the first call (embeddings, or echo with logprobs); a model
+// that cannot be loaded for it answers every later call with the same error.
+Result<Embedder*> embedder_of(OpenAiRuntime& rt);
 
 void handle_embeddings(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
                        const std::shared_ptr<ResponseWriter>& writer);

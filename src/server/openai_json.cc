@@ -280,11 +280,6 @@ std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat,
         if (!j["echo"].is_boolean())
             return bad_type("echo", "a boolean", j["echo"]);
         out.is_echo = j["echo"].get<bool>();
-        if (out.is_echo && out.top_logprobs >= 0) {
-            // The prompt's own logprobs would need every prompt position's logits; the engine keeps
-            // only the last. Refused rather than returned for the completion alone.
-            return bad("echo", "'echo' with 'logprobs' is not implemented (the prompt's logprobs are not computed)");
-        }
     }
     if (!is_chat && j.contains("best_of") && !j["best_of"].is_null()) {
         const json& b = j["best_of"];

@@ -57,7 +57,8 @@ struct Call {
     std::vector<Choice> choices;
     int32_t n_done = 0;
     bool is_failed = false;
-    std::shared_ptr<BudgetTicket> budget;  // --budgets: this request's reservation (then n is 1)
+    std::shared_ptr<BudgetTicket> budget;               // --budgets: this request's reservation (then n is 1)
+    std::vector<engine::TokenLogprob> prompt_logprobs;  // echo with logprobs: the prompt's, first
 };
 
 json chat_logprobs(const Choice& ch, size_t from) {
@@ -259,25 +260,14 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
     w.send(json_response(200, gannet::json::dump(body)));
 }
 
-void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
-                       const std::shared_ptr<ResponseWriter>& writer, bool is_chat) {
-    auto call = std::make_shared<Call>();
-    call->writer = writer;
-    if (auto err = parse_completion_request(request.body, is_chat, call->req)) {
-        send_error(*writer, *err);
-        return;
-    }
-    CompletionRequest& req = call->req;
-    PreparedGeneration gen;
-    if (auto err = prepare_generation(*rt, request, req, gen)) {
-        send_error(*writer, *err);
-        return;
-    }
-    call->budget = gen.budget;
+// Submits the request's choices to the engine (on the handler's thread, or the embedder's after
+// echo's prompt scoring); the engine's callbacks answer.
+void start_choices(const std::shared_ptr<OpenAiRuntime>& rt, const std::shared_ptr<Call>& call,
+                   const PreparedGeneration& gen) {
+    const CompletionRequest& req = call->req;
+    const std::shared_ptr<ResponseWriter>& writer = call->writer;
     const std::vector<int32_t>& prompt = gen.prompt;
-    call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
-    call->created = static_cast<int64_t>(std::time(nullptr));
-    const bool has_tools = is_chat && !req.tools_json.empty() && req.tool_choice != "none";
+    const bool has_tools = req.is_chat && !req.tools_json.empty() && req.tool_choice != "none";
     const std::string model_name = rt->model_name;
     // best_of: every candidate is generated (and billed); the logprobs that rank them are kept
     // even when the request asked for none (then they are not returned).
@@ -293,6 +283,7 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
         er.params = generation_params(*rt, req, gen, base_seed + index);
+        call->choices[index].logprobs = call->prompt_logprobs;  // echo: the prompt's come first
         call->choices[index].constraint = std::static_pointer_cast<constrain::Constraint>(er.params.processor);
         if (n_generate > req.n)
             er.params.top_logprobs = std::max(er.params.top_logprobs, 0);
@@ -356,6 +347,87 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                 r->engine->cancel(h);
         }
     });
+}
+
+// echo with logprobs: the prompt's tokens scored by the embedder's copy of the model (the engine
+// keeps only the last prompt row's logits), as TokenLogprobs before the choices' own. A prompt
+// that does not start with the BOS encode_prompt adds gets a first entry with a null logprob (no
+// context predicts it), as OpenAI's. Errors: those of embedder_of (cuda, a model that cannot
+// load) and a full queue.
+std::optional<OpenAiError> score_prompt(const std::shared_ptr<OpenAiRuntime>& rt, const std::shared_ptr<Call>& call,
+                                        const PreparedGeneration& gen) {
+    Result<Embedder*> embedder =
+        rt->device == "cpu"
+            ? embedder_of(*rt)
+            : Result<Embedder*>(make_error(ErrorCode::kUnimplemented, "not on --device %s yet", rt->device.c_str()));
+    if (!embedder.has_value())
+        return invalid_param("echo",
+                             "'echo' with 'logprobs': the prompt cannot be scored: " + embedder.error().message());
+    const tokenizer::Tokenizer& tok = *rt->tokenizer;
+    const bool has_bos = gen.prompt.front() == tokenizer::prompt_bos(tok);
+    if (!has_bos) {
+        call->prompt_logprobs.push_back(
+            {.token = gen.prompt.front(),
+             .bytes = tok.decode_token(gen.prompt.front(), tokenizer::Tokenizer::RenderSpecial::kYes),
+             .logprob = std::numeric_limits<float>::quiet_NaN(),  // written as null
+             .top = {}});
+    }
+    std::weak_ptr<OpenAiRuntime> weak = rt;
+    Status queued = (*embedder)->submit_score(
+        gen.prompt, call->req.top_logprobs, [weak, call, gen](Result<Embedder::Scored> scored) {
+            std::shared_ptr<OpenAiRuntime> r = weak.lock();
+            if (r == nullptr)
+                return;
+            if (!scored.has_value()) {
+                send_error(*call->writer, {.http_status = 500,
+                                           .message = scored.error().message(),
+                                           .type = "server_error",
+                                           .param = "",
+                                           .code = ""});
+                return;
+            }
+            const tokenizer::Tokenizer& t = *r->tokenizer;
+            for (const Embedder::ScoredToken& st : *scored) {
+                engine::TokenLogprob lp{.token = st.token,
+                                        .bytes = t.decode_token(st.token, tokenizer::Tokenizer::RenderSpecial::kYes),
+                                        .logprob = st.logprob,
+                                        .top = {}};
+                for (const auto& [id, l] : st.top)
+                    lp.top.emplace_back(t.decode_token(id, tokenizer::Tokenizer::RenderSpecial::kYes), l);
+                call->prompt_logprobs.push_back(std::move(lp));
+            }
+            start_choices(r, call, gen);
+        });
+    if (!queued.ok())
+        return OpenAiError{
+            .http_status = 503, .message = queued.message(), .type = "server_error", .param = "", .code = ""};
+    return std::nullopt;
+}
+
+void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
+                       const std::shared_ptr<ResponseWriter>& writer, bool is_chat) {
+    auto call = std::make_shared<Call>();
+    call->writer = writer;
+    if (auto err = parse_completion_request(request.body, is_chat, call->req)) {
+        send_error(*writer, *err);
+        return;
+    }
+    CompletionRequest& req = call->req;
+    PreparedGeneration gen;
+    if (auto err = prepare_generation(*rt, request, req, gen)) {
+        send_error(*writer, *err);
+        return;
+    }
+    call->budget = gen.budget;
+    call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
+    call->created = static_cast<int64_t>(std::time(nullptr));
+    if (req.is_echo && req.top_logprobs >= 0) {
+        // The prompt's logprobs come first (the embedder's model scores it), then the choices start.
+        if (auto err = score_prompt(rt, call, gen))
+            send_error(*writer, *err);
+        return;
+    }
+    start_choices(rt, call, gen);
 }
 
 // /v1 gets the Host/Origin guard /mcp has (mcp::check_host_origin): on a loopback server, no

@@ -277,7 +277,41 @@ test('completions: echo puts the prompt before the text, streamed or not', async
   let text = '';
   for await (const c of stream) text += c.choices.length ? c.choices[0].text : '';
   assert.equal(text, echoed.choices[0].text);
-  await rejects(client.completions.create({ ...params, echo: true, logprobs: 1 }), 400, 'echo');
+});
+
+test('completions: echo with logprobs scores the prompt too, as the engine would', async () => {
+  const params = { model: MODEL_NAME, prompt: 'once upon a', max_tokens: 3, temperature: 0, ignore_eos: true,
+                   logprobs: 2 };
+  const plain = await client.completions.create(params);
+  const echoed = await client.completions.create({ ...params, echo: true });
+  const lp = echoed.choices[0].logprobs;
+  const n_prompt = lp.tokens.length - 3;
+  assert.equal(n_prompt, echoed.usage.prompt_tokens);  // this vocabulary adds no BOS: every token is listed
+  assert.equal(lp.tokens.slice(0, n_prompt).join(''), 'once upon a');
+  assert.equal(lp.token_logprobs[0], null);  // nothing predicts the first token
+  assert.equal(lp.top_logprobs[0], null);
+  for (let i = 1; i < n_prompt; ++i) {
+    assert.ok(lp.token_logprobs[i] < 0 && Number.isFinite(lp.token_logprobs[i]), i + ': ' + lp.token_logprobs[i]);
+    assert.equal(Object.keys(lp.top_logprobs[i]).length > 0, true);
+  }
+  assert.deepEqual(lp.token_logprobs.slice(n_prompt), plain.choices[0].logprobs.token_logprobs);
+  // The distribution that scored the last prompt token (" a") is the one the engine samples from
+  // after "once upon": the same top logprobs.
+  const before = await client.completions.create({ ...params, prompt: 'once upon', max_tokens: 1 });
+  const mine = Object.values(lp.top_logprobs[n_prompt - 1]).sort();
+  const engine = Object.values(before.choices[0].logprobs.top_logprobs[0]).sort();
+  assert.equal(mine.length, engine.length);
+  for (let i = 0; i < mine.length; ++i) assert.ok(Math.abs(mine[i] - engine[i]) < 1e-4, mine + ' vs ' + engine);
+  // Streamed, the first chunk carries the prompt and its logprobs.
+  const stream = await client.completions.create({ ...params, echo: true, stream: true });
+  let text = '', n_tokens = 0;
+  for await (const c of stream) {
+    if (!c.choices.length) continue;
+    text += c.choices[0].text;
+    n_tokens += c.choices[0].logprobs ? c.choices[0].logprobs.tokens.length : 0;
+  }
+  assert.equal(text, echoed.choices[0].text);
+  assert.equal(n_tokens, lp.tokens.length);
 });
 
 test('completions: best_of returns the candidate of the highest mean logprob', async () => {
