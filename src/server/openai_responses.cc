@@ -3,10 +3,12 @@
 #include <atomic>
 #include <ctime>
 
+#include "base/log.h"
 #include "json/json.h"
 #include "server/openai_generation.h"
 #include "server/openai_routes.h"
 #include "server/request_schema.h"
+#include "server/response_store.h"
 
 namespace gannet::server {
 
@@ -15,8 +17,8 @@ using nlohmann::json;
 namespace {
 
 // The Responses parameters this server takes; any other key is a 400 naming it (as kParams for
-// chat). previous_response_id, store, truncation and include are here to refuse the values that
-// need what we do not have (stored responses, truncation, extra outputs) with a precise message.
+// chat). truncation and include are here to refuse the values that need what we do not have
+// (truncation, extra outputs) with a precise message.
 constexpr const char* kResponsesParams[] = {
     "model",        "input",
     "instructions", "tools",
@@ -179,17 +181,24 @@ std::string responses_param(const std::string& chat_param) {
 }
 
 // store, previous_response_id, truncation, include and metadata: checked and refused or echoed.
-std::optional<OpenAiError> check_unstored(const json& j, json& echo) {
+std::optional<OpenAiError> check_storage(const json& j, const ResponseStore* store, ResponsesRequest& out) {
+    json& echo = out.echo;
+    echo["previous_response_id"] = nullptr;
+    if (j.contains("store") && !j["store"].is_null())
+        out.is_store = j["store"].get<bool>();  // a boolean: the request schema checked it
+    echo["store"] = out.is_store;
     if (j.contains("previous_response_id") && !j["previous_response_id"].is_null()) {
-        return invalid_param("previous_response_id",
-                             "previous_response_id: this server does not store responses (store is always false); "
-                             "send the whole conversation in 'input'");
-    }
-    if (j.contains("store") && !j["store"].is_null()) {
-        if (!j["store"].is_boolean())
-            return invalid_type("store", "a boolean", j["store"]);
-        if (j["store"].get<bool>())
-            return invalid_param("store", "store: this server does not store responses; pass store false or omit it");
+        const std::string id = j["previous_response_id"].get<std::string>();
+        std::optional<json> before = store != nullptr ? store->conversation(id) : std::nullopt;
+        if (!before.has_value()) {
+            OpenAiError e = invalid_param("previous_response_id", "Previous response with id '" + id
+                                                                      + "' not found (never stored, deleted, or "
+                                                                        "evicted: the store is in memory and bounded).");
+            e.code = "previous_response_not_found";
+            return e;
+        }
+        out.conversation = std::move(*before);
+        echo["previous_response_id"] = id;
     }
     if (j.contains("truncation") && !j["truncation"].is_null() && j["truncation"] != "disabled")
         return invalid_param("truncation", "truncation: only 'disabled' (a prompt over the context is a 400)");
@@ -215,7 +224,8 @@ std::optional<OpenAiError> check_unstored(const json& j, json& echo) {
 
 }  // namespace
 
-std::optional<OpenAiError> parse_responses_request(const std::string& body, ResponsesRequest& out) {
+std::optional<OpenAiError> parse_responses_request(const std::string& body, const ResponseStore* store,
+                                                   ResponsesRequest& out) {
     auto parsed = gannet::json::parse(body, {.max_size_bytes = 8 << 20, .max_depth = 64});
     if (!parsed.has_value())
         return invalid_param("", "We could not parse the JSON body of your request: " + parsed.error().message());
@@ -229,28 +239,30 @@ std::optional<OpenAiError> parse_responses_request(const std::string& body, Resp
     }
     if (auto err = check_request_schema(RequestKind::kResponses, j))
         return err;
-    if (auto err = check_unstored(j, out.echo))
+    if (auto err = check_storage(j, store, out))
         return err;
     json chat = json::object();
+    if (!j.contains("input"))
+        return invalid_param("input", "Missing required parameter: 'input'.");
+    const json& in = j["input"];
+    json& conversation = out.conversation;  // the stored turns, if any, then this input
+    if (in.is_string()) {
+        conversation.push_back({{"role", "user"}, {"content", in}});
+    } else if (in.is_array()) {
+        for (size_t i = 0; i < in.size(); ++i) {
+            if (auto err = add_item(in[i], "input[" + std::to_string(i) + "]", conversation))
+                return err;
+        }
+    } else {
+        return invalid_type("input", "a string or an array of input items", in);
+    }
     json messages = json::array();
     if (j.contains("instructions") && !j["instructions"].is_null()) {
         if (!j["instructions"].is_string())
             return invalid_type("instructions", "a string", j["instructions"]);
         messages.push_back({{"role", "system"}, {"content", j["instructions"]}});
     }
-    if (!j.contains("input"))
-        return invalid_param("input", "Missing required parameter: 'input'.");
-    const json& in = j["input"];
-    if (in.is_string()) {
-        messages.push_back({{"role", "user"}, {"content", in}});
-    } else if (in.is_array()) {
-        for (size_t i = 0; i < in.size(); ++i) {
-            if (auto err = add_item(in[i], "input[" + std::to_string(i) + "]", messages))
-                return err;
-        }
-    } else {
-        return invalid_type("input", "a string or an array of input items", in);
-    }
+    messages.insert(messages.end(), conversation.begin(), conversation.end());
     chat["messages"] = std::move(messages);
     if (j.contains("tools") && !j["tools"].is_null()) {
         if (auto err = chat_tools(j["tools"], chat["tools"]))
@@ -323,6 +335,7 @@ struct ResponseCall {
     bool is_message_open = false;  // stream without tools: the message item's added events are out
     int64_t n_events = 0;          // sequence_number of the next event
     std::shared_ptr<BudgetTicket> budget;
+    std::shared_ptr<ResponseStore> store;  // null: store false
 };
 
 std::string event(ResponseCall& c, const char* type, json payload) {
@@ -349,9 +362,7 @@ json response_json(const ResponseCall& c, const std::string& status, json output
               {"incomplete_details", nullptr},
               {"model", c.model},
               {"output", std::move(output)},
-              {"previous_response_id", nullptr},
               {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
-              {"store", false},
               {"truncation", "disabled"},
               {"usage", std::move(usage)}};
     if (status == "incomplete")
@@ -392,6 +403,24 @@ json output_items(const ResponseCall& c, const std::string& status) {
                          {"status", "completed"}});
     }
     return items;
+}
+
+// The output as the chat message previous_response_id continues from: the text, and the calls
+// with their call_ids (a later function_call_output answers one).
+json assistant_turn(const json& items) {
+    json turn = {{"role", "assistant"}, {"content", nullptr}};
+    for (const json& item : items) {
+        if (item["type"] == "message") {
+            turn["content"] = item["content"][0]["text"];
+        } else {
+            turn["tool_calls"].push_back({{"id", item["call_id"]},
+                                          {"type", "function"},
+                                          {"function", {{"name", item["name"]}, {"arguments", item["arguments"]}}}});
+        }
+    }
+    if (turn["content"].is_null() && !turn.contains("tool_calls"))
+        turn["content"] = "";
+    return turn;
 }
 
 std::string open_message_events(ResponseCall& c) {
@@ -458,6 +487,12 @@ void on_response_finished(ResponseCall& c, const engine::FinishInfo& info) {
     const std::string status = info.finish_reason == "length" ? "incomplete" : "completed";
     const json items = output_items(c, status);
     const json body = response_json(c, status, items, usage_of(info), nullptr);
+    if (c.store != nullptr) {
+        json conversation = c.req.conversation;
+        conversation.push_back(assistant_turn(items));
+        if (!c.store->put(c.id, std::move(conversation), body))
+            GANNET_LOG_WARN("openai", "response %s is larger than the response store; not stored", c.id.c_str());
+    }
     if (!c.req.chat.is_stream) {
         w.send(json_response(200, gannet::json::dump(body)));
         return;
@@ -477,6 +512,32 @@ std::string new_suffix() {
 
 }  // namespace
 
+void handle_stored_response(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
+                            const std::shared_ptr<ResponseWriter>& writer) {
+    const std::string id = request.path.substr(std::string("/v1/responses/").size());
+    const bool is_delete = request.method == "DELETE";
+    if (request.target.size() > request.path.size() + 1) {
+        // include / stream / starting_after would change the answer: refused, not ignored.
+        const OpenAiError e = invalid_param(request.target.substr(request.path.size() + 1),
+                                            "query parameters of /v1/responses/{id} are not supported");
+        writer->send(json_response(e.http_status, error_body(e)));
+        return;
+    }
+    const bool is_found = is_delete ? rt->responses->erase(id) : rt->responses->response(id).has_value();
+    if (!is_found) {
+        const OpenAiError e{.http_status = 404,
+                            .message = "No response found with id '" + id + "'.",
+                            .type = "invalid_request_error",
+                            .param = "response_id",
+                            .code = "not_found"};
+        writer->send(json_response(e.http_status, error_body(e)));
+        return;
+    }
+    const json body =
+        is_delete ? json{{"id", id}, {"object", "response.deleted"}, {"deleted", true}} : *rt->responses->response(id);
+    writer->send(json_response(200, gannet::json::dump(body)));
+}
+
 void handle_responses(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
                       const std::shared_ptr<ResponseWriter>& writer) {
     auto send_error = [&writer](const OpenAiError& e) {
@@ -484,8 +545,10 @@ void handle_responses(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReques
     };
     auto call = std::make_shared<ResponseCall>();
     call->writer = writer;
-    if (auto err = parse_responses_request(request.body, call->req))
+    if (auto err = parse_responses_request(request.body, rt->responses.get(), call->req))
         return send_error(*err);
+    if (call->req.is_store)
+        call->store = rt->responses;
     CompletionRequest& req = call->req.chat;
     PreparedGeneration gen;
     if (auto err = prepare_generation(*rt, request, req, gen)) {

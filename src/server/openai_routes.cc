@@ -469,6 +469,12 @@ void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
     http.add_route("POST", "/v1/responses", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
                        handle_responses(rt, req, w);
                    }));
+    for (const char* method : {"GET", "DELETE"}) {
+        http.add_prefix_route(method, "/v1/responses/",
+                              guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                                  handle_stored_response(rt, req, w);
+                              }));
+    }
     http.add_route("GET", "/v1/models", guarded(http, [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
                        json body = {{"object", "list"}, {"data", json::array({model_json(*rt)})}};
                        w->send(json_response(200, gannet::json::dump(body)));

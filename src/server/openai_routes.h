@@ -12,6 +12,7 @@
 #include "server/budget_gate.h"
 #include "server/embedder.h"
 #include "server/http_server.h"
+#include "server/response_store.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,6 +36,8 @@ struct OpenAiRuntime {
     std::once_flag embedder_once;
     std::unique_ptr<Embedder> embedder;
     Status embedder_status;
+    // /v1/responses kept for previous_response_id and GET/DELETE /v1/responses/{id} (in memory).
+    std::shared_ptr<ResponseStore> responses = std::make_shared<ResponseStore>();
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 

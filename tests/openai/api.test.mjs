@@ -129,7 +129,7 @@ test('responses: text output equals the chat completion of the same conversation
   assert.equal(r.model, MODEL_NAME);
   assert.equal(r.instructions, 'You are terse.');
   assert.deepEqual(r.metadata, { run: 'a' });
-  assert.equal(r.store, false);
+  assert.equal(r.store, true);  // OpenAI's default: kept for previous_response_id
   assert.equal(r.output.length, 1);
   assert.equal(r.output[0].type, 'message');
   assert.equal(r.output[0].role, 'assistant');
@@ -223,7 +223,8 @@ test('responses: text.format json_schema strict gives schema-valid JSON', async 
 test('responses: 400s name the Responses parameter', async () => {
   const base_req = { model: MODEL_NAME, input: 'x' };
   await rejects(client.responses.create({ ...base_req, previous_response_id: 'resp_1' }), 400, 'previous_response_id');
-  await rejects(client.responses.create({ ...base_req, store: true }), 400, 'store');
+  await rejects(client.responses.create({ ...base_req, store: 'yes' }), 400, 'store');
+  await rejects(client.responses.create({ ...base_req, truncation: 'auto' }), 400, 'truncation');
   await rejects(client.responses.create({ ...base_req, reasoning: { effort: 'high' } }), 400, 'reasoning');
   await rejects(client.responses.create({ ...base_req, include: ['file_search_call.results'] }), 400, 'include[0]');
   await rejects(client.responses.create({ ...base_req, tools: [{ type: 'web_search_preview' }] }), 400, 'tools[0].type');
@@ -329,4 +330,40 @@ test('completions: best_of returns the candidate of the highest mean logprob', a
   assert.equal(best.usage.completion_tokens, 16);  // every candidate is generated
   await rejects(client.completions.create({ ...params, best_of: 2, stream: true }), 400, 'best_of');
   await rejects(client.completions.create({ ...params, n: 3, best_of: 2 }), 400, 'best_of');
+});
+
+test('responses: stored by default; previous_response_id continues the conversation; retrieve and delete', async () => {
+  const gen = { model: MODEL_NAME, max_output_tokens: 5, temperature: 0 };
+  const r1 = await client.responses.create({ ...gen, input: 'hello', instructions: 'Be brief.' });
+  assert.equal(r1.store, true);
+  const got = await client.responses.retrieve(r1.id);
+  assert.equal(got.id, r1.id);
+  assert.deepEqual(got.output, r1.output);
+  const r2 = await client.responses.create({ ...gen, input: 'and then?', previous_response_id: r1.id });
+  assert.equal(r2.previous_response_id, r1.id);
+  // The stored turns without r1's instructions (they do not carry over), then the new input.
+  const chat = await client.chat.completions.create({
+    model: MODEL_NAME, max_tokens: 5, temperature: 0,
+    messages: [{ role: 'user', content: 'hello' }, { role: 'assistant', content: r1.output_text },
+               { role: 'user', content: 'and then?' }] });
+  assert.equal(r2.output_text, chat.choices[0].message.content);
+  assert.equal(r2.usage.input_tokens, chat.usage.prompt_tokens);
+  // A tool call's output answers it by call_id across responses.
+  const call = await client.responses.create({ ...gen, max_output_tokens: 60, input: 'weather in Rome?',
+                                               tools: [WEATHER], tool_choice: 'required' });
+  const fc = call.output.find((o) => o.type === 'function_call');
+  assert.ok(fc, JSON.stringify(call.output));
+  const answer = await client.responses.create({ ...gen, tools: [WEATHER], previous_response_id: call.id,
+    input: [{ type: 'function_call_output', call_id: fc.call_id, output: 'rainy' }] });
+  assert.ok(answer.usage.input_tokens > call.usage.input_tokens);
+  const deleted = await client.responses.del(r1.id);
+  assert.deepEqual(deleted, { id: r1.id, object: 'response.deleted', deleted: true });
+  await rejects(client.responses.retrieve(r1.id), 404);
+  await rejects(client.responses.del(r1.id), 404);
+  await rejects(client.responses.create({ ...gen, input: 'x', previous_response_id: r1.id }), 400, 'previous_response_id');
+  const unstored = await client.responses.create({ ...gen, input: 'x', store: false });
+  assert.equal(unstored.store, false);
+  await rejects(client.responses.retrieve(unstored.id), 404);
+  const q = await fetch(base + '/v1/responses/' + r2.id + '?stream=true');
+  assert.equal(q.status, 400);
 });
