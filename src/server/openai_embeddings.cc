@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "json/json.h"
+#include "server/budget_gate.h"
 #include "server/openai_routes.h"
 #include "server/request_schema.h"
 #include "tokenizer/prompt.h"
@@ -224,19 +225,30 @@ void handle_embeddings(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         n_tokens += static_cast<int64_t>(ids.size());
         inputs.push_back(std::move(ids));
     }
+    // --budgets: the input tokens are billed as a prompt with no completion.
+    std::shared_ptr<BudgetTicket> ticket;
+    if (rt->budgets) {
+        int32_t no_output = 0;
+        if (auto err = rt->budgets->admit(request, static_cast<int32_t>(n_tokens), /*is_max_tokens_set=*/true,
+                                          &no_output, &ticket))
+            return send_error(*err);
+    }
     const std::string model_name = rt->model_name;
-    Status queued = e.submit(std::move(inputs), [writer, req, model_name, n_tokens](Result<Embeddings> vectors) {
-        if (!vectors.has_value()) {
-            const OpenAiError err{.http_status = 500,
-                                  .message = vectors.error().message(),
-                                  .type = "server_error",
-                                  .param = "",
-                                  .code = ""};
-            writer->send(json_response(err.http_status, error_body(err)));
-            return;
-        }
-        writer->send(json_response(200, gannet::json::dump(embeddings_body(*req, model_name, *vectors, n_tokens))));
-    });
+    Status queued =
+        e.submit(std::move(inputs), [writer, req, model_name, n_tokens, ticket](Result<Embeddings> vectors) {
+            if (ticket && vectors.has_value())
+                ticket->commit(static_cast<uint64_t>(n_tokens));
+            if (!vectors.has_value()) {
+                const OpenAiError err{.http_status = 500,
+                                      .message = vectors.error().message(),
+                                      .type = "server_error",
+                                      .param = "",
+                                      .code = ""};
+                writer->send(json_response(err.http_status, error_body(err)));
+                return;
+            }
+            writer->send(json_response(200, gannet::json::dump(embeddings_body(*req, model_name, *vectors, n_tokens))));
+        });
     if (!queued.ok())
         send_error({.http_status = 503, .message = queued.message(), .type = "server_error", .param = "", .code = ""});
 }

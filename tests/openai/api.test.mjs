@@ -5,6 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 
@@ -13,19 +15,25 @@ const MODEL = join(process.env.GANNET_SOURCE, 'tests/fixtures/models/llama-f32.g
 const MODEL_NAME = 'llama-f32';
 let proc, base, client;
 
-before(async () => {
-  proc = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '--ctx', '256', '--kv-blocks', '512', '--deterministic'],
-               { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise((resolve, reject) => {
+// Starts `gannet serve` with extra flags; resolves to [process, base URL].
+async function serve(extra) {
+  const p = spawn(BIN, ['serve', '-m', MODEL, '--port', '0', '--ctx', '256', '--kv-blocks', '512', ...extra],
+                  { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('server did not start: ' + out)), 30000);
-    proc.stdout.on('data', (d) => {
+    p.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening on (http:\/\/[^\s]+)/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
-    proc.on('exit', (code) => reject(new Error('server exited ' + code + ': ' + out)));
+    p.on('exit', (code) => reject(new Error('server exited ' + code + ': ' + out)));
   });
+  return [p, url];
+}
+
+before(async () => {
+  [proc, base] = await serve(['--deterministic']);
   client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -366,4 +374,24 @@ test('responses: stored by default; previous_response_id continues the conversat
   await rejects(client.responses.retrieve(unstored.id), 404);
   const q = await fetch(base + '/v1/responses/' + r2.id + '?stream=true');
   assert.equal(q.status, 400);
+});
+
+test('embeddings: billed as prompt tokens under --budgets', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gannet-api-'));
+  writeFileSync(join(dir, 'budgets.json'), JSON.stringify({ budgets: [{ name: 'a', key: 'sk-a-000001', tokens: 20 }] }));
+  const [p, url] = await serve(['--budgets', join(dir, 'budgets.json'), '--store', `sqlite:${dir}/ledger.db`]);
+  try {
+    const keyed = new OpenAI({ baseURL: url + '/v1', apiKey: 'sk-a-000001', maxRetries: 0 });
+    const first = await keyed.embeddings.create({ model: MODEL_NAME, input: 'hello world, how' });
+    const spent = first.usage.prompt_tokens;
+    assert.ok(spent > 10 && spent <= 20, 'tokens ' + spent);
+    const b = await (await fetch(url + '/v1/budget', { headers: { Authorization: 'Bearer sk-a-000001' } })).json();
+    assert.equal(b.spent_tokens, spent);
+    assert.equal(b.reserved_tokens, 0);
+    await rejects(keyed.embeddings.create({ model: MODEL_NAME, input: 'hello world, how' }), 429);
+    const anon = new OpenAI({ baseURL: url + '/v1', apiKey: 'sk-nope', maxRetries: 0 });
+    await rejects(anon.embeddings.create({ model: MODEL_NAME, input: 'x' }), 401);
+  } finally {
+    p.kill('SIGTERM');
+  }
 });
