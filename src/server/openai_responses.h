@@ -41,6 +41,10 @@ struct ResponsesRequest {
 std::optional<OpenAiError> parse_responses_request(const std::string& body, const ResponseStore* store,
                                                    ResponsesRequest& out);
 
+// The chat parser's param names in the Responses API's terms ("messages[2]" -> "input",
+// "response_format" -> "text.format", "max_completion_tokens" -> "max_output_tokens").
+std::string responses_param(const std::string& chat_param);
+
 // GET /v1/responses/{id} (the stored response object) and DELETE (OpenAI's response.deleted);
 // 404 for an id not stored.
 void handle_stored_response(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,

@@ -1,5 +1,6 @@
 // The OpenAI-compatible API over the engine: POST /v1/chat/completions, POST /v1/completions,
-// POST /v1/embeddings (openai_embeddings.h), GET /v1/models and GET /metrics (Prometheus). Handlers never block: they
+// POST /v1/embeddings (openai_embeddings.h), POST/GET/DELETE /v1/responses (openai_responses.h),
+// GET /v1/models and GET /metrics (Prometheus). Handlers never block: they
 // tokenize, submit to the engine and answer from the engine's callbacks through the thread-safe ResponseWriter.
 #pragma once
 
