@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "json/json.h"
+#include "server/openai_constrain.h"
 #include "server/openai_generation.h"
 #include "server/openai_routes.h"
 #include "server/response_store.h"
@@ -33,7 +34,22 @@ struct ResponseCall {
     int64_t n_events = 0;          // sequence_number of the next event
     std::shared_ptr<BudgetTicket> budget;
     std::shared_ptr<ResponseStore> store;  // null: store false
+    // include message.output_text.logprobs: every generated token's, and how many a delta sent.
+    std::vector<engine::TokenLogprob> logprobs;
+    size_t n_logprobs_sent = 0;
 };
+
+bool wants_logprobs(const ResponseCall& c) {
+    return c.req.chat.top_logprobs >= 0;
+}
+
+// Chat's logprob entries ({token, logprob, bytes, top_logprobs}) from `from` on.
+json logprobs_json(const ResponseCall& c, size_t from) {
+    json out = json::array();
+    for (size_t i = from; i < c.logprobs.size(); ++i)
+        out.push_back(logprob_entry(c.logprobs[i]));
+    return out;
+}
 
 std::string event(ResponseCall& c, const char* type, json payload) {
     payload["type"] = type;
@@ -71,8 +87,11 @@ json response_json(const ResponseCall& c, const std::string& status, json output
 
 json message_item(const ResponseCall& c, const std::string& text, const std::string& status) {
     json content = json::array();
-    if (status != "in_progress")
+    if (status != "in_progress") {
         content.push_back({{"type", "output_text"}, {"text", text}, {"annotations", json::array()}});
+        if (wants_logprobs(c))
+            content[0]["logprobs"] = logprobs_json(c, 0);  // all tokens, tool-call text included
+    }
     return {{"type", "message"},
             {"id", "msg_" + c.suffix},
             {"status", status},
@@ -152,9 +171,10 @@ std::string item_events(ResponseCall& c, size_t index, const json& item, bool is
         const json& part = item["content"][0];
         if (!is_text_streamed) {
             out += open_message_events(c);
-            out +=
-                event(c, "response.output_text.delta",
-                      {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"delta", part["text"]}});
+            json delta = {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"delta", part["text"]}};
+            if (wants_logprobs(c))
+                delta["logprobs"] = part["logprobs"];
+            out += event(c, "response.output_text.delta", std::move(delta));
         }
         out += event(c, "response.output_text.done",
                      {{"item_id", item_id}, {"output_index", index}, {"content_index", 0}, {"text", part["text"]}});
@@ -266,9 +286,16 @@ void handle_responses(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReques
         if (!call->req.chat.is_stream || call->has_tools)
             return;  // tool calls are parsed from the whole output, so their text waits for the end
         std::string out = call->is_message_open ? "" : open_message_events(*call);
-        out += event(*call, "response.output_text.delta",
-                     {{"item_id", "msg_" + call->suffix}, {"output_index", 0}, {"content_index", 0}, {"delta", text}});
+        json delta = {{"item_id", "msg_" + call->suffix}, {"output_index", 0}, {"content_index", 0}, {"delta", text}};
+        if (wants_logprobs(*call)) {  // the tokens since the last delta (text held back by stop strings waits)
+            delta["logprobs"] = logprobs_json(*call, call->n_logprobs_sent);
+            call->n_logprobs_sent = call->logprobs.size();
+        }
+        out += event(*call, "response.output_text.delta", std::move(delta));
         call->writer->write(std::move(out));
+    };
+    er.on_logprob = [call](const engine::TokenLogprob& lp) {
+        call->logprobs.push_back(lp);
     };
     er.on_finish = [call](const engine::FinishInfo& info) {
         if (call->budget)

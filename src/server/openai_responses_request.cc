@@ -15,7 +15,7 @@ namespace {
 
 // The Responses parameters this server takes; any other key is a 400 naming it (as kParams for
 // chat). truncation and include are here to refuse the values that need what we do not have
-// (truncation, extra outputs) with a precise message.
+// (truncation, outputs other than the text's logprobs) with a precise message.
 constexpr const char* kResponsesParams[] = {
     "model",        "input",
     "instructions", "tools",
@@ -25,7 +25,7 @@ constexpr const char* kResponsesParams[] = {
     "metadata",     "parallel_tool_calls",
     "user",         "previous_response_id",
     "store",        "truncation",
-    "include",
+    "include",      "top_logprobs",
 };
 
 // A message item's content: a string, or input_text / output_text parts joined.
@@ -166,8 +166,9 @@ std::optional<OpenAiError> chat_response_format(const json& text, json& chat) {
     return std::nullopt;
 }
 
-// store, previous_response_id, truncation, include and metadata: checked and refused or echoed.
-std::optional<OpenAiError> check_storage(const json& j, const ResponseStore* store, ResponsesRequest& out) {
+// store, previous_response_id, truncation, include (+ top_logprobs, set on `chat`) and metadata:
+// checked and refused or echoed.
+std::optional<OpenAiError> check_storage(const json& j, const ResponseStore* store, ResponsesRequest& out, json& chat) {
     json& echo = out.echo;
     echo["previous_response_id"] = nullptr;
     if (j.contains("store") && !j["store"].is_null())
@@ -188,12 +189,27 @@ std::optional<OpenAiError> check_storage(const json& j, const ResponseStore* sto
     }
     if (j.contains("truncation") && !j["truncation"].is_null() && j["truncation"] != "disabled")
         return invalid_param("truncation", "truncation: only 'disabled' (a prompt over the context is a 400)");
+    // include: only the output text's logprobs (top_logprobs says how many alternatives).
+    bool wants_logprobs = false;
     if (j.contains("include") && !j["include"].is_null()) {
-        if (!j["include"].is_array())
-            return invalid_type("include", "an array", j["include"]);
-        if (!j["include"].empty())
-            return invalid_param("include[0]", "include: " + gannet::json::dump(j["include"][0]) + " is not supported");
+        const json& inc = j["include"];
+        for (size_t i = 0; i < inc.size(); ++i) {
+            if (inc[i] != "message.output_text.logprobs") {
+                return invalid_param("include[" + std::to_string(i) + "]",
+                                     "include: " + gannet::json::dump(inc[i])
+                                         + " is not supported (only \"message.output_text.logprobs\")");
+            }
+            wants_logprobs = true;
+        }
     }
+    if (j.contains("top_logprobs") && !j["top_logprobs"].is_null()) {
+        if (!wants_logprobs)
+            return invalid_param("top_logprobs", "'top_logprobs' needs include [\"message.output_text.logprobs\"]");
+        chat["top_logprobs"] = j["top_logprobs"];
+    }
+    if (wants_logprobs)
+        chat["logprobs"] = true;
+    echo["top_logprobs"] = j.value("top_logprobs", json());
     echo["metadata"] = json::object();
     if (j.contains("metadata") && !j["metadata"].is_null()) {
         const json& m = j["metadata"];
@@ -235,9 +251,9 @@ std::optional<OpenAiError> parse_responses_request(const std::string& body, cons
     }
     if (auto err = check_request_schema(RequestKind::kResponses, j))
         return err;
-    if (auto err = check_storage(j, store, out))
-        return err;
     json chat = json::object();
+    if (auto err = check_storage(j, store, out, chat))
+        return err;
     if (!j.contains("input"))
         return invalid_param("input", "Missing required parameter: 'input'.");
     const json& in = j["input"];

@@ -156,7 +156,8 @@ constexpr const char* kResponsesSchema = R"({
     "previous_response_id": {"type": ["string", "null"]},
     "store": {"type": ["boolean", "null"]},
     "truncation": {"type": ["string", "null"]},
-    "include": {"type": ["array", "null"], "items": {"type": "string"}}
+    "include": {"type": ["array", "null"], "items": {"type": "string"}},
+    "top_logprobs": {"type": ["integer", "null"]}
   },
   "$defs": {
     "item": {

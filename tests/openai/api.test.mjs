@@ -395,3 +395,20 @@ test('embeddings: billed as prompt tokens under --budgets', async () => {
     p.kill('SIGTERM');
   }
 });
+
+test('responses: include message.output_text.logprobs gives chat\'s logprobs, streamed too', async () => {
+  const params = { model: MODEL_NAME, input: 'hello there', max_output_tokens: 5, temperature: 0,
+                   include: ['message.output_text.logprobs'], top_logprobs: 2 };
+  const r = await client.responses.create(params);
+  const lps = r.output[0].content[0].logprobs;
+  assert.equal(lps.length, r.usage.output_tokens);
+  const chat = await client.chat.completions.create({ model: MODEL_NAME, max_tokens: 5, temperature: 0,
+    messages: [{ role: 'user', content: 'hello there' }], logprobs: true, top_logprobs: 2 });
+  assert.deepEqual(lps.map((l) => [l.token, l.logprob, l.top_logprobs.length]),
+                   chat.choices[0].logprobs.content.map((l) => [l.token, l.logprob, 2]));
+  const stream = await client.responses.create({ ...params, stream: true });
+  const streamed = [];
+  for await (const ev of stream) if (ev.type === 'response.output_text.delta') streamed.push(...ev.logprobs);
+  assert.deepEqual(streamed.map((l) => l.logprob), lps.map((l) => l.logprob));
+  await rejects(client.responses.create({ model: MODEL_NAME, input: 'x', top_logprobs: 2 }), 400, 'top_logprobs');
+});
