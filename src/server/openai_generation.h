@@ -20,7 +20,7 @@ namespace gannet::server {
 struct OpenAiRuntime;
 
 struct PreparedGeneration {
-    std::vector<int32_t> prompt;                         // token ids, BOS by tokenizer/prompt.h
+    std::vector<int32_t> prompt;                        // token ids, BOS by tokenizer/prompt.h
     std::shared_ptr<const constrain::Grammar> grammar;  // null: free text
     std::vector<int32_t> eos_ids;                       // with a grammar: the tokens that may end it
     std::shared_ptr<BudgetTicket> budget;               // --budgets: the reservation (n is then 1)
@@ -33,7 +33,7 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
                                               PreparedGeneration& out);
 
 // The engine parameters of one of req's choices; its constraint (when g has a grammar) is new.
-engine::GenParams generation_params(const OpenAiRuntime& rt, const CompletionRequest& req,
-                                    const PreparedGeneration& g, uint64_t seed);
+engine::GenParams generation_params(const OpenAiRuntime& rt, const CompletionRequest& req, const PreparedGeneration& g,
+                                    uint64_t seed);
 
 }  // namespace gannet::server
