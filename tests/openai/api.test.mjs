@@ -1,7 +1,8 @@
 // The rest of the OpenAI API end to end through the official `openai` client against a real
 // `gannet serve` on a tiny fixture model: /v1/embeddings (client.embeddings.create: base64 and float
 // forms, determinism, normalisation, batching, token-id input, 400s), the Responses API
-// (client.responses.create, plain and streamed, tools, text.format) and request validation.
+// (client.responses.create, plain and streamed, tools, text.format, storage, logprobs), request
+// validation, echo / best_of, embeddings under --budgets and random-value robustness (no 5xx).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -411,4 +412,57 @@ test('responses: include message.output_text.logprobs gives chat\'s logprobs, st
   for await (const ev of stream) if (ev.type === 'response.output_text.delta') streamed.push(...ev.logprobs);
   assert.deepEqual(streamed.map((l) => l.logprob), lps.map((l) => l.logprob));
   await rejects(client.responses.create({ model: MODEL_NAME, input: 'x', top_logprobs: 2 }), 400, 'top_logprobs');
+});
+
+test('robustness: 4 routes x 150 bodies with one parameter of a random value: 200 or a 4xx, never a 5xx', async () => {
+  let seed = 12345;
+  const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const pick = (a) => a[Math.floor(rand() * a.length)];
+  const value = (depth = 0) => {
+    switch (Math.floor(rand() * (depth > 1 ? 6 : 8))) {
+      case 0: return null;
+      case 1: return rand() < 0.5;
+      case 2: return pick([0, 1, 2, -1, 3, 17, 1e9, 2 ** 40]);
+      case 3: return pick([0.5, -0.5, 1.5, 1e300, -2.5]);
+      case 4: return pick(['', 'x', 'auto', 'none', 'required', 'text', 'json_object', 'float', 'base64', 'function',
+                           'user', 'é\u0000', 'a'.repeat(300)]);
+      case 5: return [];
+      case 6: return Array.from({ length: 1 + Math.floor(rand() * 3) }, () => value(depth + 1));
+      default: {
+        const o = {};
+        for (const k of ['type', 'name', 'role', 'content', 'text', 'function', 'schema', 'format', 'call_id'])
+          if (rand() < 0.3) o[k] = value(depth + 1);
+        return o;
+      }
+    }
+  };
+  const routes = {
+    '/v1/chat/completions': [{ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 },
+      ['messages', 'max_tokens', 'temperature', 'top_p', 'n', 'stream', 'stop', 'seed', 'tools', 'tool_choice',
+       'response_format', 'logprobs', 'top_logprobs', 'logit_bias', 'presence_penalty', 'store', 'modalities']],
+    '/v1/completions': [{ model: MODEL_NAME, prompt: 'hi', max_tokens: 2 },
+      ['prompt', 'max_tokens', 'n', 'echo', 'best_of', 'logprobs', 'stream', 'stream_options', 'stop', 'suffix']],
+    '/v1/embeddings': [{ model: MODEL_NAME, input: 'hi' }, ['input', 'encoding_format', 'dimensions', 'user', 'model']],
+    '/v1/responses': [{ model: MODEL_NAME, input: 'hi', max_output_tokens: 2 },
+      ['input', 'instructions', 'tools', 'tool_choice', 'text', 'max_output_tokens', 'metadata', 'store', 'include',
+       'top_logprobs', 'previous_response_id', 'truncation', 'stream']],
+  };
+  for (const [path, [body, keys]] of Object.entries(routes)) {
+    for (let i = 0; i < 150; ++i) {
+      const b = structuredClone(body);
+      const key = pick(keys);
+      b[key] = value();
+      if (key === 'max_tokens' || key === 'max_output_tokens') b[key] = Math.min(Number(b[key]) || 1, 4);
+      if (key === 'n' || key === 'best_of') b[key] = typeof b[key] === 'number' ? b[key] : 2;
+      const r = await fetch(base + path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                           body: JSON.stringify(b) });
+      const text = await r.text();
+      assert.ok(r.status === 200 || (r.status >= 400 && r.status < 500), `${path} ${JSON.stringify(b)}: ${r.status} ${text}`);
+      if (r.status !== 200 || !text.startsWith('data:') && !text.startsWith('event:')) {
+        const j = JSON.parse(text);
+        if (r.status !== 200) assert.equal(typeof j.error.message, 'string');
+      }
+    }
+  }
+  assert.equal((await fetch(base + '/health')).status, 200);
 });
