@@ -41,7 +41,16 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     int64_t n_tokens = 0;
     int64_t n_rows = 0;
     int64_t max_kv = 0;
+    OutputKind output = OutputKind::kLogits;  // of the first seq that outputs rows; the others must agree
+    bool has_output = false;
     for (const BatchSeq& s : seqs) {
+        if (s.is_logits_needed || s.is_all_logits_needed) {
+            if (has_output && s.output != output) {
+                return make_error(ErrorCode::kInvalidArgument, "model: a batch mixes logits and hidden-state outputs");
+            }
+            output = s.output;
+            has_output = true;
+        }
         const int64_t end = static_cast<int64_t>(s.pos) + static_cast<int64_t>(s.tokens.size());
         if (s.tokens.empty() || s.pos < 0) {
             return make_error(ErrorCode::kInvalidArgument, "model: batch entry with no tokens or a negative position");
@@ -121,6 +130,9 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     }
     if (hook_) {
         hook_(ActivationSite::kOutputInput, -1, xb_.data(), n_rows, n_embd);
+    }
+    if (output == OutputKind::kHidden) {
+        return std::span<const float>(xb_.data(), static_cast<size_t>(n_rows * n_embd));
     }
     const WeightMatrix& out = weights_.output;
     GANNET_RETURN_IF_ERROR(project(out, xb_.data(), logits_.data(), n_rows, pool));

@@ -27,6 +27,10 @@ namespace gannet::model {
 // Which logits a single-sequence forward returns (runner::Runner::run_sequence): the last token's,
 // or every token's.
 enum class LogitsMode { kLast, kAll };
+// What a forward returns for the rows it outputs: logits [n_rows, n_vocab], or the final-normed
+// hidden states [n_rows, n_embd] the output projection would read (pooled into embeddings by
+// /v1/embeddings; the projection is skipped).
+enum class OutputKind { kLogits, kHidden };
 
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
 struct BatchSeq {
@@ -37,6 +41,9 @@ struct BatchSeq {
     // Logits of every one of its tokens instead (n rows): what `logits --all`, perplexity and
     // calibration need from a prefill. The engine's steps never ask for it.
     bool is_all_logits_needed = false;
+    // kHidden: those rows are hidden states instead of logits. Every seq of a batch that outputs rows
+    // must ask for the same kind.
+    OutputKind output = OutputKind::kLogits;
 };
 
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
@@ -68,10 +75,11 @@ public:
     // attention per sequence reads K/V back through its block table, one tile at a time
     // (dequantized into a per-thread scratch for non-f32 types).
     // Returns logits [n_rows, n_vocab]: one row per seq with is_logits_needed (n rows for one with
-    // is_all_logits_needed), in seqs order; valid until the next forward_batch call. Each token row is computed
-    // independently of its batch-mates (matmul rows, per-(token, head) attention), so results do not depend on the
-    // batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, or a cache
-    // layout that does not match the model.
+    // is_all_logits_needed), in seqs order; valid until the next forward_batch call. With
+    // OutputKind::kHidden the rows are the final-normed hidden states [n_rows, n_embd] instead. Each token row is
+    // computed independently of its batch-mates (matmul rows, per-(token, head) attention), so results do not depend on
+    // the batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, a cache
+    // layout that does not match the model, or output kinds mixed in one batch.
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
 

@@ -51,10 +51,12 @@ public:
     // One sequence outside the scheduler: tokens at positions [pos, pos + n) over blocks 0, 1, ... of
     // this runner's cache, in order (positions before pos must have been computed by earlier calls).
     // Returns the last token's logits [n_vocab] (kLast) or every token's [n, n_vocab] (kAll), valid
-    // until the next call. REQUIRES: no engine drives this runner meanwhile (it would own the blocks).
+    // until the next call; with OutputKind::kHidden, the final-normed hidden states instead ([n_embd]
+    // or [n, n_embd]). REQUIRES: no engine drives this runner meanwhile (it would own the blocks).
     // Errors: kInvalidArgument for no tokens, pos < 0 or pos + n beyond the cache (the message gives
     // the sizes); those of Model::forward_batch.
-    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode);
+    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode,
+                                                model::OutputKind output = model::OutputKind::kLogits);
 
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }

@@ -137,6 +137,44 @@ TEST_P(RunnerModelTest, AllRowsOfAPrefillAreEachPrefixsLastRow) {
               ErrorCode::kInvalidArgument);  // 8 blocks of 16 end at 128
 }
 
+// OutputKind::kHidden: the rows the output projection reads. Projecting them through the model's
+// output matrix gives the logits of the same prefill (llama has no final softcap), and a batch may
+// not mix the two kinds.
+TEST(RunnerTest, HiddenRowsProjectToTheLogits) {
+    auto m = model::Model::load(fixture("llama-f32.gguf"));
+    ASSERT_TRUE(m.has_value()) << m.error().message();
+    const model::ModelConfig& c = (*m)->config();
+    const std::vector<int32_t> prompt = prompt_for(7, static_cast<int32_t>(c.n_vocab));
+    auto runner = Runner::create(**m, {.n_blocks = 8, .block_size = 16, .n_threads = 2});
+    ASSERT_TRUE(runner.has_value());
+    auto logits_view = (*runner)->run_sequence(prompt, 0, model::LogitsMode::kAll);
+    ASSERT_TRUE(logits_view.has_value());
+    const std::vector<float> logits(logits_view->begin(), logits_view->end());
+    auto hidden = (*runner)->run_sequence(prompt, 0, model::LogitsMode::kAll, model::OutputKind::kHidden);
+    ASSERT_TRUE(hidden.has_value()) << hidden.error().message();
+    ASSERT_EQ(hidden->size(), prompt.size() * static_cast<size_t>(c.n_embd));
+    std::vector<float> projected(logits.size());
+    ThreadPool pool(1);
+    ASSERT_TRUE(model::project((*m)->weights().output, hidden->data(), projected.data(),
+                               static_cast<int64_t>(prompt.size()), pool)
+                    .ok());
+    for (size_t i = 0; i < logits.size(); ++i) {
+        ASSERT_NEAR(projected[i], logits[i], 1e-4f * (1.0f + std::fabs(logits[i]))) << i;
+    }
+    auto last = (*runner)->run_sequence(prompt, 0, model::LogitsMode::kLast, model::OutputKind::kHidden);
+    ASSERT_TRUE(last.has_value());
+    ASSERT_EQ(last->size(), static_cast<size_t>(c.n_embd));
+    std::vector<int32_t> toks(4, 1);
+    const std::vector<kvcache::BlockId> table_a = {0}, table_b = {1};
+    const model::BatchSeq mixed[] = {{.tokens = toks, .pos = 0, .block_table = table_a, .is_logits_needed = true},
+                                     {.tokens = toks,
+                                      .pos = 0,
+                                      .block_table = table_b,
+                                      .is_logits_needed = true,
+                                      .output = model::OutputKind::kHidden}};
+    EXPECT_EQ((*m)->forward_batch(mixed, (*runner)->storage(), pool).error().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(RunnerTest, RejectsShortBlockTable) {
     auto m = model::Model::load(fixture("llama-f32.gguf"));
     ASSERT_TRUE(m.has_value());

@@ -104,6 +104,9 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.margin_tau = options.margin_tau;
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
     rt->model_name = model_name_of(options.model_path);
+    rt->model_path = options.model_path;
+    rt->device = options.device;
+    rt->n_threads = options.n_threads;
     return rt;
 }
 

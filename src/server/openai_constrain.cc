@@ -1,5 +1,7 @@
 #include "server/openai_constrain.h"
 
+#include <cmath>
+
 #include "json/json.h"
 
 namespace gannet::server {
@@ -99,7 +101,8 @@ json legacy_logprobs(const std::vector<engine::TokenLogprob>& lps) {
         json top = json::object();
         for (const auto& [text, l] : lp.top)
             top[text] = l;
-        tops.push_back(top);
+        // A NaN logprob (echo's first prompt token: nothing predicts it) is written as null, as is its top.
+        tops.push_back(std::isnan(lp.logprob) ? json(nullptr) : top);
         offsets.push_back(offset);
         offset += lp.bytes.size();
     }

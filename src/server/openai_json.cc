@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "json/json.h"
+#include "server/request_schema.h"
 
 namespace gannet::server {
 
@@ -17,12 +18,12 @@ std::string error_body(const OpenAiError& e) {
     return gannet::json::dump(j);
 }
 
-namespace {
-
-OpenAiError bad(const std::string& param, const std::string& message) {
+OpenAiError invalid_param(const std::string& param, const std::string& message) {
     return OpenAiError{
         .http_status = 400, .message = message, .type = "invalid_request_error", .param = param, .code = ""};
 }
+
+namespace {
 
 // "an integer", "a string", ...: how OpenAI's errors name a JSON value's type.
 std::string kind_of(const json& v) {
@@ -39,9 +40,20 @@ std::string kind_of(const json& v) {
     }
 }
 
+}  // namespace
+
+OpenAiError invalid_type(const std::string& param, const std::string& expected, const json& got) {
+    return invalid_param(
+        param, "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) + " instead.");
+}
+
+namespace {
+
+OpenAiError bad(const std::string& param, const std::string& message) {
+    return invalid_param(param, message);
+}
 OpenAiError bad_type(const std::string& param, const std::string& expected, const json& got) {
-    return bad(param,
-               "Invalid type for '" + param + "': expected " + expected + ", but got " + kind_of(got) + " instead.");
+    return invalid_type(param, expected, got);
 }
 
 // The request parameters this server accepts, in one place. A key not listed is a 400 naming it:
@@ -79,6 +91,13 @@ constexpr Param kParams[] = {
     {"presence_penalty", true, true},
     // MarginGate (#19): this request's determinism, overriding `serve --deterministic`.
     {"deterministic", true, true},
+    // Chat parameters that state what this server does anyway: store (false only: nothing is
+    // stored), modalities (["text"] only), safety_identifier (logged as user is).
+    {"store", true, false},
+    {"modalities", true, false},
+    {"safety_identifier", true, false},
+    {"echo", false, true},
+    {"best_of", false, true},
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -259,6 +278,18 @@ std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat,
         }
         out.n = static_cast<int32_t>(j["n"].get<int64_t>());
     }
+    if (!is_chat && j.contains("echo") && !j["echo"].is_null()) {
+        if (!j["echo"].is_boolean())
+            return bad_type("echo", "a boolean", j["echo"]);
+        out.is_echo = j["echo"].get<bool>();
+    }
+    if (!is_chat && j.contains("best_of") && !j["best_of"].is_null()) {
+        const json& b = j["best_of"];
+        if (!b.is_number_integer() || b.get<int64_t>() < out.n || b.get<int64_t>() > 16) {
+            return bad("best_of", "'best_of' must be an integer in [n, 16] (n is " + std::to_string(out.n) + ")");
+        }
+        out.best_of = static_cast<int32_t>(b.get<int64_t>());
+    }
     return std::nullopt;
 }
 
@@ -274,6 +305,8 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         return bad("", "The request body must be a JSON object.");
     out.is_chat = is_chat;
     if (auto err = check_params(j, is_chat))
+        return err;
+    if (auto err = check_request_schema(is_chat ? RequestKind::kChat : RequestKind::kCompletion, j))
         return err;
     if (!j.contains("model") || !j["model"].is_string())
         return bad("model", "you must provide a model parameter");
@@ -361,6 +394,10 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             out.include_usage = value.get<bool>();
         }
     }
+    if (out.is_stream && out.best_of > out.n) {
+        // Which choices are best is known only when all have ended, so none can stream.
+        return bad("best_of", "'best_of' greater than 'n' cannot be used with 'stream'");
+    }
     for (const char* key : {"max_completion_tokens", "max_tokens"}) {
         if (j.contains(key) && !j[key].is_null()) {
             if (!j[key].is_number_integer() || j[key].get<int64_t>() < 1 || j[key].get<int64_t>() > (1 << 30)) {
@@ -388,6 +425,17 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         out.user = j["user"].get<std::string>();
         if (out.user.size() > 256)
             return bad("user", "'user' is " + std::to_string(out.user.size()) + " bytes, at most 256");
+    }
+    if (j.contains("safety_identifier") && !j["safety_identifier"].is_null()) {
+        if (!j["safety_identifier"].is_string() || j["safety_identifier"].get<std::string>().size() > 256)
+            return bad("safety_identifier", "'safety_identifier' must be a string of at most 256 bytes");
+        out.user = j["safety_identifier"].get<std::string>();  // OpenAI's successor of user: the same log field
+    }
+    if (j.contains("store") && j["store"].is_boolean() && j["store"].get<bool>()) {
+        return bad("store", "'store': this server does not store completions; pass false or omit it");
+    }
+    if (j.contains("modalities") && !j["modalities"].is_null() && j["modalities"] != json::array({"text"})) {
+        return bad("modalities", "'modalities' must be [\"text\"]: this server generates text only");
     }
     if (j.contains("seed") && !j["seed"].is_null()) {
         if (!j["seed"].is_number_integer())

@@ -22,6 +22,10 @@ struct OpenAiError {
     std::string code;   // empty: null
 };
 std::string error_body(const OpenAiError& e);
+// A 400 invalid_request_error naming `param`; invalid_type's message is OpenAI's "Invalid type for
+// 'param': expected ..., but got ... instead."
+OpenAiError invalid_param(const std::string& param, const std::string& message);
+OpenAiError invalid_type(const std::string& param, const std::string& expected, const nlohmann::json& got);
 
 struct CompletionRequest {
     bool is_chat = true;
@@ -51,6 +55,10 @@ struct CompletionRequest {
     int32_t n = 1;
     // "off", "invariant", "margin" or "always" (engine/margin_gate.h); empty: the server's --deterministic.
     std::string deterministic;
+    // Completions only: echo puts the prompt before each choice's text; best_of generates that many
+    // (>= n) and returns the n of the highest mean token logprob (0: n).
+    bool is_echo = false;
+    int32_t best_of = 0;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

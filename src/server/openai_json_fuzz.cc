@@ -1,12 +1,15 @@
-// libFuzzer target: OpenAI request bodies (chat and text completions) through the parse and
-// validate functions the routes call, and model output through tool-call extraction. Anything may be
-// refused with an OpenAiError; nothing may crash, hang or leak. Links openai_json.cc alone (pure
-// functions) so the fuzz build need not compile the engine. Seeds: fuzz/corpus/openai_json_fuzz/.
+// libFuzzer target: OpenAI request bodies (chat and text completions, responses) through the parse
+// and validate functions the routes call (request schemas included), and model output through
+// tool-call extraction. Anything may be refused with an OpenAiError; nothing may crash, hang or
+// leak. Links the pure files (openai_json.cc, request_schema.cc, openai_responses_request.cc,
+// response_store.cc) so the fuzz build need not compile the engine. Seeds: fuzz/corpus/openai_json_fuzz/.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "server/openai_json.h"
+#include "server/openai_responses.h"
+#include "server/response_store.h"
 #include "tokenizer/chat_template.h"
 
 namespace {
@@ -42,6 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             (void)chatml().render(req.messages, options);
         }
     }
+    // One stored conversation, so previous_response_id "resp_1" takes the continuing path.
+    static gannet::server::ResponseStore store;
+    static const bool is_seeded =
+        store.put("resp_1", nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}}), nlohmann::json::object());
+    (void)is_seeded;
+    gannet::server::ResponsesRequest responses;
+    if (auto err = gannet::server::parse_responses_request(body, &store, responses))
+        (void)gannet::server::error_body(*err);
     const gannet::server::ParsedToolCalls calls = gannet::server::parse_tool_calls(body);
     (void)calls;
     return 0;

@@ -65,16 +65,21 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
         const char* body;
         const char* param;
     };
-    for (const Case& c :
-         {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
-          Case{R"({"model":"m","messages":[]})", "messages"},
-          Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages[0].role"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":17})", "n"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
-          Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})", "tools"}}) {
+    for (
+        const Case& c :
+        {Case{"{not json", ""}, Case{R"({"messages":[{"role":"user","content":"x"}]})", "model"},
+         Case{R"({"model":"m","messages":[]})", "messages"},
+         Case{R"({"model":"m","messages":[{"role":"bogus","content":"x"}]})", "messages[0].role"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})", "temperature"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})", "max_tokens"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":17})", "n"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":5})", "stop"},
+         Case{R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x"}]})",
+              "tools[0].function"},
+         Case{
+             R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"x","function":{"name":"f"}}]})",
+             "tools"}}) {
         CompletionRequest r;
         auto err = parse_completion_request(c.body, true, r);
         ASSERT_TRUE(err.has_value()) << c.body;
@@ -228,8 +233,8 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
     const std::string user = R"("messages":[{"role":"user","content":"x"}])";
     for (const Case& c : {
              Case{true, R"({"model":"m","messages":[{"role":"user","content":5}]})", "messages[0].content",
-                  "Invalid type for 'messages[0].content': expected a string or an array of content parts, but got "
-                  "an integer instead."},
+                  "Invalid type for 'messages[0].content': expected a string or an array, but got an integer "
+                  "instead."},
              Case{true, R"({"model":"m","messages":[{"role":"user"}]})", "messages[0].content",
                   "'messages[0].content' is required for a user message"},
              Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":7}]}]})",
@@ -240,7 +245,8 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
              Case{true, R"({"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":1}]})",
                   "messages[0].tool_call_id", "expected a string"},
              Case{true, R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{}}]}]})",
-                  "messages[0].tool_calls[0].function.name", "but got null instead"},
+                  "messages[0].tool_calls[0].function.name",
+                  "Missing required parameter: 'messages[0].tool_calls[0].function.name'."},
              Case{true, (std::string("{") + m + user + R"(,"ignore_eos":"yes"})"), "ignore_eos", "expected a boolean"},
              Case{true, (std::string("{") + m + user + R"(,"stream_options":{"include_usage":1}})"),
                   "stream_options.include_usage", "expected a boolean"},
@@ -250,7 +256,18 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
                   "Unrecognized request argument supplied: made_up"},
              Case{true, (std::string("{") + m + user + R"(,"user":["u1"]})"), "user", "expected a string"},
              Case{true, (std::string("{") + m + user + R"(,"prompt":"x"})"), "prompt", "prompt"},
-             Case{false, R"({"model":"m","prompt":"x","echo":true})", "echo", "echo"},
+             Case{false, R"({"model":"m","prompt":"x","suffix":"y"})", "suffix", "suffix"},
+             Case{false, R"({"model":"m","prompt":"x","echo":1})", "echo", "expected a boolean"},
+             Case{false, R"({"model":"m","prompt":"x","n":3,"best_of":2})", "best_of", "[n, 16]"},
+             Case{false, R"({"model":"m","prompt":"x","best_of":2,"stream":true})", "best_of", "stream"},
+             Case{true, (std::string("{") + m + user + R"(,"echo":true})"), "echo", "Unrecognized"},
+             Case{true, (std::string("{") + m + user + R"(,"store":true})"), "store", "does not store"},
+             Case{true, (std::string("{") + m + user + R"(,"store":"no"})"), "store", "expected a boolean"},
+             Case{true, (std::string("{") + m + user + R"(,"modalities":["text","audio"]})"), "modalities",
+                  "text only"},
+             Case{true, (std::string("{") + m + user + R"(,"reasoning_effort":"low"})"), "reasoning_effort",
+                  "Unrecognized"},
+             Case{true, (std::string("{") + m + user + R"(,"functions":[]})"), "functions", "Unrecognized"},
              Case{false, R"({"model":"m","prompt":"x","messages":[]})", "messages", "messages"},
          }) {
         CompletionRequest r;
@@ -273,6 +290,12 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
     EXPECT_EQ(r.messages[0].content, "ab");
     EXPECT_EQ(r.messages[1].tool_calls.at(0).name, "f");
     EXPECT_TRUE(r.include_usage);
+    CompletionRequest s;
+    EXPECT_FALSE(parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":"x"}],"store":false,)"
+                                          R"("modalities":["text"],"safety_identifier":"h1"})",
+                                          true, s)
+                     .has_value());
+    EXPECT_EQ(s.user, "h1");
 }
 
 }  // namespace

@@ -1,15 +1,20 @@
 #include "server/openai_routes.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <limits>
 
 #include "base/log.h"
 #include "json/json.h"
 #include "mcp/auth.h"
 #include "server/budget_gate.h"
 #include "server/openai_constrain.h"
+#include "server/openai_embeddings.h"
+#include "server/openai_generation.h"
 #include "server/openai_json.h"
+#include "server/openai_responses.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
@@ -39,6 +44,7 @@ struct Choice {
     engine::FinishInfo info;
     std::vector<engine::TokenLogprob> logprobs;
     size_t n_logprobs_sent = 0;  // streaming: entries already in a chunk
+    bool is_echo_sent = false;   // streaming completions with echo: the prompt went out first
     std::shared_ptr<constrain::Constraint> constraint;
 };
 
@@ -51,7 +57,8 @@ struct Call {
     std::vector<Choice> choices;
     int32_t n_done = 0;
     bool is_failed = false;
-    std::shared_ptr<BudgetTicket> budget;  // --budgets: this request's reservation (then n is 1)
+    std::shared_ptr<BudgetTicket> budget;               // --budgets: this request's reservation (then n is 1)
+    std::vector<engine::TokenLogprob> prompt_logprobs;  // echo with logprobs: the prompt's, first
 };
 
 json chat_logprobs(const Choice& ch, size_t from) {
@@ -114,6 +121,29 @@ json schema_check(const Choice& ch) {
     return j;
 }
 
+// The choices to return, in order: all of them, or with best_of the n of the highest mean token
+// logprob (a choice without tokens ranks last; ties keep generation order).
+std::vector<size_t> best_choices(const Call& call) {
+    std::vector<size_t> order(call.choices.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    if (call.req.best_of <= call.req.n)
+        return order;
+    std::vector<double> mean(order.size(), -std::numeric_limits<double>::infinity());
+    for (size_t i = 0; i < order.size(); ++i) {
+        const std::vector<engine::TokenLogprob>& lps = call.choices[i].logprobs;
+        if (lps.empty())
+            continue;
+        double sum = 0.0;
+        for (const engine::TokenLogprob& lp : lps)
+            sum += lp.logprob;
+        mean[i] = sum / static_cast<double>(lps.size());
+    }
+    std::stable_sort(order.begin(), order.end(), [&mean](size_t a, size_t b) { return mean[a] > mean[b]; });
+    order.resize(static_cast<size_t>(call.req.n));
+    return order;
+}
+
 // Engine thread: one choice ended; the last one to end completes the response.
 void on_choice_finished(Call& call, size_t index, bool has_tools, const std::string& model_name) {
     ResponseWriter& w = *call.writer;
@@ -139,6 +169,11 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
     if (is_stream) {
         // This choice's last chunks go out now; [DONE] waits for the others.
         ParsedToolCalls parsed = has_tools ? parse_tool_calls(ch.text) : ParsedToolCalls{};
+        if (call.req.is_echo && !ch.is_echo_sent) {  // no text came: the echo still goes first
+            ch.is_echo_sent = true;
+            out +=
+                sse_data(chunk(call, choice_delta(call, index, {{"content", call.req.prompt}}, nullptr), model_name));
+        }
         if (call.req.is_chat && !ch.is_role_sent) {
             ch.is_role_sent = true;
             out += sse_data(
@@ -183,8 +218,9 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
         return;
     }
     json choices = json::array();
-    for (size_t i = 0; i < call.choices.size(); ++i) {
-        const Choice& c = call.choices[i];
+    const std::vector<size_t> picked = best_choices(call);
+    for (size_t i = 0; i < picked.size(); ++i) {
+        const Choice& c = call.choices[picked[i]];
         ParsedToolCalls parsed;
         if (has_tools)
             parsed = parse_tool_calls(c.text);
@@ -204,7 +240,8 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
             }
             item = {{"index", i}, {"message", msg}, {"logprobs", lp}, {"finish_reason", finish}};
         } else {
-            item = {{"index", i}, {"text", parsed.content}, {"logprobs", lp}, {"finish_reason", finish}};
+            const std::string text = call.req.is_echo ? call.req.prompt + parsed.content : parsed.content;
+            item = {{"index", i}, {"text", text}, {"logprobs", lp}, {"finish_reason", finish}};
         }
         if (c.constraint != nullptr)
             item["schema_check"] = schema_check(c);
@@ -223,152 +260,33 @@ void on_choice_finished(Call& call, size_t index, bool has_tools, const std::str
     w.send(json_response(200, gannet::json::dump(body)));
 }
 
-void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
-                       const std::shared_ptr<ResponseWriter>& writer, bool is_chat) {
-    auto call = std::make_shared<Call>();
-    call->writer = writer;
-    if (auto err = parse_completion_request(request.body, is_chat, call->req)) {
-        send_error(*writer, *err);
-        return;
-    }
-    CompletionRequest& req = call->req;
-    if (req.model != rt->model_name) {
-        send_error(*writer, {.http_status = 404,
-                             .message = "The model '" + req.model + "' does not exist",
-                             .type = "invalid_request_error",
-                             .param = "model",
-                             .code = "model_not_found"});
-        return;
-    }
-    std::string prompt_text;
-    if (is_chat) {
-        tokenizer::ChatRenderOptions ro;
-        if (req.tool_choice != "none")
-            ro.tools_json = req.tools_json;
-        auto rendered = rt->chat_template->render(req.messages, ro);
-        if (!rendered.has_value()) {
-            send_error(*writer, {.http_status = 400,
-                                 .message = rendered.error().message(),
-                                 .type = "invalid_request_error",
-                                 .param = "messages",
-                                 .code = ""});
-            return;
-        }
-        prompt_text = *rendered;
-    } else {
-        prompt_text = req.prompt;
-    }
-    // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
-    std::vector<int32_t> prompt = tokenizer::encode_prompt(
-        *rt->tokenizer, prompt_text, is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
-    if (prompt.empty()) {
-        send_error(*writer, {.http_status = 400,
-                             .message = "the prompt is empty",
-                             .type = "invalid_request_error",
-                             .param = is_chat ? "messages" : "prompt",
-                             .code = ""});
-        return;
-    }
-    const int32_t n_ctx = rt->engine->config().n_ctx;
-    const int32_t n_prompt = static_cast<int32_t>(prompt.size());
-    if (rt->max_tokens_limit > 0 && req.max_tokens > rt->max_tokens_limit) {
-        send_error(*writer, {.http_status = 400,
-                             .message = "max_tokens is " + std::to_string(req.max_tokens)
-                                        + ", this server allows at most " + std::to_string(rt->max_tokens_limit),
-                             .type = "invalid_request_error",
-                             .param = "max_tokens",
-                             .code = ""});
-        return;
-    }
-    const bool is_max_tokens_set = req.max_tokens >= 0;
-    if (req.max_tokens < 0) {
-        req.max_tokens = n_ctx - n_prompt;
-        if (rt->max_tokens_limit > 0) {
-            req.max_tokens = std::min(req.max_tokens, rt->max_tokens_limit);
-        }
-    }
-    if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
-        send_error(
-            *writer,
-            {.http_status = 400,
-             .message = "This model's maximum context length is " + std::to_string(n_ctx)
-                        + " tokens. However, you requested " + std::to_string(n_prompt + std::max(req.max_tokens, 1))
-                        + " tokens (" + std::to_string(n_prompt) + " in the messages, "
-                        + std::to_string(std::max(req.max_tokens, 1))
-                        + " in the completion). Please reduce the length of the messages or completion.",
-             .type = "invalid_request_error",
-             .param = "messages",
-             .code = "context_length_exceeded"});
-        return;
-    }
-    if (rt->budgets) {
-        if (req.n > 1) {
-            // One reservation covers one prompt and one completion; n choices are refused, not under-billed.
-            send_error(*writer,
-                       {.http_status = 400,
-                        .message = "n is " + std::to_string(req.n) + ": this server takes n = 1 with --budgets",
-                        .type = "invalid_request_error",
-                        .param = "n",
-                        .code = ""});
-            return;
-        }
-        if (auto err = rt->budgets->admit(request, n_prompt, is_max_tokens_set, &req.max_tokens, &call->budget)) {
-            send_error(*writer, *err);
-            return;
-        }
-    }
-    call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
-    call->created = static_cast<int64_t>(std::time(nullptr));
-    const bool has_tools = is_chat && !req.tools_json.empty() && req.tool_choice != "none";
+// Submits the request's choices to the engine (on the handler's thread, or the embedder's after
+// echo's prompt scoring); the engine's callbacks answer.
+void start_choices(const std::shared_ptr<OpenAiRuntime>& rt, const std::shared_ptr<Call>& call,
+                   const PreparedGeneration& gen) {
+    const CompletionRequest& req = call->req;
+    const std::shared_ptr<ResponseWriter>& writer = call->writer;
+    const std::vector<int32_t>& prompt = gen.prompt;
+    const bool has_tools = req.is_chat && !req.tools_json.empty() && req.tool_choice != "none";
     const std::string model_name = rt->model_name;
-    auto grammar = request_grammar(req, *rt->chat_template);
-    if (!grammar.has_value()) {
-        const bool is_tool = req.tool_choice == "required" || req.tool_choice == "named";
-        send_error(*writer, {.http_status = 400,
-                             .message = grammar.error().message(),
-                             .type = "invalid_request_error",
-                             .param = is_tool ? "tools" : "response_format",
-                             .code = ""});
-        return;
-    }
-    std::vector<int32_t> eos_ids;
-    if (*grammar != nullptr) {
-        std::call_once(rt->vocab_once, [&] { rt->vocab = constrain::TokenVocab::build(*rt->tokenizer); });
-        for (int32_t e : {rt->tokenizer->eos_id(), rt->tokenizer->eot_id()}) {
-            if (e >= 0)
-                eos_ids.push_back(e);
-        }
-    }
-    call->choices.resize(static_cast<size_t>(req.n));
+    // best_of: every candidate is generated (and billed); the logprobs that rank them are kept
+    // even when the request asked for none (then they are not returned).
+    const int32_t n_generate = std::max(req.n, req.best_of);
+    call->choices.resize(static_cast<size_t>(n_generate));
     if (req.is_stream) {
         writer->begin_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
     }
     const uint64_t base_seed = req.seed.value_or(0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(call->created));
     std::vector<uint64_t> handles;
-    for (int32_t i = 0; i < req.n; ++i) {
+    for (int32_t i = 0; i < n_generate; ++i) {
         const size_t index = static_cast<size_t>(i);
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
-        er.params = {.max_tokens = req.max_tokens,
-                     .temperature = req.temperature,
-                     .top_p = req.top_p,
-                     .seed = base_seed + index,
-                     .stop = req.stop,
-                     .ignore_eos = req.ignore_eos && *grammar == nullptr,
-                     .logit_bias = req.logit_bias,
-                     .frequency_penalty = req.frequency_penalty,
-                     .presence_penalty = req.presence_penalty,
-                     .top_logprobs = req.top_logprobs,
-                     .processor = nullptr,
-                     .determinism = std::nullopt};
-        if (!req.deterministic.empty()) {
-            // parse_completion_request accepted only the four names, so this cannot fail.
-            er.params.determinism = *engine::determinism_from_name(req.deterministic, "deterministic");
-        }
-        if (*grammar != nullptr) {
-            call->choices[index].constraint = std::make_shared<constrain::Constraint>(*grammar, rt->vocab, eos_ids);
-            er.params.processor = call->choices[index].constraint;
-        }
+        er.params = generation_params(*rt, req, gen, base_seed + index);
+        call->choices[index].logprobs = call->prompt_logprobs;  // echo: the prompt's come first
+        call->choices[index].constraint = std::static_pointer_cast<constrain::Constraint>(er.params.processor);
+        if (n_generate > req.n)
+            er.params.top_logprobs = std::max(er.params.top_logprobs, 0);
         er.on_logprob = [call, index](const engine::TokenLogprob& lp) {
             call->choices[index].logprobs.push_back(lp);
         };
@@ -384,7 +302,12 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                 out += sse_data(chunk(
                     *call, choice_delta(*call, index, {{"role", "assistant"}, {"content", ""}}, nullptr), model_name));
             }
-            out += sse_data(chunk(*call, choice_delta(*call, index, {{"content", text}}, nullptr), model_name));
+            std::string piece = text;
+            if (call->req.is_echo && !ch.is_echo_sent) {
+                ch.is_echo_sent = true;
+                piece = call->req.prompt + text;
+            }
+            out += sse_data(chunk(*call, choice_delta(*call, index, {{"content", piece}}, nullptr), model_name));
             call->writer->write(std::move(out));
         };
         er.on_finish = [call, index, has_tools, model_name](const engine::FinishInfo& info) {
@@ -426,6 +349,87 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
     });
 }
 
+// echo with logprobs: the prompt's tokens scored by the embedder's copy of the model (the engine
+// keeps only the last prompt row's logits), as TokenLogprobs before the choices' own. A prompt
+// that does not start with the BOS encode_prompt adds gets a first entry with a null logprob (no
+// context predicts it), as OpenAI's. Errors: those of embedder_of (cuda, a model that cannot
+// load) and a full queue.
+std::optional<OpenAiError> score_prompt(const std::shared_ptr<OpenAiRuntime>& rt, const std::shared_ptr<Call>& call,
+                                        const PreparedGeneration& gen) {
+    Result<Embedder*> embedder =
+        rt->device == "cpu"
+            ? embedder_of(*rt)
+            : Result<Embedder*>(make_error(ErrorCode::kUnimplemented, "not on --device %s yet", rt->device.c_str()));
+    if (!embedder.has_value())
+        return invalid_param("echo",
+                             "'echo' with 'logprobs': the prompt cannot be scored: " + embedder.error().message());
+    const tokenizer::Tokenizer& tok = *rt->tokenizer;
+    const bool has_bos = gen.prompt.front() == tokenizer::prompt_bos(tok);
+    if (!has_bos) {
+        call->prompt_logprobs.push_back(
+            {.token = gen.prompt.front(),
+             .bytes = tok.decode_token(gen.prompt.front(), tokenizer::Tokenizer::RenderSpecial::kYes),
+             .logprob = std::numeric_limits<float>::quiet_NaN(),  // written as null
+             .top = {}});
+    }
+    std::weak_ptr<OpenAiRuntime> weak = rt;
+    Status queued = (*embedder)->submit_score(
+        gen.prompt, call->req.top_logprobs, [weak, call, gen](Result<Embedder::Scored> scored) {
+            std::shared_ptr<OpenAiRuntime> r = weak.lock();
+            if (r == nullptr)
+                return;
+            if (!scored.has_value()) {
+                send_error(*call->writer, {.http_status = 500,
+                                           .message = scored.error().message(),
+                                           .type = "server_error",
+                                           .param = "",
+                                           .code = ""});
+                return;
+            }
+            const tokenizer::Tokenizer& t = *r->tokenizer;
+            for (const Embedder::ScoredToken& st : *scored) {
+                engine::TokenLogprob lp{.token = st.token,
+                                        .bytes = t.decode_token(st.token, tokenizer::Tokenizer::RenderSpecial::kYes),
+                                        .logprob = st.logprob,
+                                        .top = {}};
+                for (const auto& [id, l] : st.top)
+                    lp.top.emplace_back(t.decode_token(id, tokenizer::Tokenizer::RenderSpecial::kYes), l);
+                call->prompt_logprobs.push_back(std::move(lp));
+            }
+            start_choices(r, call, gen);
+        });
+    if (!queued.ok())
+        return OpenAiError{
+            .http_status = 503, .message = queued.message(), .type = "server_error", .param = "", .code = ""};
+    return std::nullopt;
+}
+
+void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpRequest& request,
+                       const std::shared_ptr<ResponseWriter>& writer, bool is_chat) {
+    auto call = std::make_shared<Call>();
+    call->writer = writer;
+    if (auto err = parse_completion_request(request.body, is_chat, call->req)) {
+        send_error(*writer, *err);
+        return;
+    }
+    CompletionRequest& req = call->req;
+    PreparedGeneration gen;
+    if (auto err = prepare_generation(*rt, request, req, gen)) {
+        send_error(*writer, *err);
+        return;
+    }
+    call->budget = gen.budget;
+    call->id = new_id(is_chat ? "chatcmpl-" : "cmpl-");
+    call->created = static_cast<int64_t>(std::time(nullptr));
+    if (req.is_echo && req.top_logprobs >= 0) {
+        // The prompt's logprobs come first (the embedder's model scores it), then the choices start.
+        if (auto err = score_prompt(rt, call, gen))
+            send_error(*writer, *err);
+        return;
+    }
+    start_choices(rt, call, gen);
+}
+
 // /v1 gets the Host/Origin guard /mcp has (mcp::check_host_origin): on a loopback server, no
 // cross-site post from a browser page and no DNS-rebound Host reaches the model.
 Handler guarded(const HttpServer& http, Handler handler) {
@@ -459,6 +463,18 @@ void mount_openai_routes(HttpServer& http, std::shared_ptr<OpenAiRuntime> rt) {
     http.add_route("POST", "/v1/completions", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
                        handle_completion(rt, req, w, false);
                    }));
+    http.add_route("POST", "/v1/embeddings", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_embeddings(rt, req, w);
+                   }));
+    http.add_route("POST", "/v1/responses", guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                       handle_responses(rt, req, w);
+                   }));
+    for (const char* method : {"GET", "DELETE"}) {
+        http.add_prefix_route(method, "/v1/responses/",
+                              guarded(http, [rt](HttpRequest req, std::shared_ptr<ResponseWriter> w) {
+                                  handle_stored_response(rt, req, w);
+                              }));
+    }
     http.add_route("GET", "/v1/models", guarded(http, [rt](HttpRequest, std::shared_ptr<ResponseWriter> w) {
                        json body = {{"object", "list"}, {"data", json::array({model_json(*rt)})}};
                        w->send(json_response(200, gannet::json::dump(body)));

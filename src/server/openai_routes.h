@@ -1,6 +1,7 @@
 // The OpenAI-compatible API over the engine: POST /v1/chat/completions, POST /v1/completions,
-// GET /v1/models and GET /metrics (Prometheus). Handlers never block: they tokenize, submit to the
-// engine and answer from the engine's callbacks through the thread-safe ResponseWriter.
+// POST /v1/embeddings (openai_embeddings.h), POST/GET/DELETE /v1/responses (openai_responses.h),
+// GET /v1/models and GET /metrics (Prometheus). Handlers never block: they
+// tokenize, submit to the engine and answer from the engine's callbacks through the thread-safe ResponseWriter.
 #pragma once
 
 #include <memory>
@@ -10,7 +11,9 @@
 #include "constrain/token_mask.h"
 #include "engine/engine.h"
 #include "server/budget_gate.h"
+#include "server/embedder.h"
 #include "server/http_server.h"
+#include "server/response_store.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -26,6 +29,16 @@ struct OpenAiRuntime {
     // The tokenizer's byte trie for constrained decoding, built on the first request that needs it.
     std::once_flag vocab_once;
     std::shared_ptr<const constrain::TokenVocab> vocab;
+    // /v1/embeddings: its own CPU copy of the model (server/embedder.h), loaded by the first request
+    // on a cpu server; embedder_status holds why it could not be (answered to each request).
+    std::string model_path;
+    std::string device = "cpu";
+    int n_threads = 1;
+    std::once_flag embedder_once;
+    std::unique_ptr<Embedder> embedder;
+    Status embedder_status;
+    // /v1/responses kept for previous_response_id and GET/DELETE /v1/responses/{id} (in memory).
+    std::shared_ptr<ResponseStore> responses = std::make_shared<ResponseStore>();
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 

@@ -61,16 +61,21 @@ TEST(ApiErrorsTest, EveryErrorIsOpenAiShapedAndModelsById) {
     expect_error(call(port, "POST", chat, std::string(5 << 20, ' ')), 413, "", "exceeds the limit");
     expect_error(call(port, "POST", chat, ok_chat + "}", {{"X-Big", std::string(70 << 10, 'a')}}), 431, "",
                  "headers exceed the limit");
-    for (const std::string& route : {chat, std::string("/v1/completions")}) {
+    for (const std::string& route :
+         {chat, std::string("/v1/completions"), std::string("/v1/embeddings"), std::string("/v1/responses")}) {
         expect_error(call(port, "POST", route, "{oops"), 400, "", "could not parse the JSON body");
         expect_error(call(port, "POST", route, R"({"model":"gannet-default","made_up":1})"), 400, "made_up",
                      "Unrecognized request argument supplied: made_up");
+        expect_error(call(port, "POST", route, R"({"model":"gannet-default","user":5})"), 400, "user",
+                     "Invalid type for 'user': expected a string, but got an integer instead.");
+        if (route != chat && route != "/v1/completions")
+            continue;
         expect_error(
             call(port, "POST", route, R"({"model":"nope","prompt":"x","messages":[{"role":"user","content":"x"}]})"),
             400, route == chat ? "prompt" : "messages", "Unrecognized request argument");
     }
     expect_error(call(port, "POST", chat, R"({"model":"gannet-default","messages":[{"role":"user","content":5}]})"),
-                 400, "messages[0].content", "expected a string or an array of content parts, but got an integer");
+                 400, "messages[0].content", "expected a string or an array, but got an integer");
     expect_error(call(port, "POST", chat, ok_chat + R"(,"temperature":"hot"})"), 400, "temperature", "temperature");
     expect_error(call(port, "POST", "/v1/completions", R"({"model":"gannet-default","prompt":7})"), 400, "prompt",
                  "prompt");

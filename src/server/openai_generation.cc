@@ -1,0 +1,136 @@
+#include "server/openai_generation.h"
+
+#include "engine/margin_gate.h"
+
+#include <algorithm>
+
+#include "server/openai_constrain.h"
+#include "server/openai_routes.h"
+#include "tokenizer/prompt.h"
+
+namespace gannet::server {
+
+std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpRequest& request, CompletionRequest& req,
+                                              PreparedGeneration& out) {
+    if (req.model != rt.model_name) {
+        return OpenAiError{.http_status = 404,
+                           .message = "The model '" + req.model + "' does not exist",
+                           .type = "invalid_request_error",
+                           .param = "model",
+                           .code = "model_not_found"};
+    }
+    std::string prompt_text;
+    if (req.is_chat) {
+        tokenizer::ChatRenderOptions ro;
+        if (req.tool_choice != "none")
+            ro.tools_json = req.tools_json;
+        auto rendered = rt.chat_template->render(req.messages, ro);
+        if (!rendered.has_value()) {
+            return OpenAiError{.http_status = 400,
+                               .message = rendered.error().message(),
+                               .type = "invalid_request_error",
+                               .param = "messages",
+                               .code = ""};
+        }
+        prompt_text = *rendered;
+    } else {
+        prompt_text = req.prompt;
+    }
+    // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
+    std::vector<int32_t> prompt = tokenizer::encode_prompt(
+        *rt.tokenizer, prompt_text, req.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+    if (prompt.empty()) {
+        return OpenAiError{.http_status = 400,
+                           .message = "the prompt is empty",
+                           .type = "invalid_request_error",
+                           .param = req.is_chat ? "messages" : "prompt",
+                           .code = ""};
+    }
+    const int32_t n_ctx = rt.engine->config().n_ctx;
+    const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    if (rt.max_tokens_limit > 0 && req.max_tokens > rt.max_tokens_limit) {
+        return OpenAiError{.http_status = 400,
+                           .message = "max_tokens is " + std::to_string(req.max_tokens)
+                                      + ", this server allows at most " + std::to_string(rt.max_tokens_limit),
+                           .type = "invalid_request_error",
+                           .param = "max_tokens",
+                           .code = ""};
+    }
+    const bool is_max_tokens_set = req.max_tokens >= 0;
+    if (req.max_tokens < 0) {
+        req.max_tokens = n_ctx - n_prompt;
+        if (rt.max_tokens_limit > 0) {
+            req.max_tokens = std::min(req.max_tokens, rt.max_tokens_limit);
+        }
+    }
+    if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
+        return OpenAiError{.http_status = 400,
+                           .message = "This model's maximum context length is " + std::to_string(n_ctx)
+                                      + " tokens. However, you requested "
+                                      + std::to_string(n_prompt + std::max(req.max_tokens, 1)) + " tokens ("
+                                      + std::to_string(n_prompt) + " in the messages, "
+                                      + std::to_string(std::max(req.max_tokens, 1))
+                                      + " in the completion). Please reduce the length of the messages or completion.",
+                           .type = "invalid_request_error",
+                           .param = "messages",
+                           .code = "context_length_exceeded"};
+    }
+    auto grammar = request_grammar(req, *rt.chat_template);
+    if (!grammar.has_value()) {
+        const bool is_tool = req.tool_choice == "required" || req.tool_choice == "named";
+        return OpenAiError{.http_status = 400,
+                           .message = grammar.error().message(),
+                           .type = "invalid_request_error",
+                           .param = is_tool ? "tools" : "response_format",
+                           .code = ""};
+    }
+    out.grammar = *grammar;
+    if (out.grammar != nullptr) {
+        std::call_once(rt.vocab_once, [&rt] { rt.vocab = constrain::TokenVocab::build(*rt.tokenizer); });
+        for (int32_t e : {rt.tokenizer->eos_id(), rt.tokenizer->eot_id()}) {
+            if (e >= 0)
+                out.eos_ids.push_back(e);
+        }
+    }
+    if (rt.budgets) {
+        if (std::max(req.n, req.best_of) > 1) {
+            // One reservation covers one prompt and one completion; n choices are refused, not under-billed.
+            return OpenAiError{.http_status = 400,
+                               .message = "n is " + std::to_string(req.n) + " and best_of "
+                                          + std::to_string(req.best_of)
+                                          + ": this server takes one choice per request with --budgets",
+                               .type = "invalid_request_error",
+                               .param = "n",
+                               .code = ""};
+        }
+        if (auto err = rt.budgets->admit(request, n_prompt, is_max_tokens_set, &req.max_tokens, &out.budget)) {
+            return err;
+        }
+    }
+    out.prompt = std::move(prompt);
+    return std::nullopt;
+}
+
+engine::GenParams generation_params(const OpenAiRuntime& rt, const CompletionRequest& req, const PreparedGeneration& g,
+                                    uint64_t seed) {
+    engine::GenParams p{.max_tokens = req.max_tokens,
+                        .temperature = req.temperature,
+                        .top_p = req.top_p,
+                        .seed = seed,
+                        .stop = req.stop,
+                        .ignore_eos = req.ignore_eos && g.grammar == nullptr,
+                        .logit_bias = req.logit_bias,
+                        .frequency_penalty = req.frequency_penalty,
+                        .presence_penalty = req.presence_penalty,
+                        .top_logprobs = req.top_logprobs,
+                        .processor = nullptr};
+    if (g.grammar != nullptr)
+        p.processor = std::make_shared<constrain::Constraint>(g.grammar, rt.vocab, g.eos_ids);
+    if (!req.deterministic.empty()) {
+        // parse_completion_request accepted only the four names, so this cannot fail.
+        p.determinism = *engine::determinism_from_name(req.deterministic, "deterministic");
+    }
+    return p;
+}
+
+}  // namespace gannet::server
