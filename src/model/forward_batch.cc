@@ -97,6 +97,7 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     if (c.embd_scale != 1.0f) {
         kernels::scale(x_.data(), c.embd_scale, n_tokens * n_embd);
     }
+    GANNET_RETURN_IF_ERROR(apply_soft_tokens(seqs, n_embd, x_.data()));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         GANNET_RETURN_IF_ERROR(paged_attention_block(l, seqs, kv, pool));
         GANNET_RETURN_IF_ERROR(ffn_block(l, n_tokens, pool));

@@ -1,4 +1,4 @@
-// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3) and its one CPU program,
+// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3, gemma4) and its one CPU program,
 // forward_batch: a batch of sequences over the paged KV cache (src/kvcache) -> logits. Serving, every
 // command (through runner::Runner), calibration (through the activation hook) and the tests all run
 // it. The GGUF file stays mapped; matrices are used in place, in their stored dtype, through
@@ -28,6 +28,15 @@ namespace gannet::model {
 // or every token's.
 enum class LogitsMode { kLast, kAll };
 
+// Embedding rows that replace the token embeddings at some positions of a sequence: the soft tokens
+// of images and audio (issue #20, src/multimodal). Rows are used as they are (the embedding scale
+// applies to token rows only, as in transformers' masked_scatter after the scaled lookup).
+struct SoftTokenRows {
+    std::span<const int32_t> positions;  // absolute positions, strictly ascending
+    std::span<const float> rows;         // [positions.size(), n_embd]
+    bool empty() const { return positions.empty(); }
+};
+
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
 struct BatchSeq {
     std::span<const int32_t> tokens;                // [n] tokens whose K/V this step computes
@@ -37,7 +46,15 @@ struct BatchSeq {
     // Logits of every one of its tokens instead (n rows): what `logits --all`, perplexity and
     // calibration need from a prefill. The engine's steps never ask for it.
     bool is_all_logits_needed = false;
+    // The sequence's soft tokens; those at positions [pos, pos + n) replace their tokens' rows. The
+    // whole prompt's rows may be passed with every chunk of it. Empty: text only.
+    SoftTokenRows soft;
 };
+
+// Copies each sequence's soft-token rows over its tokens' rows of x [n_tokens, n_embd] (the batch's
+// tokens in seqs order, as forward_batch lays them out). kInvalidArgument when a sequence's
+// positions are not strictly ascending and non-negative, or rows is not positions.size() * n_embd.
+Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* x);
 
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
@@ -70,8 +87,8 @@ public:
     // Returns logits [n_rows, n_vocab]: one row per seq with is_logits_needed (n rows for one with
     // is_all_logits_needed), in seqs order; valid until the next forward_batch call. Each token row is computed
     // independently of its batch-mates (matmul rows, per-(token, head) attention), so results do not depend on the
-    // batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, or a cache
-    // layout that does not match the model.
+    // batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, a cache
+    // layout that does not match the model, or soft-token rows whose count, order or width is wrong.
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
 

@@ -312,6 +312,9 @@ Status Model::ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool) {
         kernels::rms_norm(out_.data(), w.post_ffw_norm.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
     }
     kernels::add(x_.data(), out_.data(), x_.data(), n_tokens * c.n_embd);
+    if (!w.layer_scale.empty()) {  // gemma4: the whole residual stream, after both sub-blocks
+        kernels::scale(x_.data(), w.layer_scale[0], n_tokens * c.n_embd);
+    }
     return Status();
 }
 

@@ -51,7 +51,7 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
 }
 
 Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tokens, int32_t pos,
-                                                    model::LogitsMode mode) {
+                                                    model::LogitsMode mode, model::SoftTokenRows soft) {
     const int64_t end = static_cast<int64_t>(pos) + static_cast<int64_t>(tokens.size());
     const int64_t capacity = static_cast<int64_t>(config_.n_blocks) * config_.block_size;
     if (tokens.empty() || pos < 0 || end > capacity) {
@@ -63,7 +63,8 @@ Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tok
                               .pos = pos,
                               .block_table = sequence_table_,
                               .is_logits_needed = true,
-                              .is_all_logits_needed = mode == model::LogitsMode::kAll};
+                              .is_all_logits_needed = mode == model::LogitsMode::kAll,
+                              .soft = soft};
     return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1), kv_, pool_);
 }
 

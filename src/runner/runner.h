@@ -51,8 +51,9 @@ public:
     // Returns the last token's logits [n_vocab] (kLast) or every token's [n, n_vocab] (kAll), valid
     // until the next call. REQUIRES: no engine drives this runner meanwhile (it would own the blocks).
     // Errors: kInvalidArgument for no tokens, pos < 0 or pos + n beyond the cache (the message gives
-    // the sizes); those of Model::forward_batch.
-    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode);
+    // the sizes); those of Model::forward_batch. soft: multimodal soft-token rows (BatchSeq::soft).
+    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode,
+                                                model::SoftTokenRows soft = {});
 
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }

@@ -35,6 +35,10 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
     if (device != "cuda") {
         return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
     }
+    if (rt.model->config().arch == model::Arch::kGemma4) {
+        // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
 #ifdef GANNET_CUDA
     if (ec.kv_type != tensor::DType::kF32) {
         return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
