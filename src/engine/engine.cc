@@ -122,6 +122,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const Engin
       sched_(std::move(sched)),
       runner_(std::move(runner)) {
     n_blocks_total_ = config.n_kv_blocks;
+    cpu_runner_ = dynamic_cast<runner::Runner*>(runner_.get());
 }
 
 Engine::~Engine() {
@@ -155,6 +156,7 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
             return make_error(ErrorCode::kInvalidArgument, "prompt token %d is out of range", t);
         }
     }
+    GANNET_RETURN_IF_ERROR(prepare_soft_tokens(request));
     uint64_t h = 0;
     {
         std::lock_guard<std::mutex> lock(mu_);
@@ -168,6 +170,41 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
     }
     cv_.notify_one();
     return h;
+}
+
+// The prefix cache keys blocks by token ids, and every image's placeholders are the same id: two
+// different images would share KV. The placeholder's id does not reach the model (its embedding row
+// is replaced), so it is swapped for a hash of its soft-token row: equal media still share blocks,
+// different media do not.
+Status Engine::prepare_soft_tokens(EngineRequest& request) const {
+    if (request.soft == nullptr) {
+        return Status();
+    }
+    if (cpu_runner_ == nullptr) {
+        return make_error(ErrorCode::kUnimplemented, "image and audio input run on the cpu device only");
+    }
+    const model::SoftTokens& s = *request.soft;
+    const size_t n_embd = static_cast<size_t>(model_.config().n_embd);
+    if (s.rows.size() != s.positions.size() * n_embd) {
+        return make_error(ErrorCode::kInvalidArgument, "soft tokens: %zu values for %zu positions of width %zu",
+                          s.rows.size(), s.positions.size(), n_embd);
+    }
+    for (size_t i = 0; i < s.positions.size(); ++i) {
+        const int32_t p = s.positions[i];
+        if (p < 0 || static_cast<size_t>(p) >= request.prompt.size() || (i > 0 && p <= s.positions[i - 1])) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "soft token position %d: expected ascending positions inside the %zu-token prompt", p,
+                              request.prompt.size());
+        }
+        uint64_t h = 1469598103934665603ull;  // FNV-1a over the row's bytes
+        const auto* bytes = reinterpret_cast<const unsigned char*>(s.rows.data() + i * n_embd);
+        for (size_t b = 0; b < n_embd * sizeof(float); ++b) {
+            h = (h ^ bytes[b]) * 1099511628211ull;
+        }
+        request.prompt[static_cast<size_t>(p)] =
+            static_cast<int32_t>(h % static_cast<uint64_t>(model_.config().n_vocab));
+    }
+    return Status();
 }
 
 void Engine::cancel(uint64_t handle) {
@@ -358,6 +395,9 @@ void Engine::admit(uint64_t h, EngineRequest req) {
         return;
     }
     n_prompt_tokens_ += static_cast<int64_t>(live->req.prompt.size());
+    if (live->req.soft != nullptr) {
+        cpu_runner_->set_soft_tokens(*id, live->req.soft);  // submit() checked cpu_runner_
+    }
     live->seq_id = *id;
     by_seq_[*id] = h;
     live_[h] = std::move(live);
@@ -400,6 +440,9 @@ void Engine::recover(const std::string& what) {
                      live_.size());
     std::unordered_map<uint64_t, std::unique_ptr<Live>> doomed;
     doomed.swap(live_);
+    if (cpu_runner_ != nullptr) {
+        cpu_runner_->forget_all_soft_tokens();
+    }
     by_seq_.clear();
     // The scheduler may be mid-step (step() without on_step_done()): start from an empty one. Its
     // blocks are only ids over the runner's KV memory, so the runner needs no reset. Published
@@ -428,6 +471,7 @@ void Engine::step() {
         auto it = by_seq_.find(a.seq_id);
         if (it != by_seq_.end()) {
             finish(*live_[it->second], failed(a.status));
+            forget_soft_tokens(a.seq_id);
             live_.erase(it->second);
             by_seq_.erase(it);
         }
@@ -487,6 +531,7 @@ void Engine::step() {
         done.push_back(h);
     }
     for (uint64_t h : done) {
+        forget_soft_tokens(live_[h]->seq_id);
         by_seq_.erase(live_[h]->seq_id);
         live_.erase(h);
     }

@@ -37,6 +37,13 @@ struct SoftTokenRows {
     bool empty() const { return positions.empty(); }
 };
 
+// Soft tokens owned by a request (the engine and runner keep them while the sequence lives).
+struct SoftTokens {
+    std::vector<int32_t> positions;  // strictly ascending prompt positions
+    std::vector<float> rows;         // [positions.size(), n_embd]
+    SoftTokenRows view() const { return {positions, rows}; }
+};
+
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
 struct BatchSeq {
     std::span<const int32_t> tokens;                // [n] tokens whose K/V this step computes

@@ -46,8 +46,17 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
     for (const sched::ScheduledSeq& s : out.seqs) {
         batch_.push_back(model::BatchSeq{
             .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
+        if (!soft_.empty()) {
+            if (auto it = soft_.find(s.seq_id); it != soft_.end()) {
+                batch_.back().soft = it->second->view();
+            }
+        }
     }
     return model_.forward_batch(batch_, kv_, pool_);
+}
+
+void Runner::set_soft_tokens(sched::SeqId id, std::shared_ptr<const model::SoftTokens> soft) {
+    soft_[id] = std::move(soft);
 }
 
 Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tokens, int32_t pos,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -55,6 +56,13 @@ public:
     Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode,
                                                 model::SoftTokenRows soft = {});
 
+    // Multimodal soft tokens of a scheduled sequence, applied to its chunks by run() until forgotten
+    // (the engine forgets a sequence when it leaves). Only this CPU runner has them: the engine
+    // refuses media requests over another StepRunner.
+    void set_soft_tokens(sched::SeqId id, std::shared_ptr<const model::SoftTokens> soft);
+    void forget_soft_tokens(sched::SeqId id) { soft_.erase(id); }
+    void forget_all_soft_tokens() { soft_.clear(); }
+
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }
     int64_t n_vocab() const override { return model_.config().n_vocab; }
@@ -73,6 +81,7 @@ private:
     ThreadPool pool_;
     std::vector<model::BatchSeq> batch_;
     std::vector<kvcache::BlockId> sequence_table_;  // 0, 1, ..., n_blocks - 1: run_sequence's blocks
+    std::unordered_map<sched::SeqId, std::shared_ptr<const model::SoftTokens>> soft_;
 };
 
 }  // namespace gannet::runner

@@ -57,6 +57,32 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
 #endif
 }
 
+// The projectors of --mmproj, or of the model file itself (none: a text-only model).
+Status load_media(OpenAiRuntime& rt, const ModelRuntimeOptions& options) {
+    const model::ModelConfig& c = rt.model->config();
+    if (options.max_media_parts < 0 || options.max_media_parts > 1024) {
+        return make_error(ErrorCode::kInvalidArgument, "--max-media-parts must be in [0, 1024], got %lld",
+                          static_cast<long long>(options.max_media_parts));
+    }
+    Result<multimodal::MediaModel> media = multimodal::MediaModel();
+    if (options.mmproj_path.empty()) {
+        media = multimodal::load_media_model(rt.model->file(), rt.model->file(), c.arch_name, c.n_embd, c.n_vocab);
+    } else {
+        GANNET_ASSIGN_OR_RETURN(gguf::File proj, gguf::File::open(options.mmproj_path));
+        media = multimodal::load_media_model(proj, rt.model->file(), c.arch_name, c.n_embd, c.n_vocab);
+        if (media.has_value() && !media->has_any()) {
+            return make_error(ErrorCode::kDataLoss, "--mmproj %s: no gemma4uv or gemma4ua projector tensors",
+                              options.mmproj_path.c_str());
+        }
+    }
+    GANNET_RETURN_IF_ERROR(media.error());
+    rt.media = std::make_unique<multimodal::MediaModel>(std::move(*media));
+    rt.media_options = options.media_options;
+    rt.max_media_parts = options.max_media_parts;
+    rt.media_pool = std::make_unique<ThreadPool>(options.n_threads);
+    return Status();
+}
+
 }  // namespace
 
 Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOptions& options) {
@@ -104,6 +130,7 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.max_batch_tokens = static_cast<int32_t>(options.max_batch_tokens);
     ec.n_threads = options.n_threads;
     ec.is_deterministic = options.is_deterministic;
+    GANNET_RETURN_IF_ERROR(load_media(*rt, options));
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
     rt->model_name = model_name_of(options.model_path);
     return rt;

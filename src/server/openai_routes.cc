@@ -10,6 +10,7 @@
 #include "server/budget_gate.h"
 #include "server/openai_constrain.h"
 #include "server/openai_json.h"
+#include "server/openai_media.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
@@ -259,8 +260,17 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         prompt_text = req.prompt;
     }
     // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
-    std::vector<int32_t> prompt = tokenizer::encode_prompt(
-        *rt->tokenizer, prompt_text, is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+    std::vector<int32_t> prompt;
+    std::shared_ptr<const model::SoftTokens> soft;
+    if (!req.media.empty()) {
+        if (auto err = build_media_prompt(*rt, prompt_text, req.media, prompt, soft)) {
+            send_error(*writer, *err);
+            return;
+        }
+    } else {
+        prompt = tokenizer::encode_prompt(*rt->tokenizer, prompt_text,
+                                          is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+    }
     if (prompt.empty()) {
         send_error(*writer, {.http_status = 400,
                              .message = "the prompt is empty",
@@ -349,6 +359,7 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         const size_t index = static_cast<size_t>(i);
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
+        er.soft = soft;
         er.params = {.max_tokens = req.max_tokens,
                      .temperature = req.temperature,
                      .top_p = req.top_p,

@@ -7,8 +7,10 @@
 #include <mutex>
 #include <string>
 
+#include "base/thread_pool.h"
 #include "constrain/token_mask.h"
 #include "engine/engine.h"
+#include "multimodal/media_prompt.h"
 #include "server/budget_gate.h"
 #include "server/http_server.h"
 #include "tokenizer/chat_template.h"
@@ -26,6 +28,13 @@ struct OpenAiRuntime {
     // The tokenizer's byte trie for constrained decoding, built on the first request that needs it.
     std::once_flag vocab_once;
     std::shared_ptr<const constrain::TokenVocab> vocab;
+    // Image and audio input (openai_media.h): the model's projectors (null or empty: text only),
+    // how parts are decoded, how many a request may carry, and the pool that projects them.
+    std::unique_ptr<multimodal::MediaModel> media;
+    multimodal::MediaOptions media_options;
+    int64_t max_media_parts = 8;
+    std::unique_ptr<ThreadPool> media_pool;
+    std::mutex media_mu;
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 
