@@ -9,8 +9,8 @@ namespace {
 
 // parse_media_part's messages start with the path inside the part ("image_url.url: ..."); the
 // others do not.
-OpenAiError bad_part(const MediaRef& ref, const char* separator, const std::string& what) {
-    return {.http_status = 400, .message = ref.param + separator + what, .param = ref.param};
+OpenAiError bad_part(const std::string& param, const char* separator, const std::string& what) {
+    return {.http_status = 400, .message = param + separator + what, .param = param};
 }
 
 // rendered split at each sentinel: media.size() + 1 pieces, or nullopt when the count differs.
@@ -29,26 +29,61 @@ std::optional<std::vector<std::string>> split_at_sentinels(const std::string& re
     return pieces;
 }
 
+// The checks that need no decoding: a projector at all, the part count, the sentinels.
+std::optional<OpenAiError> check_media(const OpenAiRuntime& rt, const std::vector<std::string>& params) {
+    if (rt.media == nullptr || !rt.media->has_any()) {
+        return OpenAiError{.http_status = 400,
+                           .message = params[0] + ": this model takes text only (it has no vision or audio "
+                                                  "projector), so image_url and input_audio parts are refused",
+                           .param = params[0]};
+    }
+    if (static_cast<int64_t>(params.size()) > rt.max_media_parts) {
+        const std::string& extra = params[static_cast<size_t>(rt.max_media_parts)];
+        return OpenAiError{.http_status = 400,
+                           .message = extra + ": " + std::to_string(params.size())
+                                      + " image/audio parts, this server takes at most "
+                                      + std::to_string(rt.max_media_parts) + " per request (--max-media-parts)",
+                           .param = extra};
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<OpenAiError> build_media_prompt(OpenAiRuntime& rt, const std::string& rendered,
                                               const std::vector<MediaRef>& media, std::vector<int32_t>& prompt,
                                               std::shared_ptr<const model::SoftTokens>& soft) {
-    if (rt.media == nullptr || !rt.media->has_any()) {
-        return OpenAiError{.http_status = 400,
-                           .message = media[0].param + ": this model takes text only (it has no vision or audio "
-                                                       "projector), so image_url and input_audio parts are refused",
-                           .param = media[0].param};
+    std::vector<std::string> params;
+    for (const MediaRef& m : media) {
+        params.push_back(m.param);
     }
-    if (static_cast<int64_t>(media.size()) > rt.max_media_parts) {
-        const MediaRef& extra = media[static_cast<size_t>(rt.max_media_parts)];
-        return OpenAiError{.http_status = 400,
-                           .message = extra.param + ": " + std::to_string(media.size())
-                                      + " image/audio parts, this server takes at most "
-                                      + std::to_string(rt.max_media_parts) + " per request (--max-media-parts)",
-                           .param = extra.param};
+    if (auto err = check_media(rt, params)) {
+        return err;
     }
-    std::optional<std::vector<std::string>> pieces = split_at_sentinels(rendered, media.size());
+    std::vector<DecodedMedia> decoded;
+    for (const MediaRef& m : media) {
+        Result<multimodal::MediaPart> part = multimodal::parse_media_part(m.part, rt.media_options);
+        if (!part.has_value()) {
+            return bad_part(m.param, ".", part.error().message());
+        }
+        decoded.push_back({m.param, std::move(*part)});
+    }
+    return build_decoded_media_prompt(rt, rendered, tokenizer::PromptKind::kRendered, decoded, prompt, soft);
+}
+
+std::optional<OpenAiError> build_decoded_media_prompt(OpenAiRuntime& rt, const std::string& text,
+                                                      tokenizer::PromptKind kind,
+                                                      const std::vector<DecodedMedia>& media,
+                                                      std::vector<int32_t>& prompt,
+                                                      std::shared_ptr<const model::SoftTokens>& soft) {
+    std::vector<std::string> params;
+    for (const DecodedMedia& m : media) {
+        params.push_back(m.param);
+    }
+    if (auto err = check_media(rt, params)) {
+        return err;
+    }
+    std::optional<std::vector<std::string>> pieces = split_at_sentinels(text, media.size());
     if (!pieces.has_value()) {
         return OpenAiError{.http_status = 400,
                            .message = "messages: the chat template did not render each image/audio part exactly once",
@@ -56,23 +91,19 @@ std::optional<OpenAiError> build_media_prompt(OpenAiRuntime& rt, const std::stri
     }
     const int64_t n_embd = rt.model->config().n_embd;
     multimodal::MediaPrompt mp(rt.media->ids, n_embd);
-    mp.append_text(tokenizer::encode_prompt(*rt.tokenizer, (*pieces)[0], tokenizer::PromptKind::kRendered));
+    mp.append_text(tokenizer::encode_prompt(*rt.tokenizer, (*pieces)[0], kind));
     for (size_t i = 0; i < media.size(); ++i) {
-        Result<multimodal::MediaPart> part = multimodal::parse_media_part(media[i].part, rt.media_options);
-        if (!part.has_value()) {
-            return bad_part(media[i], ".", part.error().message());
-        }
         Result<std::vector<float>> rows = [&] {
             std::lock_guard<std::mutex> lock(rt.media_mu);
-            return multimodal::embed_media(*rt.media, *part, *rt.media_pool);
+            return multimodal::embed_media(*rt.media, media[i].part, *rt.media_pool);
         }();
         if (!rows.has_value()) {
-            return bad_part(media[i], ": ", rows.error().message());
+            return bad_part(media[i].param, ": ", rows.error().message());
         }
         const Status st =
-            part->kind == multimodal::MediaPart::Kind::kImage ? mp.append_image(*rows) : mp.append_audio(*rows);
+            media[i].part.kind == multimodal::MediaPart::Kind::kImage ? mp.append_image(*rows) : mp.append_audio(*rows);
         if (!st.ok()) {
-            return bad_part(media[i], ": ", st.message());
+            return bad_part(media[i].param, ": ", st.message());
         }
         mp.append_text(rt.tokenizer->encode((*pieces)[i + 1], tokenizer::AddBos::kNo));
     }

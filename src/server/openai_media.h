@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "server/openai_json.h"
 #include "server/openai_routes.h"
+#include "tokenizer/prompt.h"
 
 namespace gannet::server {
 
@@ -26,5 +27,18 @@ namespace gannet::server {
 std::optional<OpenAiError> build_media_prompt(OpenAiRuntime& rt, const std::string& rendered,
                                               const std::vector<MediaRef>& media, std::vector<int32_t>& prompt,
                                               std::shared_ptr<const model::SoftTokens>& soft);
+
+// A media part already decoded (`gannet run --image/--audio`), named by `param` in errors.
+struct DecodedMedia {
+    std::string param;
+    multimodal::MediaPart part;
+};
+// The same from decoded parts; text holds one media_sentinel() per part, and its first piece is
+// encoded as `kind` (the BOS rule). Errors as above (not JSON: parts are not parsed here).
+std::optional<OpenAiError> build_decoded_media_prompt(OpenAiRuntime& rt, const std::string& text,
+                                                      tokenizer::PromptKind kind,
+                                                      const std::vector<DecodedMedia>& media,
+                                                      std::vector<int32_t>& prompt,
+                                                      std::shared_ptr<const model::SoftTokens>& soft);
 
 }  // namespace gannet::server
