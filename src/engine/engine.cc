@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "base/check.h"
@@ -57,6 +58,16 @@ Status guarded(const char* what, Fn&& fn) {
         GANNET_LOG_ERROR("engine", "%s threw a non-exception", what);
         return make_error(ErrorCode::kInternal, "engine: %s threw a non-exception", what);
     }
+}
+
+// FNV-1a over n floats' bytes, from a seed mixed into the offset basis.
+uint64_t fnv1a(const float* data, size_t n_floats, uint64_t seed) {
+    uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+    for (size_t b = 0; b < n_floats * sizeof(float); ++b) {
+        h = (h ^ bytes[b]) * 1099511628211ull;
+    }
+    return h;
 }
 
 }  // namespace
@@ -185,6 +196,10 @@ Status Engine::prepare_soft_tokens(EngineRequest& request) const {
     }
     const model::SoftTokens& s = *request.soft;
     const size_t n_embd = static_cast<size_t>(model_.config().n_embd);
+    const uint64_t n_vocab = static_cast<uint64_t>(model_.config().n_vocab);
+    auto token_of = [n_vocab](uint64_t hash) {
+        return static_cast<int32_t>(hash % n_vocab);
+    };
     if (s.rows.size() != s.positions.size() * n_embd) {
         return make_error(ErrorCode::kInvalidArgument, "soft tokens: %zu values for %zu positions of width %zu",
                           s.rows.size(), s.positions.size(), n_embd);
@@ -196,13 +211,23 @@ Status Engine::prepare_soft_tokens(EngineRequest& request) const {
                               "soft token position %d: expected ascending positions inside the %zu-token prompt", p,
                               request.prompt.size());
         }
-        uint64_t h = 1469598103934665603ull;  // FNV-1a over the row's bytes
-        const auto* bytes = reinterpret_cast<const unsigned char*>(s.rows.data() + i * n_embd);
-        for (size_t b = 0; b < n_embd * sizeof(float); ++b) {
-            h = (h ^ bytes[b]) * 1099511628211ull;
+        request.prompt[static_cast<size_t>(p)] = token_of(fnv1a(s.rows.data() + i * n_embd, n_embd, 0));
+    }
+    // A bidirectional span's KV depends on all of it: its ids hash the whole span (and the offset),
+    // so two images that share leading patches do not share blocks.
+    for (const model::PositionSpan& span : s.bidirectional) {
+        const auto first = std::lower_bound(s.positions.begin(), s.positions.end(), span.begin);
+        const size_t k0 = static_cast<size_t>(first - s.positions.begin());
+        const size_t n = span.end > span.begin ? static_cast<size_t>(span.end - span.begin) : 0;
+        if (n == 0 || first == s.positions.end() || *first != span.begin || k0 + n > s.positions.size()
+            || s.positions[k0 + n - 1] != span.end - 1) {
+            return make_error(ErrorCode::kInvalidArgument, "soft tokens: span [%d, %d) is not a run of soft positions",
+                              span.begin, span.end);
         }
-        request.prompt[static_cast<size_t>(p)] =
-            static_cast<int32_t>(h % static_cast<uint64_t>(model_.config().n_vocab));
+        const uint64_t whole = fnv1a(s.rows.data() + k0 * n_embd, n * n_embd, 0);
+        for (size_t k = 0; k < n; ++k) {
+            request.prompt[static_cast<size_t>(span.begin) + k] = token_of(fnv1a(nullptr, 0, whole + k));
+        }
     }
     return Status();
 }

@@ -31,9 +31,19 @@ enum class LogitsMode { kLast, kAll };
 // Embedding rows that replace the token embeddings at some positions of a sequence: the soft tokens
 // of images and audio (issue #20, src/multimodal). Rows are used as they are (the embedding scale
 // applies to token rows only, as in transformers' masked_scatter after the scaled lookup).
+// [begin, end) positions of one image's soft tokens: on sliding-window layers of a model with
+// ModelConfig::is_vision_bidirectional, each of them also sees the later ones (Gemma 4).
+struct PositionSpan {
+    int32_t begin = 0;
+    int32_t end = 0;
+};
+
 struct SoftTokenRows {
     std::span<const int32_t> positions;  // absolute positions, strictly ascending
     std::span<const float> rows;         // [positions.size(), n_embd]
+    // Image spans, ascending and disjoint. Keys past the step's last token are not there yet, so a
+    // prefill chunk that ends inside a span sees the span only up to its own end.
+    std::span<const PositionSpan> bidirectional;
     bool empty() const { return positions.empty(); }
 };
 
@@ -41,7 +51,8 @@ struct SoftTokenRows {
 struct SoftTokens {
     std::vector<int32_t> positions;  // strictly ascending prompt positions
     std::vector<float> rows;         // [positions.size(), n_embd]
-    SoftTokenRows view() const { return {positions, rows}; }
+    std::vector<PositionSpan> bidirectional;
+    SoftTokenRows view() const { return {positions, rows, bidirectional}; }
 };
 
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
@@ -62,6 +73,11 @@ struct BatchSeq {
 // tokens in seqs order, as forward_batch lays them out). kInvalidArgument when a sequence's
 // positions are not strictly ascending and non-negative, or rows is not positions.size() * n_embd.
 Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* x);
+// last_visible[t]: the last key position token t attends to on sliding layers: its own position,
+// or later inside a bidirectional span (clipped to its sequence's last token of this step).
+// positions: [n_tokens] as forward_batch lays them out. kInvalidArgument for spans that are empty,
+// overlapping or out of order.
+Status fill_last_visible(std::span<const BatchSeq> seqs, const int32_t* positions, int32_t* last_visible);
 
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
@@ -127,21 +143,22 @@ private:
     ModelWeights weights_;
 
     // Activations, sized for the largest batch seen so far. Shapes for n_tokens rows.
-    std::vector<float> x_;              // [n_tokens, n_embd] residual stream
-    std::vector<float> xb_;             // [n_tokens, n_embd] normalized input of a sub-block
-    std::vector<float> q_;              // [n_tokens, n_heads * head_dim_k]
-    std::vector<float> att_;            // [n_tokens, n_heads * head_dim_v]
-    std::vector<float> out_;            // [n_tokens, n_embd] sub-block output
-    std::vector<float> gate_;           // [n_tokens, n_ff]
-    std::vector<float> up_;             // [n_tokens, n_ff]
-    std::vector<float> logits_;         // [n_logit_rows, n_vocab]
-    std::vector<int32_t> b_tokens_;     // [n_tokens] concatenated tokens
-    std::vector<int32_t> b_positions_;  // [n_tokens]
-    std::vector<int32_t> b_seq_;        // [n_tokens] index into seqs
-    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write
-    std::vector<float> b_v_;            // [n_tokens, v_dim]
-    std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
-    std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    std::vector<float> x_;                 // [n_tokens, n_embd] residual stream
+    std::vector<float> xb_;                // [n_tokens, n_embd] normalized input of a sub-block
+    std::vector<float> q_;                 // [n_tokens, n_heads * head_dim_k]
+    std::vector<float> att_;               // [n_tokens, n_heads * head_dim_v]
+    std::vector<float> out_;               // [n_tokens, n_embd] sub-block output
+    std::vector<float> gate_;              // [n_tokens, n_ff]
+    std::vector<float> up_;                // [n_tokens, n_ff]
+    std::vector<float> logits_;            // [n_logit_rows, n_vocab]
+    std::vector<int32_t> b_tokens_;        // [n_tokens] concatenated tokens
+    std::vector<int32_t> b_positions_;     // [n_tokens]
+    std::vector<int32_t> b_seq_;           // [n_tokens] index into seqs
+    std::vector<int32_t> b_last_visible_;  // [n_tokens] sliding layers' last key (fill_last_visible)
+    std::vector<float> b_k_;               // [n_tokens, k_dim] projected keys before the cache write
+    std::vector<float> b_v_;               // [n_tokens, v_dim]
+    std::vector<float> b_scores_;          // [n_threads, heads per kv head, max n_kv] attention scores
+    std::vector<float> b_tile_;            // [n_threads, block_size, head_dim] dequantized K or V tile
     ActivationHook hook_;
 };
 

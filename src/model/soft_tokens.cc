@@ -46,4 +46,31 @@ Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* 
     return Status();
 }
 
+Status fill_last_visible(std::span<const BatchSeq> seqs, const int32_t* positions, int32_t* last_visible) {
+    int64_t t0 = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        const BatchSeq& s = seqs[i];
+        const int64_t n = static_cast<int64_t>(s.tokens.size());
+        std::copy(positions + t0, positions + t0 + n, last_visible + t0);
+        const int64_t step_last = static_cast<int64_t>(s.pos) + n - 1;
+        int32_t prev_end = 0;
+        for (const PositionSpan& span : s.soft.bidirectional) {
+            if (span.begin < prev_end || span.end <= span.begin) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  "model: bidirectional span [%d, %d) of batch entry %zu: expected non-empty, "
+                                  "ascending and disjoint spans",
+                                  span.begin, span.end, i);
+            }
+            prev_end = span.end;
+            const int64_t lo = std::max<int64_t>(span.begin, s.pos);
+            const int64_t hi = std::min<int64_t>(span.end - 1, step_last);
+            for (int64_t p = lo; p <= hi; ++p) {
+                last_visible[t0 + (p - s.pos)] = static_cast<int32_t>(hi);
+            }
+        }
+        t0 += n;
+    }
+    return Status();
+}
+
 }  // namespace gannet::model

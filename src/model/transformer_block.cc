@@ -51,12 +51,13 @@ struct AttentionJob {
     const ModelConfig* c;
     std::span<const BatchSeq> seqs;
     const kvcache::KvStorage* kv;
-    const int32_t* positions;  // [n_tokens]
-    const int32_t* seq_of;     // [n_tokens] index into seqs
-    const float* q;            // [n_tokens, q_dim]
-    float* att;                // [n_tokens, n_heads * head_dim_v]
-    float* scores;             // [n_threads, group, max_kv]
-    float* tiles;              // [n_threads, block_size, head_dim]; unused for f32
+    const int32_t* positions;     // [n_tokens]
+    const int32_t* seq_of;        // [n_tokens] index into seqs
+    const int32_t* last_visible;  // [n_tokens] last key position on this layer (fill_last_visible); null: causal
+    const float* q;               // [n_tokens, q_dim]
+    float* att;                   // [n_tokens, n_heads * head_dim_v]
+    float* scores;                // [n_threads, group, max_kv]
+    float* tiles;                 // [n_threads, block_size, head_dim]; unused for f32
     int64_t max_kv;
     int64_t group;     // query heads per kv head
     int64_t n_slices;  // each (token, kv head) item is split into this many runs of heads
@@ -107,7 +108,8 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t])];
     const int64_t pos = j.positions[t];
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
-    const int64_t n = pos - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
+    const int64_t hi = j.last_visible != nullptr ? j.last_visible[t] : pos;  // pos, or an image's last token
+    const int64_t n = hi - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
     // tiles from cache, where the prefetches would only cost instructions.
@@ -122,10 +124,10 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
         return v0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
     };
     const float* q = j.q + t * c.q_dim() + h0 * hd;
-    for (int64_t jb = j0; jb <= pos;) {
+    for (int64_t jb = j0; jb <= hi;) {
         const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
+        if (is_prefetching && jb / bs + 1 <= hi / bs) {
             prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
         }
         const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
@@ -155,10 +157,10 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     }
     float* out = j.att + t * c.n_heads * hv + h0 * hv;
     std::fill(out, out + n_h * hv, 0.0f);
-    for (int64_t jb = j0; jb <= pos;) {
+    for (int64_t jb = j0; jb <= hi;) {
         const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
+        if (is_prefetching && jb / bs + 1 <= hi / bs) {
             prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
         }
         const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
@@ -242,27 +244,29 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     const int64_t group = c.n_heads / c.n_kv_heads;
     const int64_t n_pairs = n_tokens * c.n_kv_heads;
     const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
-    const AttentionJob job{.c = &c,
-                           .seqs = seqs,
-                           .kv = &kv,
-                           .positions = b_positions_.data(),
-                           .seq_of = b_seq_.data(),
-                           .q = q_.data(),
-                           .att = att_.data(),
-                           .scores = b_scores_.data(),
-                           .tiles = b_tile_.data(),
-                           .max_kv = max_kv,
-                           .group = group,
-                           .n_slices = n_slices,
-                           .n_items = n_pairs * n_slices,
-                           .window = c.is_sliding(layer) ? c.sliding_window : 0,
-                           .row_bytes = row_bytes,
-                           .block_bytes = lay.block_bytes(),
-                           .block_size = bs,
-                           .layer = li,
-                           .row_dtype = row_dtype,
-                           .is_f32 = is_f32,
-                           .n_threads = pool.n_threads()};
+    const AttentionJob job{
+        .c = &c,
+        .seqs = seqs,
+        .kv = &kv,
+        .positions = b_positions_.data(),
+        .seq_of = b_seq_.data(),
+        .last_visible = c.is_vision_bidirectional && c.is_sliding(layer) ? b_last_visible_.data() : nullptr,
+        .q = q_.data(),
+        .att = att_.data(),
+        .scores = b_scores_.data(),
+        .tiles = b_tile_.data(),
+        .max_kv = max_kv,
+        .group = group,
+        .n_slices = n_slices,
+        .n_items = n_pairs * n_slices,
+        .window = c.is_sliding(layer) ? c.sliding_window : 0,
+        .row_bytes = row_bytes,
+        .block_bytes = lay.block_bytes(),
+        .block_size = bs,
+        .layer = li,
+        .row_dtype = row_dtype,
+        .is_f32 = is_f32,
+        .n_threads = pool.n_threads()};
     pool.run([j = &job](int thread) {
         const int64_t begin = j->n_items * thread / j->n_threads;
         const int64_t end = j->n_items * (thread + 1) / j->n_threads;

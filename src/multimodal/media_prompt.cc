@@ -76,14 +76,15 @@ void MediaPrompt::append_text(std::span<const int32_t> tokens) {
 }
 
 Status MediaPrompt::append_image(std::span<const float> rows) {
-    return append_span(ids_.boi, ids_.image, ids_.eoi, rows);
+    return append_span(ids_.boi, ids_.image, ids_.eoi, rows, SpanAttention::kBidirectional);
 }
 
 Status MediaPrompt::append_audio(std::span<const float> rows) {
-    return append_span(ids_.boa, ids_.audio, ids_.eoa, rows);
+    return append_span(ids_.boa, ids_.audio, ids_.eoa, rows, SpanAttention::kCausal);
 }
 
-Status MediaPrompt::append_span(int32_t begin, int32_t placeholder, int32_t end, std::span<const float> rows) {
+Status MediaPrompt::append_span(int32_t begin, int32_t placeholder, int32_t end, std::span<const float> rows,
+                                SpanAttention attention) {
     const size_t width = static_cast<size_t>(n_embd_);
     if (rows.empty() || width == 0 || rows.size() % width != 0) {
         return make_error(ErrorCode::kInvalidArgument,
@@ -92,6 +93,10 @@ Status MediaPrompt::append_span(int32_t begin, int32_t placeholder, int32_t end,
                           rows.size(), static_cast<long long>(n_embd_));
     }
     tokens_.push_back(begin);
+    if (attention == SpanAttention::kBidirectional) {
+        const int32_t first = static_cast<int32_t>(tokens_.size());
+        spans_.push_back({first, first + static_cast<int32_t>(rows.size() / width)});
+    }
     for (size_t i = 0; i < rows.size() / width; ++i) {
         positions_.push_back(static_cast<int32_t>(tokens_.size()));
         tokens_.push_back(placeholder);

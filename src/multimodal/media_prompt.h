@@ -3,8 +3,9 @@
 // does: an image becomes <|image> (boi), one <|image|> placeholder per soft token, <image|> (eoi);
 // audio <|audio>, one <|audio|> per 640-sample frame, <audio|>. The placeholders' embedding rows are
 // replaced by the soft tokens in the one forward (model::BatchSeq::soft); positions stay plain
-// consecutive integers (no 2-D rope). Attention is causal over the whole prompt here; Gemma 4's
-// bidirectional attention inside an image on sliding layers is not implemented (docs/multimodal.md).
+// consecutive integers (no 2-D rope). Each image's placeholders form a bidirectional span
+// (model::SoftTokenRows::bidirectional): on sliding layers of a gemma4 model they see the whole
+// image, as transformers' generate() masks them; audio stays causal.
 // Thread-safety: MediaModel is immutable after load; MediaPrompt is a plain value.
 #pragma once
 
@@ -66,18 +67,24 @@ public:
     Status append_audio(std::span<const float> rows);
 
     const std::vector<int32_t>& tokens() const { return tokens_; }
-    // The placeholders' rows at their positions, for model::BatchSeq::soft; valid while this lives.
-    model::SoftTokenRows soft() const { return {positions_, rows_}; }
+    // The placeholders' rows at their positions and the image spans, for model::BatchSeq::soft;
+    // valid while this lives.
+    model::SoftTokenRows soft() const { return {positions_, rows_, spans_}; }
+    // The same without the image spans: causal attention everywhere.
+    model::SoftTokenRows soft_causal() const { return {positions_, rows_, {}}; }
     int64_t n_soft_tokens() const { return static_cast<int64_t>(positions_.size()); }
 
 private:
-    Status append_span(int32_t begin, int32_t placeholder, int32_t end, std::span<const float> rows);
+    enum class SpanAttention { kCausal, kBidirectional };
+    Status append_span(int32_t begin, int32_t placeholder, int32_t end, std::span<const float> rows,
+                       SpanAttention attention);
 
     MediaTokenIds ids_;
     int64_t n_embd_;
     std::vector<int32_t> tokens_;
     std::vector<int32_t> positions_;
     std::vector<float> rows_;
+    std::vector<model::PositionSpan> spans_;
 };
 
 }  // namespace gannet::multimodal

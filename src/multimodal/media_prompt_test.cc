@@ -74,6 +74,10 @@ TEST(MediaPrompt, LaysOutMarkersPlaceholdersAndPositions) {
     EXPECT_EQ(std::vector<int32_t>(soft.positions.begin(), soft.positions.end()), (std::vector<int32_t>{3, 4, 5, 8}));
     EXPECT_EQ(std::vector<float>(soft.rows.begin(), soft.rows.end()), (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}));
     EXPECT_EQ(p.n_soft_tokens(), 4);
+    ASSERT_EQ(soft.bidirectional.size(), 1u);  // the image; audio stays causal
+    EXPECT_EQ(soft.bidirectional[0].begin, 3);
+    EXPECT_EQ(soft.bidirectional[0].end, 6);
+    EXPECT_TRUE(p.soft_causal().bidirectional.empty());
     Status bad = p.append_image(std::vector<float>{1, 2, 3});
     EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(bad.message().find("3 soft-token values"), std::string::npos) << bad.message();
@@ -96,6 +100,50 @@ TEST(SoftTokens, RowsEqualToTheTokenEmbeddingsGiveTheTokenLogits) {
     EXPECT_EQ(run(*m, masked, soft), want);
     EXPECT_EQ(run(*m, masked, soft, 3), want) << "prefill in chunks of 3 (rows at absolute positions)";
     EXPECT_NE(run(*m, masked, {}), want);
+}
+
+// Sliding layers see the whole image span, clipped to the step's last token; others are causal.
+TEST(SoftTokens, LastVisiblePositionsCoverImageSpans) {
+    const std::vector<int32_t> tokens(10, 7);
+    const std::vector<int32_t> positions = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const std::vector<model::PositionSpan> spans = {{2, 5}, {7, 12}};
+    model::BatchSeq s{.tokens = tokens, .pos = 0};
+    s.soft.bidirectional = spans;
+    std::vector<int32_t> last(10, -1);
+    ASSERT_TRUE(model::fill_last_visible(std::span<const model::BatchSeq>(&s, 1), positions.data(), last.data()).ok());
+    EXPECT_EQ(last, (std::vector<int32_t>{0, 1, 4, 4, 4, 5, 6, 9, 9, 9}));  // [7, 12) clipped at 9
+    const std::vector<model::PositionSpan> overlapping = {{2, 5}, {4, 6}};
+    s.soft.bidirectional = overlapping;
+    Status bad = model::fill_last_visible(std::span<const model::BatchSeq>(&s, 1), positions.data(), last.data());
+    EXPECT_EQ(bad.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(bad.message().find("span [4, 6)"), std::string::npos) << bad.message();
+}
+
+TEST(SoftTokens, ImageTokensSeeTheWholeImageOnSlidingLayers) {
+    std::unique_ptr<model::Model> m = load(gemma4_writer(false));
+    ASSERT_TRUE(m->config().is_vision_bidirectional);
+    const std::vector<int32_t> tokens = {1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50};
+    std::vector<int32_t> positions = {3, 4, 5, 6, 7};
+    std::vector<float> rows;
+    for (int32_t p : positions) {
+        const std::vector<float> r = embedding_row(*m, 100 + p);
+        rows.insert(rows.end(), r.begin(), r.end());
+    }
+    const std::vector<model::PositionSpan> span = {{3, 8}};
+    const std::vector<float> causal = run(*m, tokens, {positions, rows, {}});
+    const std::vector<float> bidir = run(*m, tokens, {positions, rows, span});
+    const size_t v = static_cast<size_t>(m->config().n_vocab);
+    // Before the image nothing changes; the image's first token now sees the rest of it.
+    EXPECT_TRUE(std::equal(bidir.begin(), bidir.begin() + 3 * v, causal.begin()));
+    EXPECT_FALSE(std::equal(bidir.begin() + 3 * v, bidir.begin() + 4 * v, causal.begin() + 3 * v));
+    // Chunks that do not cut the image give the same logits as one step.
+    auto r = runner::Runner::create(*m, {.n_blocks = 8, .block_size = 16, .n_threads = 2}).value();
+    const model::SoftTokenRows soft{positions, rows, span};
+    auto head = r->run_sequence(std::span(tokens).subspan(0, 3), 0, model::LogitsMode::kAll, soft).value();
+    std::vector<float> chunked(head.begin(), head.end());
+    auto rest = r->run_sequence(std::span(tokens).subspan(3), 3, model::LogitsMode::kAll, soft).value();
+    chunked.insert(chunked.end(), rest.begin(), rest.end());
+    EXPECT_EQ(chunked, bidir);
 }
 
 TEST(SoftTokens, MalformedRowsAreRefused) {

@@ -3,8 +3,9 @@
 // tower + projectors), a 336x480 PNG and a 0.5 s WAV. Checked: the processor's soft-token counts
 // for many sizes and budgets; the image and audio soft tokens (Gannet's own decode, preprocess and
 // projectors) within 1e-4 relative; the prompt layout of MediaPrompt equal to the reference's ids;
-// logits at every position of the multimodal prompt (causal attention) and of a text prompt within
-// 1e-4 relative, argmax equal. rel err = max_i |gannet_i - hf_i| / max_i |hf_i| (per row for logits).
+// logits at every position of the multimodal prompt (causal, and generate()'s mask: bidirectional
+// inside the image on sliding layers) and of a text prompt within 1e-4 relative, argmax equal.
+// rel err = max_i |gannet_i - hf_i| / max_i |hf_i| (per row for logits).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -157,7 +158,11 @@ TEST_F(MmReference, MultimodalPromptLogitsMatch) {
     ASSERT_TRUE(p.append_audio(audio_rows()).ok());
     p.append_text(std::span<const int32_t>(eoa + 1, ids.end()));
     ASSERT_EQ(p.tokens(), ids) << "MediaPrompt lays the prompt out as transformers does";
-    expect_logits(logits(p.tokens(), p.soft()), floats_of("logits_causal.f32"), ids.size());
+    // The model's forward without mm_token_type_ids: causal everywhere.
+    expect_logits(logits(p.tokens(), p.soft_causal()), floats_of("logits_causal.f32"), ids.size());
+    // generate()'s mask: sliding layers see the whole image.
+    ASSERT_TRUE(model_->config().is_vision_bidirectional);
+    expect_logits(logits(p.tokens(), p.soft()), floats_of("logits_bidir.f32"), ids.size());
 }
 
 }  // namespace

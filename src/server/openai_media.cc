@@ -112,6 +112,7 @@ std::optional<OpenAiError> build_decoded_media_prompt(OpenAiRuntime& rt, const s
     const model::SoftTokenRows view = mp.soft();
     owned->positions.assign(view.positions.begin(), view.positions.end());
     owned->rows.assign(view.rows.begin(), view.rows.end());
+    owned->bidirectional.assign(view.bidirectional.begin(), view.bidirectional.end());
     soft = std::move(owned);
     return std::nullopt;
 }

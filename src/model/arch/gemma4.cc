@@ -3,7 +3,9 @@
 // norms, sliding and global layers) with these differences: RMSNorm multiplies by w itself (stored
 // as is, no 1 + w), the attention scale is 1 (QK-norm already bounds q·k), v is RMS-normed per head
 // without a weight, each layer's output is multiplied by blk.N.layer_output_scale, and which layers
-// slide is a per-layer flag array (<arch>.attention.sliding_window_pattern). Features of the real
+// slide is a per-layer flag array (<arch>.attention.sliding_window_pattern), and on sliding layers
+// an image's soft tokens see the whole image (gemma4.attention.bidirectional_vision, default true as
+// transformers' use_bidirectional_attention "vision"; generate() builds that mask). Features of the real
 // 12B that this forward does not have are refused by name rather than computed wrongly: a different
 // head size on global layers, partial ("proportional") rope, and KV sharing across layers.
 #include <cmath>
@@ -26,6 +28,8 @@ Status configure_gemma4(const gguf::File& file, ModelConfig& cfg) {
     cfg.has_v_norm = true;
     cfg.embd_scale = std::sqrt(static_cast<float>(cfg.n_embd));
     cfg.attn_scale = 1.0f;
+    GANNET_ASSIGN_OR_RETURN(cfg.is_vision_bidirectional,
+                            file.get_bool_or("gemma4.attention.bidirectional_vision", true));
     if (cfg.head_dim_k != cfg.head_dim_v) {
         return make_error(ErrorCode::kUnimplemented, "model: gemma4.attention.value_length %lld != key_length %lld",
                           static_cast<long long>(cfg.head_dim_v), static_cast<long long>(cfg.head_dim_k));
