@@ -111,11 +111,19 @@ def build_model(torch, transformers):
                                  "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}},
                 final_logit_softcapping=30.0, use_bidirectional_attention="vision", pad_token_id=TOKENS["pad"],
                 bos_token_id=TOKENS["bos"], eos_token_id=TOKENS["eos"], rms_norm_eps=1e-6)
-    cfg = transformers.Gemma4UnifiedConfig(
-        text_config=text, vision_config=dict(mm_embed_dim=16, output_proj_dims=16, mm_posemb_size=1120),
-        audio_config=dict(), boi_token_id=TOKENS["boi"], eoi_token_id=TOKENS["eoi"],
-        image_token_id=TOKENS["image"], video_token_id=TOKENS["video"], boa_token_id=TOKENS["boa"],
-        eoa_token_index=TOKENS["eoa"], audio_token_id=TOKENS["audio"])
+    def make(text):
+        return transformers.Gemma4UnifiedConfig(
+            text_config=text, vision_config=dict(mm_embed_dim=16, output_proj_dims=16, mm_posemb_size=1120),
+            audio_config=dict(), boi_token_id=TOKENS["boi"], eoi_token_id=TOKENS["eoi"],
+            image_token_id=TOKENS["image"], video_token_id=TOKENS["video"], boa_token_id=TOKENS["boa"],
+            eoa_token_index=TOKENS["eoa"], audio_token_id=TOKENS["audio"])
+    try:
+        cfg = make(text)
+    except (TypeError, ValueError) as e:  # no global_head_dim kwarg: one head size everywhere, the global 512
+        print(f"mm_reference: config with global_head_dim failed ({e}); head_dim 512 on every layer", file=sys.stderr)
+        text = {k: v for k, v in text.items() if k != "global_head_dim"}
+        text["head_dim"] = 512
+        cfg = make(text)
     cls = transformers.Gemma4UnifiedForConditionalGeneration
     try:
         model = cls._from_config(cfg, attn_implementation="eager")
@@ -135,9 +143,10 @@ def build_model(torch, transformers):
             if name.endswith("layer_scalar"):
                 b.copy_(0.75 + 0.5 * torch.rand(b.shape, generator=g))
     tc = model.config.get_text_config()
+    head_dims = [layer.self_attn.head_dim for layer in model.model.language_model.layers]
+    assert len(set(head_dims)) == 1, f"head_dim per layer {head_dims} (global_head_dim not honoured?)"
     for i, layer in enumerate(model.model.language_model.layers):
         att = layer.self_attn
-        assert att.head_dim == 32, f"layer {i}: head_dim {att.head_dim} (global_head_dim not honoured?)"
         assert att.scaling == 1.0, f"layer {i}: scaling {att.scaling}"
         assert not att.is_kv_shared_layer and att.v_proj is not None, f"layer {i}: kv sharing / k_eq_v on"
     print(f"mm_reference: layer_types {tc.layer_types}, attn {model.config._attn_implementation}")
@@ -203,8 +212,9 @@ def write_gguf(path, model):
     w.add_u32(f"{a}.feed_forward_length", tc.intermediate_size)
     w.add_u32(f"{a}.attention.head_count", tc.num_attention_heads)
     w.add_u32(f"{a}.attention.head_count_kv", tc.num_key_value_heads)
-    w.add_u32(f"{a}.attention.key_length", tc.head_dim)
-    w.add_u32(f"{a}.attention.value_length", tc.head_dim)
+    head_dim = model.model.language_model.layers[0].self_attn.head_dim
+    w.add_u32(f"{a}.attention.key_length", head_dim)
+    w.add_u32(f"{a}.attention.value_length", head_dim)
     w.add_f32(f"{a}.attention.layer_norm_rms_epsilon", tc.rms_norm_eps)
     w.add_f32(f"{a}.rope.freq_base", tc.rope_parameters["full_attention"]["rope_theta"])
     w.add_f32(f"{a}.rope.freq_base_swa", tc.rope_parameters["sliding_attention"]["rope_theta"])
