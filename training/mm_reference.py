@@ -278,9 +278,12 @@ def main():
         for budget in BUDGETS:
             proc = transformers.Gemma4UnifiedImageProcessor(max_soft_tokens=budget)
             for (h, w) in SIZES:
-                r = proc(images=torch.zeros((3, h, w), dtype=torch.uint8), input_data_format="channels_first",
-                         return_tensors="pt")
-                counts[f"{h}x{w}@{budget}"] = int(np.asarray(r["num_soft_tokens_per_image"]).reshape(-1)[0])
+                try:
+                    r = proc(images=torch.zeros((3, h, w), dtype=torch.uint8), input_data_format="channels_first",
+                             return_tensors="pt")
+                    counts[f"{h}x{w}@{budget}"] = int(np.asarray(r["num_soft_tokens_per_image"]).reshape(-1)[0])
+                except ValueError as e:  # the processor refuses this size: Gannet must refuse it too
+                    counts[f"{h}x{w}@{budget}"] = f"error: {e}"
         info["token_counts"] = counts
     token_counts()
 

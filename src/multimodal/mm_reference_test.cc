@@ -119,6 +119,10 @@ TEST_F(MmReference, SoftTokenCountsMatchTheProcessor) {
         int budget = 0;
         ASSERT_EQ(std::sscanf(key.c_str(), "%ldx%ld@%d", &h, &w, &budget), 3) << key;
         auto got = n_soft_tokens(h, w, budget);
+        if (count.is_string()) {  // the processor refused this size
+            EXPECT_FALSE(got.has_value()) << key << ": transformers said " << count.get<std::string>();
+            continue;
+        }
         ASSERT_TRUE(got.has_value()) << key << ": " << got.error().to_string();
         EXPECT_EQ(*got, count.get<int64_t>()) << key;
         ++n;
