@@ -37,7 +37,8 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gannet-mm-model-'));
   const model = join(dir, 'g4mm.gguf');
   execFileSync(BIN, ['make-test-model', '--arch', 'gemma4', '--media', '--ctx', '2048', '-o', model]);
-  mm = { client: await serve(model, ['--ctx', '1024', '--max-media-parts', '2']), name: 'g4mm' };
+  mm = { client: await serve(model, ['--ctx', '1024', '--max-media-parts', '2', '--max-media-bytes', '200000']),
+         name: 'g4mm' };
   text = { client: await serve(TEXT_MODEL, ['--ctx', '256']), name: 'llama-f32' };
 });
 
@@ -74,13 +75,13 @@ function png(w, h, seed) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
                         chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
-// 16-bit mono 16 kHz PCM WAV of a tone.
-function wav(seconds) {
-  const n = Math.round(seconds * 16000);
+// 16-bit mono PCM WAV of a tone (16 kHz unless said).
+function wav(seconds, rate = 16000) {
+  const n = Math.round(seconds * rate);
   const b = Buffer.alloc(44 + 2 * n);
   b.write('RIFF', 0); b.writeUInt32LE(36 + 2 * n, 4); b.write('WAVE', 8); b.write('fmt ', 12);
-  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22); b.writeUInt32LE(16000, 24);
-  b.writeUInt32LE(32000, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34); b.write('data', 36);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22); b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(2 * rate, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34); b.write('data', 36);
   b.writeUInt32LE(2 * n, 40);
   for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin(i * 0.05)), 44 + 2 * i);
   return b;
@@ -159,7 +160,9 @@ test('bad media are 400s naming the part', async () => {
   await rejects(mm, ask(audio(Buffer.from('RIFF0000WAVEjunk'))), 'messages[0].content[1]', 'input_audio');
   await rejects(mm, ask(image(png(8, 8, 1)), image(png(8, 8, 2)), image(png(8, 8, 3))), 'messages[0].content[3]',
                 'at most 2 per request (--max-media-parts)');
-  await rejects(mm, ask(audio(wav(31))), 'messages[0].content[1]', '30');
+  await rejects(mm, ask(audio(wav(31, 1000))), 'messages[0].content[1]', '30');  // 31 s at 1 kHz: 62 KB
+  // --max-media-bytes 200000: 6 s of audio is 192 KB of WAV, 256 KB of base64.
+  await rejects(mm, ask(audio(wav(6))), 'messages[0].content[1]', 'is too large: at most 200000');
 });
 
 test('more soft tokens than the context holds is a 400', async () => {
