@@ -43,7 +43,7 @@ struct SoftTokenRows {
     std::span<const float> rows;         // [positions.size(), n_embd]
     // Image spans, ascending and disjoint. Keys past the step's last token are not there yet, so a
     // prefill chunk that ends inside a span sees the span only up to its own end.
-    std::span<const PositionSpan> bidirectional;
+    std::span<const PositionSpan> bidirectional = {};
     bool empty() const { return positions.empty(); }
 };
 
@@ -66,7 +66,7 @@ struct BatchSeq {
     bool is_all_logits_needed = false;
     // The sequence's soft tokens; those at positions [pos, pos + n) replace their tokens' rows. The
     // whole prompt's rows may be passed with every chunk of it. Empty: text only.
-    SoftTokenRows soft;
+    SoftTokenRows soft = {};
 };
 
 // Copies each sequence's soft-token rows over its tokens' rows of x [n_tokens, n_embd] (the batch's

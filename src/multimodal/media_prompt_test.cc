@@ -107,7 +107,7 @@ TEST(SoftTokens, LastVisiblePositionsCoverImageSpans) {
     const std::vector<int32_t> tokens(10, 7);
     const std::vector<int32_t> positions = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     const std::vector<model::PositionSpan> spans = {{2, 5}, {7, 12}};
-    model::BatchSeq s{.tokens = tokens, .pos = 0};
+    model::BatchSeq s{.tokens = tokens, .pos = 0, .block_table = {}};
     s.soft.bidirectional = spans;
     std::vector<int32_t> last(10, -1);
     ASSERT_TRUE(model::fill_last_visible(std::span<const model::BatchSeq>(&s, 1), positions.data(), last.data()).ok());

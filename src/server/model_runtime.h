@@ -27,8 +27,8 @@ struct ModelRuntimeOptions {
     std::string device = "cpu";      // cpu or cuda
     std::string kv_type = "f32";     // f32, f16, q8_0 or q4_0 (cuda: f32 only)
     // Image/audio input: projectors from this file (--mmproj), else from the model file when it has them.
-    std::string mmproj_path;
-    multimodal::MediaOptions media_options;
+    std::string mmproj_path = "";
+    multimodal::MediaOptions media_options = {};
     int64_t max_media_parts = 8;  // --max-media-parts: image/audio parts per request
 };
 

@@ -10,7 +10,7 @@ namespace {
 // parse_media_part's messages start with the path inside the part ("image_url.url: ..."); the
 // others do not.
 OpenAiError bad_part(const std::string& param, const char* separator, const std::string& what) {
-    return {.http_status = 400, .message = param + separator + what, .param = param};
+    return {.http_status = 400, .message = param + separator + what, .param = param, .code = ""};
 }
 
 // rendered split at each sentinel: media.size() + 1 pieces, or nullopt when the count differs.
@@ -35,7 +35,8 @@ std::optional<OpenAiError> check_media(const OpenAiRuntime& rt, const std::vecto
         return OpenAiError{.http_status = 400,
                            .message = params[0] + ": this model takes text only (it has no vision or audio "
                                                   "projector), so image_url and input_audio parts are refused",
-                           .param = params[0]};
+                           .param = params[0],
+                           .code = ""};
     }
     if (static_cast<int64_t>(params.size()) > rt.max_media_parts) {
         const std::string& extra = params[static_cast<size_t>(rt.max_media_parts)];
@@ -43,7 +44,8 @@ std::optional<OpenAiError> check_media(const OpenAiRuntime& rt, const std::vecto
                            .message = extra + ": " + std::to_string(params.size())
                                       + " image/audio parts, this server takes at most "
                                       + std::to_string(rt.max_media_parts) + " per request (--max-media-parts)",
-                           .param = extra};
+                           .param = extra,
+                           .code = ""};
     }
     return std::nullopt;
 }
@@ -87,7 +89,8 @@ std::optional<OpenAiError> build_decoded_media_prompt(OpenAiRuntime& rt, const s
     if (!pieces.has_value()) {
         return OpenAiError{.http_status = 400,
                            .message = "messages: the chat template did not render each image/audio part exactly once",
-                           .param = "messages"};
+                           .param = "messages",
+                           .code = ""};
     }
     const int64_t n_embd = rt.model->config().n_embd;
     multimodal::MediaPrompt mp(rt.media->ids, n_embd);

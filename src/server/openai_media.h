@@ -30,8 +30,8 @@ std::optional<OpenAiError> build_media_prompt(OpenAiRuntime& rt, const std::stri
 
 // A media part already decoded (`gannet run --image/--audio`), named by `param` in errors.
 struct DecodedMedia {
-    std::string param;
-    multimodal::MediaPart part;
+    std::string param = "";
+    multimodal::MediaPart part = {};
 };
 // The same from decoded parts; text holds one media_sentinel() per part, and its first piece is
 // encoded as `kind` (the BOS rule). Errors as above (not JSON: parts are not parsed here).
