@@ -143,22 +143,23 @@ private:
     ModelWeights weights_;
 
     // Activations, sized for the largest batch seen so far. Shapes for n_tokens rows.
-    std::vector<float> x_;                 // [n_tokens, n_embd] residual stream
-    std::vector<float> xb_;                // [n_tokens, n_embd] normalized input of a sub-block
-    std::vector<float> q_;                 // [n_tokens, n_heads * head_dim_k]
-    std::vector<float> att_;               // [n_tokens, n_heads * head_dim_v]
-    std::vector<float> out_;               // [n_tokens, n_embd] sub-block output
-    std::vector<float> gate_;              // [n_tokens, n_ff]
-    std::vector<float> up_;                // [n_tokens, n_ff]
-    std::vector<float> logits_;            // [n_logit_rows, n_vocab]
-    std::vector<int32_t> b_tokens_;        // [n_tokens] concatenated tokens
-    std::vector<int32_t> b_positions_;     // [n_tokens]
-    std::vector<int32_t> b_seq_;           // [n_tokens] index into seqs
-    std::vector<int32_t> b_last_visible_;  // [n_tokens] sliding layers' last key (fill_last_visible)
-    std::vector<float> b_k_;               // [n_tokens, k_dim] projected keys before the cache write
-    std::vector<float> b_v_;               // [n_tokens, v_dim]
-    std::vector<float> b_scores_;          // [n_threads, heads per kv head, max n_kv] attention scores
-    std::vector<float> b_tile_;            // [n_threads, block_size, head_dim] dequantized K or V tile
+    std::vector<float> x_;              // [n_tokens, n_embd] residual stream
+    std::vector<float> xb_;             // [n_tokens, n_embd] normalized input of a sub-block
+    std::vector<float> q_;              // [n_tokens, n_heads * head_dim_k]
+    std::vector<float> att_;            // [n_tokens, n_heads * head_dim_v]
+    std::vector<float> out_;            // [n_tokens, n_embd] sub-block output
+    std::vector<float> gate_;           // [n_tokens, n_ff]
+    std::vector<float> up_;             // [n_tokens, n_ff]
+    std::vector<float> logits_;         // [n_logit_rows, n_vocab]
+    std::vector<int32_t> b_tokens_;     // [n_tokens] concatenated tokens
+    std::vector<int32_t> b_positions_;  // [n_tokens]
+    std::vector<int32_t> b_seq_;        // [n_tokens] index into seqs
+    std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write
+    std::vector<float> b_v_;            // [n_tokens, v_dim]
+    std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
+    std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    // [n_tokens] each token's last visible key on sliding layers (fill_last_visible).
+    std::vector<int32_t> b_last_visible_;
     ActivationHook hook_;
 };
 

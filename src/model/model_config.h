@@ -39,18 +39,19 @@ struct ModelConfig {
     bool has_qkv_bias = false;    // qwen2
     bool has_qk_norm = false;     // qwen3, gemma3: RMSNorm over each head of q and k
     bool has_post_norms = false;  // gemma3: post_attention_norm and post_ffw_norm
-    bool has_v_norm = false;      // gemma4: weightless RMSNorm over each head of v
+    float embd_scale = 1.0f;      // gemma3: sqrt(n_embd)
+    float attn_scale = 0.0f;      // multiplies q·k; set from head_dim_k unless the arch says otherwise
+    float attn_softcap = 0.0f;    // 0: off
+    float final_softcap = 0.0f;   // 0: off
+    int64_t sliding_window = 0;   // 0: none
+    int64_t swa_pattern = 0;      // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
+    // gemma4: one flag per layer (<arch>.attention.sliding_window_pattern); when set it overrides swa_pattern.
+    std::vector<uint8_t> sliding_layers;
+    // gemma4: a weightless RMSNorm over each head of v.
+    bool has_v_norm = false;
     // gemma4 (transformers' use_bidirectional_attention "vision"): on sliding layers an image's soft
     // tokens attend to the whole image (BatchSeq::soft.bidirectional); global layers stay causal.
     bool is_vision_bidirectional = false;
-    float embd_scale = 1.0f;     // gemma3: sqrt(n_embd)
-    float attn_scale = 0.0f;     // multiplies q·k; set from head_dim_k unless the arch says otherwise
-    float attn_softcap = 0.0f;   // 0: off
-    float final_softcap = 0.0f;  // 0: off
-    int64_t sliding_window = 0;  // 0: none
-    int64_t swa_pattern = 0;     // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
-    // gemma4: one flag per layer (<arch>.attention.sliding_window_pattern); when set it overrides swa_pattern.
-    std::vector<uint8_t> sliding_layers;
 
     bool is_sliding(int64_t layer) const {
         if (!sliding_layers.empty()) {

@@ -51,13 +51,12 @@ struct AttentionJob {
     const ModelConfig* c;
     std::span<const BatchSeq> seqs;
     const kvcache::KvStorage* kv;
-    const int32_t* positions;     // [n_tokens]
-    const int32_t* seq_of;        // [n_tokens] index into seqs
-    const int32_t* last_visible;  // [n_tokens] last key position on this layer (fill_last_visible); null: causal
-    const float* q;               // [n_tokens, q_dim]
-    float* att;                   // [n_tokens, n_heads * head_dim_v]
-    float* scores;                // [n_threads, group, max_kv]
-    float* tiles;                 // [n_threads, block_size, head_dim]; unused for f32
+    const int32_t* positions;  // [n_tokens]
+    const int32_t* seq_of;     // [n_tokens] index into seqs
+    const float* q;            // [n_tokens, q_dim]
+    float* att;                // [n_tokens, n_heads * head_dim_v]
+    float* scores;             // [n_threads, group, max_kv]
+    float* tiles;              // [n_threads, block_size, head_dim]; unused for f32
     int64_t max_kv;
     int64_t group;     // query heads per kv head
     int64_t n_slices;  // each (token, kv head) item is split into this many runs of heads
@@ -70,6 +69,8 @@ struct AttentionJob {
     tensor::DType row_dtype;
     bool is_f32;
     int n_threads;
+    // [n_tokens] each token's last visible key on this layer (fill_last_visible); null: its own position
+    const int32_t* last_visible;
 };
 
 // Rows [r0, r1) of a [block_size, head_dim] tile as floats: the cache itself for f32, else
@@ -244,29 +245,29 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     const int64_t group = c.n_heads / c.n_kv_heads;
     const int64_t n_pairs = n_tokens * c.n_kv_heads;
     const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
-    const AttentionJob job{
-        .c = &c,
-        .seqs = seqs,
-        .kv = &kv,
-        .positions = b_positions_.data(),
-        .seq_of = b_seq_.data(),
-        .last_visible = c.is_vision_bidirectional && c.is_sliding(layer) ? b_last_visible_.data() : nullptr,
-        .q = q_.data(),
-        .att = att_.data(),
-        .scores = b_scores_.data(),
-        .tiles = b_tile_.data(),
-        .max_kv = max_kv,
-        .group = group,
-        .n_slices = n_slices,
-        .n_items = n_pairs * n_slices,
-        .window = c.is_sliding(layer) ? c.sliding_window : 0,
-        .row_bytes = row_bytes,
-        .block_bytes = lay.block_bytes(),
-        .block_size = bs,
-        .layer = li,
-        .row_dtype = row_dtype,
-        .is_f32 = is_f32,
-        .n_threads = pool.n_threads()};
+    const int32_t* last_visible = c.is_vision_bidirectional && c.is_sliding(layer) ? b_last_visible_.data() : nullptr;
+    const AttentionJob job{.c = &c,
+                           .seqs = seqs,
+                           .kv = &kv,
+                           .positions = b_positions_.data(),
+                           .seq_of = b_seq_.data(),
+                           .q = q_.data(),
+                           .att = att_.data(),
+                           .scores = b_scores_.data(),
+                           .tiles = b_tile_.data(),
+                           .max_kv = max_kv,
+                           .group = group,
+                           .n_slices = n_slices,
+                           .n_items = n_pairs * n_slices,
+                           .window = c.is_sliding(layer) ? c.sliding_window : 0,
+                           .row_bytes = row_bytes,
+                           .block_bytes = lay.block_bytes(),
+                           .block_size = bs,
+                           .layer = li,
+                           .row_dtype = row_dtype,
+                           .is_f32 = is_f32,
+                           .n_threads = pool.n_threads(),
+                           .last_visible = last_visible};
     pool.run([j = &job](int thread) {
         const int64_t begin = j->n_items * thread / j->n_threads;
         const int64_t end = j->n_items * (thread + 1) / j->n_threads;

@@ -150,8 +150,8 @@ Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens
         pool);
 }
 
-void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions, int64_t n_tokens,
-                float* q, float* k, float* v) {
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
+                int64_t n_tokens, float* q, float* k, float* v) {
     const LayerWeights& w = mw.layers[static_cast<size_t>(layer)];
     if (!w.bq.empty()) {
         kernels::add_bias(q, w.bq.data(), n_tokens, c.q_dim());

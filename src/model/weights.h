@@ -62,7 +62,7 @@ int64_t weight_bytes_per_token(const ModelWeights& w);
 // of q [n_tokens, q_dim] and k [n_tokens, k_dim] at their positions (v [n_tokens, v_dim] gets its
 // bias only). Shared by Model::qkv_block and quantize's calibration, which runs the layers itself to
 // record each projection's input.
-void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions, int64_t n_tokens,
-                float* q, float* k, float* v);
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
+                int64_t n_tokens, float* q, float* k, float* v);
 
 }  // namespace gannet::model
