@@ -413,7 +413,14 @@ void Engine::admit(uint64_t h, EngineRequest req) {
     auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
     live->handle = h;
     live->t_submit = now_s();
-    auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
+    std::vector<std::pair<int32_t, int32_t>> whole_spans;  // images: prefill chunks keep them whole
+    if (req.soft != nullptr) {
+        for (const model::PositionSpan& span : req.soft->bidirectional) {
+            whole_spans.emplace_back(span.begin, span.end);
+        }
+    }
+    auto id = sched_.add_request(
+        {.prompt = req.prompt, .max_new_tokens = req.params.max_tokens, .whole_spans = std::move(whole_spans)});
     live->req = std::move(req);
     if (!id.has_value()) {
         finish(*live, failed(id.error()));

@@ -6,13 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 
+#include "engine/engine.h"
 #include "model/test_models.h"
 #include "multimodal/test_projectors.h"
 #include "runner/runner.h"
+#include "tokenizer/tokenizer.h"
 
 namespace gannet::multimodal {
 namespace {
@@ -212,6 +215,59 @@ TEST(SoftTokens, ImageAndAudioThroughTheModelFile) {
     for (float x : a) {
         ASSERT_TRUE(std::isfinite(x));
     }
+}
+
+// Served through the engine with a 64-token step budget, the image is prefilled in one chunk (the
+// scheduler does not cut it), so the first token's logprob equals the one-step forward's.
+TEST(SoftTokens, TheEngineKeepsAnImageInOneChunk) {
+    const gguf::Writer w = gemma4_writer(true);
+    std::unique_ptr<model::Model> m = load(w);
+    auto media = load_media_model(m->file(), m->file(), "gemma4", kEmbd, m->config().n_vocab).value();
+    ThreadPool pool(1);
+    MediaPart part;
+    part.image.width = 96;
+    part.image.height = 48;
+    part.image.rgb.resize(96 * 48 * 3);
+    for (size_t i = 0; i < part.image.rgb.size(); ++i) {
+        part.image.rgb[i] = static_cast<uint8_t>((i * 13) % 256);
+    }
+    part.max_soft_tokens = 70;  // 55 soft tokens
+    const std::vector<float> rows = embed_media(media, part, pool).value();
+    MediaPrompt p(media.ids, kEmbd);
+    const std::vector<int32_t> text = {1, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53};
+    p.append_text(text);  // the image starts at 16: a 64-token chunk from 0 would cut it
+    ASSERT_TRUE(p.append_image(rows).ok());
+    p.append_text(text);
+    const std::vector<float> all = run(*m, p.tokens(), p.soft());
+    const std::span<const float> last(all.data() + all.size() - m->config().n_vocab, m->config().n_vocab);
+    const float mx = *std::max_element(last.begin(), last.end());
+    double z = 0.0;
+    for (float x : last) {
+        z += std::exp(static_cast<double>(x - mx));
+    }
+    const int32_t best = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+    const double want = static_cast<double>(last[static_cast<size_t>(best)] - mx) - std::log(z);
+
+    auto tok = tokenizer::Tokenizer::from_gguf(m->file()).value();
+    auto engine = engine::Engine::create(*m, *tok, {.n_ctx = 256, .n_kv_blocks = 32, .max_batch_tokens = 64}).value();
+    engine::EngineRequest req;
+    req.prompt = p.tokens();
+    auto soft = std::make_shared<model::SoftTokens>();
+    soft->positions.assign(p.soft().positions.begin(), p.soft().positions.end());
+    soft->rows = std::vector<float>(p.soft().rows.begin(), p.soft().rows.end());
+    soft->bidirectional.assign(p.soft().bidirectional.begin(), p.soft().bidirectional.end());
+    req.soft = soft;
+    req.params.max_tokens = 1;
+    req.params.temperature = 0.0f;
+    req.params.top_logprobs = 0;
+    std::vector<engine::TokenLogprob> got;
+    req.on_logprob = [&](const engine::TokenLogprob& lp) {
+        got.push_back(lp);
+    };
+    ASSERT_TRUE(engine->generate(std::move(req)).has_value());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].token, best);
+    EXPECT_NEAR(got[0].logprob, want, 1e-5);
 }
 
 TEST(SoftTokens, TextOnlyModelHasNoProjectors) {
