@@ -49,8 +49,14 @@ def rope(x, pos, base, n_rot, neox):
     return out
 
 
-def forward(f: GGUFFile, tokens, dtype=np.float64) -> np.ndarray:
-    """Logits [n_tokens, n_vocab] for one sequence starting at position 0."""
+def forward(f: GGUFFile, tokens, dtype=np.float64, soft=None) -> np.ndarray:
+    """Logits [n_tokens, n_vocab] for one sequence starting at position 0. soft: {position: row}
+    replacing those positions' (scaled) embedding rows (multimodal soft tokens, gemma4).
+
+    gemma4 (transformers' gemma4_unified text tower) differs from gemma3: norms store w itself, the
+    attention scale is 1, v is RMS-normed per head without a weight, blk.N.layer_output_scale
+    multiplies each layer's output, and gemma4.attention.sliding_window_pattern flags the sliding
+    layers (rope base gemma4.rope.freq_base_swa there)."""
     arch = f.value("general.architecture")
     k = lambda name, default=None: f.value(f"{arch}.{name}", default)  # noqa: E731
     n_embd, n_layer = k("embedding_length"), k("block_count")
@@ -67,15 +73,21 @@ def forward(f: GGUFFile, tokens, dtype=np.float64) -> np.ndarray:
     n_tokens = len(tokens)
     pos = np.arange(n_tokens)
     x = W("token_embd.weight")[tokens]
-    if arch == "gemma3":
+    is_gemma = arch in ("gemma3", "gemma4")
+    if is_gemma:
         x = x * dtype(np.float32(math.sqrt(n_embd)))
-    scale = 1.0 / math.sqrt(head_dim)
+    for p_, row in (soft or {}).items():
+        x[p_] = np.asarray(row, dtype=dtype)
+    scale = 1.0 if arch == "gemma4" else 1.0 / math.sqrt(head_dim)
+    swa_flags = k("attention.sliding_window_pattern") if arch == "gemma4" else None
     group = n_head // n_head_kv
     causal = pos[None, :] <= pos[:, None]                 # [q, kv]
 
     for il in range(n_layer):
         p = f"blk.{il}."
         is_swa = arch == "gemma3" and (il + 1) % GEMMA3_SWA_PATTERN != 0
+        if swa_flags is not None:
+            is_swa = bool(swa_flags[il]) and k("attention.sliding_window", 0) > 0
         h = rms_norm(x, W(p + "attn_norm.weight"), eps)
         q = h @ W(p + "attn_q.weight").T
         kk = h @ W(p + "attn_k.weight").T
@@ -88,7 +100,10 @@ def forward(f: GGUFFile, tokens, dtype=np.float64) -> np.ndarray:
         if has(p + "attn_q_norm.weight"):
             q = rms_norm(q, W(p + "attn_q_norm.weight"), eps)
             kk = rms_norm(kk, W(p + "attn_k_norm.weight"), eps)
-        layer_base = GEMMA3_SWA_ROPE_BASE if is_swa else base
+        if arch == "gemma4":
+            v = rms_norm(v, 1.0, eps)
+        layer_base = (k("rope.freq_base_swa", GEMMA3_SWA_ROPE_BASE) if arch == "gemma4" else GEMMA3_SWA_ROPE_BASE) \
+            if is_swa else base
         q = rope(q, pos, layer_base, n_rot, neox)
         kk = rope(kk, pos, layer_base, n_rot, neox)
         mask = causal.copy()
@@ -108,11 +123,13 @@ def forward(f: GGUFFile, tokens, dtype=np.float64) -> np.ndarray:
         x = x + o
         h = rms_norm(x, W(p + "ffn_norm.weight"), eps)
         gate = h @ W(p + "ffn_gate.weight").T
-        act = gelu_tanh(gate) if arch == "gemma3" else silu(gate)
+        act = gelu_tanh(gate) if is_gemma else silu(gate)
         ffn = (act * (h @ W(p + "ffn_up.weight").T)) @ W(p + "ffn_down.weight").T
         if has(p + "post_ffw_norm.weight"):
             ffn = rms_norm(ffn, W(p + "post_ffw_norm.weight"), eps)
         x = x + ffn
+        if has(p + "layer_output_scale.weight"):
+            x = x * W(p + "layer_output_scale.weight")[0]
 
     x = rms_norm(x, W("output_norm.weight"), eps)
     out_w = W("output.weight") if has("output.weight") else W("token_embd.weight")

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -37,6 +38,16 @@ FinishInfo done(const char* reason) {
     FinishInfo f;
     f.finish_reason = reason;
     return f;
+}
+
+// FNV-1a over n floats' bytes, from a seed mixed into the offset basis.
+uint64_t fnv1a(const float* data, size_t n_floats, uint64_t seed) {
+    uint64_t h = 1469598103934665603ull ^ (seed * 0x9E3779B97F4A7C15ull);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+    for (size_t b = 0; b < n_floats * sizeof(float); ++b) {
+        h = (h ^ bytes[b]) * 1099511628211ull;
+    }
+    return h;
 }
 
 }  // namespace
@@ -94,6 +105,7 @@ Engine::Engine(model::Model& model, const tokenizer::Tokenizer& tok, const Engin
       sched_(std::move(sched)),
       runner_(std::move(runner)) {
     n_blocks_total_ = config.n_kv_blocks;
+    cpu_runner_ = dynamic_cast<runner::Runner*>(runner_.get());
 }
 
 Engine::~Engine() {
@@ -132,6 +144,7 @@ Status Engine::validate(const EngineRequest& request) const {
 
 Result<uint64_t> Engine::submit(EngineRequest request) {
     GANNET_RETURN_IF_ERROR(validate(request));
+    GANNET_RETURN_IF_ERROR(prepare_soft_tokens(request));
     uint64_t h = 0;
     {
         std::lock_guard<std::mutex> lock(mu_);
@@ -148,8 +161,9 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
 }
 
 Result<std::vector<uint64_t>> Engine::submit_batch(std::vector<EngineRequest> requests) {
-    for (const EngineRequest& r : requests) {
+    for (EngineRequest& r : requests) {
         GANNET_RETURN_IF_ERROR(validate(r));
+        GANNET_RETURN_IF_ERROR(prepare_soft_tokens(r));
     }
     std::vector<uint64_t> handles;
     {
@@ -166,6 +180,55 @@ Result<std::vector<uint64_t>> Engine::submit_batch(std::vector<EngineRequest> re
     }
     cv_.notify_one();
     return handles;
+}
+
+// The prefix cache keys blocks by token ids, and every image's placeholders are the same id: two
+// different images would share KV. The placeholder's id does not reach the model (its embedding row
+// is replaced), so it is swapped for a hash of its soft-token row: equal media still share blocks,
+// different media do not.
+Status Engine::prepare_soft_tokens(EngineRequest& request) const {
+    if (request.soft == nullptr) {
+        return Status();
+    }
+    if (cpu_runner_ == nullptr) {
+        return make_error(ErrorCode::kUnimplemented, "image and audio input run on the cpu device only");
+    }
+    const model::SoftTokens& s = *request.soft;
+    const size_t n_embd = static_cast<size_t>(model_.config().n_embd);
+    const uint64_t n_vocab = static_cast<uint64_t>(model_.config().n_vocab);
+    auto token_of = [n_vocab](uint64_t hash) {
+        return static_cast<int32_t>(hash % n_vocab);
+    };
+    if (s.rows.size() != s.positions.size() * n_embd) {
+        return make_error(ErrorCode::kInvalidArgument, "soft tokens: %zu values for %zu positions of width %zu",
+                          s.rows.size(), s.positions.size(), n_embd);
+    }
+    for (size_t i = 0; i < s.positions.size(); ++i) {
+        const int32_t p = s.positions[i];
+        if (p < 0 || static_cast<size_t>(p) >= request.prompt.size() || (i > 0 && p <= s.positions[i - 1])) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "soft token position %d: expected ascending positions inside the %zu-token prompt", p,
+                              request.prompt.size());
+        }
+        request.prompt[static_cast<size_t>(p)] = token_of(fnv1a(s.rows.data() + i * n_embd, n_embd, 0));
+    }
+    // A bidirectional span's KV depends on all of it: its ids hash the whole span (and the offset),
+    // so two images that share leading patches do not share blocks.
+    for (const model::PositionSpan& span : s.bidirectional) {
+        const auto first = std::lower_bound(s.positions.begin(), s.positions.end(), span.begin);
+        const size_t k0 = static_cast<size_t>(first - s.positions.begin());
+        const size_t n = span.end > span.begin ? static_cast<size_t>(span.end - span.begin) : 0;
+        if (n == 0 || first == s.positions.end() || *first != span.begin || k0 + n > s.positions.size()
+            || s.positions[k0 + n - 1] != span.end - 1) {
+            return make_error(ErrorCode::kInvalidArgument, "soft tokens: span [%d, %d) is not a run of soft positions",
+                              span.begin, span.end);
+        }
+        const uint64_t whole = fnv1a(s.rows.data() + k0 * n_embd, n * n_embd, 0);
+        for (size_t k = 0; k < n; ++k) {
+            request.prompt[static_cast<size_t>(span.begin) + k] = token_of(fnv1a(nullptr, 0, whole + k));
+        }
+    }
+    return Status();
 }
 
 void Engine::cancel(uint64_t handle) {
@@ -313,13 +376,23 @@ void Engine::admit(uint64_t h, EngineRequest req) {
     // Greedy rows only: a sampled row's token depends on the draw, which the margin does not bound.
     live->mode = req.params.determinism.value_or(config_.determinism);
     live->is_gated = is_verifying(live->mode) && req.params.temperature == 0.0f;
-    auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
+    std::vector<std::pair<int32_t, int32_t>> whole_spans;  // images: prefill chunks keep them whole
+    if (req.soft != nullptr) {
+        for (const model::PositionSpan& span : req.soft->bidirectional) {
+            whole_spans.emplace_back(span.begin, span.end);
+        }
+    }
+    auto id = sched_.add_request(
+        {.prompt = req.prompt, .max_new_tokens = req.params.max_tokens, .whole_spans = std::move(whole_spans)});
     live->req = std::move(req);
     if (!id.has_value()) {
         finish(*live, failed(id.error()));
         return;
     }
     n_prompt_tokens_ += static_cast<int64_t>(live->req.prompt.size());
+    if (live->req.soft != nullptr) {
+        cpu_runner_->set_soft_tokens(*id, live->req.soft);  // submit() checked cpu_runner_
+    }
     live->seq_id = *id;
     by_seq_[*id] = h;
     live_[h] = std::move(live);
@@ -362,6 +435,9 @@ void Engine::recover(const std::string& what) {
                      live_.size());
     std::unordered_map<uint64_t, std::unique_ptr<Live>> doomed;
     doomed.swap(live_);
+    if (cpu_runner_ != nullptr) {
+        cpu_runner_->forget_all_soft_tokens();
+    }
     by_seq_.clear();
     // The scheduler may be mid-step (step() without on_step_done()): start from an empty one. Its
     // blocks are only ids over the runner's KV memory, so the runner needs no reset. Published
@@ -390,6 +466,7 @@ void Engine::step() {
         auto it = by_seq_.find(a.seq_id);
         if (it != by_seq_.end()) {
             finish(*live_[it->second], failed(a.status));
+            forget_soft_tokens(a.seq_id);
             live_.erase(it->second);
             by_seq_.erase(it);
         }
@@ -453,6 +530,7 @@ void Engine::step() {
         done.push_back(h);
     }
     for (uint64_t h : done) {
+        forget_soft_tokens(live_[h]->seq_id);
         by_seq_.erase(live_[h]->seq_id);
         live_.erase(h);
     }

@@ -94,6 +94,9 @@ struct FinishInfo {
 
 struct EngineRequest {
     std::vector<int32_t> prompt;
+    // Multimodal soft tokens replacing the embeddings of some prompt positions (src/multimodal);
+    // null for text. Needs the CPU runner (kUnimplemented otherwise).
+    std::shared_ptr<const model::SoftTokens> soft;
     GenParams params;
     // Engine thread. on_text gets each piece of visible text (UTF-8 complete, stop strings held back).
     std::function<void(const std::string&)> on_text;
@@ -148,6 +151,13 @@ private:
     void recover(const std::string& what);
     void admit_incoming();
     void admit(uint64_t handle, EngineRequest request);
+    void forget_soft_tokens(sched::SeqId id) {
+        if (cpu_runner_ != nullptr) {
+            cpu_runner_->forget_soft_tokens(id);
+        }
+    }
+    // Checks request.soft against the prompt and keys its positions for the prefix cache.
+    Status prepare_soft_tokens(EngineRequest& request) const;
     void finish(Live& r, FinishInfo info);
     void emit_token(Live& r, int32_t token, bool& is_finished);
     void publish_metrics();
@@ -176,6 +186,7 @@ private:
     sched::SchedulerConfig sched_config_;  // to start over after a failed step
     sched::Scheduler sched_;
     std::unique_ptr<runner::StepRunner> runner_;
+    runner::Runner* cpu_runner_ = nullptr;  // runner_ when it is the CPU Runner (soft tokens need it)
     // Engine thread: the scheduler's counters already added to ours (a new scheduler starts at 0).
     int64_t prev_hit_ = 0, prev_admitted_ = 0, prev_preemptions_ = 0;
     std::vector<sched::SampledToken> sampled_;  // engine thread: reused by every step

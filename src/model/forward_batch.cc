@@ -78,6 +78,7 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     grow(b_tokens_, n_tokens);
     grow(b_positions_, n_tokens);
     grow(b_seq_, n_tokens);
+    grow(b_last_visible_, n_tokens);
     grow(b_k_, n_tokens * c.k_dim());
     grow(b_v_, n_tokens * c.v_dim());
     grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * (c.n_heads / c.n_kv_heads) * max_kv);
@@ -106,6 +107,8 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     if (c.embd_scale != 1.0f) {
         kernels::scale(x_.data(), c.embd_scale, n_tokens * n_embd);
     }
+    GANNET_RETURN_IF_ERROR(apply_soft_tokens(seqs, n_embd, x_.data()));
+    GANNET_RETURN_IF_ERROR(fill_last_visible(seqs, b_positions_.data(), b_last_visible_.data()));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         GANNET_RETURN_IF_ERROR(paged_attention_block(l, seqs, kv, pool));
         GANNET_RETURN_IF_ERROR(ffn_block(l, n_tokens, pool));

@@ -1,4 +1,4 @@
-// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3) and its one CPU program,
+// Model: a loaded llama-family model (llama, qwen2, qwen3, gemma3, gemma4) and its one CPU program,
 // forward_batch: a batch of sequences over the paged KV cache (src/kvcache) -> logits. Serving, every
 // command (through runner::Runner), calibration (through the activation hook) and the tests all run
 // it. The GGUF file stays mapped; matrices are used in place, in their stored dtype, through
@@ -32,6 +32,33 @@ enum class LogitsMode { kLast, kAll };
 // /v1/embeddings; the projection is skipped).
 enum class OutputKind { kLogits, kHidden };
 
+// Embedding rows that replace the token embeddings at some positions of a sequence: the soft tokens
+// of images and audio (issue #20, src/multimodal). Rows are used as they are (the embedding scale
+// applies to token rows only, as in transformers' masked_scatter after the scaled lookup).
+// [begin, end) positions of one image's soft tokens: on sliding-window layers of a model with
+// ModelConfig::is_vision_bidirectional, each of them also sees the later ones (Gemma 4).
+struct PositionSpan {
+    int32_t begin = 0;
+    int32_t end = 0;
+};
+
+struct SoftTokenRows {
+    std::span<const int32_t> positions;  // absolute positions, strictly ascending
+    std::span<const float> rows;         // [positions.size(), n_embd]
+    // Image spans, ascending and disjoint. Keys past the step's last token are not there yet, so a
+    // prefill chunk that ends inside a span sees the span only up to its own end.
+    std::span<const PositionSpan> bidirectional = {};
+    bool empty() const { return positions.empty(); }
+};
+
+// Soft tokens owned by a request (the engine and runner keep them while the sequence lives).
+struct SoftTokens {
+    std::vector<int32_t> positions;  // strictly ascending prompt positions
+    std::vector<float> rows;         // [positions.size(), n_embd]
+    std::vector<PositionSpan> bidirectional;
+    SoftTokenRows view() const { return {positions, rows, bidirectional}; }
+};
+
 // One sequence's share of a batched step over the paged KV cache (forward_batch).
 struct BatchSeq {
     std::span<const int32_t> tokens;                // [n] tokens whose K/V this step computes
@@ -44,7 +71,20 @@ struct BatchSeq {
     // kHidden: those rows are hidden states instead of logits. Every seq of a batch that outputs rows
     // must ask for the same kind.
     OutputKind output = OutputKind::kLogits;
+    // The sequence's soft tokens; those at positions [pos, pos + n) replace their tokens' rows. The
+    // whole prompt's rows may be passed with every chunk of it. Empty: text only.
+    SoftTokenRows soft = {};
 };
+
+// Copies each sequence's soft-token rows over its tokens' rows of x [n_tokens, n_embd] (the batch's
+// tokens in seqs order, as forward_batch lays them out). kInvalidArgument when a sequence's
+// positions are not strictly ascending and non-negative, or rows is not positions.size() * n_embd.
+Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* x);
+// last_visible[t]: the last key position token t attends to on sliding layers: its own position,
+// or later inside a bidirectional span (clipped to its sequence's last token of this step).
+// positions: [n_tokens] as forward_batch lays them out. kInvalidArgument for spans that are empty,
+// overlapping or out of order.
+Status fill_last_visible(std::span<const BatchSeq> seqs, const int32_t* positions, int32_t* last_visible);
 
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
@@ -79,7 +119,8 @@ public:
     // OutputKind::kHidden the rows are the final-normed hidden states [n_rows, n_embd] instead. Each token row is
     // computed independently of its batch-mates (matmul rows, per-(token, head) attention), so results do not depend on
     // the batch. Errors: kInvalidArgument for an empty batch, a token out of range, a block table too short, a cache
-    // layout that does not match the model, or output kinds mixed in one batch.
+    // layout that does not match the model, output kinds mixed in one batch, or soft-token rows whose
+    // count, order or width is wrong.
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
 
@@ -126,6 +167,8 @@ private:
     std::vector<float> b_v_;            // [n_tokens, v_dim]
     std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
     std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    // [n_tokens] each token's last visible key on sliding layers (fill_last_visible).
+    std::vector<int32_t> b_last_visible_;
     ActivationHook hook_;
 };
 

@@ -104,6 +104,47 @@ TEST_F(ModelCliTest, ChatRendersThePromptThroughTheTemplate) {
     EXPECT_GT(n_chat, n_plain + 20) << plain.err << chat.err;
 }
 
+// A 16 kHz mono 16-bit WAV of n samples (a tone).
+void write_wav(const std::string& path, int n) {
+    std::string b = "RIFF....WAVEfmt ";
+    auto u32 = [&](uint32_t v) {
+        b.append(reinterpret_cast<const char*>(&v), 4);
+    };
+    auto u16 = [&](uint16_t v) {
+        b.append(reinterpret_cast<const char*>(&v), 2);
+    };
+    u32(16), u16(1), u16(1), u32(16000), u32(32000), u16(2), u16(16);
+    b += "data";
+    u32(static_cast<uint32_t>(2 * n));
+    for (int i = 0; i < n; ++i) {
+        u16(static_cast<uint16_t>(static_cast<int16_t>(8000.0 * std::sin(0.05 * i))));
+    }
+    const uint32_t riff = static_cast<uint32_t>(b.size() - 8);
+    std::memcpy(b.data() + 4, &riff, 4);
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(b.data(), 1, b.size(), f);
+    std::fclose(f);
+}
+
+// `run --audio`: one soft token per 640 samples, plus the two markers, in the prompt count.
+TEST_F(ModelCliTest, RunTakesAudioForAModelWithProjectors) {
+    const std::string mm = tmp("g4mm.gguf");
+    ASSERT_EQ(gannet("make-test-model --arch gemma4 --media --layers 2 --out " + mm).exit_code, 0);
+    const std::string wav = tmp("a.wav");
+    write_wav(wav, 8000);  // 13 frames
+    const CmdResult text = gannet("run -m " + mm + " -p hi -n 2 --temp 0 -t 1");
+    const CmdResult audio = gannet("run -m " + mm + " -p hi -n 2 --temp 0 -t 1 --audio " + wav);
+    ASSERT_EQ(audio.exit_code, 0) << audio.err;
+    int n_text = 0, n_audio = 0;
+    ASSERT_EQ(std::sscanf(text.err.c_str(), "prompt: %d tokens", &n_text), 1) << text.err;
+    ASSERT_EQ(std::sscanf(audio.err.c_str(), "prompt: %d tokens", &n_audio), 1) << audio.err;
+    EXPECT_EQ(n_audio, n_text + 13 + 2);
+    expect_user_error(gannet("run -m " + model_path() + " -p hi -n 2 --audio " + wav), "this model takes text only");
+    expect_user_error(gannet("run -m " + mm + " -p hi -n 2 --image " + wav), "--image " + wav + ": ");
+    expect_user_error(gannet("run -m " + mm + " -p hi -n 2 --image-tokens 71 --audio " + wav), "--image-tokens: ");
+}
+
 TEST_F(ModelCliTest, PerplexityEndsWithItsLine) {
     const std::string text = tmp("text.txt");
     std::ofstream(text) << std::string(40, 'a') + " the end of the story, and then the end again.";

@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "gguf/gguf_file.h"
@@ -13,7 +14,7 @@
 
 namespace gannet::model {
 
-enum class Arch { kLlama, kQwen2, kQwen3, kGemma3 };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kGemma4 };
 enum class FfnKind { kSwiGlu, kGeGlu };
 
 struct ModelConfig {
@@ -44,8 +45,18 @@ struct ModelConfig {
     float final_softcap = 0.0f;   // 0: off
     int64_t sliding_window = 0;   // 0: none
     int64_t swa_pattern = 0;      // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
+    // gemma4: one flag per layer (<arch>.attention.sliding_window_pattern); when set it overrides swa_pattern.
+    std::vector<uint8_t> sliding_layers;
+    // gemma4: a weightless RMSNorm over each head of v.
+    bool has_v_norm = false;
+    // gemma4 (transformers' use_bidirectional_attention "vision"): on sliding layers an image's soft
+    // tokens attend to the whole image (BatchSeq::soft.bidirectional); global layers stay causal.
+    bool is_vision_bidirectional = false;
 
     bool is_sliding(int64_t layer) const {
+        if (!sliding_layers.empty()) {
+            return sliding_window > 0 && sliding_layers[static_cast<size_t>(layer)] != 0;
+        }
         return sliding_window > 0 && swa_pattern > 0 && (layer + 1) % swa_pattern != 0;
     }
     int64_t q_dim() const { return n_heads * head_dim_k; }
@@ -68,7 +79,7 @@ constexpr int64_t kMaxVocab = INT32_MAX;          // token ids are int32
 constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an int32 window
 
 // Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
-// qwen2, qwen3 and gemma3 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
+// qwen2, qwen3, gemma3 and gemma4 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
 // hyperparameters, naming the key and the bad value.
 Result<ModelConfig> read_model_config(const gguf::File& file);
 

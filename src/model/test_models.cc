@@ -194,7 +194,7 @@ Status add_tensors(Builder& b, const std::string& arch, int64_t n_layers, const 
             GANNET_RETURN_IF_ERROR(b.vec(p + "attn_k.bias", kv_dim, 0.0f));
             GANNET_RETURN_IF_ERROR(b.vec(p + "attn_v.bias", kv_dim, 0.0f));
         }
-        if (arch == "qwen3" || arch == "gemma3") {
+        if (arch == "qwen3" || arch == "gemma3" || arch == "gemma4") {
             GANNET_RETURN_IF_ERROR(b.vec(p + "attn_q_norm.weight", head_dim, 1.0f));
             GANNET_RETURN_IF_ERROR(b.vec(p + "attn_k_norm.weight", head_dim, 1.0f));
         }
@@ -202,9 +202,12 @@ Status add_tensors(Builder& b, const std::string& arch, int64_t n_layers, const 
         GANNET_RETURN_IF_ERROR(b.matrix(p + "ffn_gate.weight", n_embd, n_ff));
         GANNET_RETURN_IF_ERROR(b.matrix(p + "ffn_up.weight", n_embd, n_ff));
         GANNET_RETURN_IF_ERROR(b.matrix(p + "ffn_down.weight", n_ff, n_embd));
-        if (arch == "gemma3") {
+        if (arch == "gemma3" || arch == "gemma4") {
             GANNET_RETURN_IF_ERROR(b.vec(p + "post_attention_norm.weight", n_embd, 1.0f));
             GANNET_RETURN_IF_ERROR(b.vec(p + "post_ffw_norm.weight", n_embd, 1.0f));
+        }
+        if (arch == "gemma4") {
+            GANNET_RETURN_IF_ERROR(b.vec(p + "layer_output_scale.weight", 1, 1.0f));
         }
     }
     return Status();
@@ -214,12 +217,13 @@ Status add_tensors(Builder& b, const std::string& arch, int64_t n_layers, const 
 
 Result<gguf::Writer> build_test_model(const TestModelOptions& opt) {
     const std::string& arch = opt.arch;
-    if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma3") {
+    if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma3" && arch != "gemma4") {
         return make_error(ErrorCode::kInvalidArgument,
-                          "test model: unknown architecture '%s' (expected llama, qwen2, qwen3 or gemma3)",
+                          "test model: unknown architecture '%s' (expected llama, qwen2, qwen3, gemma3 or gemma4)",
                           arch.c_str());
     }
-    const int64_t n_layers = opt.n_layers > 0 ? opt.n_layers : (arch == "gemma3" ? 6 : 2);
+    const bool is_gemma = arch == "gemma3" || arch == "gemma4";
+    const int64_t n_layers = opt.n_layers > 0 ? opt.n_layers : (is_gemma ? 6 : 2);
     Dims d{opt.n_embd > 0 ? opt.n_embd : kEmbd, opt.n_ff > 0 ? opt.n_ff : kFf, opt.n_heads > 0 ? opt.n_heads : kHeads,
            opt.n_kv_heads > 0 ? opt.n_kv_heads : kKvHeads, 0};
     if (d.n_embd % 32 != 0 || d.n_ff % 32 != 0 || d.n_embd % d.n_heads != 0 || d.n_heads % d.n_kv_heads != 0) {
@@ -233,6 +237,12 @@ Result<gguf::Writer> build_test_model(const TestModelOptions& opt) {
     d.head_dim = (arch == "qwen3" ? 2 : 1) * d.n_embd / d.n_heads;
     const int64_t head_dim = d.head_dim;
     Vocab vocab = make_vocab();
+    const int64_t first_media_token = static_cast<int64_t>(vocab.tokens.size());
+    if (arch == "gemma4") {  // Gemma 4's media markers, in gemma4.*_token_id order below
+        for (const char* t : {"<|image>", "<image|>", "<|image|>", "<|audio>", "<audio|>", "<|audio|>"}) {
+            vocab.add(t, 0.0, kTypeControl);
+        }
+    }
     if (opt.n_vocab > 0 && opt.n_vocab < static_cast<int64_t>(vocab.tokens.size())) {
         return make_error(ErrorCode::kInvalidArgument, "test model: n_vocab %lld is below the tiny vocabulary's %zu",
                           static_cast<long long>(opt.n_vocab), vocab.tokens.size());
@@ -254,8 +264,19 @@ Result<gguf::Writer> build_test_model(const TestModelOptions& opt) {
     w.set_u32(arch + ".rope.dimension_count", static_cast<uint32_t>(head_dim));
     w.set_f32(arch + ".rope.freq_base", arch == "llama" ? 10000.0f : 1000000.0f);
     w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-6f);
-    if (arch == "gemma3") {
-        w.set_u32("gemma3.attention.sliding_window", 4);
+    if (is_gemma) {
+        w.set_u32(arch + ".attention.sliding_window", 4);
+    }
+    if (arch == "gemma4") {  // gemma3's cadence: five sliding layers, then a global one
+        std::vector<int64_t> pattern;
+        for (int64_t l = 0; l < n_layers; ++l) {
+            pattern.push_back((l + 1) % 6 != 0 && l + 1 != n_layers ? 1 : 0);
+        }
+        w.set_array_ints("gemma4.attention.sliding_window_pattern", gguf::ValueType::kBool, pattern);
+        const char* keys[] = {"boi", "eoi", "image", "boa", "eoa", "audio"};
+        for (int64_t i = 0; i < 6; ++i) {
+            w.set_u32(std::string("gemma4.") + keys[i] + "_token_id", static_cast<uint32_t>(first_media_token + i));
+        }
     }
     w.set_string("tokenizer.ggml.model", "llama");
     w.set_array_strings("tokenizer.ggml.tokens", vocab.tokens);

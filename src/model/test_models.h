@@ -14,10 +14,10 @@
 namespace gannet::model {
 
 struct TestModelOptions {
-    std::string arch = "llama";                 // llama, qwen2, qwen3 or gemma3
+    std::string arch = "llama";                 // llama, qwen2, qwen3, gemma3 or gemma4
     tensor::DType dtype = tensor::DType::kF32;  // of the matrices and token_embd; vectors stay f32
     uint64_t seed = 1;
-    int64_t n_layers = 0;  // 0: 2, or 6 for gemma3 (five sliding layers, then a global one)
+    int64_t n_layers = 0;  // 0: 2, or 6 for gemma3/4 (five sliding layers, then a global one)
     int64_t n_ctx = 512;   // <arch>.context_length
     bool is_tied = false;  // omit output.weight (tied embeddings)
     // Sizes; 0 picks the tiny defaults (64 wide, 4 heads over 2 kv heads, FFN 128). Larger values

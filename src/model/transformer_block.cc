@@ -69,6 +69,8 @@ struct AttentionJob {
     tensor::DType row_dtype;
     bool is_f32;
     int n_threads;
+    // [n_tokens] each token's last visible key on this layer (fill_last_visible); null: its own position
+    const int32_t* last_visible;
 };
 
 // Rows [r0, r1) of a [block_size, head_dim] tile as floats: the cache itself for f32, else
@@ -107,7 +109,8 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t])];
     const int64_t pos = j.positions[t];
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
-    const int64_t n = pos - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
+    const int64_t hi = j.last_visible != nullptr ? j.last_visible[t] : pos;  // pos, or an image's last token
+    const int64_t n = hi - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
     // tiles from cache, where the prefetches would only cost instructions.
@@ -122,10 +125,10 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
         return v0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
     };
     const float* q = j.q + t * c.q_dim() + h0 * hd;
-    for (int64_t jb = j0; jb <= pos;) {
+    for (int64_t jb = j0; jb <= hi;) {
         const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
+        if (is_prefetching && jb / bs + 1 <= hi / bs) {
             prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
         }
         const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
@@ -155,10 +158,10 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     }
     float* out = j.att + t * c.n_heads * hv + h0 * hv;
     std::fill(out, out + n_h * hv, 0.0f);
-    for (int64_t jb = j0; jb <= pos;) {
+    for (int64_t jb = j0; jb <= hi;) {
         const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (pos + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= pos / bs) {
+        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
+        if (is_prefetching && jb / bs + 1 <= hi / bs) {
             prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
         }
         const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
@@ -242,6 +245,7 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     const int64_t group = c.n_heads / c.n_kv_heads;
     const int64_t n_pairs = n_tokens * c.n_kv_heads;
     const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
+    const int32_t* last_visible = c.is_vision_bidirectional && c.is_sliding(layer) ? b_last_visible_.data() : nullptr;
     const AttentionJob job{.c = &c,
                            .seqs = seqs,
                            .kv = &kv,
@@ -262,7 +266,8 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
                            .layer = li,
                            .row_dtype = row_dtype,
                            .is_f32 = is_f32,
-                           .n_threads = pool.n_threads()};
+                           .n_threads = pool.n_threads(),
+                           .last_visible = last_visible};
     pool.run([j = &job](int thread) {
         const int64_t begin = j->n_items * thread / j->n_threads;
         const int64_t end = j->n_items * (thread + 1) / j->n_threads;
@@ -312,6 +317,9 @@ Status Model::ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool) {
         kernels::rms_norm(out_.data(), w.post_ffw_norm.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
     }
     kernels::add(x_.data(), out_.data(), x_.data(), n_tokens * c.n_embd);
+    if (!w.layer_scale.empty()) {  // gemma4: the whole residual stream, after both sub-blocks
+        kernels::scale(x_.data(), w.layer_scale[0], n_tokens * c.n_embd);
+    }
     return Status();
 }
 

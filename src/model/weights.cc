@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cmath>
+
 #include "kernels/matmul.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/rms_norm.h"
@@ -84,7 +86,25 @@ Result<LayerWeights> bind_layer(const gguf::File& file, const ModelConfig& c, in
         GANNET_ASSIGN_OR_RETURN(w.post_attention_norm, bind_vector(file, p + "post_attention_norm.weight", c.n_embd));
         GANNET_ASSIGN_OR_RETURN(w.post_ffw_norm, bind_vector(file, p + "post_ffw_norm.weight", c.n_embd));
     }
+    if (c.arch == Arch::kGemma4) {
+        GANNET_ASSIGN_OR_RETURN(w.layer_scale, bind_optional_vector(file, p + "layer_output_scale.weight", 1));
+    }
     return w;
+}
+
+// Gemma 4's v_norm: RMSNorm without a weight, x * (mean(x²) + eps)^-1/2 per row.
+void rms_norm_unweighted(float* x, int64_t n_rows, int64_t dim, float eps) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        float* row = x + r * dim;
+        double ss = 0.0;
+        for (int64_t d = 0; d < dim; ++d) {
+            ss += static_cast<double>(row[d]) * row[d];
+        }
+        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(dim)) + eps);
+        for (int64_t d = 0; d < dim; ++d) {
+            row[d] *= inv;
+        }
+    }
 }
 
 }  // namespace
@@ -145,6 +165,9 @@ void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, con
     if (c.has_qk_norm) {
         kernels::rms_norm(q, w.q_norm.data(), q, n_tokens * c.n_heads, c.head_dim_k, c.norm_eps);
         kernels::rms_norm(k, w.k_norm.data(), k, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
+    }
+    if (c.has_v_norm) {
+        rms_norm_unweighted(v, n_tokens * c.n_kv_heads, c.head_dim_v, c.norm_eps);
     }
     const bool is_sliding = c.is_sliding(layer);
     kernels::RopeArgs rope{.x = q,

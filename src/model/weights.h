@@ -39,6 +39,7 @@ struct LayerWeights {
     std::vector<float> ffn_norm;             // [n_embd]
     WeightMatrix w_gate, w_up, w_down;       // n_embd -> n_ff, n_embd -> n_ff, n_ff -> n_embd
     std::vector<float> post_ffw_norm;        // [n_embd]; empty unless has_post_norms
+    std::vector<float> layer_scale;          // [1] gemma4's layer_output_scale: multiplies the layer's output; empty: 1
 };
 
 struct ModelWeights {
@@ -57,7 +58,7 @@ Result<ModelWeights> bind_weights(const gguf::File& file, const ModelConfig& cfg
 // vectors (one embedding row is negligible and not counted).
 int64_t weight_bytes_per_token(const ModelWeights& w);
 
-// What layer `layer` does to its projected rows before attention: Q/K/V biases, QK-norm, and RoPE
+// What layer `layer` does to its projected rows before attention: Q/K/V biases, QK-norm, V-norm and RoPE
 // of q [n_tokens, q_dim] and k [n_tokens, k_dim] at their positions (v [n_tokens, v_dim] gets its
 // bias only). Shared by Model::qkv_block and quantize's calibration, which runs the layers itself to
 // record each projection's input.

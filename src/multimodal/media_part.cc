@@ -83,8 +83,8 @@ Result<MediaPart> parse_image_url(const json& part, const MediaOptions& options)
     if (url.starts_with("http://") || url.starts_with("https://")) {
         if (options.remote == RemoteMedia::kRefuse) {
             return bad("image_url.url",
-                       "remote URLs are refused: send the image as a data: URI (base64), or start "
-                       "the server with --allow-remote-media");
+                       "remote URLs are refused: send the image as a data: URI (base64); gannet serve "
+                       "does not fetch URLs");
         }
         return make_error(ErrorCode::kUnimplemented, "image_url.url: fetching remote images is not implemented yet");
     }

@@ -48,12 +48,22 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
     for (const sched::ScheduledSeq& s : out.seqs) {
         batch_.push_back(model::BatchSeq{
             .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
+        if (!soft_.empty()) {
+            if (auto it = soft_.find(s.seq_id); it != soft_.end()) {
+                batch_.back().soft = it->second->view();
+            }
+        }
     }
     return model_.forward_batch(batch_, kv_, pool_);
 }
 
+void Runner::set_soft_tokens(sched::SeqId id, std::shared_ptr<const model::SoftTokens> soft) {
+    soft_[id] = std::move(soft);
+}
+
 Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tokens, int32_t pos,
-                                                    model::LogitsMode mode, model::OutputKind output) {
+                                                    model::LogitsMode mode, model::OutputKind output,
+                                                    model::SoftTokenRows soft) {
     const int64_t end = static_cast<int64_t>(pos) + static_cast<int64_t>(tokens.size());
     const int64_t capacity = static_cast<int64_t>(config_.n_blocks) * config_.block_size;
     if (tokens.empty() || pos < 0 || end > capacity) {
@@ -66,7 +76,8 @@ Result<std::span<const float>> Runner::run_sequence(std::span<const int32_t> tok
                               .block_table = sequence_table_,
                               .is_logits_needed = true,
                               .is_all_logits_needed = mode == model::LogitsMode::kAll,
-                              .output = output};
+                              .output = output,
+                              .soft = soft};
     return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1), kv_, pool_);
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -54,9 +55,17 @@ public:
     // until the next call; with OutputKind::kHidden, the final-normed hidden states instead ([n_embd]
     // or [n, n_embd]). REQUIRES: no engine drives this runner meanwhile (it would own the blocks).
     // Errors: kInvalidArgument for no tokens, pos < 0 or pos + n beyond the cache (the message gives
-    // the sizes); those of Model::forward_batch.
+    // the sizes); those of Model::forward_batch. soft: multimodal soft-token rows (BatchSeq::soft).
     Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode,
-                                                model::OutputKind output = model::OutputKind::kLogits);
+                                                model::OutputKind output = model::OutputKind::kLogits,
+                                                model::SoftTokenRows soft = {});
+
+    // Multimodal soft tokens of a scheduled sequence, applied to its chunks by run() until forgotten
+    // (the engine forgets a sequence when it leaves). Only this CPU runner has them: the engine
+    // refuses media requests over another StepRunner.
+    void set_soft_tokens(sched::SeqId id, std::shared_ptr<const model::SoftTokens> soft);
+    void forget_soft_tokens(sched::SeqId id) { soft_.erase(id); }
+    void forget_all_soft_tokens() { soft_.clear(); }
 
     kvcache::KvStorage& storage() { return kv_; }
     const RunnerConfig& config() const { return config_; }
@@ -92,6 +101,7 @@ private:
     std::vector<kvcache::BlockId> sequence_table_;   // 0, 1, ..., n_blocks - 1: run_sequence's blocks
     std::vector<kvcache::BlockId> reference_table_;  // run_reference's table: seq's, scratch at its last block
     kvcache::BlockId reference_block_ = -1;          // the block commit_reference() overwrites; -1: none pending
+    std::unordered_map<sched::SeqId, std::shared_ptr<const model::SoftTokens>> soft_;
 };
 
 }  // namespace gannet::runner

@@ -48,6 +48,7 @@ Result<SeqId> Scheduler::add_request(Request request) {
     s->max_new_tokens = request.max_new_tokens;
     s->deadline_ms = request.deadline_ms;
     s->sampling = std::move(request.sampling);
+    s->whole_spans = std::move(request.whole_spans);
     s->table = kvcache::BlockTable(blocks_.block_size());
     const SeqId id = s->id;
     waiting_.push_back(id);
@@ -156,6 +157,19 @@ void Scheduler::schedule_decodes(int32_t& budget) {
     }
 }
 
+// The next prefill chunk of s under the budget: shortened to end before a whole span it would cut,
+// unless the chunk starts at or inside that span (then the span cannot fit and is cut).
+int32_t Scheduler::prefill_chunk(const Sequence& s, int32_t budget) const {
+    const int32_t n = std::min(s.n_tokens() - s.n_tokens_computed, budget);
+    const int32_t end = s.n_tokens_computed + n;
+    for (const auto& [begin, span_end] : s.whole_spans) {
+        if (begin < end && end < span_end && begin > s.n_tokens_computed) {
+            return begin - s.n_tokens_computed;
+        }
+    }
+    return n;
+}
+
 void Scheduler::schedule_prefills(int32_t& budget) {
     for (SeqId id : running_) {
         if (budget == 0) {
@@ -167,7 +181,7 @@ void Scheduler::schedule_prefills(int32_t& budget) {
             || s.table.n_tokens() != s.n_tokens()) {
             continue;
         }
-        const int32_t n = std::min(s.n_tokens() - s.n_tokens_computed, budget);
+        const int32_t n = prefill_chunk(s, budget);
         add_to_batch(s, n);
         budget -= n;
     }
@@ -190,7 +204,7 @@ void Scheduler::admit(int32_t& budget) {
         s.state = SeqState::kRunning;
         waiting_.pop_front();
         insert_running(s.id);
-        const int32_t n = std::min(s.n_tokens() - s.n_tokens_computed, budget);
+        const int32_t n = prefill_chunk(s, budget);
         add_to_batch(s, n);
         budget -= n;
     }

@@ -134,6 +134,7 @@ private:
     void abort(SeqId id, Status status);
     void schedule_decodes(int32_t& budget);
     void schedule_prefills(int32_t& budget);
+    int32_t prefill_chunk(const Sequence& s, int32_t budget) const;
     void admit(int32_t& budget);
     void preempt(SeqId id);
     void add_to_batch(Sequence& s, int32_t n_tokens);

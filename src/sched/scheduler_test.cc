@@ -141,6 +141,26 @@ TEST(SchedulerTest, PrefillIsChunkedUnderTheTokenBudget) {
     EXPECT_FALSE(s.has_work());
 }
 
+// An image's tokens see each other: a chunk ends before a span it would cut, unless the span starts
+// the chunk and is longer than the budget.
+TEST(SchedulerTest, PrefillChunksKeepWholeSpansWhole) {
+    Scheduler s = make(64, 4, 8);
+    const SeqId a =
+        s.add_request({.prompt = iota_tokens(30, 0), .max_new_tokens = 2, .whole_spans = {{5, 10}, {12, 24}}}).value();
+    EXPECT_EQ(run_step(s).n_tokens, std::vector<int32_t>{5});  // 8 would cut [5, 10)
+    StepSummary r2 = run_step(s);
+    EXPECT_EQ(r2.pos, std::vector<int32_t>{5});
+    EXPECT_EQ(r2.n_tokens, std::vector<int32_t>{7});  // [5, 10) whole, then up to the next span
+    StepSummary r3 = run_step(s);
+    EXPECT_EQ(r3.pos, std::vector<int32_t>{12});
+    EXPECT_EQ(r3.n_tokens, std::vector<int32_t>{8});  // [12, 24) is longer than the budget: cut
+    for (int i = 0; i < 10 && s.has_work(); ++i) {
+        run_step(s);
+    }
+    EXPECT_FALSE(s.has_work());
+    EXPECT_EQ(s.find(a), nullptr);
+}
+
 TEST(SchedulerTest, DecodesComeBeforePrefillChunks) {
     Scheduler s = make(32, 4, 4);
     const SeqId a = add(s, iota_tokens(3, 0), 8);

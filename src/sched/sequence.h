@@ -6,6 +6,7 @@
 #include <any>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kvcache/block_table.h"
@@ -24,6 +25,10 @@ struct Request {
     int32_t max_new_tokens = 256;
     int64_t deadline_ms = kNoDeadline;  // absolute, on the clock the engine passes to Scheduler::step()
     std::any sampling{};                // the engine's sampling parameters; sched never looks inside
+    // [begin, end) prompt positions a prefill chunk should not end inside (an image whose tokens
+    // attend to each other: its later keys must be computed in the same step). A span longer than
+    // the token budget is still cut. Ascending, disjoint.
+    std::vector<std::pair<int32_t, int32_t>> whole_spans = {};
 };
 
 enum class SeqState { kWaiting, kRunning };
@@ -45,6 +50,7 @@ struct Sequence {
     int32_t n_preemptions = 0;
     int64_t last_scheduled_step = -1;  // Scheduler-internal: the step that last scheduled it
     std::any sampling;
+    std::vector<std::pair<int32_t, int32_t>> whole_spans;  // Request::whole_spans
     kvcache::BlockTable table;
 
     int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }

@@ -35,6 +35,10 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
     if (device != "cuda") {
         return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
     }
+    if (rt.model->config().arch == model::Arch::kGemma4) {
+        // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
 #ifdef GANNET_CUDA
     if (ec.kv_type != tensor::DType::kF32) {
         return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
@@ -51,6 +55,32 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
 #else
     return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
 #endif
+}
+
+// The projectors of --mmproj, or of the model file itself (none: a text-only model).
+Status load_media(OpenAiRuntime& rt, const ModelRuntimeOptions& options) {
+    const model::ModelConfig& c = rt.model->config();
+    if (options.max_media_parts < 0 || options.max_media_parts > 1024) {
+        return make_error(ErrorCode::kInvalidArgument, "--max-media-parts must be in [0, 1024], got %lld",
+                          static_cast<long long>(options.max_media_parts));
+    }
+    Result<multimodal::MediaModel> media = multimodal::MediaModel();
+    if (options.mmproj_path.empty()) {
+        media = multimodal::load_media_model(rt.model->file(), rt.model->file(), c.arch_name, c.n_embd, c.n_vocab);
+    } else {
+        GANNET_ASSIGN_OR_RETURN(gguf::File proj, gguf::File::open(options.mmproj_path));
+        media = multimodal::load_media_model(proj, rt.model->file(), c.arch_name, c.n_embd, c.n_vocab);
+        if (media.has_value() && !media->has_any()) {
+            return make_error(ErrorCode::kDataLoss, "--mmproj %s: no gemma4uv or gemma4ua projector tensors",
+                              options.mmproj_path.c_str());
+        }
+    }
+    GANNET_RETURN_IF_ERROR(media.error());
+    rt.media = std::make_unique<multimodal::MediaModel>(std::move(*media));
+    rt.media_options = options.media_options;
+    rt.max_media_parts = options.max_media_parts;
+    rt.media_pool = std::make_unique<ThreadPool>(options.n_threads);
+    return Status();
 }
 
 }  // namespace
@@ -102,6 +132,7 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.is_deterministic = options.determinism == engine::Determinism::kInvariant;
     ec.determinism = options.determinism;
     ec.margin_tau = options.margin_tau;
+    GANNET_RETURN_IF_ERROR(load_media(*rt, options));
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
     rt->model_name = model_name_of(options.model_path);
     rt->model_path = options.model_path;

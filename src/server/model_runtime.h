@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "engine/margin_gate.h"
+#include "multimodal/media_part.h"
 #include "server/openai_routes.h"
 
 namespace gannet::server {
@@ -29,13 +30,18 @@ struct ModelRuntimeOptions {
     float margin_tau = engine::kDefaultMarginTau;  // --margin-tau
     std::string device = "cpu";                    // cpu or cuda
     std::string kv_type = "f32";                   // f32, f16, q8_0 or q4_0 (cuda: f32 only)
+    // Image/audio input: projectors from this file (--mmproj), else from the model file when it has them.
+    std::string mmproj_path = "";
+    multimodal::MediaOptions media_options = {};
+    int64_t max_media_parts = 8;  // --max-media-parts: image/audio parts per request
 };
 
 class ModelRuntime {
 public:
     // kInvalidArgument for sizes outside their ranges (the message names the flag and the range),
     // an unknown device or kv type; kUnimplemented for cuda without a CUDA build or with a non-f32
-    // cache; errors of loading the model, tokenizer and template.
+    // cache; errors of loading the model, tokenizer, template and projectors (kDataLoss for an
+    // --mmproj file without projector tensors).
     static Result<std::shared_ptr<OpenAiRuntime>> create(const ModelRuntimeOptions& options);
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "server/openai_constrain.h"
+#include "server/openai_media.h"
 #include "server/openai_routes.h"
 #include "tokenizer/prompt.h"
 
@@ -37,8 +38,16 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
         prompt_text = req.prompt;
     }
     // The one BOS rule (tokenizer/prompt.h): rendered chat text gets BOS unless the template wrote it.
-    std::vector<int32_t> prompt = tokenizer::encode_prompt(
-        *rt.tokenizer, prompt_text, req.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+    std::vector<int32_t> prompt;
+    if (!req.media.empty()) {
+        // Image and audio parts (openai_media.h): the prompt with their placeholders, and the soft tokens.
+        if (auto err = build_media_prompt(rt, prompt_text, req.media, prompt, out.soft)) {
+            return err;
+        }
+    } else {
+        prompt = tokenizer::encode_prompt(*rt.tokenizer, prompt_text,
+                                          req.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+    }
     if (prompt.empty()) {
         return OpenAiError{.http_status = 400,
                            .message = "the prompt is empty",

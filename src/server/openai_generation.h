@@ -24,6 +24,7 @@ struct PreparedGeneration {
     std::shared_ptr<const constrain::Grammar> grammar;  // null: free text
     std::vector<int32_t> eos_ids;                       // with a grammar: the tokens that may end it
     std::shared_ptr<BudgetTicket> budget;               // --budgets: the reservation (n is then 1)
+    std::shared_ptr<const model::SoftTokens> soft;      // image/audio parts' soft tokens; null: text only
 };
 
 // Fills `out` for req (its max_tokens resolved to what the context leaves when unset), or returns

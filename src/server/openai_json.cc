@@ -1,11 +1,23 @@
 #include "server/openai_json.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "json/json.h"
 #include "server/request_schema.h"
 
 namespace gannet::server {
+
+const std::string& media_sentinel() {
+    static const std::string sentinel = [] {
+        std::random_device rd;
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "<|gannet-media-%08x%08x|>", rd(), rd());
+        return std::string(buf);
+    }();
+    return sentinel;
+}
 
 using nlohmann::json;
 
@@ -116,9 +128,11 @@ std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
     return std::nullopt;
 }
 
-// A message's content: a string, or an array of {"type": "text", "text": ...} parts (other part
-// types, such as images, are refused: no model here reads them).
-std::optional<OpenAiError> content_text(const json& c, const std::string& param, std::string& out) {
+// A message's content: a string, or an array of {"type": "text", "text": ...} parts and media parts
+// (image_url, input_audio: collected into `media`, a sentinel in the text; the route refuses them
+// for a model without projectors).
+std::optional<OpenAiError> content_text(const json& c, const std::string& param, std::string& out,
+                                        std::vector<MediaRef>& media) {
     if (c.is_string()) {
         out = c.get<std::string>();
         return std::nullopt;
@@ -133,9 +147,14 @@ std::optional<OpenAiError> content_text(const json& c, const std::string& param,
         if (!part.contains("type") || !part["type"].is_string()) {
             return bad_type(at + ".type", "a string", part.value("type", json()));
         }
+        if (part["type"] == "image_url" || part["type"] == "input_audio") {
+            media.push_back({at, part});
+            out += media_sentinel();
+            continue;
+        }
         if (part["type"] != "text") {
-            return bad(at + ".type",
-                       "content part type '" + part["type"].get<std::string>() + "' is not supported (only 'text')");
+            return bad(at + ".type", "content part type '" + part["type"].get<std::string>()
+                                         + "' is not supported (text, image_url, input_audio)");
         }
         if (!part.contains("text") || !part["text"].is_string()) {
             return bad_type(at + ".text", "a string", part.value("text", json()));
@@ -145,7 +164,8 @@ std::optional<OpenAiError> content_text(const json& c, const std::string& param,
     return std::nullopt;
 }
 
-std::optional<OpenAiError> parse_message(const json& m, const std::string& param, tokenizer::ChatMessage& cm) {
+std::optional<OpenAiError> parse_message(const json& m, const std::string& param, tokenizer::ChatMessage& cm,
+                                         std::vector<MediaRef>& media) {
     if (!m.is_object())
         return bad_type(param, "an object", m);
     if (!m.contains("role") || !m["role"].is_string())
@@ -162,7 +182,7 @@ std::optional<OpenAiError> parse_message(const json& m, const std::string& param
         if (cm.role != "assistant" || !has_calls) {
             return bad(param + ".content", "'" + param + ".content' is required for a " + cm.role + " message");
         }
-    } else if (auto err = content_text(m["content"], param + ".content", cm.content)) {
+    } else if (auto err = content_text(m["content"], param + ".content", cm.content, media)) {
         return err;
     }
     if (m.contains("name") && !m["name"].is_null()) {
@@ -317,7 +337,7 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
         }
         for (size_t i = 0; i < j["messages"].size(); ++i) {
             tokenizer::ChatMessage cm;
-            if (auto err = parse_message(j["messages"][i], "messages[" + std::to_string(i) + "]", cm))
+            if (auto err = parse_message(j["messages"][i], "messages[" + std::to_string(i) + "]", cm, out.media))
                 return err;
             out.messages.push_back(std::move(cm));
         }

@@ -27,10 +27,21 @@ std::string error_body(const OpenAiError& e);
 OpenAiError invalid_param(const std::string& param, const std::string& message);
 OpenAiError invalid_type(const std::string& param, const std::string& expected, const nlohmann::json& got);
 
+// An image_url or input_audio content part of a chat message, kept as JSON until the route knows
+// the model (src/server/openai_media.h decodes it). It stands at a media_sentinel() in its message's
+// content text, so the chat template places it.
+struct MediaRef {
+    std::string param;  // "messages[i].content[j]"
+    nlohmann::json part;
+};
+// A per-process random marker that no client text contains.
+const std::string& media_sentinel();
+
 struct CompletionRequest {
     bool is_chat = true;
     std::string model;
     std::vector<tokenizer::ChatMessage> messages;  // chat
+    std::vector<MediaRef> media;                   // chat: media parts in message order
     std::string prompt;                            // completions
     std::string tools_json;                        // JSON array text, empty when none
     std::string tool_choice = "auto";              // "none" drops the tools

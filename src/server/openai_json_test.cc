@@ -91,21 +91,31 @@ TEST(OpenAiJsonTest, RejectsBadInputWithParam) {
     EXPECT_FALSE(parse_completion_request(R"({"model":"m","prompt":"x"})", false, r).has_value());
 }
 
-// No multimodal runtime yet: an image part is refused by name (never dropped), text parts join.
-TEST(OpenAiJsonTest, ImagePartsAreRefusedTextPartsJoin) {
+// Media parts are kept, in order, with their paths, each at a sentinel in its message's text (the
+// route decodes them or refuses them for a text-only model); other part types are refused by name.
+TEST(OpenAiJsonTest, MediaPartsAreCollectedAtSentinelsOthersRefused) {
     CompletionRequest r;
     auto err = parse_completion_request(
         R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},)"
-        R"({"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]})",
+        R"({"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},{"type":"text","text":"!"}]},)"
+        R"({"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
         true, r);
+    ASSERT_FALSE(err.has_value()) << err->message;
+    ASSERT_EQ(r.media.size(), 2u);
+    EXPECT_EQ(r.media[0].param, "messages[0].content[1]");
+    EXPECT_EQ(r.media[0].part["image_url"]["url"], "data:image/png;base64,AAAA");
+    EXPECT_EQ(r.media[1].param, "messages[1].content[0]");
+    EXPECT_EQ(r.messages[0].content, "what is this?" + media_sentinel() + "!");
+    EXPECT_EQ(r.messages[1].content, media_sentinel());
+    EXPECT_NE(media_sentinel().find("gannet-media-"), std::string::npos);
+    CompletionRequest r2;
+    err = parse_completion_request(
+        R"({"model":"m","messages":[{"role":"user","content":[{"type":"video_url","video_url":{}}]}]})", true, r2);
     ASSERT_TRUE(err.has_value());
     EXPECT_EQ(err->http_status, 400);
-    EXPECT_EQ(err->param, "messages[0].content[1].type");  // the exact part, not just the array
-    EXPECT_NE(err->message.find("'image_url'"), std::string::npos) << err->message;
-    EXPECT_TRUE(parse_completion_request(
-                    R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
-                    true, r)
-                    .has_value());
+    EXPECT_EQ(err->param, "messages[0].content[0].type");  // the exact part, not just the array
+    EXPECT_NE(err->message.find("'video_url' is not supported (text, image_url, input_audio)"), std::string::npos)
+        << err->message;
     EXPECT_TRUE(
         parse_completion_request(R"({"model":"m","messages":[{"role":"user","content":5}]})", true, r).has_value());
     CompletionRequest ok;
@@ -239,8 +249,8 @@ TEST(OpenAiJsonTest, WrongTypesAndUnknownParametersNameTheField) {
                   "'messages[0].content' is required for a user message"},
              Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":7}]}]})",
                   "messages[0].content[0].text", "but got an integer instead"},
-             Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
-                  "messages[0].content[0].type", "'image_url' is not supported"},
+             Case{true, R"({"model":"m","messages":[{"role":"user","content":[{"type":"file"}]}]})",
+                  "messages[0].content[0].type", "'file' is not supported"},
              Case{true, R"({"model":"m","messages":["hi"]})", "messages[0]", "but got a string instead"},
              Case{true, R"({"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":1}]})",
                   "messages[0].tool_call_id", "expected a string"},

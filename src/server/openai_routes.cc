@@ -15,6 +15,7 @@
 #include "server/openai_generation.h"
 #include "server/openai_json.h"
 #include "server/openai_responses.h"
+#include "server/openai_media.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
@@ -282,6 +283,7 @@ void start_choices(const std::shared_ptr<OpenAiRuntime>& rt, const std::shared_p
         const size_t index = static_cast<size_t>(i);
         engine::EngineRequest er;
         er.prompt = prompt;  // the n copies share the prompt's KV blocks through the prefix cache
+        er.soft = gen.soft;
         er.params = generation_params(*rt, req, gen, base_seed + index);
         call->choices[index].logprobs = call->prompt_logprobs;  // echo: the prompt's come first
         call->choices[index].constraint = std::static_pointer_cast<constrain::Constraint>(er.params.processor);

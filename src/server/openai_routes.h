@@ -8,8 +8,10 @@
 #include <mutex>
 #include <string>
 
+#include "base/thread_pool.h"
 #include "constrain/token_mask.h"
 #include "engine/engine.h"
+#include "multimodal/media_prompt.h"
 #include "server/budget_gate.h"
 #include "server/embedder.h"
 #include "server/http_server.h"
@@ -39,6 +41,13 @@ struct OpenAiRuntime {
     Status embedder_status;
     // /v1/responses kept for previous_response_id and GET/DELETE /v1/responses/{id} (in memory).
     std::shared_ptr<ResponseStore> responses = std::make_shared<ResponseStore>();
+    // Image and audio input (openai_media.h): the model's projectors (null or empty: text only),
+    // how parts are decoded, how many a request may carry, and the pool that projects them.
+    std::unique_ptr<multimodal::MediaModel> media;
+    multimodal::MediaOptions media_options;
+    int64_t max_media_parts = 8;
+    std::unique_ptr<ThreadPool> media_pool;
+    std::mutex media_mu;
     std::unique_ptr<engine::Engine> engine;  // declared last: stopped first
 };
 

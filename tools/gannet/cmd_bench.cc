@@ -160,6 +160,9 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
     const model::ModelConfig& c = cpu->config();
     GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
+    if (c.arch == model::Arch::kGemma4) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
     GANNET_ASSIGN_OR_RETURN(
         std::unique_ptr<model::cuda::CudaModel> m,
         model::cuda::CudaModel::create(

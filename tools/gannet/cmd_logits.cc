@@ -66,6 +66,9 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
                           tokens.size(), static_cast<long long>(n_ctx_train));
     }
     const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
+    if (on_cuda && m->config().arch == model::Arch::kGemma4) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
 #ifdef GANNET_CUDA
     if (on_cuda) {
         std::vector<int32_t> positions(tokens.size());

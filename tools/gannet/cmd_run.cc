@@ -7,11 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "command.h"
 #include "flags.h"
 #include "model_cli.h"
 #include "sampling/sampler.h"
 #include "server/model_runtime.h"
+#include "server/openai_media.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::app {
@@ -27,6 +29,10 @@ struct RunOptions {
     sampling::SamplerConfig sampler;
     std::string kv_type = "f32";
     std::string device = "cpu";
+    std::vector<std::string> images;  // --image FILE (repeatable): PNG, JPEG or WebP
+    std::vector<std::string> audios;  // --audio FILE (repeatable): WAV
+    int64_t image_tokens = 280;       // --image-tokens: soft tokens per image (70, 140, 280, 560, 1120)
+    std::string mmproj;               // --mmproj FILE
 };
 
 void emit(const std::string& text) {
@@ -34,20 +40,76 @@ void emit(const std::string& text) {
     std::fflush(stdout);
 }
 
-// The prompt's token ids; with is_chat, the prompt is rendered as one user message through the
-// model's chat template (ChatML when the file has none) first.
-Result<std::vector<int32_t>> encode_prompt(const server::OpenAiRuntime& rt, const std::string& prompt, bool is_chat) {
-    if (!is_chat) {
-        return tokenizer::encode_prompt(*rt.tokenizer, prompt, tokenizer::PromptKind::kPlain);
+// The files of --image and --audio, decoded, named by flag and path in errors.
+Result<std::vector<server::DecodedMedia>> read_media(const RunOptions& o) {
+    std::vector<server::DecodedMedia> media;
+    if (Status s = multimodal::check_token_budget(static_cast<int>(o.image_tokens)); !s.ok()) {
+        return make_error(s.code(), "--image-tokens: %s", s.message().c_str());
     }
-    tokenizer::ChatMessage user;
-    user.role = "user";
-    user.content = prompt;
-    Result<std::string> text = rt.chat_template->render({user}, tokenizer::ChatRenderOptions());
-    if (!text.has_value()) {
-        return make_error(text.error().code(), "--chat: %s", text.error().message().c_str());
+    for (const std::string& path : o.images) {
+        Result<std::string> bytes = read_file(path);
+        if (!bytes.has_value()) {
+            return make_error(bytes.error().code(), "--image: %s", bytes.error().message().c_str());
+        }
+        const std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+        Result<multimodal::Image> image = multimodal::decode_image(data);
+        if (!image.has_value()) {
+            return make_error(image.error().code(), "--image %s: %s", path.c_str(), image.error().message().c_str());
+        }
+        server::DecodedMedia m{.param = "--image " + path};
+        m.part.image = std::move(*image);
+        m.part.max_soft_tokens = static_cast<int>(o.image_tokens);
+        media.push_back(std::move(m));
     }
-    return tokenizer::encode_prompt(*rt.tokenizer, *text, tokenizer::PromptKind::kRendered);
+    for (const std::string& path : o.audios) {
+        Result<std::string> bytes = read_file(path);
+        if (!bytes.has_value()) {
+            return make_error(bytes.error().code(), "--audio: %s", bytes.error().message().c_str());
+        }
+        const std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+        Result<multimodal::Waveform> wave = multimodal::decode_wav(data);
+        if (!wave.has_value()) {
+            return make_error(wave.error().code(), "--audio %s: %s", path.c_str(), wave.error().message().c_str());
+        }
+        server::DecodedMedia m{.param = "--audio " + path};
+        m.part.kind = multimodal::MediaPart::Kind::kAudio;
+        m.part.waveform = multimodal::resample_to_16k(*wave);
+        media.push_back(std::move(m));
+    }
+    return media;
+}
+
+// The prompt's token ids (and soft tokens with --image/--audio, which come first, before the
+// text); with is_chat, the prompt is rendered as one user message through the model's chat
+// template (ChatML when the file has none) first.
+Result<std::vector<int32_t>> encode_prompt(server::OpenAiRuntime& rt, const RunOptions& o,
+                                           std::shared_ptr<const model::SoftTokens>& soft) {
+    GANNET_ASSIGN_OR_RETURN(const std::vector<server::DecodedMedia> media, read_media(o));
+    std::string content;
+    for (size_t i = 0; i < media.size(); ++i) {
+        content += server::media_sentinel();
+    }
+    content += o.prompt;
+    std::string text = content;
+    if (o.is_chat) {
+        tokenizer::ChatMessage user;
+        user.role = "user";
+        user.content = content;
+        Result<std::string> rendered = rt.chat_template->render({user}, tokenizer::ChatRenderOptions());
+        if (!rendered.has_value()) {
+            return make_error(rendered.error().code(), "--chat: %s", rendered.error().message().c_str());
+        }
+        text = *rendered;
+    }
+    const tokenizer::PromptKind kind = o.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain;
+    if (media.empty()) {
+        return tokenizer::encode_prompt(*rt.tokenizer, text, kind);
+    }
+    std::vector<int32_t> prompt;
+    if (auto err = server::build_decoded_media_prompt(rt, text, kind, media, prompt, soft)) {
+        return make_error(ErrorCode::kInvalidArgument, "%s", err->message.c_str());
+    }
+    return prompt;
 }
 
 Status generate(const RunOptions& o) {
@@ -58,8 +120,10 @@ Status generate(const RunOptions& o) {
                                                           .n_kv_contexts = 1,
                                                           .n_threads = o.n_threads,
                                                           .device = o.device,
-                                                          .kv_type = o.kv_type}));
-    GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*rt, o.prompt, o.is_chat));
+                                                          .kv_type = o.kv_type,
+                                                          .mmproj_path = o.mmproj}));
+    std::shared_ptr<const model::SoftTokens> soft;
+    GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*rt, o, soft));
     const int64_t n_ctx = rt->engine->config().n_ctx;
     const int64_t n_prompt = static_cast<int64_t>(prompt.size());
     if (n_prompt == 0) {
@@ -75,6 +139,7 @@ Status generate(const RunOptions& o) {
     if (max_tokens > 0) {
         engine::EngineRequest req;
         req.prompt = std::move(prompt);
+        req.soft = soft;
         req.params = {.max_tokens = static_cast<int32_t>(max_tokens),
                       .temperature = o.sampler.temperature,
                       .top_p = o.sampler.top_p,
@@ -126,6 +191,10 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &o.kv_type, kKvTypeHelp);
     flags.add_string("--device", &o.device, "cpu (default) or cuda: where the engine runs the model");
+    flags.add_strings("--image", &o.images, "image file, PNG/JPEG/WebP (repeatable; placed before the prompt)");
+    flags.add_strings("--audio", &o.audios, "16-bit/float WAV file (repeatable; after the images, before the prompt)");
+    flags.add_int("--image-tokens", &o.image_tokens, "soft tokens per image: 70, 140, 280 (default), 560 or 1120");
+    flags.add_string("--mmproj", &o.mmproj, "projector GGUF for --image/--audio (default: the model file's)");
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;

@@ -27,6 +27,9 @@ struct ModelOptions {
     std::string device = "cpu";    // cpu or cuda (the engine's runner)
     std::string kv_type = "f32";   // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
     int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
+    std::string mmproj;                  // --mmproj: projector file for image/audio input
+    int64_t max_media_parts = 8;         // --max-media-parts
+    int64_t max_media_bytes = 24 << 20;  // --max-media-bytes: base64 text of one part
 };
 
 // The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
@@ -36,6 +39,12 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
     GANNET_ASSIGN_OR_RETURN(int n_threads, resolve_threads(mo.n_threads));
     GANNET_ASSIGN_OR_RETURN(engine::Determinism determinism,
                             engine::determinism_from_name(mo.deterministic, "--deterministic"));
+    if (mo.max_media_bytes < 1 || mo.max_media_bytes > (int64_t{1} << 30)) {
+        return make_error(ErrorCode::kInvalidArgument, "--max-media-bytes must be in [1, 2^30], got %lld",
+                          static_cast<long long>(mo.max_media_bytes));
+    }
+    multimodal::MediaOptions media_options;
+    media_options.max_encoded_bytes = static_cast<size_t>(mo.max_media_bytes);
     GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
                             server::ModelRuntime::create({.model_path = path,
                                                           .n_ctx = mo.n_ctx,
@@ -45,7 +54,10 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
                                                           .determinism = determinism,
                                                           .margin_tau = static_cast<float>(mo.margin_tau),
                                                           .device = mo.device,
-                                                          .kv_type = mo.kv_type}));
+                                                          .kv_type = mo.kv_type,
+                                                          .mmproj_path = mo.mmproj,
+                                                          .media_options = media_options,
+                                                          .max_media_parts = mo.max_media_parts}));
     rt->budgets = std::move(budgets);
     rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
     server::mount_openai_routes(http, rt);
@@ -110,6 +122,12 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_string("--auth-tokens", &o.auth_tokens_file, "file of 'TOKEN TENANT' lines; enables bearer auth");
     flags.add_string("--budgets", &o.budgets_file,
                      "JSON file of per-API-key token budgets and tool costs (docs/budgets.md)");
+    flags.add_string("--mmproj", &mo.mmproj,
+                     "gemma4uv/gemma4ua projector GGUF for image/audio input (default: the model file's, if any)");
+    flags.add_int("--max-media-parts", &mo.max_media_parts,
+                  "image_url/input_audio parts per chat request (default 8; http(s) image URLs are always refused)");
+    flags.add_int("--max-media-bytes", &mo.max_media_bytes,
+                  "base64 bytes of one image/audio part (default 25165824; --max-body-bytes bounds the request)");
     ServeLimitFlags limits;
     limits.add_to(flags);
     flags.add_bool("-h,--help", &is_help, "show this help");
@@ -134,7 +152,8 @@ int serve_main(const std::vector<std::string>& args) {
             "                    [--deterministic [off|invariant|margin|always]] [--margin-tau T]\n"
             "                    [--tools PACK,...] [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR]\n"
             "                    [--sandbox-allow-missing LAYERS] [--auth-tokens FILE [--public-metrics]]\n"
-            "                    [--budgets FILE] [limits: --max-body-bytes N ...]\n\n%s",
+            "                    [--budgets FILE] [--mmproj FILE] [--max-media-parts N] [--max-media-bytes N]\n"
+            "                    [limits: --max-body-bytes N ...]\n\n%s",
             flags.usage().c_str());
         return 0;
     }
