@@ -54,6 +54,9 @@ struct Frame {
     // string with a pattern: the decoded content so far (-1: no pattern; -2: longer than pat, the
     // pattern is left to the final validation)
     int16_t pat_len = -1;
+    // string with a pattern DFA: its state (-1: none; -2: off after a \u escape, the final
+    // validation checks the pattern)
+    int32_t dfa = -1;
     char pat[62] = {};
     NumberLexer num;
 };
@@ -86,6 +89,9 @@ public:
     struct FreeString {
         bool is_free = false;
         int64_t room = -1;  // code points still allowed; -1 unbounded
+        // The content must also keep this DFA live (null: any content).
+        const RegexDfa* dfa = nullptr;
+        int32_t dfa_state = -1;
     };
     FreeString free_string(const MatcherState& s, size_t stack) const;
 

@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "constrain/regex_dfa.h"
 #include "jsonschema/regex.h"
 
 namespace gannet::constrain {
@@ -69,6 +71,9 @@ struct Node {
     // (an unanchored one may match later) that are restrictive (no '.', negated class or \S-like
     // escape, which leave nearly every token live and cost a regex call per trie node).
     bool is_pattern_per_byte = false;
+    // The pattern as a DFA (null when it is not regular or too large): checked at every byte in
+    // constant time, so every pattern it covers is enforced token by token, and exactly.
+    std::shared_ptr<const RegexDfa> pattern_dfa;
     // numbers (bounds apply to both kTypeInteger and kTypeNumber)
     bool has_min = false, has_max = false, is_min_exclusive = false, is_max_exclusive = false;
     double min = 0, max = 0;

@@ -106,6 +106,8 @@ std::shared_ptr<const TokenVocab> TokenVocab::from_bytes(std::vector<std::string
     std::iota(all.begin(), all.end(), 0);
     v->trie_ = ByteTrie::build(v->bytes_, all);
     std::vector<std::pair<int32_t, int32_t>> plain;  // (code points, id)
+    std::vector<std::string> plain_bytes;
+    std::vector<int32_t> plain_ids;
     std::vector<std::string> special_bytes;
     std::vector<int32_t> special_ids;
     for (int32_t i = 0; i < static_cast<int32_t>(v->bytes_.size()); ++i) {
@@ -115,17 +117,22 @@ std::shared_ptr<const TokenVocab> TokenVocab::from_bytes(std::vector<std::string
         const int32_t n = plain_codepoints(s);
         if (n > 0) {
             plain.emplace_back(n, i);
+            plain_bytes.push_back(s);
+            plain_ids.push_back(i);
         } else {
             special_bytes.push_back(s);
             special_ids.push_back(i);
         }
     }
     std::sort(plain.begin(), plain.end());
+    v->all_plain_.reset(static_cast<int32_t>(v->bytes_.size()));
     for (auto [n, id] : plain) {
         v->plain_.push_back(id);
         v->plain_len_.push_back(n);
+        v->all_plain_.set(id);
     }
     v->special_trie_ = ByteTrie::build(special_bytes, special_ids);
+    v->plain_trie_ = ByteTrie::build(plain_bytes, plain_ids);
     return v;
 }
 
@@ -160,7 +167,46 @@ void MaskWalker::walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, 
     }
 }
 
-void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask) {
+void MaskWalker::walk_dfa(const RegexDfa& dfa, const ByteTrie& trie, int32_t node, int32_t state, int64_t room,
+                          TokenMask& mask) {
+    const ByteTrie::TrieNode& n = trie.node(node);
+    for (int32_t e = n.first_edge; e < n.first_edge + n.n_edges; ++e) {
+        const ByteTrie::Edge& edge = trie.edge(e);
+        const bool is_lead = (edge.byte & 0xC0) != 0x80;  // a new code point starts here
+        if (is_lead && room == 0)
+            continue;
+        const int32_t next = dfa.step(state, edge.byte);
+        if (next < 0)
+            continue;
+        const ByteTrie::TrieNode& c = trie.node(edge.child);
+        for (int32_t t = c.first_token; t < c.first_token + c.n_tokens; ++t)
+            mask.set(trie.token(t));
+        if (c.n_edges > 0)
+            walk_dfa(dfa, trie, edge.child, next, is_lead && room > 0 ? room - 1 : room, mask);
+    }
+}
+
+std::shared_ptr<const TokenMask> DfaMaskCache::get(const TokenVocab& v, const RegexDfa& dfa, int32_t state,
+                                                   int64_t room) {
+    // Rooms past the longest plain token allow the same tokens as no bound.
+    if (room < 0 || room > v.max_plain_codepoints())
+        room = -1;
+    const Key key{&v, &dfa, state, room};
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = masks_.find(key);
+        if (it != masks_.end())
+            return it->second;
+    }
+    auto m = std::make_shared<TokenMask>();
+    m->reset(v.n_vocab());
+    MaskWalker::walk_dfa(dfa, v.plain_trie(), 0, state, room, *m);
+    std::lock_guard<std::mutex> lock(mu_);
+    return masks_.emplace(key, std::move(m)).first->second;
+}
+
+void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask,
+                      DfaMaskCache* cache) {
     mask.reset(v.n_vocab());
     if (levels_.size() < 2)
         levels_.resize(2);
@@ -177,15 +223,27 @@ void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherSt
         dst.frames.insert(dst.frames.end(), state.frames.begin() + state.starts[i],
                           state.frames.begin() + state.starts[i + 1]);
         dst.starts.push_back(static_cast<uint32_t>(dst.frames.size()));
-        if (f.is_free) {
+        if (f.is_free && f.dfa != nullptr && !f.dfa->is_universal(f.dfa_state)) {
+            // Tokens inside the string must keep the pattern live; those that leave it (a quote,
+            // an escape) are walked with the other stacks below.
+            if (cache != nullptr) {
+                mask.merge(*cache->get(v, *f.dfa, f.dfa_state, f.room));
+            } else {
+                walk_dfa(*f.dfa, v.plain_trie(), 0, f.dfa_state, f.room, mask);
+            }
+        } else if (f.is_free) {
             room = (has_free && room < 0) || f.room < 0 ? -1 : std::max(room, f.room);
             has_free = true;
         }
     }
-    if (has_free) {
+    if (has_free && (room < 0 || room > v.max_plain_codepoints())) {
+        mask.merge(v.all_plain());
+    } else if (has_free) {
         const size_t n = v.n_plain_up_to(room);
         for (size_t i = 0; i < n; ++i)
             mask.set(v.plain()[i]);
+    }
+    if (!free_.empty()) {
         levels_[0] = free_;
         walk(m, v.special_trie(), 0, 0, mask);
     }

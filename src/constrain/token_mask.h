@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,11 @@ struct TokenMask {
     void reset(int32_t n_vocab) { words.assign(static_cast<size_t>(n_vocab + 63) / 64, 0); }
     void set(int32_t id) { words[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63); }
     bool test(int32_t id) const { return (words[static_cast<size_t>(id) >> 6] >> (id & 63)) & 1; }
+    // this |= other. REQUIRES: same n_vocab.
+    void merge(const TokenMask& other) {
+        for (size_t i = 0; i < words.size(); ++i)
+            words[i] |= other.words[i];
+    }
     int32_t count() const;
 };
 
@@ -63,16 +70,43 @@ public:
     const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
     const ByteTrie& trie() const { return trie_; }
     const ByteTrie& special_trie() const { return special_trie_; }  // the tokens that are not plain
+    const ByteTrie& plain_trie() const { return plain_trie_; }      // the plain tokens
     // Plain tokens sorted by code points; plain_by_len_[k]: how many have <= k code points.
     const std::vector<int32_t>& plain() const { return plain_; }
     size_t n_plain_up_to(int64_t n_codepoints) const;
+    // Every plain token, as a mask: free string content with no length bound ORs it in (2k words
+    // at 128k tokens instead of setting 128k bits).
+    const TokenMask& all_plain() const { return all_plain_; }
+    int32_t max_plain_codepoints() const { return plain_len_.empty() ? 0 : plain_len_.back(); }
 
 private:
     std::vector<std::string> bytes_;
     ByteTrie trie_;
     ByteTrie special_trie_;
+    ByteTrie plain_trie_;
     std::vector<int32_t> plain_;
     std::vector<int32_t> plain_len_;  // code points of plain_[i], ascending
+    TokenMask all_plain_;
+};
+
+// The plain tokens a pattern DFA state allows, per (vocab, DFA, state, room): the same few states
+// recur across a string's characters and across requests with the same grammar, and walking the
+// plain trie costs about 1 ms at 50k tokens. Owned by a Grammar. Thread-safety: a mutex guards
+// the map; cached masks are immutable and shared.
+class DfaMaskCache {
+public:
+    std::shared_ptr<const TokenMask> get(const TokenVocab& v, const RegexDfa& dfa, int32_t state, int64_t room);
+
+private:
+    struct Key {
+        const TokenVocab* vocab;
+        const RegexDfa* dfa;
+        int32_t state;
+        int64_t room;
+        auto operator<=>(const Key&) const = default;
+    };
+    std::mutex mu_;
+    std::map<Key, std::shared_ptr<const TokenMask>> masks_;
 };
 
 // Computes masks; holds the per-depth matcher states it reuses (no allocation once warm).
@@ -80,10 +114,17 @@ class MaskWalker {
 public:
     MaskWalker() = default;
     // Sets `mask` to the tokens whose bytes the matcher accepts from `state` (EOS is the caller's).
-    void mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask);
+    // `cache` (may be null) memoises the plain tokens of pattern DFA states.
+    void mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask,
+              DfaMaskCache* cache = nullptr);
 
 private:
     void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
+    // Plain tokens inside a string whose pattern DFA is not universal: one table step per trie
+    // edge (no matcher state copied), cut at dead DFA states and past `room` code points.
+    friend class DfaMaskCache;
+    static void walk_dfa(const RegexDfa& dfa, const ByteTrie& trie, int32_t node, int32_t state, int64_t room,
+                         TokenMask& mask);
     std::vector<MatcherState> levels_;
     MatcherState free_;  // the stacks at free string content
     MatcherState rest_;  // the others
