@@ -40,7 +40,7 @@ Constraint::Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<c
       state_(matcher_.initial()) {}
 
 void Constraint::compute_mask(TokenMask& mask) {
-    walker_.mask(matcher_, *vocab_, state_, mask, &grammar_->dfa_masks);
+    walker_.mask(matcher_, *vocab_, state_, mask, &grammar_->masks);
     if (matcher_.is_complete(state_)) {
         for (int32_t e : eos_ids_) {
             if (e >= 0 && e < vocab_->n_vocab())

@@ -27,7 +27,7 @@ struct Grammar {
     SchemaGraph graph;
     MatcherOptions options;
     std::optional<jsonschema::Validator> validator;  // null for json_object
-    mutable DfaMaskCache dfa_masks;                  // shared by the grammar's requests
+    mutable MaskCache masks;                         // shared by the grammar's requests
 
     // Errors: kInvalidArgument when the schema is not valid 2020-12 for the validator or cannot be
     // compiled into a graph (messages "constrain: ..."); kResourceExhausted for a huge schema.

@@ -434,7 +434,29 @@ bool JsonMatcher::close_string(std::vector<Frame>& st) const {
 }
 
 bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
-    Frame& f = st.back();
+    const Frame& top = st.back();
+    if (c == '"' && top.esc == 0 && top.utf8_left == 0)
+        return close_string(st);
+    return feed_string_content(st.back(), c);
+}
+
+JsonMatcher::LeafStep JsonMatcher::step_leaf(Frame* pair, uint8_t c) const {
+    Frame& f = pair[1];
+    if (f.kind == FrameKind::kNumber) {
+        NumberLexer probe = f.num;
+        if (!probe.feed(c, graph_.node(f.node)))
+            return LeafStep::kLeaves;
+        f.num = probe;
+        return LeafStep::kStepped;
+    }
+    if (c == '"' && f.esc == 0 && f.utf8_left == 0)
+        return LeafStep::kLeaves;
+    return feed_string_content(f, c) ? LeafStep::kStepped : LeafStep::kRefused;
+}
+
+// One byte of string content (anything but the closing quote). A key reads its object, the
+// frame just below `f`.
+bool JsonMatcher::feed_string_content(Frame& f, uint8_t c) const {
     const Node& n = graph_.node(f.node);
     const bool has_room = f.is_key || n.max_length < 0 || f.count < n.max_length;
     if (f.esc == 1) {
@@ -505,8 +527,6 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
         --f.utf8_left;
         return feed_name_byte(f, c);
     }
-    if (c == '"')
-        return close_string(st);
     if (c == '\\') {
         f.esc = 1;
         if (!has_room)

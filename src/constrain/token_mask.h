@@ -8,6 +8,7 @@
 // Thread-safety: TokenVocab is immutable after build(); MaskWalker is one per thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -69,8 +70,13 @@ public:
     int32_t n_vocab() const { return static_cast<int32_t>(bytes_.size()); }
     const std::string& bytes(int32_t id) const { return bytes_[static_cast<size_t>(id)]; }
     const ByteTrie& trie() const { return trie_; }
-    const ByteTrie& special_trie() const { return special_trie_; }  // the tokens that are not plain
-    const ByteTrie& plain_trie() const { return plain_trie_; }      // the plain tokens
+    // The tokens that are not plain, split by whether they hold a '"': from string content, those
+    // without one stay inside the string (escapes, partial UTF-8: the same answer for the same
+    // string frame, so it is cached), those with one may close it (the answer depends on the rest
+    // of the stack).
+    const ByteTrie& inside_trie() const { return inside_trie_; }
+    const ByteTrie& closing_trie() const { return closing_trie_; }
+    const ByteTrie& plain_trie() const { return plain_trie_; }  // the plain tokens
     // Plain tokens sorted by code points; plain_by_len_[k]: how many have <= k code points.
     const std::vector<int32_t>& plain() const { return plain_; }
     size_t n_plain_up_to(int64_t n_codepoints) const;
@@ -82,29 +88,37 @@ public:
 private:
     std::vector<std::string> bytes_;
     ByteTrie trie_;
-    ByteTrie special_trie_;
+    ByteTrie inside_trie_;
+    ByteTrie closing_trie_;
     ByteTrie plain_trie_;
     std::vector<int32_t> plain_;
     std::vector<int32_t> plain_len_;  // code points of plain_[i], ascending
     TokenMask all_plain_;
 };
 
-// The plain tokens a pattern DFA state allows, per (vocab, DFA, state, room): the same few states
-// recur across a string's characters and across requests with the same grammar, and walking the
-// plain trie costs about 1 ms at 50k tokens. Owned by a Grammar. Thread-safety: a mutex guards
-// the map; cached masks are immutable and shared.
-class DfaMaskCache {
+// Masks that recur, memoised per grammar: the plain tokens a pattern DFA state allows (walking
+// the plain trie costs about 1 ms at 50k tokens), and the non-plain tokens that stay inside a
+// string from a given string frame. The same few states recur across a string's characters and
+// across requests with the same grammar. Owned by a Grammar. Thread-safety: a mutex guards the
+// map; cached masks are immutable and shared.
+class MaskCache {
 public:
-    std::shared_ptr<const TokenMask> get(const TokenVocab& v, const RegexDfa& dfa, int32_t state, int64_t room);
-
-private:
+    enum class Kind : uint8_t { kDfaPlain, kInside };
     struct Key {
-        const TokenVocab* vocab;
-        const RegexDfa* dfa;
-        int32_t state;
-        int64_t room;
+        const TokenVocab* vocab = nullptr;
+        Kind kind = Kind::kDfaPlain;
+        int32_t node = -1;   // kInside: the string's node
+        int32_t state = -1;  // the DFA state (-1: none)
+        int32_t aux = -1;    // kInside keys: the name-trie node
+        int64_t room = -1;   // code points still allowed; -1: more than any token holds
+        uint64_t seen = 0;   // kInside keys: the properties present
+        const void* dfa = nullptr;
         auto operator<=>(const Key&) const = default;
     };
+    std::shared_ptr<const TokenMask> find(const Key& key);
+    std::shared_ptr<const TokenMask> insert(const Key& key, std::shared_ptr<const TokenMask> mask);
+
+private:
     std::mutex mu_;
     std::map<Key, std::shared_ptr<const TokenMask>> masks_;
 };
@@ -114,20 +128,31 @@ class MaskWalker {
 public:
     MaskWalker() = default;
     // Sets `mask` to the tokens whose bytes the matcher accepts from `state` (EOS is the caller's).
-    // `cache` (may be null) memoises the plain tokens of pattern DFA states.
+    // `cache` (may be null) memoises the masks that recur (see MaskCache).
     void mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask,
-              DfaMaskCache* cache = nullptr);
+              MaskCache* cache = nullptr);
 
 private:
     void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
     // Plain tokens inside a string whose pattern DFA is not universal: one table step per trie
     // edge (no matcher state copied), cut at dead DFA states and past `room` code points.
-    friend class DfaMaskCache;
     static void walk_dfa(const RegexDfa& dfa, const ByteTrie& trie, int32_t node, int32_t state, int64_t room,
                          TokenMask& mask);
+    // The subtree below `node` from one stack (frames [stack, stack + n_frames)) whose top is a
+    // leaf (string, number): while a byte changes only the leaf, only the leaf is stepped
+    // (pairs_[depth] = {frame below, leaf}: no stack copies); a byte that ends the leaf builds the
+    // whole stack and walk() goes on. REQUIRES: `stack` is not levels_[d] for any d > depth.
+    void walk_leaf(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, const Frame* stack,
+                   size_t n_frames, TokenMask& mask);
     std::vector<MatcherState> levels_;
-    MatcherState free_;  // the stacks at free string content
-    MatcherState rest_;  // the others
+    // The inside-string tokens from the string frame on top of `stack` (cached when it can be).
+    void inside_string(const JsonMatcher& m, const TokenVocab& v, const Frame* stack, size_t n_frames, MaskCache* cache,
+                       TokenMask& mask);
+    std::vector<std::array<Frame, 2>> pairs_;
+    // pairs_[d] for d >= depth: the frame below the leaf; pairs_[depth][1]: the leaf.
+    void set_pairs(const Frame* stack, size_t n_frames, size_t depth);
+    MatcherState leaf_state_;  // walk_leaf(): the whole stack where a byte ends the leaf
+    MatcherState rest_;        // the stacks not at free string content
 };
 
 }  // namespace gannet::constrain
