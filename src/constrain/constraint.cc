@@ -24,6 +24,23 @@ Result<std::shared_ptr<const Grammar>> Grammar::from_schema(const nlohmann::json
     return std::shared_ptr<const Grammar>(std::move(g));
 }
 
+Result<std::shared_ptr<const Grammar>> Grammar::from_regex(std::string_view pattern) {
+    auto exact = jsonschema::Regex::compile("^(?:" + std::string(pattern) + ")$");
+    if (!exact.has_value())
+        return make_error(ErrorCode::kInvalidArgument, "constrain: regex: %s", exact.error().message().c_str());
+    auto dfa = RegexDfa::compile(pattern, RegexDfa::Mode::kFullMatch);
+    if (!dfa.has_value()) {
+        const ErrorCode code = dfa.error().code() == ErrorCode::kResourceExhausted ? ErrorCode::kResourceExhausted
+                                                                                   : ErrorCode::kInvalidArgument;
+        return make_error(code, "constrain: %s", dfa.error().message().c_str());
+    }
+    auto g = std::make_shared<Grammar>();
+    g->graph = SchemaGraph::any_object();
+    g->regex = std::make_shared<const RegexDfa>(std::move(*dfa));
+    g->regex_exact = std::move(*exact);
+    return std::shared_ptr<const Grammar>(std::move(g));
+}
+
 std::shared_ptr<const Grammar> Grammar::json_object(const MatcherOptions& options) {
     auto g = std::make_shared<Grammar>();
     g->graph = SchemaGraph::any_object();
@@ -37,11 +54,34 @@ Constraint::Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<c
       vocab_(std::move(vocab)),
       eos_ids_(std::move(eos_ids)),
       matcher_(grammar_->graph, grammar_->options),
-      state_(matcher_.initial()) {}
+      state_(matcher_.initial()),
+      regex_state_(grammar_->regex != nullptr ? grammar_->regex->start() : -1) {}
+
+bool Constraint::is_complete() const {
+    if (grammar_->regex != nullptr)
+        return grammar_->regex->is_accepting(regex_state_);
+    return matcher_.is_complete(state_);
+}
 
 void Constraint::compute_mask(TokenMask& mask) {
-    walker_.mask(matcher_, *vocab_, state_, mask, &grammar_->masks);
-    if (matcher_.is_complete(state_)) {
+    if (grammar_->regex != nullptr) {
+        // Every token whose bytes keep the DFA live: the same per state, so cached.
+        const MaskCache::Key key{.vocab = vocab_.get(),
+                                 .kind = MaskCache::Kind::kDfaAll,
+                                 .state = regex_state_,
+                                 .dfa = grammar_->regex.get()};
+        std::shared_ptr<const TokenMask> m = grammar_->masks.find(key);
+        if (m == nullptr) {
+            auto fresh = std::make_shared<TokenMask>();
+            fresh->reset(vocab_->n_vocab());
+            MaskWalker::walk_dfa(*grammar_->regex, vocab_->trie(), 0, regex_state_, -1, *fresh);
+            m = grammar_->masks.insert(key, std::move(fresh));
+        }
+        mask = *m;
+    } else {
+        walker_.mask(matcher_, *vocab_, state_, mask, &grammar_->masks);
+    }
+    if (is_complete()) {
         for (int32_t e : eos_ids_) {
             if (e >= 0 && e < vocab_->n_vocab())
                 mask.set(e);
@@ -50,6 +90,17 @@ void Constraint::compute_mask(TokenMask& mask) {
 }
 
 bool Constraint::accept_bytes(std::string_view bytes) {
+    if (grammar_->regex != nullptr) {
+        int32_t s = regex_state_;
+        for (char c : bytes) {
+            s = grammar_->regex->step(s, static_cast<uint8_t>(c));
+            if (s < 0)
+                return false;
+        }
+        regex_state_ = s;
+        text_.append(bytes);
+        return true;
+    }
     MatcherState cur = state_;
     for (char c : bytes) {
         if (!matcher_.step(cur, static_cast<uint8_t>(c), next_))
@@ -92,6 +143,11 @@ void Constraint::process(std::span<float> logits) {
 }
 
 Status Constraint::validate(std::string_view text) const {
+    if (grammar_->regex_exact.has_value()) {
+        if (grammar_->regex_exact->search(text) == jsonschema::Regex::Match::kYes)
+            return Status();
+        return make_error(ErrorCode::kInvalidArgument, "constrain: output does not match the regex");
+    }
     const MatcherOptions& o = grammar_->options;
     // Split off the wrapper: each value sits between prefix and suffix.
     std::vector<std::string_view> values;

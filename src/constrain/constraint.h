@@ -28,6 +28,10 @@ struct Grammar {
     MatcherOptions options;
     std::optional<jsonschema::Validator> validator;  // null for json_object
     mutable MaskCache masks;                         // shared by the grammar's requests
+    // Set for a regex grammar (the `regex` response format): the whole output must match it;
+    // graph and validator are unused, regex_exact (PCRE2, ^(?:...)$) is the final check.
+    std::shared_ptr<const RegexDfa> regex;
+    std::optional<jsonschema::Regex> regex_exact;
 
     // Errors: kInvalidArgument when the schema is not valid 2020-12 for the validator or cannot be
     // compiled into a graph (messages "constrain: ..."); kResourceExhausted for a huge schema.
@@ -35,6 +39,10 @@ struct Grammar {
                                                               const MatcherOptions& options);
     // Any JSON object.
     static std::shared_ptr<const Grammar> json_object(const MatcherOptions& options);
+    // Text matching an ECMA-262 regex as a whole. Errors: kInvalidArgument for a bad pattern or a
+    // construct outside the regular subset (lookaround, backreferences, \b, \p), and
+    // kResourceExhausted for one too large, each "constrain: regex: ...".
+    static Result<std::shared_ptr<const Grammar>> from_regex(std::string_view pattern);
 };
 
 class Constraint : public sampling::LogitProcessor {
@@ -49,7 +57,7 @@ public:
     Status accept(int32_t token) override;
     // Advances by raw bytes (tests, benchmarks); false (state unchanged) when refused.
     bool accept_bytes(std::string_view bytes);
-    bool is_complete() const { return matcher_.is_complete(state_); }
+    bool is_complete() const;
     void process(std::span<float> logits) override;
 
     // The exact check of the whole output against the schema (each wrapped value, for a tool-call
@@ -67,6 +75,7 @@ private:
     MaskWalker walker_;
     TokenMask mask_;
     std::string text_;
+    int32_t regex_state_ = -1;  // regex grammars: the DFA state
 };
 
 }  // namespace gannet::constrain

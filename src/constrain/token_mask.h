@@ -103,7 +103,7 @@ private:
 // map; cached masks are immutable and shared.
 class MaskCache {
 public:
-    enum class Kind : uint8_t { kDfaPlain, kInside };
+    enum class Kind : uint8_t { kDfaPlain, kDfaAll, kInside };
     struct Key {
         const TokenVocab* vocab = nullptr;
         Kind kind = Kind::kDfaPlain;
@@ -132,12 +132,13 @@ public:
     void mask(const JsonMatcher& m, const TokenVocab& v, const MatcherState& state, TokenMask& mask,
               MaskCache* cache = nullptr);
 
-private:
-    void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
-    // Plain tokens inside a string whose pattern DFA is not universal: one table step per trie
-    // edge (no matcher state copied), cut at dead DFA states and past `room` code points.
+    // The tokens of `trie` whose bytes keep `dfa` live from `state`: one table step per trie edge
+    // (no matcher state copied), cut at dead states and past `room` code points (-1: no bound).
     static void walk_dfa(const RegexDfa& dfa, const ByteTrie& trie, int32_t node, int32_t state, int64_t room,
                          TokenMask& mask);
+
+private:
+    void walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
     // The subtree below `node` from one stack (frames [stack, stack + n_frames)) whose top is a
     // leaf (string, number): while a byte changes only the leaf, only the leaf is stepped
     // (pairs_[depth] = {frame below, leaf}: no stack copies); a byte that ends the leaf builds the
