@@ -56,6 +56,9 @@ TEST(MaskWalk, EqualsBruteForceAtEveryPrefix) {
         {R"({"type":"string","pattern":"^sha256:[a-f0-9]{4}$"})", {R"("sha256:ab0f")"}},
         {R"({"type":"string","pattern":"([a-z -]*)*x"})", {R"("ab-cx")", R"("é x")"}},
         {R"({"type":"array","items":{"type":"number"}})", {R"([1,-12.5e3,0.5])"}},
+        // Several live stacks with a number or a string on top (each walks alone).
+        {R"({"anyOf":[{"type":"object","properties":{"id":{"type":"integer","maximum":500},"name":{"type":"string"}},"additionalProperties":false},{"type":"object","properties":{"id":{"type":"number","minimum":10},"name":{"enum":["red","green"]}},"additionalProperties":false}]})",
+         {R"({"id":123,"name":"green"})", R"({"name":"re","id":50})", R"({"name":"red","id":0.5e2})", R"({"id":12.5})"}},
         {R"({"anyOf":[{"type":"object","properties":{"tags":{"type":"array","items":{"enum":["red","green"]}}},"additionalProperties":false},{"type":"object","properties":{"id":{"type":"string","pattern":"^[a-f0-9]+$"}},"required":["id"]}]})",
          {R"({"tags":["red","green"]})", R"({"id":"f0ab","x":null})"}},
     };

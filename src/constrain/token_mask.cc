@@ -166,14 +166,42 @@ void MaskWalker::walk(const JsonMatcher& m, const ByteTrie& trie, int32_t node, 
             mask.set(trie.token(t));
         if (c.n_edges == 0)
             continue;
-        const MatcherState& next = levels_[depth + 1];
-        if (next.n_stacks() == 1 && next.frames.size() >= 2 && JsonMatcher::is_leaf(next.frames.back())) {
-            // One stack in a string or number: below here only its top frame changes.
-            set_pairs(next.frames.data(), next.frames.size(), depth + 1);
-            walk_leaf(m, trie, edge.child, depth + 1, next.frames.data(), next.frames.size(), mask);
+        walk_below(m, trie, edge.child, depth + 1, mask);
+    }
+}
+
+void MaskWalker::walk_below(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask) {
+    // A token is allowed when some stack takes all its bytes, so the mask is the union over the
+    // stacks: each stack in a string or number walks alone, stepping only its top frame.
+    MatcherState& s = levels_[depth];
+    size_t n_leaf = 0;
+    for (size_t k = 0; k < s.n_stacks(); ++k) {
+        n_leaf += s.starts[k + 1] - s.starts[k] >= 2 && JsonMatcher::is_leaf(s.frames[s.starts[k + 1] - 1]);
+    }
+    if (n_leaf == 0) {
+        walk(m, trie, node, depth, mask);
+        return;
+    }
+    // The frames are copied out: the walks below may move levels_ (and levels_[depth] is reused
+    // for the stacks that are not leaves).
+    std::vector<Frame> frames = s.frames;
+    std::vector<uint32_t> starts = s.starts;
+    MatcherState rest;
+    rest.clear();
+    for (size_t k = 0; k + 1 < starts.size(); ++k) {
+        const Frame* stack = frames.data() + starts[k];
+        const size_t n_frames = starts[k + 1] - starts[k];
+        if (n_frames >= 2 && JsonMatcher::is_leaf(stack[n_frames - 1])) {
+            set_pairs(stack, n_frames, depth);
+            walk_leaf(m, trie, node, depth, stack, n_frames, mask);
         } else {
-            walk(m, trie, edge.child, depth + 1, mask);
+            rest.frames.insert(rest.frames.end(), stack, stack + n_frames);
+            rest.starts.push_back(static_cast<uint32_t>(rest.frames.size()));
         }
+    }
+    if (!rest.empty()) {
+        levels_[depth] = std::move(rest);
+        walk(m, trie, node, depth, mask);
     }
 }
 
@@ -239,7 +267,7 @@ void MaskWalker::walk_leaf(const JsonMatcher& m, const ByteTrie& trie, int32_t n
         if (r == JsonMatcher::LeafStep::kStepped) {
             walk_leaf(m, trie, edge.child, depth + 1, stack, n_frames, mask);
         } else {
-            walk(m, trie, edge.child, depth + 1, mask);
+            walk_below(m, trie, edge.child, depth + 1, mask);
         }
     }
 }
@@ -337,7 +365,7 @@ void MaskWalker::mask(const JsonMatcher& m, const TokenVocab& v, const MatcherSt
     }
     if (!rest_.empty()) {
         levels_[0] = rest_;
-        walk(m, v.trie(), 0, 0, mask);
+        walk_below(m, v.trie(), 0, 0, mask);
     }
 }
 

@@ -145,6 +145,9 @@ private:
     // whole stack and walk() goes on. REQUIRES: `stack` is not levels_[d] for any d > depth.
     void walk_leaf(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, const Frame* stack,
                    size_t n_frames, TokenMask& mask);
+    // The subtree below `node` from levels_[depth]: stacks with a leaf on top go through
+    // walk_leaf() one by one, the others through walk().
+    void walk_below(const JsonMatcher& m, const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
     std::vector<MatcherState> levels_;
     // The inside-string tokens from the string frame on top of `stack` (cached when it can be).
     void inside_string(const JsonMatcher& m, const TokenVocab& v, const Frame* stack, size_t n_frames, MaskCache* cache,
