@@ -304,3 +304,46 @@ TEST(ConstrainTest, RegexGrammar) {
 
 }  // namespace
 }  // namespace gannet::constrain
+
+namespace gannet::constrain {
+namespace {
+
+// A GBNF grammar through the masks of a real vocabulary: its sentences are allowed token by token,
+// others refused, and random walks never dead-end and end in sentences.
+TEST(ConstrainTest, GbnfGrammar) {
+    auto g = Grammar::from_gbnf(
+        "root ::= \"move \" dir \" \" steps (\", then \" dir \" \" steps){0,2} \".\"\n"
+        "dir ::= \"north\" | \"south\" | \"east\" | \"west\"\n"
+        "steps ::= [1-9] [0-9]?\n");
+    ASSERT_TRUE(g.has_value()) << g.error().message();
+    EXPECT_TRUE(walk_tokens(*g, "move north 3."));
+    EXPECT_TRUE(walk_tokens(*g, "move east 12, then south 4, then west 99."));
+    EXPECT_FALSE(walk_tokens(*g, "move up 3."));
+    EXPECT_FALSE(walk_tokens(*g, "move north 0."));
+    std::mt19937 rng(5);
+    for (int run = 0; run < 10; ++run) {
+        Constraint c(*g, gpt2().vocab, {kEos});
+        TokenMask mask;
+        bool is_done = false;
+        for (int step = 0; step < 60 && !is_done; ++step) {
+            c.compute_mask(mask);
+            std::vector<int32_t> allowed;
+            for (int32_t t = 0; t < gpt2().vocab->n_vocab(); ++t) {
+                if (mask.test(t))
+                    allowed.push_back(t);
+            }
+            ASSERT_FALSE(allowed.empty()) << "dead end after: " << c.text();
+            const int32_t t = mask.test(kEos) && (rng() & 1) ? kEos : allowed[rng() % allowed.size()];
+            is_done = t == kEos;
+            ASSERT_TRUE(c.accept(t).ok());
+        }
+        ASSERT_TRUE(is_done) << c.text();
+        EXPECT_TRUE(c.validate(c.text()).ok()) << c.text();
+    }
+    auto bad = Grammar::from_gbnf("root ::= x\n");
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error().message(), "constrain: gbnf: rule 'x' is not defined");
+}
+
+}  // namespace
+}  // namespace gannet::constrain

@@ -41,6 +41,16 @@ Result<std::shared_ptr<const Grammar>> Grammar::from_regex(std::string_view patt
     return std::shared_ptr<const Grammar>(std::move(g));
 }
 
+Result<std::shared_ptr<const Grammar>> Grammar::from_gbnf(std::string_view text) {
+    auto gbnf = Gbnf::parse(text);
+    if (!gbnf.has_value())
+        return make_error(gbnf.error().code(), "constrain: %s", gbnf.error().message().c_str());
+    auto g = std::make_shared<Grammar>();
+    g->graph = SchemaGraph::any_object();
+    g->gbnf = std::make_shared<const Gbnf>(std::move(*gbnf));
+    return std::shared_ptr<const Grammar>(std::move(g));
+}
+
 std::shared_ptr<const Grammar> Grammar::json_object(const MatcherOptions& options) {
     auto g = std::make_shared<Grammar>();
     g->graph = SchemaGraph::any_object();
@@ -55,16 +65,44 @@ Constraint::Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<c
       eos_ids_(std::move(eos_ids)),
       matcher_(grammar_->graph, grammar_->options),
       state_(matcher_.initial()),
-      regex_state_(grammar_->regex != nullptr ? grammar_->regex->start() : -1) {}
+      regex_state_(grammar_->regex != nullptr ? grammar_->regex->start() : -1) {
+    if (grammar_->gbnf != nullptr)
+        gbnf_state_ = grammar_->gbnf->initial();
+}
 
 bool Constraint::is_complete() const {
+    if (grammar_->gbnf != nullptr)
+        return Gbnf::is_accepting(gbnf_state_);
     if (grammar_->regex != nullptr)
         return grammar_->regex->is_accepting(regex_state_);
     return matcher_.is_complete(state_);
 }
 
+// The GBNF mask: the same pruned trie walk, stepping the parse state one byte per edge.
+void Constraint::gbnf_walk(const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask) {
+    if (gbnf_levels_.size() < depth + 2)
+        gbnf_levels_.resize(depth + 2);
+    const ByteTrie::TrieNode& n = trie.node(node);
+    for (int32_t e = n.first_edge; e < n.first_edge + n.n_edges; ++e) {
+        const ByteTrie::Edge& edge = trie.edge(e);
+        if (!grammar_->gbnf->step(gbnf_levels_[depth], edge.byte, gbnf_levels_[depth + 1]))
+            continue;
+        const ByteTrie::TrieNode& c = trie.node(edge.child);
+        for (int32_t t = c.first_token; t < c.first_token + c.n_tokens; ++t)
+            mask.set(trie.token(t));
+        if (c.n_edges > 0)
+            gbnf_walk(trie, edge.child, depth + 1, mask);
+    }
+}
+
 void Constraint::compute_mask(TokenMask& mask) {
-    if (grammar_->regex != nullptr) {
+    if (grammar_->gbnf != nullptr) {
+        mask.reset(vocab_->n_vocab());
+        if (gbnf_levels_.empty())
+            gbnf_levels_.resize(2);
+        gbnf_levels_[0] = gbnf_state_;
+        gbnf_walk(vocab_->trie(), 0, 0, mask);
+    } else if (grammar_->regex != nullptr) {
         // Every token whose bytes keep the DFA live: the same per state, so cached.
         const MaskCache::Key key{.vocab = vocab_.get(),
                                  .kind = MaskCache::Kind::kDfaAll,
@@ -90,6 +128,17 @@ void Constraint::compute_mask(TokenMask& mask) {
 }
 
 bool Constraint::accept_bytes(std::string_view bytes) {
+    if (grammar_->gbnf != nullptr) {
+        Gbnf::State cur = gbnf_state_, next;
+        for (char c : bytes) {
+            if (!grammar_->gbnf->step(cur, static_cast<uint8_t>(c), next))
+                return false;
+            std::swap(cur, next);
+        }
+        gbnf_state_ = std::move(cur);
+        text_.append(bytes);
+        return true;
+    }
     if (grammar_->regex != nullptr) {
         int32_t s = regex_state_;
         for (char c : bytes) {
@@ -143,6 +192,18 @@ void Constraint::process(std::span<float> logits) {
 }
 
 Status Constraint::validate(std::string_view text) const {
+    if (grammar_->gbnf != nullptr) {
+        // The parse is exact: re-read the text from the start.
+        Gbnf::State s = grammar_->gbnf->initial(), next;
+        for (char c : text) {
+            if (!grammar_->gbnf->step(s, static_cast<uint8_t>(c), next))
+                return make_error(ErrorCode::kInvalidArgument, "constrain: output is not a sentence of the grammar");
+            std::swap(s, next);
+        }
+        if (!Gbnf::is_accepting(s))
+            return make_error(ErrorCode::kInvalidArgument, "constrain: output ends before the grammar's sentence does");
+        return Status();
+    }
     if (grammar_->regex_exact.has_value()) {
         if (grammar_->regex_exact->search(text) == jsonschema::Regex::Match::kYes)
             return Status();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "constrain/gbnf.h"
 #include "constrain/json_matcher.h"
 #include "constrain/schema_graph.h"
 #include "constrain/token_mask.h"
@@ -32,6 +33,8 @@ struct Grammar {
     // graph and validator are unused, regex_exact (PCRE2, ^(?:...)$) is the final check.
     std::shared_ptr<const RegexDfa> regex;
     std::optional<jsonschema::Regex> regex_exact;
+    // Set for a GBNF grammar (the `grammar` response format): the output is a sentence of it.
+    std::shared_ptr<const Gbnf> gbnf;
 
     // Errors: kInvalidArgument when the schema is not valid 2020-12 for the validator or cannot be
     // compiled into a graph (messages "constrain: ..."); kResourceExhausted for a huge schema.
@@ -43,6 +46,9 @@ struct Grammar {
     // construct outside the regular subset (lookaround, backreferences, \b, \p), and
     // kResourceExhausted for one too large, each "constrain: regex: ...".
     static Result<std::shared_ptr<const Grammar>> from_regex(std::string_view pattern);
+    // Sentences of a GBNF grammar (llama.cpp's syntax, start rule `root`). Errors: as Gbnf::parse,
+    // prefixed "constrain: ".
+    static Result<std::shared_ptr<const Grammar>> from_gbnf(std::string_view text);
 };
 
 class Constraint : public sampling::LogitProcessor {
@@ -76,6 +82,10 @@ private:
     TokenMask mask_;
     std::string text_;
     int32_t regex_state_ = -1;  // regex grammars: the DFA state
+    // GBNF grammars: the parse state, and the per-depth states of the mask walk.
+    void gbnf_walk(const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
+    Gbnf::State gbnf_state_;
+    std::vector<Gbnf::State> gbnf_levels_;
 };
 
 }  // namespace gannet::constrain
