@@ -232,6 +232,8 @@ std::shared_ptr<const TokenMask> MaskCache::find(const Key& key) {
 
 std::shared_ptr<const TokenMask> MaskCache::insert(const Key& key, std::shared_ptr<const TokenMask> mask) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (masks_.size() >= kMaxEntries)
+        return mask;  // full: the caller uses it once, uncached
     return masks_.emplace(key, std::move(mask)).first->second;
 }
 

@@ -116,7 +116,11 @@ public:
         auto operator<=>(const Key&) const = default;
     };
     std::shared_ptr<const TokenMask> find(const Key& key);
+    // Returns the cached mask for `key` (the first inserted wins), or `mask` itself once the cache
+    // holds kMaxEntries masks.
     std::shared_ptr<const TokenMask> insert(const Key& key, std::shared_ptr<const TokenMask> mask);
+    // 16 KiB a mask at 128k tokens: at most 32 MiB per grammar.
+    static constexpr size_t kMaxEntries = 2048;
 
 private:
     std::mutex mu_;
