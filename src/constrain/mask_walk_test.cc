@@ -58,7 +58,8 @@ TEST(MaskWalk, EqualsBruteForceAtEveryPrefix) {
         {R"({"type":"array","items":{"type":"number"}})", {R"([1,-12.5e3,0.5])"}},
         // Several live stacks with a number or a string on top (each walks alone).
         {R"({"anyOf":[{"type":"object","properties":{"id":{"type":"integer","maximum":500},"name":{"type":"string"}},"additionalProperties":false},{"type":"object","properties":{"id":{"type":"number","minimum":10},"name":{"enum":["red","green"]}},"additionalProperties":false}]})",
-         {R"({"id":123,"name":"green"})", R"({"name":"re","id":50})", R"({"name":"red","id":0.5e2})", R"({"id":12.5})"}},
+         {R"({"id":123,"name":"green"})", R"({"name":"re","id":50})", R"({"name":"red","id":0.5e2})",
+          R"({"id":12.5})"}},
         {R"({"anyOf":[{"type":"object","properties":{"tags":{"type":"array","items":{"enum":["red","green"]}}},"additionalProperties":false},{"type":"object","properties":{"id":{"type":"string","pattern":"^[a-f0-9]+$"}},"required":["id"]}]})",
          {R"({"tags":["red","green"]})", R"({"id":"f0ab","x":null})"}},
     };
@@ -91,6 +92,36 @@ TEST(MaskWalk, EqualsBruteForceAtEveryPrefix) {
         }
     }
     EXPECT_GT(n_checked, 300);
+}
+
+}  // namespace
+}  // namespace gannet::constrain
+
+namespace gannet::constrain {
+namespace {
+
+// The cache keeps the first mask per key and stops growing at kMaxEntries (the server keeps a
+// grammar's cache as long as the grammar lives).
+TEST(MaskWalk, CacheIsBounded) {
+    MaskCache cache;
+    auto make = [](int32_t bit) {
+        auto m = std::make_shared<TokenMask>();
+        m->reset(64);
+        m->set(bit);
+        return std::shared_ptr<const TokenMask>(std::move(m));
+    };
+    const MaskCache::Key first{.vocab = vocab().get(), .kind = MaskCache::Kind::kDfaPlain, .state = 0};
+    EXPECT_TRUE(cache.insert(first, make(1))->test(1));
+    EXPECT_TRUE(cache.insert(first, make(2))->test(1));  // the first stays
+    for (size_t i = 1; i < MaskCache::kMaxEntries; ++i) {
+        cache.insert({.vocab = vocab().get(), .kind = MaskCache::Kind::kDfaPlain, .state = static_cast<int32_t>(i)},
+                     make(3));
+    }
+    const MaskCache::Key late{.vocab = vocab().get(), .kind = MaskCache::Kind::kDfaPlain, .state = -5};
+    EXPECT_TRUE(cache.insert(late, make(4))->test(4));  // returned for this one use
+    EXPECT_EQ(cache.find(late), nullptr);               // but not kept
+    ASSERT_NE(cache.find(first), nullptr);
+    EXPECT_TRUE(cache.find(first)->test(1));
 }
 
 }  // namespace
