@@ -97,11 +97,19 @@ void Constraint::gbnf_walk(const ByteTrie& trie, int32_t node, size_t depth, Tok
 
 void Constraint::compute_mask(TokenMask& mask) {
     if (grammar_->gbnf != nullptr) {
-        mask.reset(vocab_->n_vocab());
-        if (gbnf_levels_.empty())
-            gbnf_levels_.resize(2);
-        gbnf_levels_[0] = gbnf_state_;
-        gbnf_walk(vocab_->trie(), 0, 0, mask);
+        const bool can_memo = gbnf_state_.cp_left == 0;
+        auto hit = can_memo ? gbnf_memo_.find(gbnf_state_.stacks) : gbnf_memo_.end();
+        if (hit != gbnf_memo_.end()) {
+            mask = hit->second;
+        } else {
+            mask.reset(vocab_->n_vocab());
+            if (gbnf_levels_.empty())
+                gbnf_levels_.resize(2);
+            gbnf_levels_[0] = gbnf_state_;
+            gbnf_walk(vocab_->trie(), 0, 0, mask);
+            if (can_memo && gbnf_memo_.size() < kMaxGbnfMemo)
+                gbnf_memo_.emplace(gbnf_state_.stacks, mask);
+        }
     } else if (grammar_->regex != nullptr) {
         // Every token whose bytes keep the DFA live: the same per state, so cached.
         const MaskCache::Key key{.vocab = vocab_.get(),

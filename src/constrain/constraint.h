@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,11 @@ private:
     void gbnf_walk(const ByteTrie& trie, int32_t node, size_t depth, TokenMask& mask);
     Gbnf::State gbnf_state_;
     std::vector<Gbnf::State> gbnf_levels_;
+    // Masks per parse state at a character boundary: free text such as [^\n]* returns to the same
+    // state after every character, and a walk of a 128k vocabulary costs about 30 ms. At most
+    // kMaxGbnfMemo entries (16 KiB each at 128k tokens).
+    static constexpr size_t kMaxGbnfMemo = 64;
+    std::map<std::vector<std::vector<int32_t>>, TokenMask> gbnf_memo_;
 };
 
 }  // namespace gannet::constrain
