@@ -252,3 +252,98 @@ TEST(ConstrainTest, JsonObjectMode) {
 
 }  // namespace
 }  // namespace gannet::constrain
+
+namespace gannet::constrain {
+namespace {
+
+// The `regex` response format: whole-text matches only, end of generation only when complete,
+// random walks through the masks always match, and bad patterns are refused with the reason.
+TEST(ConstrainTest, RegexGrammar) {
+    auto g = Grammar::from_regex("(yes|no): [0-9]{2,3}(\\.[0-9])? [a-z ]+!");
+    ASSERT_TRUE(g.has_value()) << g.error().message();
+    EXPECT_TRUE(walk_tokens(*g, "yes: 42 so it goes!"));
+    EXPECT_TRUE(walk_tokens(*g, "no: 100.5 x!"));
+    EXPECT_FALSE(walk_tokens(*g, "maybe: 42 x!"));
+    EXPECT_FALSE(walk_tokens(*g, "yes: 4 x!"));
+    {
+        Constraint c(*g, gpt2().vocab, {kEos});
+        ASSERT_TRUE(c.accept_bytes("yes: 42 a"));
+        TokenMask mask;
+        c.compute_mask(mask);
+        EXPECT_FALSE(mask.test(kEos));  // "!" is still due
+        EXPECT_FALSE(c.accept(kEos).ok());
+    }
+    std::mt19937 rng(3);
+    for (int run = 0; run < 20; ++run) {
+        Constraint c(*g, gpt2().vocab, {kEos});
+        TokenMask mask;
+        for (int step = 0; step < 60; ++step) {
+            c.compute_mask(mask);
+            std::vector<int32_t> allowed;
+            for (int32_t t = 0; t < gpt2().vocab->n_vocab(); ++t) {
+                if (mask.test(t))
+                    allowed.push_back(t);
+            }
+            ASSERT_FALSE(allowed.empty()) << "dead end after: " << c.text();
+            const int32_t t = mask.test(kEos) ? kEos : allowed[rng() % allowed.size()];
+            if (t == kEos)
+                break;
+            ASSERT_TRUE(c.accept(t).ok());
+        }
+        if (c.is_complete()) {
+            EXPECT_TRUE(c.validate(c.text()).ok()) << c.text();
+        }
+    }
+    for (const char* bad : {"(?=x)y", "a(b", "(a)\\1"}) {
+        auto e = Grammar::from_regex(bad);
+        ASSERT_FALSE(e.has_value()) << bad;
+        EXPECT_EQ(e.error().code(), ErrorCode::kInvalidArgument) << bad;
+        EXPECT_EQ(e.error().message().rfind("constrain: regex: ", 0), 0u) << e.error().message();
+    }
+}
+
+}  // namespace
+}  // namespace gannet::constrain
+
+namespace gannet::constrain {
+namespace {
+
+// A GBNF grammar through the masks of a real vocabulary: its sentences are allowed token by token,
+// others refused, and random walks never dead-end and end in sentences.
+TEST(ConstrainTest, GbnfGrammar) {
+    auto g = Grammar::from_gbnf(
+        "root ::= \"move \" dir \" \" steps (\", then \" dir \" \" steps){0,2} \".\"\n"
+        "dir ::= \"north\" | \"south\" | \"east\" | \"west\"\n"
+        "steps ::= [1-9] [0-9]?\n");
+    ASSERT_TRUE(g.has_value()) << g.error().message();
+    EXPECT_TRUE(walk_tokens(*g, "move north 3."));
+    EXPECT_TRUE(walk_tokens(*g, "move east 12, then south 4, then west 99."));
+    EXPECT_FALSE(walk_tokens(*g, "move up 3."));
+    EXPECT_FALSE(walk_tokens(*g, "move north 0."));
+    std::mt19937 rng(5);
+    for (int run = 0; run < 10; ++run) {
+        Constraint c(*g, gpt2().vocab, {kEos});
+        TokenMask mask;
+        bool is_done = false;
+        for (int step = 0; step < 60 && !is_done; ++step) {
+            c.compute_mask(mask);
+            std::vector<int32_t> allowed;
+            for (int32_t t = 0; t < gpt2().vocab->n_vocab(); ++t) {
+                if (mask.test(t))
+                    allowed.push_back(t);
+            }
+            ASSERT_FALSE(allowed.empty()) << "dead end after: " << c.text();
+            const int32_t t = mask.test(kEos) && (rng() & 1) ? kEos : allowed[rng() % allowed.size()];
+            is_done = t == kEos;
+            ASSERT_TRUE(c.accept(t).ok());
+        }
+        ASSERT_TRUE(is_done) << c.text();
+        EXPECT_TRUE(c.validate(c.text()).ok()) << c.text();
+    }
+    auto bad = Grammar::from_gbnf("root ::= x\n");
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error().message(), "constrain: gbnf: rule 'x' is not defined");
+}
+
+}  // namespace
+}  // namespace gannet::constrain

@@ -216,6 +216,10 @@ bool JsonMatcher::start_value(std::vector<Frame>& st, uint8_t c, MatcherState& o
         next.aux = n.has_string_enum ? 0 : -1;
         next.pat_len = n.pattern.has_value() ? 0 : -1;
         next.is_anchored = n.is_pattern_per_byte && options_.is_pattern_per_byte;
+        if (n.pattern_dfa != nullptr && options_.is_pattern_per_byte) {
+            next.dfa = n.pattern_dfa->start();
+            next.pat_len = -1;  // the DFA checks the whole pattern, exactly
+        }
     } else if ((c == '-' || (c >= '0' && c <= '9')) && (n.types & (kTypeInteger | kTypeNumber))) {
         next = make_frame(FrameKind::kNumber, node);
         if (!next.num.feed(c, n))
@@ -362,6 +366,11 @@ bool JsonMatcher::feed_name_byte(Frame& f, uint8_t c) const {
     }
     if (f.pat_len >= 0 && !feed_pattern(f, c))
         return false;
+    if (f.dfa >= 0) {
+        f.dfa = n.pattern_dfa->step(f.dfa, c);
+        if (f.dfa < 0)
+            return false;
+    }
     if (!n.has_string_enum)
         return true;
     if (f.aux < 0)
@@ -411,6 +420,8 @@ bool JsonMatcher::close_string(std::vector<Frame>& st) const {
     }
     if (f.count < n.min_length)
         return false;
+    if (f.dfa >= 0 && !n.pattern_dfa->is_accepting(f.dfa))
+        return false;
     if (f.pat_len >= 0
         && n.pattern->search(std::string_view(f.pat, static_cast<size_t>(f.pat_len)))
                == jsonschema::Regex::Match::kNo) {
@@ -423,7 +434,29 @@ bool JsonMatcher::close_string(std::vector<Frame>& st) const {
 }
 
 bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
-    Frame& f = st.back();
+    const Frame& top = st.back();
+    if (c == '"' && top.esc == 0 && top.utf8_left == 0)
+        return close_string(st);
+    return feed_string_content(st.back(), c);
+}
+
+JsonMatcher::LeafStep JsonMatcher::step_leaf(Frame* pair, uint8_t c) const {
+    Frame& f = pair[1];
+    if (f.kind == FrameKind::kNumber) {
+        NumberLexer probe = f.num;
+        if (!probe.feed(c, graph_.node(f.node)))
+            return LeafStep::kLeaves;
+        f.num = probe;
+        return LeafStep::kStepped;
+    }
+    if (c == '"' && f.esc == 0 && f.utf8_left == 0)
+        return LeafStep::kLeaves;
+    return feed_string_content(f, c) ? LeafStep::kStepped : LeafStep::kRefused;
+}
+
+// One byte of string content (anything but the closing quote). A key reads its object, the
+// frame just below `f`.
+bool JsonMatcher::feed_string_content(Frame& f, uint8_t c) const {
     const Node& n = graph_.node(f.node);
     const bool has_room = f.is_key || n.max_length < 0 || f.count < n.max_length;
     if (f.esc == 1) {
@@ -434,6 +467,8 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
             // through hex digits could strand the model on a code point no name continues with.
             f.esc = 2;
             f.code = 0;
+            if (f.dfa >= 0)
+                f.dfa = -2;  // a walk through hex digits could strand the DFA: the validator checks
             return !is_trie_bound(f);
         }
         for (int i = 0; i < 8; ++i) {
@@ -492,8 +527,6 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
         --f.utf8_left;
         return feed_name_byte(f, c);
     }
-    if (c == '"')
-        return close_string(st);
     if (c == '\\') {
         f.esc = 1;
         if (!has_room)
@@ -504,9 +537,11 @@ bool JsonMatcher::feed_string(std::vector<Frame>& st, uint8_t c) const {
             // In place, then undone: a key's check reads the object frame just below `f`.
             const int32_t aux = f.aux;
             const int16_t pat_len = f.pat_len;
+            const int32_t dfa = f.dfa;
             const bool is_ok = feed_name_byte(f, d);
             f.aux = aux;
             f.pat_len = pat_len;
+            f.dfa = dfa;
             if (is_ok)
                 return true;
         }
@@ -553,6 +588,10 @@ JsonMatcher::FreeString JsonMatcher::free_string(const MatcherState& s, size_t s
     }
     r.is_free = true;
     r.room = f.is_key || n.max_length < 0 ? -1 : n.max_length - f.count;
+    if (f.dfa >= 0) {
+        r.dfa = n.pattern_dfa.get();
+        r.dfa_state = f.dfa;
+    }
     return r;
 }
 

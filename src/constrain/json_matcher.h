@@ -54,6 +54,9 @@ struct Frame {
     // string with a pattern: the decoded content so far (-1: no pattern; -2: longer than pat, the
     // pattern is left to the final validation)
     int16_t pat_len = -1;
+    // string with a pattern DFA: its state (-1: none; -2: off after a \u escape, the final
+    // validation checks the pattern)
+    int32_t dfa = -1;
     char pat[62] = {};
     NumberLexer num;
 };
@@ -86,8 +89,18 @@ public:
     struct FreeString {
         bool is_free = false;
         int64_t room = -1;  // code points still allowed; -1 unbounded
+        // The content must also keep this DFA live (null: any content).
+        const RegexDfa* dfa = nullptr;
+        int32_t dfa_state = -1;
     };
     FreeString free_string(const MatcherState& s, size_t stack) const;
+    // The mask walk's fast path for a byte that changes only the leaf on top of a stack (string
+    // content, a number's next character): pair[1] is the leaf, pair[0] the frame below it
+    // (read by keys). kStepped: pair[1] took the byte; kRefused; kLeaves: the byte ends the leaf
+    // (a closing quote, a byte after a number) and the whole stack must step().
+    enum class LeafStep { kStepped, kRefused, kLeaves };
+    LeafStep step_leaf(Frame* pair, uint8_t c) const;
+    static bool is_leaf(const Frame& f) { return f.kind == FrameKind::kString || f.kind == FrameKind::kNumber; }
 
     const SchemaGraph& graph() const { return graph_; }
     const MatcherOptions& options() const { return options_; }
@@ -97,6 +110,7 @@ private:
     void complete_top(std::vector<Frame>& st) const;
     bool feed_root(Frame& f, uint8_t c) const;
     bool feed_string(std::vector<Frame>& st, uint8_t c) const;
+    bool feed_string_content(Frame& f, uint8_t c) const;
     bool feed_name_byte(Frame& f, uint8_t c) const;
     bool close_string(std::vector<Frame>& st) const;
     bool is_trie_bound(const Frame& f) const;

@@ -23,6 +23,7 @@ struct MaskBenchOptions {
     bool is_pattern_per_byte = true;  // MatcherOptions::is_pattern_per_byte
     int32_t max_whitespace = 0;       // the instances are compact; 0 keeps the grammar compact
     double schema_timeout_s = 60;     // a schema taking longer counts as a timeout (and fails)
+    double slow_mask_us = 0;          // > 0: report each schema whose slowest mask took this CPU time
 };
 
 struct MaskBenchResult {
@@ -34,9 +35,10 @@ struct MaskBenchResult {
     int64_t n_timeouts = 0;
     int64_t n_tests = 0;
     int64_t n_tokens = 0;
-    int64_t n_rejected_by_mask = 0;  // invalid instances refused token by token
-    int64_t n_rejected_at_end = 0;   // invalid instances refused only by the final validation
-    double mask_us_p50 = 0, mask_us_p99 = 0, mask_us_max = 0;
+    int64_t n_rejected_by_mask = 0;                            // invalid instances refused token by token
+    int64_t n_rejected_at_end = 0;                             // invalid instances refused only by the final validation
+    double mask_us_p50 = 0, mask_us_p99 = 0, mask_us_max = 0;  // wall clock
+    double mask_cpu_us_p50 = 0, mask_cpu_us_p99 = 0, mask_cpu_us_max = 0;  // this thread's CPU time
     double compile_ms_p50 = 0, compile_ms_p99 = 0;
     // The JSON line `gannet bench constrain --json` prints last.
     std::string to_json() const;

@@ -369,6 +369,9 @@ Result<Node> GraphBuilder::local_keywords(const json& s, const std::string& ptr)
         if (re.has_value()) {
             n.is_pattern_per_byte = re->is_anchored() && is_restrictive(s["pattern"].get<std::string>());
             n.pattern = std::move(*re);
+            auto dfa = RegexDfa::compile(s["pattern"].get<std::string>(), RegexDfa::Mode::kSearch);
+            if (dfa.has_value())
+                n.pattern_dfa = std::make_shared<const RegexDfa>(std::move(*dfa));
         }
     }
     for (const char* key : {"pattern", "format", "multipleOf", "uniqueItems", "contains", "propertyNames",
@@ -484,6 +487,7 @@ Node GraphBuilder::merge(const Node& a, const Node& b, int depth) {
     }
     n.pattern = a.pattern.has_value() ? a.pattern : b.pattern;
     n.is_pattern_per_byte = a.pattern.has_value() ? a.is_pattern_per_byte : b.is_pattern_per_byte;
+    n.pattern_dfa = a.pattern.has_value() ? a.pattern_dfa : b.pattern_dfa;
     if (a.pattern.has_value() && b.pattern.has_value())
         loosen();
     n.has_min = a.has_min || b.has_min;

@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "constrain/regex_dfa.h"
 #include "jsonschema/regex.h"
 
 namespace gannet::constrain {
@@ -64,10 +66,15 @@ struct Node {
     int64_t max_length = -1;  // -1: none
     bool has_string_enum = false;
     NameTrie string_enum;
-    std::optional<jsonschema::Regex> pattern;  // checked when the string closes
-    // Also checked after every character (PCRE2 partial matching): only for anchored patterns
-    // (an unanchored one may match later) that are restrictive (no '.', negated class or \S-like
-    // escape, which leave nearly every token live and cost a regex call per trie node).
+    // The pattern as a DFA (null when it is not regular or too large): checked at every byte in
+    // constant time, so every pattern it covers is enforced token by token; the matcher then
+    // ignores the two PCRE2 fields below.
+    std::shared_ptr<const RegexDfa> pattern_dfa;
+    // Without a DFA: PCRE2, checked when the string closes (the first 62 bytes of content)...
+    std::optional<jsonschema::Regex> pattern;
+    // ...and after every character (partial matching) for anchored patterns (an unanchored one
+    // may match later) that are restrictive (no '.', negated class or \S-like escape, which leave
+    // nearly every token live and cost a regex call per trie node).
     bool is_pattern_per_byte = false;
     // numbers (bounds apply to both kTypeInteger and kTypeNumber)
     bool has_min = false, has_max = false, is_min_exclusive = false, is_max_exclusive = false;

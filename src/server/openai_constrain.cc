@@ -71,6 +71,10 @@ Result<std::shared_ptr<const constrain::Grammar>> request_grammar(const Completi
         return constrain::Grammar::json_object(opts);
     if (req.response_format == "json_schema")
         return constrain::Grammar::from_schema(req.response_schema, opts);
+    if (req.response_format == "regex")
+        return constrain::Grammar::from_regex(req.response_schema.get<std::string>());
+    if (req.response_format == "grammar")
+        return constrain::Grammar::from_gbnf(req.response_schema.get<std::string>());
     return std::shared_ptr<const constrain::Grammar>();
 }
 

@@ -242,8 +242,19 @@ std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat,
                 return bad("response_format", "response_format.json_schema.schema must be an object");
             }
             out.is_schema_strict = js.contains("strict") && js["strict"].is_boolean() && js["strict"].get<bool>();
+        } else if (type == "regex") {
+            // Extension (docs/constrain.md): the whole output matches an ECMA-262 regex.
+            if (!rf.contains("regex") || !rf["regex"].is_string())
+                return bad("response_format", "response_format regex needs {\"regex\": \"<ECMA-262 pattern>\"}");
+            out.response_schema = rf["regex"];
+        } else if (type == "grammar") {
+            // Extension (docs/constrain.md): the output is a sentence of a GBNF grammar.
+            if (!rf.contains("grammar") || !rf["grammar"].is_string())
+                return bad("response_format", "response_format grammar needs {\"grammar\": \"<GBNF text>\"}");
+            out.response_schema = rf["grammar"];
         } else if (type != "json_object" && type != "text") {
-            return bad("response_format", "response_format.type must be text, json_object or json_schema");
+            return bad("response_format",
+                       "response_format.type must be text, json_object, json_schema, regex or grammar");
         }
         out.response_format = type;
     }

@@ -14,7 +14,7 @@ namespace gannet::app {
 int bench_constrain_main(const std::vector<std::string>& args) {
     std::string schemas, vocab_path;
     int64_t limit = 0, max_ws = 0, shard = 0, n_shards = 1;
-    double timeout_s = 60;
+    double timeout_s = 60, slow_mask_us = 0;
     bool is_json = false, is_verbose = false, is_pattern_at_end = false;
     Flags flags("bench constrain");
     flags.add_string("--schemas", &schemas, "folder of MaskBench schema files (*.json)");
@@ -25,6 +25,8 @@ int bench_constrain_main(const std::vector<std::string>& args) {
     flags.add_int("--shards", &n_shards, "split the files into N interleaved shards (default 1)");
     flags.add_int("--max-whitespace", &max_ws, "blanks allowed in a row between JSON tokens (default 0: compact)");
     flags.add_float("--schema-timeout", &timeout_s, "seconds per schema before it counts as a timeout (default 60)");
+    flags.add_float("--slow-mask-us", &slow_mask_us,
+                    "report (stderr) each schema whose slowest mask took at least this long, and where");
     flags.add_bool("--patterns-at-end", &is_pattern_at_end,
                    "check patterns only when a string closes (no per-character masks)");
     flags.add_bool("--json", &is_json, "print only the final JSON line on stdout");
@@ -58,9 +60,10 @@ int bench_constrain_main(const std::vector<std::string>& args) {
                                        .n_shards = static_cast<int32_t>(n_shards),
                                        .is_pattern_per_byte = !is_pattern_at_end,
                                        .max_whitespace = static_cast<int32_t>(max_ws),
-                                       .schema_timeout_s = timeout_s},
+                                       .schema_timeout_s = timeout_s,
+                                       .slow_mask_us = slow_mask_us},
                                       **tok, [&](const std::string& name, const std::string& verdict) {
-                                          if (is_verbose || (verdict != "pass" && !is_json)) {
+                                          if (is_verbose || verdict.starts_with("slow") || (verdict != "pass" && !is_json)) {
                                               std::fprintf(stderr, "%s: %s\n", name.c_str(), verdict.c_str());
                                           }
                                       });
