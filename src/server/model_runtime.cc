@@ -6,6 +6,7 @@
 #include "runner/runner.h"
 #include "tensor/kv_quant.h"
 #ifdef GANNET_CUDA
+#include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
 #include "runner/cuda/cuda_runner.h"
 #endif
@@ -28,25 +29,41 @@ std::string model_name_of(const std::string& path) {
 }
 
 Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, const engine::EngineConfig& ec,
-                                                    const std::string& device) {
-    if (device == "cpu") {
+                                                    const ModelRuntimeOptions& options) {
+    if (options.device == "cpu") {
+        if (options.placement != "device" || options.vram_budget_bytes != -1) {
+            return make_error(ErrorCode::kInvalidArgument, "--placement and --vram-budget need --device cuda");
+        }
         return engine::Engine::create(*rt.model, *rt.tokenizer, ec);
     }
-    if (device != "cuda") {
-        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
+    if (options.device != "cuda") {
+        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'",
+                          options.device.c_str());
     }
 #ifdef GANNET_CUDA
-    if (ec.kv_type != tensor::DType::kF32) {
-        return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
+    if (ec.kv_type != tensor::DType::kF32 && ec.kv_type != tensor::DType::kF16) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
+                          tensor::dtype_name(ec.kv_type));
     }
-    // Weights go to the GPU once; the runner keeps the paged KV cache in device memory (the model's
-    // own contiguous cache is not used, so it gets one position).
+    GANNET_ASSIGN_OR_RETURN(memory::Placement placement, memory::parse_placement(options.placement));
+    const kvcache::KvDType kv_dtype =
+        ec.kv_type == tensor::DType::kF16 ? kvcache::KvDType::kF16 : kvcache::KvDType::kF32;
+    GANNET_ASSIGN_OR_RETURN(
+        kvcache::KvCacheLayout layout,
+        runner::paged_layout(*rt.model,
+                             {.n_blocks = ec.n_kv_blocks + 1, .block_size = ec.block_size, .kv_type = ec.kv_type}));
+    // Weights go to the GPU once (the placement plan leaves room for the paged cache the runner
+    // allocates next, its spare block included).
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
-                            model::cuda::CudaModel::create(*rt.model, {.n_ctx = 1}));
+                            model::cuda::CudaModel::create(*rt.model, {.n_ctx = 1,
+                                                                       .placement = placement,
+                                                                       .vram_budget_bytes = options.vram_budget_bytes,
+                                                                       .reserved_bytes = layout.total_bytes()}));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
                             runner::CudaRunner::create(std::move(cm), {.n_blocks = ec.n_kv_blocks,
                                                                        .block_size = ec.block_size,
-                                                                       .is_deterministic = ec.is_deterministic}));
+                                                                       .is_deterministic = ec.is_deterministic,
+                                                                       .kv_dtype = kv_dtype}));
     return engine::Engine::create(*rt.model, *rt.tokenizer, ec, std::move(cr));
 #else
     return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
@@ -100,7 +117,7 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.max_batch_tokens = static_cast<int32_t>(options.max_batch_tokens);
     ec.n_threads = options.n_threads;
     ec.is_deterministic = options.is_deterministic;
-    GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
+    GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options));
     rt->model_name = model_name_of(options.model_path);
     return rt;
 }

@@ -17,21 +17,23 @@ namespace gannet::server {
 
 struct ModelRuntimeOptions {
     std::string model_path;
-    int64_t n_ctx = 0;               // prompt + completion per request; 0: the model's, at most 8192
-    int64_t n_kv_blocks = 0;         // paged KV blocks of 16 tokens; 0: n_kv_contexts, at most 1 GiB
-    int64_t n_kv_contexts = 64;      // with n_kv_blocks 0: room for this many full contexts (>= 1)
-    int64_t max_batch_tokens = 512;  // tokens per engine step
-    int n_threads = 1;               // compute threads (resolved: >= 1)
-    bool is_deterministic = false;   // cuda: one token per product (the CPU path always is)
-    std::string device = "cpu";      // cpu or cuda
-    std::string kv_type = "f32";     // f32, f16, q8_0 or q4_0 (cuda: f32 only)
+    int64_t n_ctx = 0;                 // prompt + completion per request; 0: the model's, at most 8192
+    int64_t n_kv_blocks = 0;           // paged KV blocks of 16 tokens; 0: n_kv_contexts, at most 1 GiB
+    int64_t n_kv_contexts = 64;        // with n_kv_blocks 0: room for this many full contexts (>= 1)
+    int64_t max_batch_tokens = 512;    // tokens per engine step
+    int n_threads = 1;                 // compute threads (resolved: >= 1)
+    bool is_deterministic = false;     // cuda: one token per product (the CPU path always is)
+    std::string device = "cpu";        // cpu or cuda
+    std::string kv_type = "f32";       // f32, f16, q8_0 or q4_0 (cuda: f32 or f16)
+    std::string placement = "device";  // cuda weights: device, mapped or stream (memory/placement.h)
+    int64_t vram_budget_bytes = -1;    // cuda: device bytes for weights; -1: free memory
 };
 
 class ModelRuntime {
 public:
     // kInvalidArgument for sizes outside their ranges (the message names the flag and the range),
-    // an unknown device or kv type; kUnimplemented for cuda without a CUDA build or with a non-f32
-    // cache; errors of loading the model, tokenizer and template.
+    // an unknown device, kv type or placement; kUnimplemented for cuda without a CUDA build or with a
+    // q8_0 / q4_0 cache; errors of loading the model, tokenizer and template.
     static Result<std::shared_ptr<OpenAiRuntime>> create(const ModelRuntimeOptions& options);
 };
 

@@ -19,7 +19,7 @@ namespace gannet::model::cuda {
 // Where the step's tokens go: per-token sequence index and position, and the sequences' block tables.
 struct PagedStepArgs {
     void* kv = nullptr;             // layout.total_bytes() bytes, device
-    kvcache::KvCacheLayout layout;  // dtype kF32
+    kvcache::KvCacheLayout layout;  // dtype kF32 (paged_store_kv: also kF16, kBF16)
     int32_t layer = 0;
     const int32_t* token_seq = nullptr;     // [n_tokens], device: index into the block tables
     const int32_t* positions = nullptr;     // [n_tokens], device
@@ -29,7 +29,8 @@ struct PagedStepArgs {
 };
 
 // K rows [n_tokens, n_kv_heads * head_dim] and V rows (same shape) into their slots of `layer`.
-// kInvalidArgument for bad sizes or null pointers; kUnimplemented for a non-f32 cache.
+// An f16 / bf16 cache gets the values rounded to nearest. kInvalidArgument for bad sizes or null
+// pointers; kUnimplemented for a quantized cache.
 // REQUIRES (device data, unchecked): every position and block id in range of its table and cache.
 Status paged_store_kv(const PagedStepArgs& a, const float* k, const float* v, cudaStream_t stream);
 

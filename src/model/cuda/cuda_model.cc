@@ -39,6 +39,7 @@ CudaModel::~CudaModel() {
     if (graph_ != nullptr) {
         cudaGraphExecDestroy(graph_);
     }
+    drop_graphs();
 }
 
 Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const CudaModelOptions& options) {
@@ -59,9 +60,9 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
     m->split_kv_decode_ = options.split_kv_decode;
     m->fuse_decode_ops_ = options.fuse_decode_ops;
     m->repack_q4_0_ = options.repack_q4_0;
-    GANNET_ASSIGN_OR_RETURN(m->attn_scratch_,
-                            DeviceBuffer::allocate(decode_attention_scratch_floats(c.n_heads, c.head_dim_v, n_ctx) *
-                                                   sizeof(float)));
+    GANNET_ASSIGN_OR_RETURN(
+        m->attn_scratch_,
+        DeviceBuffer::allocate(decode_attention_scratch_floats(c.n_heads, c.head_dim_v, n_ctx) * sizeof(float)));
     GANNET_ASSIGN_OR_RETURN(m->stream_, gannet::cuda::Stream::create());
     GANNET_ASSIGN_OR_RETURN(m->cublas_, kc::CublasHandle::create());
     // The cache before the weights, so the placement plan sees the device memory that is really left.
@@ -73,6 +74,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const C
     GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->k_cache_.data(), 0, k_bytes), "memset k cache"));
     GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->v_cache_.data(), 0, v_bytes), "memset v cache"));
     GANNET_RETURN_IF_ERROR(m->upload(model, options));
+    m->has_flash_ = c.head_dim_k == c.head_dim_v && kc::paged_prefill_supported(c.head_dim_k);
     return m;
 }
 
@@ -107,8 +109,8 @@ LayerBlock layer_block(const LayerWeights& lw) {
 // workspace), kept out of the weight budget: a 512-token chunk with every row's logits, plus 256 MiB.
 uint64_t headroom_bytes(const ModelConfig& c, int64_t n_ctx) {
     const int64_t t = std::min<int64_t>(n_ctx, 512);
-    const int64_t floats = t * (3 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_heads * c.head_dim_v +
-                                2 * c.n_ff + c.n_vocab + 2);
+    const int64_t floats =
+        t * (3 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_heads * c.head_dim_v + 2 * c.n_ff + c.n_vocab + 2);
     return static_cast<uint64_t>(floats) * sizeof(float) + (uint64_t{256} << 20);
 }
 
@@ -162,8 +164,7 @@ Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w, memory
     return m;
 }
 
-Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory::Where where,
-                                                  const void* stream_slot) {
+Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory::Where where, const void* stream_slot) {
     Layer L;
     GANNET_ASSIGN_OR_RETURN(L.attn_norm, upload_vector(lw.attn_norm));
     GANNET_ASSIGN_OR_RETURN(L.bq, upload_vector(lw.bq));
@@ -247,7 +248,7 @@ Status CudaModel::upload(const Model& model, const CudaModelOptions& options) {
         in.free_bytes = UINT64_MAX;  // today's behaviour: allocate, and report running out as it happens
     } else {
         GANNET_ASSIGN_OR_RETURN(memory::cuda::DeviceMemoryInfo info, memory::cuda::query_device_memory());
-        const uint64_t headroom = headroom_bytes(cfg_, n_ctx_);
+        const uint64_t headroom = headroom_bytes(cfg_, n_ctx_) + options.reserved_bytes;
         in.free_bytes = info.free_bytes > headroom ? info.free_bytes - headroom : 0;
     }
     GANNET_ASSIGN_OR_RETURN(plan_, memory::plan_placement(in));
@@ -331,8 +332,8 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     GANNET_RETURN_IF_ERROR(alloc(up_, t * c.n_ff));
     GANNET_RETURN_IF_ERROR(alloc(logits_, r * c.n_vocab));
     GANNET_RETURN_IF_ERROR(alloc(ids_, 2 * t));
-    GANNET_ASSIGN_OR_RETURN(host_ids_, PinnedBuffer::allocate(static_cast<size_t>(2 * t) * sizeof(int32_t),
-                                                              PinnedMapping::kUnmapped));
+    GANNET_ASSIGN_OR_RETURN(
+        host_ids_, PinnedBuffer::allocate(static_cast<size_t>(2 * t) * sizeof(int32_t), PinnedMapping::kUnmapped));
     GANNET_ASSIGN_OR_RETURN(host_logits_, PinnedBuffer::allocate(static_cast<size_t>(r * c.n_vocab) * sizeof(float),
                                                                  PinnedMapping::kUnmapped));
     size_t scratch = 0;
@@ -362,11 +363,12 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
         cudaGraphExecDestroy(graph_);
         graph_ = nullptr;
     }
+    drop_graphs();
     return Status();
 }
 
 void* CudaModel::int8_x_target(std::initializer_list<const Matrix*> ms, int64_t n_in, int64_t n_tokens) const {
-    if (!fuse_decode_ops_ || n_tokens > kc::kMatvecMaxTokens || n_in % 32 != 0
+    if (!fuse_decode_ops_ || is_det_step_ || n_tokens > kc::kMatvecMaxTokens || n_in % 32 != 0
         || scratch_bytes_ < kc::int8_x_size_bytes(n_tokens * n_in)) {
         return nullptr;
     }
@@ -380,6 +382,13 @@ void* CudaModel::int8_x_target(std::initializer_list<const Matrix*> ms, int64_t 
 
 Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_tokens, ProjectX x_form,
                           kc::MatvecOutput y_mode) {
+    if (is_det_step_ && n_tokens > 1) {
+        // Deterministic: the same one-token kernel for every row, whatever the batch.
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            GANNET_RETURN_IF_ERROR(project(w, x + t * w.n_in, y + t * w.n_out, 1, ProjectX::kF32, y_mode));
+        }
+        return Status();
+    }
     if (y_mode == kc::MatvecOutput::kAccumulate
         && (w.dtype == tensor::DType::kF32 || n_tokens > kc::kMatvecMaxTokens)) {
         return make_error(ErrorCode::kInternal, "cuda model: accumulating product of %s over %lld tokens (matvec only)",
@@ -390,11 +399,11 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
         const float alpha = 1.0f;
         const float beta = 0.0f;
         GANNET_RETURN_IF_ERROR(kc::cublas_status(cublasSetStream(cublas_.get(), stream_.get()), "cublasSetStream"));
-        return kc::cublas_status(cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n_out),
-                                             static_cast<int>(n_tokens), static_cast<int>(w.n_in), &alpha,
-                                             static_cast<const float*>(w.data), static_cast<int>(w.n_in), x,
-                                             static_cast<int>(w.n_in), &beta, y, static_cast<int>(w.n_out)),
-                                 "cublasSgemm");
+        return kc::cublas_status(
+            cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n_out), static_cast<int>(n_tokens),
+                        static_cast<int>(w.n_in), &alpha, static_cast<const float*>(w.data), static_cast<int>(w.n_in),
+                        x, static_cast<int>(w.n_in), &beta, y, static_cast<int>(w.n_out)),
+            "cublasSgemm");
     }
     if (n_tokens <= kc::kMatvecMaxTokens) {
         return kc::matvec({.w = w.data,
@@ -583,9 +592,13 @@ Status CudaModel::qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v
         GANNET_RETURN_IF_ERROR(kc::rms_norm(
             {.x = q, .w = w.q_norm, .out = q, .n_rows = n_tokens * c.n_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
             s));
-        GANNET_RETURN_IF_ERROR(kc::rms_norm(
-            {.x = k, .w = w.k_norm, .out = k, .n_rows = n_tokens * c.n_kv_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
-            s));
+        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = k,
+                                             .w = w.k_norm,
+                                             .out = k,
+                                             .n_rows = n_tokens * c.n_kv_heads,
+                                             .dim = c.head_dim_k,
+                                             .eps = c.norm_eps},
+                                            s));
     }
     return Status();
 }
@@ -713,8 +726,8 @@ Result<std::span<const float>> CudaModel::forward(std::span<const int32_t> token
     // milliseconds per layer) against the ~0.4 ms of launches per token the graph saves, and the copies
     // depend on the copy stream's events and on which layer each buffer holds, state outside the graph.
     // `mapped` and `device` keep it (mapped pointers are fixed addresses like device ones).
-    const bool graphable = use_graph_ && n_tokens == 1 && n_rows == 1 && output_.dtype != tensor::DType::kF32 &&
-                           layers_.front().wq.dtype != tensor::DType::kF32 && plan_.n_layers_streamed == 0;
+    const bool graphable = use_graph_ && n_tokens == 1 && n_rows == 1 && output_.dtype != tensor::DType::kF32
+                           && layers_.front().wq.dtype != tensor::DType::kF32 && plan_.n_layers_streamed == 0;
     if (graphable) {
         if (graph_ == nullptr) {
             GANNET_RETURN_IF_ERROR(

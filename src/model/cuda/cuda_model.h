@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
@@ -35,8 +36,8 @@
 namespace gannet::model::cuda {
 
 struct CudaModelOptions {
-    int64_t n_ctx = 0;        // KV cache positions; 0: min(n_ctx_train, 4096)
-    bool use_graph = true;    // capture one-token decode steps into a CUDA graph
+    int64_t n_ctx = 0;            // KV cache positions; 0: min(n_ctx_train, 4096)
+    bool use_graph = true;        // capture one-token decode steps into a CUDA graph
     bool split_kv_decode = true;  // one-token steps use decode_attention (split-KV) over the cache
     // Steps of <= kMatvecMaxTokens tokens quantize each product input to int8 once, inside the op
     // that produces it (rms_norm, glu), and add the wo / w_down products into the residual inside
@@ -49,6 +50,16 @@ struct CudaModelOptions {
     bool repack_q4_0 = true;
     memory::Placement placement = memory::Placement::kDevice;  // where weight matrices live
     int64_t vram_budget_bytes = -1;  // device bytes for weight matrices; -1: free device memory
+    uint64_t reserved_bytes = 0;     // device memory the placement plan leaves free (the runner's KV cache)
+};
+
+// The paged KV cache forward_batch reads and writes (kvcache/kv_layout.h; f32, f16 or bf16).
+struct PagedKv {
+    void* kv = nullptr;  // device: layout.total_bytes() bytes, plus one block when spare_block >= 0
+    kvcache::KvCacheLayout layout;
+    // layout.n_blocks: the extra block after the cache, which no sequence uses; the padding rows of
+    // captured decode graphs write there. -1: no spare block, so no graphs.
+    int32_t spare_block = -1;
 };
 
 class CudaModel {
@@ -76,12 +87,14 @@ public:
     // Where the weights went (placement.describe() gives one line for logs and benches).
     const memory::Plan& placement() const { return plan_; }
 
-    // cuda_model_batch.cc (the CUDA runner's forward): Model::forward_batch over a paged f32 KV cache
-    // in device memory (kv: layout.total_bytes() bytes). Logits [rows needing them, n_vocab] are host
-    // memory valid until the next call. is_deterministic: every product runs one token at a time
-    // through the same kernel, so a token's logits never depend on what it is batched with.
-    Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, void* kv,
-                                                 const kvcache::KvCacheLayout& layout, bool is_deterministic);
+    // cuda_model_batch.cc (the CUDA runner's forward): Model::forward_batch over a paged KV cache in
+    // device memory. Logits [rows, n_vocab] are host memory valid until the next call: one row per
+    // sequence with is_logits_needed, and one per token of a sequence with is_all_logits_needed. is_deterministic:
+    // every product runs one token at a time through the same kernel and every token through paged attention, so a
+    // token's logits never depend on what it is batched with. Errors: kInvalidArgument for a layout that does not match
+    // the model, a block id, token id or position the cache or model cannot take.
+    Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, const PagedKv& kv,
+                                                 bool is_deterministic);
     // Whole-block copies (K, V of every layer) of that cache, in list order, on the model's stream.
     Status copy_kv_blocks(std::span<const kvcache::BlockCopy> copies, void* kv, const kvcache::KvCacheLayout& layout);
     cudaStream_t stream() const { return stream_.get(); }
@@ -151,10 +164,10 @@ private:
                             ProjectX x_form);
 
     ModelConfig cfg_;
-    std::vector<gannet::cuda::DeviceBuffer> buffers_;  // owns every uploaded weight in device memory
+    std::vector<gannet::cuda::DeviceBuffer> buffers_;       // owns every uploaded weight in device memory
     std::vector<gannet::cuda::PinnedBuffer> host_buffers_;  // mapped and streamed weights (pinned)
     memory::Plan plan_;
-    std::vector<int64_t> stream_index_;  // per layer: its block in streamer_, -1 when not streamed
+    std::vector<int64_t> stream_index_;     // per layer: its block in streamer_, -1 when not streamed
     memory::cuda::LayerStreamer streamer_;  // empty unless some layer is streamed
     size_t weight_bytes_ = 0;
     Matrix token_embd_, output_;
@@ -171,7 +184,7 @@ private:
     int64_t cap_tokens_ = 0;
     int64_t cap_rows_ = 0;
     gannet::cuda::DeviceBuffer x_, xb_, q_, kc_, vc_, att_, out_, gate_, up_, logits_, ids_, scratch_;
-    gannet::cuda::PinnedBuffer host_ids_;     // tokens then positions
+    gannet::cuda::PinnedBuffer host_ids_;  // tokens then positions
     gannet::cuda::PinnedBuffer host_logits_;
     size_t scratch_bytes_ = 0;
 
@@ -183,10 +196,38 @@ private:
     cudaGraphExec_t graph_ = nullptr;
 
     // cuda_model_batch.cc
-    Status batch_layer(int64_t l, const PagedStepArgs& step, bool is_deterministic);
-    Status project_batch(const Matrix& w, const float* x, float* y, int64_t n_tokens, bool is_deterministic);
-    gannet::cuda::DeviceBuffer batch_ids_;      // tokens, positions, token_seq, logit rows, block tables
+    struct FlashChunk {  // a prefill chunk that goes through the paged flash kernel
+        int64_t first_token = 0;
+        int64_t n_tokens = 0;
+        int32_t seq = 0;  // its block-table row
+    };
+    struct BatchStep {  // one step's device-side description (pointers into the staging buffer)
+        PagedKv kv;
+        const int32_t* tokens = nullptr;
+        const int32_t* positions = nullptr;
+        const int32_t* token_seq = nullptr;
+        const int32_t* logit_rows = nullptr;
+        const int32_t* query_rows = nullptr;  // tokens that go through paged attention
+        const int32_t* block_tables = nullptr;
+        int32_t max_blocks = 0;
+        int64_t n_tokens = 0;
+        int64_t n_rows = 0;
+        int64_t n_queries = 0;
+        std::vector<FlashChunk> flash;
+    };
+    Status enqueue_batch(const BatchStep& st);
+    Status batch_layer(int64_t l, const BatchStep& st);
+    Status batch_attention(int64_t l, const BatchStep& st);
+    // Grows attn_scratch_ for n_queries of up to max_blocks blocks (capped; larger steps go in groups).
+    Status reserve_attention(const kvcache::KvCacheLayout& layout, int64_t max_blocks, int64_t n_queries);
+    void drop_graphs();
+    bool is_det_step_ = false;              // the step in flight is deterministic: project() goes one token at a time
+    bool has_flash_ = false;                // the paged flash prefill kernel takes this model's heads on this device
+    gannet::cuda::DeviceBuffer batch_ids_;  // staging of an eager step
+    gannet::cuda::DeviceBuffer graph_ids_;  // staging of a graph step (fixed address, read by the graphs)
     gannet::cuda::PinnedBuffer batch_host_ids_;
+    std::vector<int32_t> host_stage_;
+    std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> batch_graphs_;  // (batch bucket, blocks bucket)
 };
 
 }  // namespace gannet::model::cuda
