@@ -122,4 +122,51 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     return rt;
 }
 
+Result<std::unique_ptr<SequenceRunner>> SequenceRunner::create(model::Model& model, const std::string& device,
+                                                               int64_t n_positions, int n_threads,
+                                                               tensor::DType kv_type) {
+    constexpr int32_t kBlockSize = 16;
+    if (n_positions < 1 || n_positions > (int64_t{1} << 30)) {
+        return make_error(ErrorCode::kInvalidArgument, "sequence runner: %lld positions (need 1..2^30)",
+                          static_cast<long long>(n_positions));
+    }
+    const auto n_blocks = static_cast<int32_t>((n_positions + kBlockSize - 1) / kBlockSize);
+    if (device == "cpu") {
+        GANNET_ASSIGN_OR_RETURN(
+            std::unique_ptr<runner::Runner> r,
+            runner::Runner::create(
+                model, {.n_blocks = n_blocks, .block_size = kBlockSize, .n_threads = n_threads, .kv_type = kv_type}));
+        runner::Runner* raw = r.get();
+        return std::unique_ptr<SequenceRunner>(
+            new SequenceRunner(std::move(r), [raw](std::span<const int32_t> t, int32_t pos, model::LogitsMode mode) {
+                return raw->run_sequence(t, pos, mode);
+            }));
+    }
+    if (device != "cuda") {
+        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
+    }
+#ifdef GANNET_CUDA
+    if (kv_type != tensor::DType::kF32 && kv_type != tensor::DType::kF16) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
+                          tensor::dtype_name(kv_type));
+    }
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
+                            model::cuda::CudaModel::create(model, {.n_ctx = 1}));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> r,
+                            runner::CudaRunner::create(
+                                std::move(cm), {.n_blocks = n_blocks,
+                                                .block_size = kBlockSize,
+                                                .kv_dtype = kv_type == tensor::DType::kF16 ? kvcache::KvDType::kF16
+                                                                                           : kvcache::KvDType::kF32}));
+    runner::CudaRunner* raw = r.get();
+    return std::unique_ptr<SequenceRunner>(
+        new SequenceRunner(std::move(r), [raw](std::span<const int32_t> t, int32_t pos, model::LogitsMode mode) {
+            return raw->run_sequence(t, pos, mode);
+        }));
+#else
+    (void)n_threads;
+    return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+#endif
+}
+
 }  // namespace gannet::server

@@ -7,10 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "base/result.h"
+#include "model/model.h"
+#include "runner/step_runner.h"
 #include "server/openai_routes.h"
 
 namespace gannet::server {
@@ -35,6 +39,30 @@ public:
     // an unknown device, kv type or placement; kUnimplemented for cuda without a CUDA build or with a
     // q8_0 / q4_0 cache; errors of loading the model, tokenizer and template.
     static Result<std::shared_ptr<OpenAiRuntime>> create(const ModelRuntimeOptions& options);
+};
+
+// One sequence outside any engine, through the runner of a device (the one forward of each backend):
+// what `gannet logits` and `gannet perplexity` score with. Not thread-safe.
+class SequenceRunner {
+public:
+    // Borrows model (it must outlive the result). n_positions: the longest pos + n a call may reach.
+    // device "cpu" or "cuda"; kv_type as ModelRuntimeOptions (cuda: f32 or f16). kInvalidArgument for
+    // an unknown device or n_positions < 1; kUnimplemented for cuda without a CUDA build or with a
+    // quantized cache; the runners' errors.
+    static Result<std::unique_ptr<SequenceRunner>> create(model::Model& model, const std::string& device,
+                                                          int64_t n_positions, int n_threads, tensor::DType kv_type);
+    // Tokens at [pos, pos + n) after the positions before pos (computed by earlier calls). Logits of
+    // the last token (kLast) or of every token (kAll), valid until the next call.
+    Result<std::span<const float>> run(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode) {
+        return run_(tokens, pos, mode);
+    }
+
+private:
+    using RunFn = std::function<Result<std::span<const float>>(std::span<const int32_t>, int32_t, model::LogitsMode)>;
+    SequenceRunner(std::unique_ptr<runner::StepRunner> owner, RunFn run)
+        : owner_(std::move(owner)), run_(std::move(run)) {}
+    std::unique_ptr<runner::StepRunner> owner_;
+    RunFn run_;
 };
 
 }  // namespace gannet::server
