@@ -55,8 +55,7 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
     // Weights go to the GPU once (the placement plan leaves room for the paged cache the runner
     // allocates next, its spare block included).
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
-                            model::cuda::CudaModel::create(*rt.model, {.n_ctx = 1,
-                                                                       .placement = placement,
+                            model::cuda::CudaModel::create(*rt.model, {.placement = placement,
                                                                        .vram_budget_bytes = options.vram_budget_bytes,
                                                                        .reserved_bytes = layout.total_bytes()}));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
@@ -150,8 +149,7 @@ Result<std::unique_ptr<SequenceRunner>> SequenceRunner::create(model::Model& mod
         return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
                           tensor::dtype_name(kv_type));
     }
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
-                            model::cuda::CudaModel::create(model, {.n_ctx = 1}));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm, model::cuda::CudaModel::create(model, {}));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> r,
                             runner::CudaRunner::create(
                                 std::move(cm), {.n_blocks = n_blocks,

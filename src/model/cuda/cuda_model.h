@@ -1,16 +1,12 @@
-// CudaModel: the forward pass of a loaded Model (llama, qwen2, qwen3, gemma3) on the GPU, for one
-// sequence. Weights are copied to device memory once (placement `device`); the KV cache is a
-// contiguous f32 [n_layers][n_ctx][k_dim or v_dim] device buffer. Prefill (more than
-// kMatvecMaxTokens tokens) multiplies through cuBLAS (gemm.h), decode through the matvec kernels;
-// F32 matrices go through cublasSgemm either way. Attention is prefill_attention over the
-// contiguous cache for prompts and split-KV decode_attention (model_ops.h) for one-token steps.
-// A one-token decode step is captured into a CUDA graph on first use and
-// replayed afterwards (token and position live in device memory, so the graph is position-free).
+// CudaModel: the one CUDA forward of a loaded Model (llama, qwen2, qwen3, gemma3): forward_batch
+// over the CUDA runner's paged KV cache (cuda_model_batch.cc says how it runs). Weights are copied to
+// device memory once; matrices go through the dp4a / half matvec kernels up to kMatvecMaxTokens
+// rows and cuBLAS (gemm.h) above; F32 matrices through cublasSgemm either way.
 // Weight placement (src/memory/placement.h, options.placement / vram_budget_bytes): `device` keeps every
 // matrix in device memory; `mapped` keeps what fits the budget there and reads the rest from mapped
 // pinned host memory; `stream` copies the layers that do not fit into two device buffers, one layer
 // ahead of the compute (memory::cuda::LayerStreamer). Norm and bias vectors always live on the device.
-// Owner: model (CUDA). Thread-safety: one thread calls forward() at a time.
+// Owner: model (CUDA). Thread-safety: one thread calls forward_batch() at a time.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -36,13 +32,10 @@
 namespace gannet::model::cuda {
 
 struct CudaModelOptions {
-    int64_t n_ctx = 0;            // KV cache positions; 0: min(n_ctx_train, 4096)
-    bool use_graph = true;        // capture one-token decode steps into a CUDA graph
-    bool split_kv_decode = true;  // one-token steps use decode_attention (split-KV) over the cache
+    bool use_graph = true;  // capture decode steps (one token per sequence) into CUDA graphs
     // Steps of <= kMatvecMaxTokens tokens quantize each product input to int8 once, inside the op
     // that produces it (rms_norm, glu), and add the wo / w_down products into the residual inside
-    // the matvec; every step ropes q and k and stores k and v in one launch (rope_store). Same
-    // arithmetic as the unfused launches: the logits are bit-identical.
+    // the matvec. Same arithmetic as the unfused launches: the logits are bit-identical.
     bool fuse_decode_ops = true;
     // Q4_0 matrices placed in device memory (not token_embd, which the embedding lookup reads) are
     // repacked at upload into kernels::cuda::WeightLayout::kQ4_0Split (aligned nibble loads); same
@@ -65,7 +58,7 @@ struct PagedKv {
 class CudaModel {
 public:
     // Uploads model's weights and vectors (copies: model need not outlive the result).
-    // Errors: kInvalidArgument for a bad n_ctx or vram_budget_bytes; kUnimplemented for a matrix dtype
+    // Errors: kInvalidArgument for a bad vram_budget_bytes; kUnimplemented for a matrix dtype
     // without a CUDA product; kResourceExhausted when device memory runs out or the budget cannot hold
     // the placement (the message names the sizes); kInternal for other CUDA failures.
     static Result<std::unique_ptr<CudaModel>> create(const Model& model, const CudaModelOptions& options);
@@ -74,15 +67,7 @@ public:
     CudaModel& operator=(const CudaModel&) = delete;
     ~CudaModel();
 
-    // Same contract as Model::forward with the cache held inside: positions consecutive, starting at
-    // or before n_pos(), ending before n_ctx(). The view is valid until the next call.
-    Result<std::span<const float>> forward(std::span<const int32_t> tokens, std::span<const int32_t> positions,
-                                           LogitsMode mode);
-
     const ModelConfig& config() const { return cfg_; }
-    int64_t n_ctx() const { return n_ctx_; }
-    int64_t n_pos() const { return n_pos_; }
-    void set_n_pos(int64_t n) { n_pos_ = n; }  // REQUIRES 0 <= n <= n_ctx()
     size_t weight_bytes() const { return weight_bytes_; }
     // Where the weights went (placement.describe() gives one line for logs and benches).
     const memory::Plan& placement() const { return plan_; }
@@ -152,10 +137,7 @@ private:
     // scratch_ when the fused decode path should write x (n_tokens rows of n_in) there in int8 for
     // these matrices (one of them has an int8 path and scratch_ is large enough); nullptr otherwise.
     void* int8_x_target(std::initializer_list<const Matrix*> ms, int64_t n_in, int64_t n_tokens) const;
-    // Queues the whole forward for n_tokens whose ids and positions are already in tokens_d_/positions_d_.
-    Status enqueue(int64_t n_tokens, int64_t n_rows);
-    Status layer(int64_t l, int64_t n_tokens);
-    // Shared by layer() and batch_layer(): the projected Q/K/V rows get their biases and QK-norm
+    // The projected Q/K/V rows get their biases and QK-norm
     // (qkv_bias_and_norm), and layer l's RoPE arguments for q (rope_args; set .x / .n_heads for k).
     Status qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v, int64_t n_tokens, cudaStream_t s);
     kernels::cuda::RopeArgs rope_args(int64_t l, float* q, const int32_t* positions, int64_t n_tokens) const;
@@ -175,10 +157,6 @@ private:
     const float* rope_freqs_ = nullptr;
     std::vector<Layer> layers_;
 
-    int64_t n_ctx_ = 0;
-    int64_t n_pos_ = 0;
-    gannet::cuda::DeviceBuffer k_cache_, v_cache_;
-
     gannet::cuda::Stream stream_;
     kernels::cuda::CublasHandle cublas_;
     int64_t cap_tokens_ = 0;
@@ -189,11 +167,9 @@ private:
     size_t scratch_bytes_ = 0;
 
     bool use_graph_ = true;
-    bool split_kv_decode_ = true;
     bool fuse_decode_ops_ = true;
     bool repack_q4_0_ = true;
-    gannet::cuda::DeviceBuffer attn_scratch_;  // decode_attention partials
-    cudaGraphExec_t graph_ = nullptr;
+    gannet::cuda::DeviceBuffer attn_scratch_;  // paged_attention partials
 
     // cuda_model_batch.cc
     struct FlashChunk {  // a prefill chunk that goes through the paged flash kernel

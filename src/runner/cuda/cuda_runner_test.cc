@@ -116,7 +116,7 @@ void check_against_cpu(const std::string& name, kvcache::KvDType kv_dtype) {
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     Model& cpu_model = **loaded;
     const int64_t n_vocab = cpu_model.config().n_vocab;
-    auto gpu_model = CudaModel::create(cpu_model, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(cpu_model, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const int32_t n_blocks = 128;
     auto cpu = Runner::create(cpu_model, {.n_blocks = n_blocks,
@@ -240,7 +240,7 @@ TEST(CudaRunner, RunSequenceMatchesCpu) {
         auto loaded = Model::load(fixture(name));
         ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
         const int64_t n_vocab = (*loaded)->config().n_vocab;
-        auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+        auto gpu_model = CudaModel::create(**loaded, {});
         ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
         auto cpu = Runner::create(**loaded, {.n_blocks = 8, .block_size = kBlockSize, .n_threads = 2});
         ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
@@ -287,7 +287,7 @@ void check_batch_invariance(const std::string& name) {
     auto loaded = Model::load(fixture(name));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int64_t n_vocab = (*loaded)->config().n_vocab;
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const int32_t n_gen = 12;
 
@@ -366,7 +366,7 @@ TEST(CudaRunner, BlockCopiesOnDevice) {
     auto loaded = Model::load(fixture("llama-f32"));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int64_t n_vocab = (*loaded)->config().n_vocab;
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const std::vector<int32_t> a_prompt = prompt(20, 7, n_vocab);
     const std::vector<kvcache::BlockId> a_table = {0, 1};
@@ -433,7 +433,7 @@ TEST(CudaRunner, RejectsBadInput) {
     auto loaded = Model::load(fixture("llama-f32"));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int32_t n_vocab = static_cast<int32_t>((*loaded)->config().n_vocab);
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     EXPECT_EQ(CudaRunner::create(**gpu_model, {.n_blocks = 0}).error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(CudaRunner::create(**gpu_model, {.block_size = 0}).error().code(), ErrorCode::kInvalidArgument);
