@@ -72,7 +72,7 @@ template <typename T, int kChunks>
 __global__ void __launch_bounds__(kThreads) paged_split_kernel(Params p) {
     __shared__ float s_m[kGroups];
     __shared__ float s_l[kGroups];
-    __shared__ float s_acc[kGroups][kMaxHeadDim];
+    __shared__ __align__(16) float s_acc[kGroups][kMaxHeadDim];  // float4 stores
     const int split = blockIdx.x;
     const int h = blockIdx.y;
     const int32_t t = p.rows != nullptr ? p.rows[blockIdx.z] : static_cast<int32_t>(blockIdx.z);
