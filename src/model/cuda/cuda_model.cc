@@ -8,6 +8,7 @@
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/activation.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/matvec.h"
@@ -15,7 +16,6 @@
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
 #include "memory/cuda/device_memory.h"
-#include "model/cuda/model_ops.h"
 
 namespace gannet::model::cuda {
 
@@ -408,13 +408,13 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
 Status CudaModel::qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v, int64_t n_tokens, cudaStream_t s) {
     const ModelConfig& c = cfg_;
     if (w.bq != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(q, w.bq, n_tokens, c.q_dim(), s));
     }
     if (w.bk != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(k, w.bk, n_tokens, c.k_dim(), s));
     }
     if (w.bv != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(v, w.bv, n_tokens, c.v_dim(), s));
     }
     if (c.has_qk_norm) {
         GANNET_RETURN_IF_ERROR(kc::rms_norm(

@@ -21,12 +21,12 @@
 #include "base/cuda/device_buffer.h"
 #include "base/cuda/stream.h"
 #include "base/result.h"
+#include "kernels/cuda/batch_ops.h"
 #include "kernels/cuda/cublas_handle.h"
 #include "kernels/cuda/matvec.h"
 #include "kernels/cuda/rope.h"
 #include "memory/cuda/layer_streamer.h"
 #include "memory/placement.h"
-#include "model/cuda/batch_ops.h"
 #include "model/model.h"
 
 namespace gannet::model::cuda {

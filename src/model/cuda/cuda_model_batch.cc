@@ -17,13 +17,13 @@
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/activation.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/paged_attention.h"
 #include "kernels/cuda/prefill_attention.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
 #include "model/cuda/cuda_model.h"
-#include "model/cuda/model_ops.h"
 
 namespace gannet::model::cuda {
 
@@ -191,15 +191,15 @@ Status CudaModel::batch_layer(int64_t l, const BatchStep& st) {
     rope.x = k;
     rope.n_heads = c.n_kv_heads;
     GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
-    const PagedStepArgs store{.kv = st.kv.kv,
-                              .layout = st.kv.layout,
-                              .layer = static_cast<int32_t>(l),
-                              .token_seq = st.token_seq,
-                              .positions = st.positions,
-                              .block_tables = st.block_tables,
-                              .max_blocks = st.max_blocks,
-                              .n_tokens = static_cast<int32_t>(n_tokens)};
-    GANNET_RETURN_IF_ERROR(paged_store_kv(store, k, v, s));
+    const kc::PagedStepArgs store{.kv = st.kv.kv,
+                                  .layout = st.kv.layout,
+                                  .layer = static_cast<int32_t>(l),
+                                  .token_seq = st.token_seq,
+                                  .positions = st.positions,
+                                  .block_tables = st.block_tables,
+                                  .max_blocks = st.max_blocks,
+                                  .n_tokens = static_cast<int32_t>(n_tokens)};
+    GANNET_RETURN_IF_ERROR(kc::paged_store_kv(store, k, v, s));
     GANNET_RETURN_IF_ERROR(batch_attention(l, st));
     GANNET_RETURN_IF_ERROR(residual_project(w.wo, att_.as<float>(), w.post_attention_norm, n_tokens, ProjectX::kF32));
 
@@ -241,7 +241,7 @@ Status CudaModel::enqueue_batch(const BatchStep& st) {
                                           .out = x_.as<float>()},
                                          s));
     if (c.embd_scale != 1.0f) {
-        GANNET_RETURN_IF_ERROR(scale(x_.as<float>(), c.embd_scale, st.n_tokens * c.n_embd, s));
+        GANNET_RETURN_IF_ERROR(kc::scale(x_.as<float>(), c.embd_scale, st.n_tokens * c.n_embd, s));
     }
     for (int64_t l = 0; l < c.n_layers; ++l) {
         GANNET_RETURN_IF_ERROR(weights_acquire(l, s));  // placement `stream`: wait for the layer's copy
@@ -252,7 +252,7 @@ Status CudaModel::enqueue_batch(const BatchStep& st) {
         return Status();
     }
     // The rows that need logits, normed (and quantized for the head's matvec), then one product.
-    GANNET_RETURN_IF_ERROR(gather_rows(x_.as<float>(), st.logit_rows, out_.as<float>(), st.n_rows, c.n_embd, s));
+    GANNET_RETURN_IF_ERROR(kc::gather_rows(x_.as<float>(), st.logit_rows, out_.as<float>(), st.n_rows, c.n_embd, s));
     void* xq = int8_x_target({&output_}, c.n_embd, st.n_rows);
     GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = out_.as<float>(),
                                          .w = output_norm_,
@@ -266,7 +266,7 @@ Status CudaModel::enqueue_batch(const BatchStep& st) {
     GANNET_RETURN_IF_ERROR(project(output_, xb_.as<float>(), logits_.as<float>(), st.n_rows,
                                    xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32));
     if (c.final_softcap > 0.0f) {
-        GANNET_RETURN_IF_ERROR(softcap(logits_.as<float>(), c.final_softcap, st.n_rows * c.n_vocab, s));
+        GANNET_RETURN_IF_ERROR(kc::softcap(logits_.as<float>(), c.final_softcap, st.n_rows * c.n_vocab, s));
     }
     return Status();
 }

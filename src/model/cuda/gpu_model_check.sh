@@ -17,7 +17,7 @@ nproc >> "$OUT/env.txt"
 t0=$(date +%s)
 cmake -S src/kernels/cuda/standalone -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 \
     && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test model_cuda_test cuda_model_bench \
-        runner_cuda_test runner_cuda_bench model_cuda_batch_ops_test memory_test memory_cuda_test model_cuda_placement_test \
+        runner_cuda_test runner_cuda_bench memory_test memory_cuda_test model_cuda_placement_test \
         >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s; warnings: $(grep -c warning "$OUT/build.log")"

@@ -2,9 +2,9 @@
 
 #include "base/cuda/cuda_status.h"
 #include "base/result.h"
-#include "model/cuda/model_ops.h"
+#include "kernels/cuda/elementwise.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
@@ -66,4 +66,4 @@ Status softcap(float* x, float cap, int64_t n, cudaStream_t stream) {
     return launched("softcap");
 }
 
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda

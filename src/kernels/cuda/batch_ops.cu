@@ -8,13 +8,11 @@
 
 #include "base/cuda/cuda_status.h"
 #include "base/result.h"
+#include "kernels/cuda/batch_ops.h"
 #include "kernels/cuda/common.cuh"
-#include "model/cuda/batch_ops.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 namespace {
-
-using gannet::kernels::cuda::warp_sum;
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256
@@ -266,4 +264,4 @@ Status gather_rows(const float* src, const int32_t* rows, float* dst, int64_t n_
     return gannet::cuda::cuda_status(cudaGetLastError(), "gather_rows launch");
 }
 
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda

@@ -1,5 +1,5 @@
-// Small element-wise ops the CUDA forward needs beyond src/kernels/cuda: scaling, bias rows and
-// soft-capping. Owner: model (CUDA).
+// Small element-wise ops of the CUDA forward: scaling, bias rows and soft-capping.
+// Owner: CUDA backend.
 // Thread-safety: pure (stream-ordered).
 #pragma once
 
@@ -9,7 +9,7 @@
 
 #include "base/status.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 
 // x[i] *= s for i < n.
 Status scale(float* x, float s, int64_t n, cudaStream_t stream);
@@ -18,4 +18,4 @@ Status add_bias(float* x, const float* b, int64_t n_rows, int64_t dim, cudaStrea
 // x = cap * tanh(x / cap).
 Status softcap(float* x, float cap, int64_t n, cudaStream_t stream);
 
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda
