@@ -6,6 +6,7 @@
 #include "runner/runner.h"
 #include "tensor/kv_quant.h"
 #ifdef GANNET_CUDA
+#include "memory/cuda/device_memory.h"
 #include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
 #include "runner/cuda/cuda_runner.h"
@@ -28,7 +29,26 @@ std::string model_name_of(const std::string& path) {
     return name;
 }
 
-Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, const engine::EngineConfig& ec,
+#ifdef GANNET_CUDA
+// Device memory left free after the weights and the KV cache: activations and logits of a step,
+// the GEMM's dequantized weights (up to the output matrix in bf16), attention scratch, graphs.
+constexpr uint64_t kCudaHeadroomBytes = uint64_t{3} << 30;
+
+// The default device cache (no --kv-blocks): room for options.n_kv_contexts full contexts, as much
+// of it as the device memory left after the weights holds (minus kCudaHeadroomBytes), never less
+// than the CPU rule's blocks (one context at least). The 1 GiB cap of host caches does not apply.
+Result<int32_t> cuda_default_kv_blocks(const kvcache::KvCacheLayout& one_block, const engine::EngineConfig& ec,
+                                       const ModelRuntimeOptions& options) {
+    GANNET_ASSIGN_OR_RETURN(memory::cuda::DeviceMemoryInfo info, memory::cuda::query_device_memory());
+    const uint64_t usable = info.free_bytes > kCudaHeadroomBytes ? info.free_bytes - kCudaHeadroomBytes : 0;
+    const int64_t fit = static_cast<int64_t>(usable / one_block.block_bytes()) - 1;  // the spare block
+    const int64_t blocks_per_ctx = (ec.n_ctx + ec.block_size - 1) / ec.block_size;
+    const int64_t want = std::max<int64_t>(1, options.n_kv_contexts) * blocks_per_ctx;
+    return static_cast<int32_t>(std::clamp<int64_t>(std::min(want, fit), ec.n_kv_blocks, int64_t{1} << 24));
+}
+#endif
+
+Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, engine::EngineConfig ec,
                                                     const ModelRuntimeOptions& options) {
     if (options.device == "cpu") {
         if (options.placement != "device" || options.vram_budget_bytes != -1) {
@@ -58,6 +78,9 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
                             model::cuda::CudaModel::create(*rt.model, {.placement = placement,
                                                                        .vram_budget_bytes = options.vram_budget_bytes,
                                                                        .reserved_bytes = layout.total_bytes()}));
+    if (options.n_kv_blocks == 0) {
+        GANNET_ASSIGN_OR_RETURN(ec.n_kv_blocks, cuda_default_kv_blocks(layout, ec, options));
+    }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
                             runner::CudaRunner::create(std::move(cm), {.n_blocks = ec.n_kv_blocks,
                                                                        .block_size = ec.block_size,

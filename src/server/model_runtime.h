@@ -23,6 +23,7 @@ struct ModelRuntimeOptions {
     std::string model_path;
     int64_t n_ctx = 0;                 // prompt + completion per request; 0: the model's, at most 8192
     int64_t n_kv_blocks = 0;           // paged KV blocks of 16 tokens; 0: n_kv_contexts, at most 1 GiB
+                                       // (cuda: at most the device memory after the weights, less 3 GiB)
     int64_t n_kv_contexts = 64;        // with n_kv_blocks 0: room for this many full contexts (>= 1)
     int64_t max_batch_tokens = 512;    // tokens per engine step
     int n_threads = 1;                 // compute threads (resolved: >= 1)
