@@ -12,6 +12,9 @@
 // likely bound. The reference kernel did the same flops as f32 FMAs, re-reading K/V from L2 for
 // every (token, head). Key tiles past a warp's rows (causal) or before its window are skipped.
 // Shared memory: 64/96/160 KB for head_dim 64/128/256 (2 blocks per SM at 128).
+// With a PagedKvSource (the CUDA runner's prefill chunks) the tile loader maps each key through the
+// sequence's block table and reads f32 / f16 / bf16 rows; the rest of the kernel is unchanged, so
+// the result equals the contiguous kernel's on the same values bit for bit.
 #include <mma.h>
 
 #include <cmath>
