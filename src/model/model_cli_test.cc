@@ -238,15 +238,17 @@ TEST_F(ModelCliTest, BadFlagsAreUserErrors) {
     expect_user_error(gannet("run -m " + model_path() + " -p hi --top-p 0"), "top_p 0 must be in (0, 1]");
     expect_user_error(gannet("make-test-model --arch rwkv --out " + tmp("x.gguf")), "unknown architecture 'rwkv'");
     EXPECT_EQ(gannet("run --help").exit_code, 0);
-    // --device on every model command: unknown devices and paths not there yet are one-line errors.
+    // --device on every model command: unknown devices and cuda-only flags on the CPU are one-line errors.
     expect_user_error(gannet("run -m " + model_path() + " -p hi --device tpu"), "--device must be cpu or cuda");
     expect_user_error(gannet("bench -m " + model_path() + " -p 4 -n 1 --device tpu"), "'tpu' is not cpu or cuda");
     expect_user_error(gannet("logits -m " + model_path() + " --tokens 1 --out " + tmp("x.bin") + " --device tpu"),
                       "'tpu' is not cpu or cuda");
     const std::string text = tmp("device.txt");
     std::ofstream(text) << std::string(40, 'a');
-    expect_user_error(gannet("perplexity -m " + model_path() + " -f " + text + " -c 16 --device cuda"),
-                      "the CUDA runner does not return every row's logits yet");
+    expect_user_error(gannet("perplexity -m " + model_path() + " -f " + text + " -c 16 --device tpu"),
+                      "'tpu' is not cpu or cuda");
+    expect_user_error(gannet("bench -m " + model_path() + " -p 4 -n 1 --placement mapped"),
+                      "--placement and --vram-budget need --device cuda");
 }
 
 // --kv-type on every model command: unknown names fail in one line naming the accepted types;

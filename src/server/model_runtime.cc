@@ -6,6 +6,8 @@
 #include "runner/runner.h"
 #include "tensor/kv_quant.h"
 #ifdef GANNET_CUDA
+#include "memory/cuda/device_memory.h"
+#include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
 #include "runner/cuda/cuda_runner.h"
 #endif
@@ -27,30 +29,67 @@ std::string model_name_of(const std::string& path) {
     return name;
 }
 
-Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, const engine::EngineConfig& ec,
-                                                    const std::string& device) {
-    if (device == "cpu") {
+#ifdef GANNET_CUDA
+// Device memory left free after the weights and the KV cache: activations and logits of a step,
+// the GEMM's dequantized weights (up to the output matrix in bf16), attention scratch, graphs.
+constexpr uint64_t kCudaHeadroomBytes = uint64_t{3} << 30;
+
+// The default device cache (no --kv-blocks): room for options.n_kv_contexts full contexts, as much
+// of it as the device memory left after the weights holds (minus kCudaHeadroomBytes), never less
+// than the CPU rule's blocks (one context at least). The 1 GiB cap of host caches does not apply.
+Result<int32_t> cuda_default_kv_blocks(const kvcache::KvCacheLayout& one_block, const engine::EngineConfig& ec,
+                                       const ModelRuntimeOptions& options) {
+    GANNET_ASSIGN_OR_RETURN(memory::cuda::DeviceMemoryInfo info, memory::cuda::query_device_memory());
+    const uint64_t usable = info.free_bytes > kCudaHeadroomBytes ? info.free_bytes - kCudaHeadroomBytes : 0;
+    const int64_t fit = static_cast<int64_t>(usable / one_block.block_bytes()) - 1;  // the spare block
+    const int64_t blocks_per_ctx = (ec.n_ctx + ec.block_size - 1) / ec.block_size;
+    const int64_t want = std::max<int64_t>(1, options.n_kv_contexts) * blocks_per_ctx;
+    return static_cast<int32_t>(std::clamp<int64_t>(std::min(want, fit), ec.n_kv_blocks, int64_t{1} << 24));
+}
+#endif
+
+Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, engine::EngineConfig ec,
+                                                    const ModelRuntimeOptions& options) {
+    if (options.device == "cpu") {
+        if (options.placement != "device" || options.vram_budget_bytes != -1) {
+            return make_error(ErrorCode::kInvalidArgument, "--placement and --vram-budget need --device cuda");
+        }
         return engine::Engine::create(*rt.model, *rt.tokenizer, ec);
     }
-    if (device != "cuda") {
-        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
+    if (options.device != "cuda") {
+        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'",
+                          options.device.c_str());
     }
     if (rt.model->config().arch == model::Arch::kGemma4) {
         // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
         return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
     }
 #ifdef GANNET_CUDA
-    if (ec.kv_type != tensor::DType::kF32) {
-        return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
+    if (ec.kv_type != tensor::DType::kF32 && ec.kv_type != tensor::DType::kF16) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
+                          tensor::dtype_name(ec.kv_type));
     }
-    // Weights go to the GPU once; the runner keeps the paged KV cache in device memory (the model's
-    // own contiguous cache is not used, so it gets one position).
+    GANNET_ASSIGN_OR_RETURN(memory::Placement placement, memory::parse_placement(options.placement));
+    const kvcache::KvDType kv_dtype =
+        ec.kv_type == tensor::DType::kF16 ? kvcache::KvDType::kF16 : kvcache::KvDType::kF32;
+    GANNET_ASSIGN_OR_RETURN(
+        kvcache::KvCacheLayout layout,
+        runner::paged_layout(*rt.model,
+                             {.n_blocks = ec.n_kv_blocks + 1, .block_size = ec.block_size, .kv_type = ec.kv_type}));
+    // Weights go to the GPU once (the placement plan leaves room for the paged cache the runner
+    // allocates next, its spare block included).
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,
-                            model::cuda::CudaModel::create(*rt.model, {.n_ctx = 1}));
+                            model::cuda::CudaModel::create(*rt.model, {.placement = placement,
+                                                                       .vram_budget_bytes = options.vram_budget_bytes,
+                                                                       .reserved_bytes = layout.total_bytes()}));
+    if (options.n_kv_blocks == 0) {
+        GANNET_ASSIGN_OR_RETURN(ec.n_kv_blocks, cuda_default_kv_blocks(layout, ec, options));
+    }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> cr,
                             runner::CudaRunner::create(std::move(cm), {.n_blocks = ec.n_kv_blocks,
                                                                        .block_size = ec.block_size,
-                                                                       .is_deterministic = ec.is_deterministic}));
+                                                                       .is_deterministic = ec.is_deterministic,
+                                                                       .kv_dtype = kv_dtype}));
     return engine::Engine::create(*rt.model, *rt.tokenizer, ec, std::move(cr));
 #else
     return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
@@ -133,12 +172,62 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.determinism = options.determinism;
     ec.margin_tau = options.margin_tau;
     GANNET_RETURN_IF_ERROR(load_media(*rt, options));
-    GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
+    GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options));
     rt->model_name = model_name_of(options.model_path);
     rt->model_path = options.model_path;
     rt->device = options.device;
     rt->n_threads = options.n_threads;
     return rt;
+}
+
+Result<std::unique_ptr<SequenceRunner>> SequenceRunner::create(model::Model& model, const std::string& device,
+                                                               int64_t n_positions, int n_threads,
+                                                               tensor::DType kv_type) {
+    constexpr int32_t kBlockSize = 16;
+    if (n_positions < 1 || n_positions > (int64_t{1} << 30)) {
+        return make_error(ErrorCode::kInvalidArgument, "sequence runner: %lld positions (need 1..2^30)",
+                          static_cast<long long>(n_positions));
+    }
+    const auto n_blocks = static_cast<int32_t>((n_positions + kBlockSize - 1) / kBlockSize);
+    if (device == "cpu") {
+        GANNET_ASSIGN_OR_RETURN(
+            std::unique_ptr<runner::Runner> r,
+            runner::Runner::create(
+                model, {.n_blocks = n_blocks, .block_size = kBlockSize, .n_threads = n_threads, .kv_type = kv_type}));
+        runner::Runner* raw = r.get();
+        return std::unique_ptr<SequenceRunner>(
+            new SequenceRunner(std::move(r), [raw](std::span<const int32_t> t, int32_t pos, model::LogitsMode mode) {
+                return raw->run_sequence(t, pos, mode);
+            }));
+    }
+    if (device != "cuda") {
+        return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
+    }
+    if (model.config().arch == model::Arch::kGemma4) {
+        // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
+#ifdef GANNET_CUDA
+    if (kv_type != tensor::DType::kF32 && kv_type != tensor::DType::kF16) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
+                          tensor::dtype_name(kv_type));
+    }
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm, model::cuda::CudaModel::create(model, {}));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> r,
+                            runner::CudaRunner::create(
+                                std::move(cm), {.n_blocks = n_blocks,
+                                                .block_size = kBlockSize,
+                                                .kv_dtype = kv_type == tensor::DType::kF16 ? kvcache::KvDType::kF16
+                                                                                           : kvcache::KvDType::kF32}));
+    runner::CudaRunner* raw = r.get();
+    return std::unique_ptr<SequenceRunner>(
+        new SequenceRunner(std::move(r), [raw](std::span<const int32_t> t, int32_t pos, model::LogitsMode mode) {
+            return raw->run_sequence(t, pos, mode);
+        }));
+#else
+    (void)n_threads;
+    return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+#endif
 }
 
 }  // namespace gannet::server

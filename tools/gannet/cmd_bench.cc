@@ -1,7 +1,6 @@
 // gannet bench: single-stream prefill and decode speed of a model on random token ids, ending with
-// one JSON line on stdout. On the CPU it is one request through the engine (the program users run);
-// --device cuda still times the contiguous CUDA forward until the CUDA runner has its fast paths.
-#include <chrono>
+// one JSON line on stdout: one request through the engine, as `gannet serve` runs it, on the CPU
+// runner or (--device cuda) the CUDA runner.
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -13,13 +12,10 @@
 #include "bench/replay_command.h"
 #include "command.h"
 #include "flags.h"
+#include "memory/placement.h"
 #include "model/model.h"
 #include "model_cli.h"
 #include "server/model_runtime.h"
-#ifdef GANNET_CUDA
-#include "memory/placement.h"
-#include "model/cuda/cuda_model.h"
-#endif
 
 namespace gannet::app {
 
@@ -66,11 +62,12 @@ std::vector<int32_t> random_prompt(int64_t n_vocab, int64_t n_prompt) {
     return tokens;
 }
 
-// The CPU measurement is one request through the engine, as `gannet serve` runs it: a prompt of
+// The measurement is one request through the engine, as `gannet serve` runs it: a prompt of
 // n_prompt random ids prefilled in one step (the timing of the first token), then n_gen - 1 decode
 // steps (first token to last), greedy and ignoring end-of-generation so every step runs.
+// `where` names the device, and on cuda the weights' placement.
 Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads,
-             const std::string& kv_type_name) {
+             const std::string& kv_type_name, const server::ModelRuntimeOptions& where) {
     {
         // The context check first, from the metadata alone, so it names -p and -n.
         GANNET_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(model_path));
@@ -78,24 +75,38 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
         GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
     }
     const int64_t n_ctx = n_prompt + std::max<int64_t>(n_gen, 1);
+    const bool on_cuda = where.device == "cuda";
     GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
                             server::ModelRuntime::create({.model_path = model_path,
                                                           .n_ctx = n_ctx,
                                                           .n_kv_contexts = 1,
                                                           .max_batch_tokens = std::max<int64_t>(n_prompt, 1),
                                                           .n_threads = n_threads,
-                                                          .kv_type = kv_type_name}));
+                                                          .device = where.device,
+                                                          .kv_type = kv_type_name,
+                                                          .placement = where.placement,
+                                                          .vram_budget_bytes = where.vram_budget_bytes}));
     const model::Model& m = *rt->model;
+    const int64_t n_vocab = m.config().n_vocab;
     // Greedy, and end-of-generation ignored, so every requested step runs.
     engine::EngineRequest req;
     req.params.temperature = 0.0f;
     req.params.ignore_eos = true;
     // Warm-up: one step reads every weight once, so the timed passes do not pay for the first touch
-    // of the memory-mapped file (page faults) or the thread pool's start.
+    // of the memory-mapped file (page faults) or the thread pool's start. On the GPU it is a prompt
+    // as long as the timed one (other ids, so the prefix cache cannot serve the timed one) and two
+    // decode steps: cuBLAS setup and the decode graph of that context length are made untimed.
     req.prompt = {0};
     req.params.max_tokens = 1;
+    if (on_cuda) {
+        req.prompt = random_prompt(n_vocab, n_prompt);
+        for (int32_t& id : req.prompt) {
+            id = static_cast<int32_t>((id + 1) % n_vocab);
+        }
+        req.params.max_tokens = static_cast<int32_t>(std::min<int64_t>(3, std::max<int64_t>(n_gen, 1)));
+    }
     GANNET_RETURN_IF_ERROR(rt->engine->generate(req).error());
-    req.prompt = random_prompt(m.config().n_vocab, n_prompt);
+    req.prompt = random_prompt(n_vocab, n_prompt);
     req.params.max_tokens = static_cast<int32_t>(std::max<int64_t>(n_gen, 1));
     GANNET_ASSIGN_OR_RETURN(engine::FinishInfo info, rt->engine->generate(std::move(req)));
     const double prefill_s = info.first_token_s;
@@ -107,96 +118,14 @@ Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int
     std::fprintf(stderr, "bench: prefill %lld tokens in %.3f s, %lld decode steps in %.3f s\n",
                  static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_steps), decode_s);
     std::printf(
-        "{\"model\":%s,\"dtype\":%s,\"kv_type\":%s,\"threads\":%d,\"prefill_tok_s\":%.3f,"
-        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        json_string(model_path).c_str(), json_string(m.dtype_name()).c_str(), json_string(kv_type_name).c_str(),
-        n_threads, prefill_tok_s, decode_tok_s, gb_per_token * decode_tok_s, static_cast<long long>(n_prompt),
+        "{\"model\":%s,\"dtype\":%s,\"device\":%s,\"placement\":%s,\"kv_type\":%s,\"threads\":%d,"
+        "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(m.dtype_name()).c_str(), json_string(where.device).c_str(),
+        json_string(on_cuda ? where.placement : "host").c_str(), json_string(kv_type_name).c_str(), n_threads,
+        prefill_tok_s, decode_tok_s, gb_per_token * decode_tok_s, static_cast<long long>(n_prompt),
         static_cast<long long>(n_gen));
     return Status();
 }
-
-#ifdef GANNET_CUDA
-using Clock = std::chrono::steady_clock;
-
-struct Timing {
-    double prefill_s = 0.0;
-    double decode_s = 0.0;
-};
-
-// What the CUDA bench times: warm_up(tokens, positions) first (untimed; it must leave the cache
-// empty), then one prefill of n_prompt random ids and n_gen one-token decode steps through
-// forward(tokens, positions).
-template <typename Forward, typename WarmUp>
-Result<Timing> time_prefill_and_decode(int64_t n_vocab, int64_t n_prompt, int64_t n_gen, Forward forward,
-                                       WarmUp warm_up) {
-    std::mt19937_64 rng(0);
-    std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
-    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
-    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
-    for (int64_t i = 0; i < n_prompt; ++i) {
-        tokens[static_cast<size_t>(i)] = pick(rng);
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    }
-    GANNET_RETURN_IF_ERROR(warm_up(std::span<const int32_t>(tokens), std::span<const int32_t>(positions)));
-    Timing t;
-    const Clock::time_point t0 = Clock::now();
-    GANNET_RETURN_IF_ERROR(forward(std::span<const int32_t>(tokens), std::span<const int32_t>(positions)));
-    t.prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    const Clock::time_point t1 = Clock::now();
-    for (int64_t i = 0; i < n_gen; ++i) {
-        const int32_t id = pick(rng);
-        const int32_t pos = static_cast<int32_t>(n_prompt + i);
-        GANNET_RETURN_IF_ERROR(forward(std::span<const int32_t>(&id, 1), std::span<const int32_t>(&pos, 1)));
-    }
-    t.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
-    return t;
-}
-
-// The same measurement on the GPU (weights in device memory, decode steps replayed as a CUDA graph).
-// One warm-up prefill and decode step come first (graph capture, cuBLAS setup) and are not timed.
-// placement / vram_budget_bytes: where the weights live (src/memory/placement.h; -1: free memory).
-Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen, memory::Placement placement,
-                  int64_t vram_budget_bytes) {
-    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
-    const model::ModelConfig& c = cpu->config();
-    GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
-    if (c.arch == model::Arch::kGemma4) {
-        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
-    }
-    GANNET_ASSIGN_OR_RETURN(
-        std::unique_ptr<model::cuda::CudaModel> m,
-        model::cuda::CudaModel::create(
-            *cpu, {.n_ctx = n_prompt + n_gen, .placement = placement, .vram_budget_bytes = vram_budget_bytes}));
-    std::fprintf(stderr, "bench (cuda): placement %s\n", m->placement().describe().c_str());
-    auto forward = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
-        return m->forward(tokens, positions, model::LogitsMode::kLast).error();
-    };
-    // Warm-up: the prompt and one decode step (graph capture, cuBLAS setup), then rewind.
-    auto warm_up = [&](std::span<const int32_t> tokens, std::span<const int32_t> positions) {
-        GANNET_RETURN_IF_ERROR(forward(tokens, positions));
-        const int32_t id = tokens.empty() ? 0 : tokens[0];
-        const int32_t pos = static_cast<int32_t>(n_prompt);
-        GANNET_RETURN_IF_ERROR(forward(std::span(&id, 1), std::span(&pos, 1)));
-        m->set_n_pos(0);
-        return Status();
-    };
-    GANNET_ASSIGN_OR_RETURN(const Timing t, time_prefill_and_decode(c.n_vocab, n_prompt, n_gen, forward, warm_up));
-    const double prefill_s = t.prefill_s;
-    const double decode_s = t.decode_s;
-    const double prefill_tok_s = static_cast<double>(n_prompt) / prefill_s;
-    const double decode_tok_s = n_gen > 0 ? static_cast<double>(n_gen) / decode_s : 0.0;
-    const double gb_per_token = static_cast<double>(model::weight_bytes_per_token(cpu->weights())) / 1e9;
-    std::fprintf(stderr, "bench (cuda): prefill %lld tokens in %.3f s, decode %lld tokens in %.3f s\n",
-                 static_cast<long long>(n_prompt), prefill_s, static_cast<long long>(n_gen), decode_s);
-    std::printf(
-        "{\"model\":%s,\"dtype\":%s,\"device\":\"cuda\",\"placement\":\"%s\",\"prefill_tok_s\":%.3f,"
-        "\"decode_tok_s\":%.3f,\"decode_gb_s\":%.3f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        json_string(model_path).c_str(), json_string(cpu->dtype_name()).c_str(),
-        memory::placement_name(m->placement().placement), prefill_tok_s, decode_tok_s, gb_per_token * decode_tok_s,
-        static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
-    return Status();
-}
-#endif
 
 int run_bench(const std::vector<std::string>& args) {
     // `gannet bench constrain ...` runs MaskBench over JSON Schema files (src/constrain/).
@@ -227,16 +156,13 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add_int("-n,--n-gen", &n_gen, "tokens to decode (default 128)");
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
-    std::string device = "cpu";
-    std::string placement_text = "device";
+    server::ModelRuntimeOptions where;
     std::string budget_text;
-    flags.add_string("--device", &device, "cpu (default) or cuda");
-#ifdef GANNET_CUDA
-    flags.add_string("--placement", &placement_text,
+    flags.add_string("--device", &where.device, "cpu (default) or cuda");
+    flags.add_string("--placement", &where.placement,
                      "cuda weights: device (default), mapped (host memory read over the bus) or stream "
                      "(layers copied in turn)");
     flags.add_string("--vram-budget", &budget_text, "cuda: GB of device memory for weights (default: free memory)");
-#endif
     if (wants_help(args)) {
         std::printf("gannet bench: prefill and decode speed of a model (random token ids)\n%s", flags.usage().c_str());
         return 0;
@@ -248,44 +174,23 @@ int run_bench(const std::vector<std::string>& args) {
     if (s.ok() && (n_prompt < 1 || n_gen < 0)) {
         s = make_error(ErrorCode::kInvalidArgument, "-p must be >= 1 and -n >= 0");
     }
-    if (s.ok() && device != "cpu" && device != "cuda") {
-        s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
+    if (s.ok() && where.device != "cpu" && where.device != "cuda") {
+        s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", where.device.c_str());
     }
     if (s.ok()) {
         s = parse_kv_type(kv_type_name, &kv_type);
-    }
-    if (s.ok() && device == "cuda" && kv_type != tensor::DType::kF32) {
-        s = make_error(ErrorCode::kUnimplemented, "--kv-type %s is CPU-only; the cuda bench keeps its own f32 cache",
-                       kv_type_name.c_str());
     }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
-#ifdef GANNET_CUDA
-    Result<memory::Placement> placement = memory::parse_placement(placement_text);
-    if (s.ok() && !placement.has_value()) {
-        s = placement.error();
-    }
-    int64_t vram_budget_bytes = -1;
     if (s.ok() && flags.was_set("--vram-budget")) {
         Result<uint64_t> b = memory::parse_vram_budget_gb(budget_text);
         s = b.error();
-        vram_budget_bytes = b.has_value() ? static_cast<int64_t>(*b) : -1;
-    }
-    if (s.ok() && device != "cuda" && (flags.was_set("--placement") || flags.was_set("--vram-budget"))) {
-        s = make_error(ErrorCode::kInvalidArgument, "--placement and --vram-budget need --device cuda");
-    }
-    if (s.ok() && device == "cuda") {
-        s = bench_cuda(model_path, n_prompt, n_gen, *placement, vram_budget_bytes);
-        return s.ok() ? 0 : fail("bench", s);
-    }
-#endif
-    if (s.ok() && device == "cuda") {
-        s = make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
+        where.vram_budget_bytes = b.has_value() ? static_cast<int64_t>(*b) : -1;
     }
     if (s.ok()) {
-        s = bench(model_path, n_prompt, n_gen, *n_threads, tensor::dtype_name(kv_type));
+        s = bench(model_path, n_prompt, n_gen, *n_threads, tensor::dtype_name(kv_type), where);
     }
     return s.ok() ? 0 : fail("bench", s);
 }

@@ -1,6 +1,6 @@
 // gannet logits: runs a model over given token ids and writes the raw logits, for comparison with
-// reference implementations. Needs no tokenizer metadata. The ids are one prefill through
-// runner::Runner::run_sequence (the one CPU forward); --device cuda uses the CUDA model's forward.
+// reference implementations. Needs no tokenizer metadata. The ids are one prefill through the
+// device's runner (server::SequenceRunner: the CPU or the CUDA runner, the one forward of each).
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -15,10 +15,7 @@
 #include "flags.h"
 #include "model/model.h"
 #include "model_cli.h"
-#include "runner/runner.h"
-#ifdef GANNET_CUDA
-#include "model/cuda/cuda_model.h"
-#endif
+#include "server/model_runtime.h"
 
 namespace gannet::app {
 namespace {
@@ -66,36 +63,12 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
                           tokens.size(), static_cast<long long>(n_ctx_train));
     }
     const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
-    if (on_cuda && m->config().arch == model::Arch::kGemma4) {
-        return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
-    }
-#ifdef GANNET_CUDA
-    if (on_cuda) {
-        std::vector<int32_t> positions(tokens.size());
-        for (size_t i = 0; i < positions.size(); ++i) {
-            positions[i] = static_cast<int32_t>(i);
-        }
-        GANNET_ASSIGN_OR_RETURN(
-            std::unique_ptr<model::cuda::CudaModel> gpu,
-            model::cuda::CudaModel::create(*m, {.n_ctx = std::max<int64_t>(1, static_cast<int64_t>(tokens.size()))}));
-        GANNET_ASSIGN_OR_RETURN(std::span<const float> values, gpu->forward(tokens, positions, mode));
-        return write_floats(out, values);
-    }
-#else
-    if (on_cuda) {
-        return make_error(ErrorCode::kUnimplemented, "--device cuda: this gannet was built without CUDA");
-    }
-#endif
-    // The prompt as one prefill through the runner (the one forward), every row's logits if asked.
-    constexpr int32_t kBlockSize = 16;
+    // The prompt as one prefill through the device's runner (the one forward), every row's logits if asked.
     GANNET_ASSIGN_OR_RETURN(
-        std::unique_ptr<runner::Runner> runner,
-        runner::Runner::create(
-            *m, {.n_blocks = std::max<int32_t>(1, static_cast<int32_t>((tokens.size() + kBlockSize - 1) / kBlockSize)),
-                 .block_size = kBlockSize,
-                 .n_threads = n_threads,
-                 .kv_type = kv_type}));
-    GANNET_ASSIGN_OR_RETURN(std::span<const float> values, runner->run_sequence(tokens, 0, mode));
+        std::unique_ptr<server::SequenceRunner> runner,
+        server::SequenceRunner::create(*m, on_cuda ? "cuda" : "cpu",
+                                       std::max<int64_t>(1, static_cast<int64_t>(tokens.size())), n_threads, kv_type));
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> values, runner->run(tokens, 0, mode));
     return write_floats(out, values);
 }
 
@@ -135,9 +108,6 @@ int run_logits(const std::vector<std::string>& args) {
     }
     if (s.ok()) {
         s = parse_kv_type(kv_type_name, &kv_type);
-    }
-    if (s.ok() && device == "cuda" && kv_type != tensor::DType::kF32) {
-        s = make_error(ErrorCode::kUnimplemented, "--kv-type %s is CPU-only", kv_type_name.c_str());
     }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {

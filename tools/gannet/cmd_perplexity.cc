@@ -1,6 +1,6 @@
 // gannet perplexity: perplexity of a model on a text file, scored as llama.cpp's tool does
 // (non-overlapping windows, second half of each scored); ends with "perplexity: X". Each window is
-// one prefill through runner::Runner::run_sequence (the one CPU forward).
+// one prefill through the device's runner (server::SequenceRunner: the one forward of each backend).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -12,7 +12,7 @@
 #include "model/model.h"
 #include "model/perplexity.h"
 #include "model_cli.h"
-#include "runner/runner.h"
+#include "server/model_runtime.h"
 #include "tokenizer/prompt.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,7 +22,7 @@ namespace {
 constexpr int64_t kDefaultWindow = 512;
 
 Status perplexity(const std::string& model_path, const std::string& text_path, int64_t n_ctx, int n_threads,
-                  tensor::DType kv_type) {
+                  tensor::DType kv_type, const std::string& device) {
     GANNET_ASSIGN_OR_RETURN(std::string text, read_file(text_path));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::from_gguf(m->file()));
@@ -37,15 +37,10 @@ Status perplexity(const std::string& model_path, const std::string& text_path, i
     std::fprintf(stderr, "perplexity: %zu tokens, %lld windows of %lld\n", tokens.size(),
                  static_cast<long long>(static_cast<int64_t>(tokens.size()) / n_ctx), static_cast<long long>(n_ctx));
     // Each window is one prefill from position 0 through the runner, with every row's logits.
-    constexpr int32_t kBlockSize = 16;
-    GANNET_ASSIGN_OR_RETURN(
-        std::unique_ptr<runner::Runner> runner,
-        runner::Runner::create(*m, {.n_blocks = static_cast<int32_t>((n_ctx + kBlockSize - 1) / kBlockSize),
-                                    .block_size = kBlockSize,
-                                    .n_threads = n_threads,
-                                    .kv_type = kv_type}));
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<server::SequenceRunner> runner,
+                            server::SequenceRunner::create(*m, device, n_ctx, n_threads, kv_type));
     const model::WindowLogits window_logits = [&runner](std::span<const int32_t> window) {
-        return runner->run_sequence(window, 0, model::LogitsMode::kAll);
+        return runner->run(window, 0, model::LogitsMode::kAll);
     };
     GANNET_ASSIGN_OR_RETURN(
         model::PerplexityResult r,
@@ -70,7 +65,7 @@ int run_perplexity(const std::vector<std::string>& args) {
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     std::string device = "cpu";
-    flags.add_string("--device", &device, "cpu (default; cuda is not there yet: it needs every row's logits)");
+    flags.add_string("--device", &device, "cpu (default) or cuda");
     if (wants_help(args)) {
         std::printf("gannet perplexity: perplexity of a model on a text file\n%s", flags.usage().c_str());
         return 0;
@@ -89,18 +84,15 @@ int run_perplexity(const std::vector<std::string>& args) {
     if (s.ok()) {
         s = parse_kv_type(kv_type_name, &kv_type);
     }
-    if (s.ok() && device != "cpu") {
-        s = device == "cuda"
-                ? make_error(ErrorCode::kUnimplemented,
-                             "--device cuda: the CUDA runner does not return every row's logits yet")
-                : make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
+    if (s.ok() && device != "cpu" && device != "cuda") {
+        s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
     }
     if (s.ok()) {
-        s = perplexity(model_path, text_path, n_ctx, *n_threads, kv_type);
+        s = perplexity(model_path, text_path, n_ctx, *n_threads, kv_type, device);
     }
     return s.ok() ? 0 : fail("perplexity", s);
 }

@@ -96,7 +96,8 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_int("--ctx", &mo.n_ctx,
                   "context length per request, prompt + completion (default: the model's, at most 8192)");
     flags.add_int("--kv-blocks", &mo.n_kv_blocks,
-                  "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB)");
+                  "paged KV cache blocks of 16 tokens (default: 64 contexts, at most 1 GiB; cuda: at most the device "
+                  "memory left after the weights, less 3 GiB)");
     flags.add_int("--max-batch-tokens", &mo.max_batch_tokens, "tokens per engine step (default 512)");
     flags.add_string("--kv-type", &mo.kv_type, kKvTypeHelp);
     flags.add_string("--device", &mo.device, "cpu (default) or cuda: where the engine runs the model");

@@ -136,7 +136,11 @@ void check_paged(const PagedCase& c, uint32_t seed) {
     gannet::cuda::DeviceBuffer cache_d = test::upload(cache);
     gannet::cuda::DeviceBuffer q_d = test::upload(q);
     gannet::cuda::DeviceBuffer tables_d = test::upload(tables);
-    gannet::cuda::DeviceBuffer lens_d = test::upload(c.seq_lens);
+    std::vector<int32_t> last(c.seq_lens.size());  // each query sits at its sequence's last position
+    for (size_t i = 0; i < last.size(); ++i) {
+        last[i] = c.seq_lens[i] - 1;
+    }
+    gannet::cuda::DeviceBuffer lens_d = test::upload(last);
     gannet::cuda::DeviceBuffer out_d = test::poisoned(q.size() * sizeof(float));
     PagedAttentionArgs a;
     a.q = q_d.as<float>();
@@ -145,8 +149,8 @@ void check_paged(const PagedCase& c, uint32_t seed) {
     a.layer = layer;
     a.block_tables = tables_d.as<int32_t>();
     a.max_blocks_per_seq = max_blocks;
-    a.seq_lens = lens_d.as<int32_t>();
-    a.n_seqs = n_seqs;
+    a.positions = lens_d.as<int32_t>();
+    a.n_queries = n_seqs;
     a.n_heads = c.n_heads;
     a.scale = scale;
     a.out = out_d.as<float>();
@@ -161,10 +165,11 @@ void check_paged(const PagedCase& c, uint32_t seed) {
 TEST(PagedAttentionCudaTest, MatchesReferenceAcrossSplitsAndGqa) {
     uint32_t seed = 3;
     for (KvDType dtype : {KvDType::kF16, KvDType::kF32, KvDType::kBF16}) {
-        // Llama-3-8B heads; lengths of 1 token, part of a block, several splits (256 tokens each).
+        // Llama-3-8B heads; lengths of 1 token, part of a block, several splits (64 tokens each).
         check_paged({dtype, 32, 8, 128, 16, {1, 17, 300, 1031}}, seed++);
     }
     // Odd shapes: no GQA, head_dim 64, blocks of 32; and head_dim 80 (not a multiple of 32), MQA.
+    // (paged_attention_test.cc covers windows, soft-capping and batch invariance.)
     check_paged({KvDType::kF16, 4, 4, 64, 32, {33, 2, 513}}, seed++);
     check_paged({KvDType::kF32, 6, 1, 80, 16, {95, 7}}, seed++);
 }
@@ -175,7 +180,7 @@ TEST(PagedAttentionCudaTest, RejectsBadHeadCountsAndShortScratch) {
     a.layout.n_layers = 1;
     a.layout.n_kv_heads = 3;
     a.layout.head_dim = 64;
-    a.n_seqs = 1;
+    a.n_queries = 1;
     a.n_heads = 4;  // not a multiple of 3
     a.max_blocks_per_seq = 1;
     EXPECT_EQ(paged_attention(a, nullptr).code(), ErrorCode::kInvalidArgument);
@@ -185,7 +190,7 @@ TEST(PagedAttentionCudaTest, RejectsBadHeadCountsAndShortScratch) {
     a.q = &f;
     a.kv = &dummy;
     a.block_tables = &dummy;
-    a.seq_lens = &dummy;
+    a.positions = &dummy;
     a.out = &f;
     a.scratch = &f;
     a.scratch_floats = 1;

@@ -78,8 +78,19 @@ bool prefill_attention_flash_supported(const PrefillAttentionArgs& a) {
     if (a.head_dim_k != a.head_dim_v || detail::prefill_attention_flash_smem_bytes(a.head_dim_k) == 0) {
         return false;
     }
-    auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-    if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || a.k_stride % 4 != 0 || a.v_stride % 4 != 0) {
+    auto aligned16 = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+    };
+    if (a.paged.kv != nullptr) {
+        // Paged rows start at block/tile/slot offsets: multiples of head_dim elements (>= 64), so
+        // 16-byte aligned for f32 and 8-byte for 16-bit types, given an aligned cache.
+        const bool is_type_ok = a.paged.dtype == kvcache::KvDType::kF32 || a.paged.dtype == kvcache::KvDType::kF16
+                                || a.paged.dtype == kvcache::KvDType::kBF16;
+        if (!aligned16(a.q) || !aligned16(a.paged.kv) || !is_type_ok || a.paged.block_table == nullptr
+            || a.paged.block_size <= 0) {
+            return false;
+        }
+    } else if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v) || a.k_stride % 4 != 0 || a.v_stride % 4 != 0) {
         return false;
     }
     int device = 0;
@@ -92,21 +103,43 @@ bool prefill_attention_flash_supported(const PrefillAttentionArgs& a) {
     return static_cast<size_t>(smem_optin) >= detail::prefill_attention_flash_smem_bytes(a.head_dim_k);
 }
 
+bool paged_prefill_supported(int64_t head_dim) {
+    // Any 16-byte aligned addresses stand for the real ones (cudaMalloc returns 256-byte aligned).
+    static const float kAligned[4] __attribute__((aligned(16))) = {};
+    static const int32_t kTable[4] __attribute__((aligned(16))) = {};
+    return prefill_attention_flash_supported({.q = kAligned,
+                                              .head_dim_k = head_dim,
+                                              .head_dim_v = head_dim,
+                                              .paged = {.kv = kAligned, .block_table = kTable, .block_size = 16}});
+}
+
 Status prefill_attention(const PrefillAttentionArgs& a, cudaStream_t stream) {
     if (a.n_tokens == 0) {
         return Status();
     }
     if (a.n_tokens < 0 || a.n_tokens > 65535 || a.n_heads <= 0 || a.n_heads > 65535 || a.n_kv_heads <= 0
-        || a.n_heads % a.n_kv_heads != 0 || a.head_dim_k <= 0 || a.head_dim_k > kMaxPerLane * 32
-        || a.head_dim_v <= 0 || a.head_dim_v > kMaxPerLane * 32 || a.n_kv <= 0) {
+        || a.n_heads % a.n_kv_heads != 0 || a.head_dim_k <= 0 || a.head_dim_k > kMaxPerLane * 32 || a.head_dim_v <= 0
+        || a.head_dim_v > kMaxPerLane * 32 || a.n_kv <= 0) {
         return make_error(ErrorCode::kInvalidArgument,
                           "prefill_attention: bad args n_tokens=%lld n_heads=%lld n_kv_heads=%lld head_dim=%lld/%lld",
                           static_cast<long long>(a.n_tokens), static_cast<long long>(a.n_heads),
                           static_cast<long long>(a.n_kv_heads), static_cast<long long>(a.head_dim_k),
                           static_cast<long long>(a.head_dim_v));
     }
-    if (a.q == nullptr || a.positions == nullptr || a.k == nullptr || a.v == nullptr || a.out == nullptr) {
+    const bool is_paged = a.paged.kv != nullptr;
+    if (a.q == nullptr || a.positions == nullptr || (!is_paged && (a.k == nullptr || a.v == nullptr))
+        || a.out == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "prefill_attention: null pointer");
+    }
+    if (is_paged) {
+        if (a.kernel == PrefillAttentionKernel::kReference || !prefill_attention_flash_supported(a)) {
+            return make_error(ErrorCode::kUnimplemented,
+                              "prefill_attention: paged K/V (%s) need the flash kernel: head_dim %lld/%lld must be "
+                              "64, 128 or 256 for both, the cache f32/f16/bf16 and q/kv 16-byte aligned",
+                              kvcache::kv_dtype_name(a.paged.dtype), static_cast<long long>(a.head_dim_k),
+                              static_cast<long long>(a.head_dim_v));
+        }
+        return detail::prefill_attention_flash(a, stream);
     }
     const bool wants_flash = a.kernel == PrefillAttentionKernel::kFlash
                              || (a.kernel == PrefillAttentionKernel::kAuto && a.n_tokens >= kFlashMinTokens);

@@ -12,6 +12,9 @@
 // likely bound. The reference kernel did the same flops as f32 FMAs, re-reading K/V from L2 for
 // every (token, head). Key tiles past a warp's rows (causal) or before its window are skipped.
 // Shared memory: 64/96/160 KB for head_dim 64/128/256 (2 blocks per SM at 128).
+// With a PagedKvSource (the CUDA runner's prefill chunks) the tile loader maps each key through the
+// sequence's block table and reads f32 / f16 / bf16 rows; the rest of the kernel is unchanged, so
+// the result equals the contiguous kernel's on the same values bit for bit.
 #include <mma.h>
 
 #include <cmath>
@@ -63,6 +66,38 @@ __device__ __forceinline__ void store_bf16x4(__nv_bfloat16* dst, float4 v) {
     packed.x = *reinterpret_cast<const uint32_t*>(&lo);
     packed.y = *reinterpret_cast<const uint32_t*>(&hi);
     *reinterpret_cast<uint2*>(dst) = packed;
+}
+
+__device__ __forceinline__ float4 load4_16bit(const uint8_t* p, kvcache::KvDType dtype) {
+    const uint2 u = __ldg(reinterpret_cast<const uint2*>(p));
+    float2 a;
+    float2 b;
+    if (dtype == kvcache::KvDType::kF16) {
+        a = __half22float2(*reinterpret_cast<const __half2*>(&u.x));
+        b = __half22float2(*reinterpret_cast<const __half2*>(&u.y));
+    } else {
+        a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
+        b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
+    }
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+
+// Elements [c, c + 4) of position j's K and V rows of KV head g, through the sequence's block table.
+__device__ __forceinline__ void load_paged(const PagedKvSource& p, int64_t n_kv_heads, int64_t g, int hd, int64_t j,
+                                           int c, float4& k, float4& v) {
+    const int32_t block = p.block_table[j / p.block_size];
+    const size_t elem = p.dtype == kvcache::KvDType::kF32 ? 4 : 2;
+    const size_t row = (static_cast<size_t>(j % p.block_size) * hd + c) * elem;
+    const auto* base = static_cast<const uint8_t*>(p.kv) + static_cast<size_t>(block) * p.block_bytes + p.layer_offset
+                       + static_cast<size_t>(g) * p.tile_bytes + row;
+    const uint8_t* vbase = base + static_cast<size_t>(n_kv_heads) * p.tile_bytes;
+    if (elem == 4) {
+        k = __ldg(reinterpret_cast<const float4*>(base));
+        v = __ldg(reinterpret_cast<const float4*>(vbase));
+    } else {
+        k = load4_16bit(base, p.dtype);
+        v = load4_16bit(vbase, p.dtype);
+    }
 }
 
 template <int kD>
@@ -154,7 +189,9 @@ __global__ void __launch_bounds__(kThreads) flash_prefill_kernel(PrefillAttentio
             const int64_t j = kv0 + r;
             float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             float4 vv = kv;
-            if (j <= blk_hi) {  // blk_hi < n_kv
+            if (j <= blk_hi && a.paged.kv != nullptr) {
+                load_paged(a.paged, a.n_kv_heads, g, kD, j, c, kv, vv);
+            } else if (j <= blk_hi) {  // blk_hi < n_kv
                 kv = __ldg(reinterpret_cast<const float4*>(a.k + j * a.k_stride + g * kD + c));
                 vv = __ldg(reinterpret_cast<const float4*>(a.v + j * a.v_stride + g * kD + c));
             }

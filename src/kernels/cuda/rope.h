@@ -28,21 +28,4 @@ struct RopeArgs {
 // kInvalidArgument for an odd n_rot, n_rot > head_dim, bad sizes or null pointers.
 Status rope(const RopeArgs& a, cudaStream_t stream);
 
-// A decode step's attention inputs in one launch: rope(rope) on q (rope.x), rope on k with n_kv_heads
-// heads and the same settings, then k's rows (after rotation) and v's rows copied to the cache rows
-// at their positions: k_cache[positions[t] * n_kv_heads * head_dim + i] = k[t * n_kv_heads * head_dim
-// + i], likewise v with v_dim. Same arithmetic as two rope() calls and two row stores.
-struct RopeStoreArgs {
-    RopeArgs rope;       // q in rope.x, n_heads its heads
-    float* k = nullptr;  // [n_tokens, n_kv_heads, head_dim], device, rotated in place
-    int64_t n_kv_heads = 0;
-    const float* v = nullptr;  // [n_tokens, v_dim], device
-    int64_t v_dim = 0;
-    float* k_cache = nullptr;  // [>max position, n_kv_heads * head_dim], device
-    float* v_cache = nullptr;  // [>max position, v_dim], device
-};
-
-// kInvalidArgument as rope(), or for null k/v/caches or non-positive n_kv_heads / v_dim.
-Status rope_store(const RopeStoreArgs& a, cudaStream_t stream);
-
 }  // namespace gannet::kernels::cuda

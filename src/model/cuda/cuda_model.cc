@@ -8,6 +8,7 @@
 
 #include "base/cuda/cuda_status.h"
 #include "kernels/cuda/activation.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/matvec.h"
@@ -15,7 +16,6 @@
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
 #include "memory/cuda/device_memory.h"
-#include "model/cuda/model_ops.h"
 
 namespace gannet::model::cuda {
 
@@ -27,8 +27,6 @@ namespace kc = gannet::kernels::cuda;
 
 namespace {
 
-constexpr int64_t kDefaultCtx = 4096;
-
 bool has_cuda_product(tensor::DType d) {
     return d == tensor::DType::kF32 || kc::matvec_supports(d);
 }
@@ -36,43 +34,24 @@ bool has_cuda_product(tensor::DType d) {
 }  // namespace
 
 CudaModel::~CudaModel() {
-    if (graph_ != nullptr) {
-        cudaGraphExecDestroy(graph_);
-    }
+    drop_graphs();
 }
 
 Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& model, const CudaModelOptions& options) {
     const ModelConfig& c = model.config();
-    const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min(c.n_ctx_train, kDefaultCtx);
-    if (n_ctx < 1 || n_ctx > c.n_ctx_train) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda model: context of %lld tokens is outside [1, %lld]",
-                          static_cast<long long>(n_ctx), static_cast<long long>(c.n_ctx_train));
-    }
     if (options.vram_budget_bytes < -1) {
         return make_error(ErrorCode::kInvalidArgument, "cuda model: vram budget of %lld bytes (need >= 0, or -1)",
                           static_cast<long long>(options.vram_budget_bytes));
     }
     auto m = std::make_unique<CudaModel>(Key());
     m->cfg_ = c;
-    m->n_ctx_ = n_ctx;
     m->use_graph_ = options.use_graph;
-    m->split_kv_decode_ = options.split_kv_decode;
     m->fuse_decode_ops_ = options.fuse_decode_ops;
     m->repack_q4_0_ = options.repack_q4_0;
-    GANNET_ASSIGN_OR_RETURN(m->attn_scratch_,
-                            DeviceBuffer::allocate(decode_attention_scratch_floats(c.n_heads, c.head_dim_v, n_ctx) *
-                                                   sizeof(float)));
     GANNET_ASSIGN_OR_RETURN(m->stream_, gannet::cuda::Stream::create());
     GANNET_ASSIGN_OR_RETURN(m->cublas_, kc::CublasHandle::create());
-    // The cache before the weights, so the placement plan sees the device memory that is really left.
-    const size_t k_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.k_dim()) * sizeof(float);
-    const size_t v_bytes = static_cast<size_t>(c.n_layers * n_ctx * c.v_dim()) * sizeof(float);
-    GANNET_ASSIGN_OR_RETURN(m->k_cache_, DeviceBuffer::allocate(k_bytes));
-    GANNET_ASSIGN_OR_RETURN(m->v_cache_, DeviceBuffer::allocate(v_bytes));
-    // Zeroed so a stale read shows as a wrong number, never as NaN from uninitialized memory.
-    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->k_cache_.data(), 0, k_bytes), "memset k cache"));
-    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(m->v_cache_.data(), 0, v_bytes), "memset v cache"));
     GANNET_RETURN_IF_ERROR(m->upload(model, options));
+    m->has_flash_ = c.head_dim_k == c.head_dim_v && kc::paged_prefill_supported(c.head_dim_k);
     return m;
 }
 
@@ -104,11 +83,11 @@ LayerBlock layer_block(const LayerWeights& lw) {
 }
 
 // Device memory the forward pass allocates on top of weights and cache (activations, logits, cuBLAS
-// workspace), kept out of the weight budget: a 512-token chunk with every row's logits, plus 256 MiB.
-uint64_t headroom_bytes(const ModelConfig& c, int64_t n_ctx) {
-    const int64_t t = std::min<int64_t>(n_ctx, 512);
-    const int64_t floats = t * (3 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_heads * c.head_dim_v +
-                                2 * c.n_ff + c.n_vocab + 2);
+// workspace), kept out of the weight budget: a 512-token step with every row's logits, plus 256 MiB.
+uint64_t headroom_bytes(const ModelConfig& c) {
+    const int64_t t = 512;
+    const int64_t floats =
+        t * (3 * c.n_embd + c.q_dim() + c.k_dim() + c.v_dim() + c.n_heads * c.head_dim_v + 2 * c.n_ff + c.n_vocab + 2);
     return static_cast<uint64_t>(floats) * sizeof(float) + (uint64_t{256} << 20);
 }
 
@@ -162,8 +141,7 @@ Result<CudaModel::Matrix> CudaModel::upload_matrix(const WeightMatrix& w, memory
     return m;
 }
 
-Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory::Where where,
-                                                  const void* stream_slot) {
+Result<CudaModel::Layer> CudaModel::upload_layer(const LayerWeights& lw, memory::Where where, const void* stream_slot) {
     Layer L;
     GANNET_ASSIGN_OR_RETURN(L.attn_norm, upload_vector(lw.attn_norm));
     GANNET_ASSIGN_OR_RETURN(L.bq, upload_vector(lw.bq));
@@ -247,7 +225,7 @@ Status CudaModel::upload(const Model& model, const CudaModelOptions& options) {
         in.free_bytes = UINT64_MAX;  // today's behaviour: allocate, and report running out as it happens
     } else {
         GANNET_ASSIGN_OR_RETURN(memory::cuda::DeviceMemoryInfo info, memory::cuda::query_device_memory());
-        const uint64_t headroom = headroom_bytes(cfg_, n_ctx_);
+        const uint64_t headroom = headroom_bytes(cfg_) + options.reserved_bytes;
         in.free_bytes = info.free_bytes > headroom ? info.free_bytes - headroom : 0;
     }
     GANNET_ASSIGN_OR_RETURN(plan_, memory::plan_placement(in));
@@ -330,9 +308,6 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     GANNET_RETURN_IF_ERROR(alloc(gate_, t * c.n_ff));
     GANNET_RETURN_IF_ERROR(alloc(up_, t * c.n_ff));
     GANNET_RETURN_IF_ERROR(alloc(logits_, r * c.n_vocab));
-    GANNET_RETURN_IF_ERROR(alloc(ids_, 2 * t));
-    GANNET_ASSIGN_OR_RETURN(host_ids_, PinnedBuffer::allocate(static_cast<size_t>(2 * t) * sizeof(int32_t),
-                                                              PinnedMapping::kUnmapped));
     GANNET_ASSIGN_OR_RETURN(host_logits_, PinnedBuffer::allocate(static_cast<size_t>(r * c.n_vocab) * sizeof(float),
                                                                  PinnedMapping::kUnmapped));
     size_t scratch = 0;
@@ -358,15 +333,12 @@ Status CudaModel::reserve(int64_t n_tokens, int64_t n_rows) {
     scratch_bytes_ = scratch;
     cap_tokens_ = t;
     cap_rows_ = r;
-    if (graph_ != nullptr) {  // it captured the old buffers
-        cudaGraphExecDestroy(graph_);
-        graph_ = nullptr;
-    }
+    drop_graphs();  // they captured the old buffers
     return Status();
 }
 
 void* CudaModel::int8_x_target(std::initializer_list<const Matrix*> ms, int64_t n_in, int64_t n_tokens) const {
-    if (!fuse_decode_ops_ || n_tokens > kc::kMatvecMaxTokens || n_in % 32 != 0
+    if (!fuse_decode_ops_ || is_det_step_ || n_tokens > kc::kMatvecMaxTokens || n_in % 32 != 0
         || scratch_bytes_ < kc::int8_x_size_bytes(n_tokens * n_in)) {
         return nullptr;
     }
@@ -380,6 +352,13 @@ void* CudaModel::int8_x_target(std::initializer_list<const Matrix*> ms, int64_t 
 
 Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_tokens, ProjectX x_form,
                           kc::MatvecOutput y_mode) {
+    if (is_det_step_ && n_tokens > 1) {
+        // Deterministic: the same one-token kernel for every row, whatever the batch.
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            GANNET_RETURN_IF_ERROR(project(w, x + t * w.n_in, y + t * w.n_out, 1, ProjectX::kF32, y_mode));
+        }
+        return Status();
+    }
     if (y_mode == kc::MatvecOutput::kAccumulate
         && (w.dtype == tensor::DType::kF32 || n_tokens > kc::kMatvecMaxTokens)) {
         return make_error(ErrorCode::kInternal, "cuda model: accumulating product of %s over %lld tokens (matvec only)",
@@ -390,11 +369,11 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
         const float alpha = 1.0f;
         const float beta = 0.0f;
         GANNET_RETURN_IF_ERROR(kc::cublas_status(cublasSetStream(cublas_.get(), stream_.get()), "cublasSetStream"));
-        return kc::cublas_status(cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n_out),
-                                             static_cast<int>(n_tokens), static_cast<int>(w.n_in), &alpha,
-                                             static_cast<const float*>(w.data), static_cast<int>(w.n_in), x,
-                                             static_cast<int>(w.n_in), &beta, y, static_cast<int>(w.n_out)),
-                                 "cublasSgemm");
+        return kc::cublas_status(
+            cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n_out), static_cast<int>(n_tokens),
+                        static_cast<int>(w.n_in), &alpha, static_cast<const float*>(w.data), static_cast<int>(w.n_in),
+                        x, static_cast<int>(w.n_in), &beta, y, static_cast<int>(w.n_out)),
+            "cublasSgemm");
     }
     if (n_tokens <= kc::kMatvecMaxTokens) {
         return kc::matvec({.w = w.data,
@@ -426,166 +405,28 @@ Status CudaModel::project(const Matrix& w, const float* x, float* y, int64_t n_t
                     stream_.get());
 }
 
-Status CudaModel::layer(int64_t l, int64_t n_tokens) {
-    const Layer& w = layers_[static_cast<size_t>(l)];
-    const ModelConfig& c = cfg_;
-    cudaStream_t s = stream_.get();
-    float* x = x_.as<float>();
-    float* xb = xb_.as<float>();
-    float* q = q_.as<float>();
-    float* k = kc_.as<float>();
-    float* v = vc_.as<float>();
-    const int32_t* positions = ids_.as<int32_t>() + cap_tokens_;
-    float* k_cache = k_cache_.as<float>() + l * n_ctx_ * c.k_dim();
-    float* v_cache = v_cache_.as<float>() + l * n_ctx_ * c.v_dim();
-
-    // Fused decode: products that share the input (Q, K, V; gate, up) go to one matvec_group launch
-    // (it falls back to one launch per matrix where their types differ); bit-identical to project().
-    using Product = std::pair<const Matrix*, float*>;
-    auto project_shared = [&](std::initializer_list<Product> products, ProjectX form) -> Status {
-        bool is_grouped = fuse_decode_ops_ && n_tokens <= kc::kMatvecMaxTokens;
-        for (const auto& [m, y] : products) {
-            is_grouped = is_grouped && m->dtype != tensor::DType::kF32 && m->n_in == c.n_embd;
-        }
-        if (!is_grouped) {
-            for (const auto& [m, y] : products) {
-                GANNET_RETURN_IF_ERROR(project(*m, xb, y, n_tokens, form));
-            }
-            return Status();
-        }
-        kc::MatvecGroupArgs g{.entries = {},
-                              .n_in = c.n_embd,
-                              .n_tokens = n_tokens,
-                              .x = xb,
-                              .x_dtype = tensor::DType::kF32,
-                              .scratch = scratch_bytes_ > 0 ? scratch_.data() : nullptr,
-                              .scratch_size_bytes = scratch_bytes_,
-                              .is_x_quantized = form == ProjectX::kInt8InScratch};
-        for (const auto& [m, y] : products) {
-            g.entries[g.n_entries++] = {
-                .w = m->data, .w_dtype = m->dtype, .w_layout = m->layout, .n_out = m->n_out, .y = y};
-        }
-        return kc::matvec_group(g, s);
-    };
-
-    // Fused decode (fuse_decode_ops): the norm also writes its output in int8 for Q, K and V.
-    void* xq = int8_x_target({&w.wq, &w.wk, &w.wv}, c.n_embd, n_tokens);
-    ProjectX x_form = xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32;
-    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = x,
-                                         .w = w.attn_norm,
-                                         .out = xb,
-                                         .n_rows = n_tokens,
-                                         .dim = c.n_embd,
-                                         .eps = c.norm_eps,
-                                         .quantized_out = xq,
-                                         .quantized_out_size_bytes = scratch_bytes_},
-                                        s));
-    GANNET_RETURN_IF_ERROR(project_shared({{&w.wq, q}, {&w.wk, k}, {&w.wv, v}}, x_form));
-    GANNET_RETURN_IF_ERROR(qkv_bias_and_norm(w, q, k, v, n_tokens, s));
-    const bool is_sliding = c.is_sliding(l);
-    kc::RopeArgs rope = rope_args(l, q, positions, n_tokens);
-    if (fuse_decode_ops_) {
-        GANNET_RETURN_IF_ERROR(kc::rope_store({.rope = rope,
-                                               .k = k,
-                                               .n_kv_heads = c.n_kv_heads,
-                                               .v = v,
-                                               .v_dim = c.v_dim(),
-                                               .k_cache = k_cache,
-                                               .v_cache = v_cache},
-                                              s));
-    } else {
-        GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
-        rope.x = k;
-        rope.n_heads = c.n_kv_heads;
-        GANNET_RETURN_IF_ERROR(kc::rope(rope, s));
-        GANNET_RETURN_IF_ERROR(store_rows(k, k_cache, positions, n_tokens, c.k_dim(), s));
-        GANNET_RETURN_IF_ERROR(store_rows(v, v_cache, positions, n_tokens, c.v_dim(), s));
-    }
-    if (n_tokens == 1 && split_kv_decode_) {
-        GANNET_RETURN_IF_ERROR(decode_attention({.q = q,
-                                                 .position = positions,
-                                                 .k = k_cache,
-                                                 .k_stride = c.k_dim(),
-                                                 .v = v_cache,
-                                                 .v_stride = c.v_dim(),
-                                                 .out = att_.as<float>(),
-                                                 .n_heads = c.n_heads,
-                                                 .n_kv_heads = c.n_kv_heads,
-                                                 .head_dim_k = c.head_dim_k,
-                                                 .head_dim_v = c.head_dim_v,
-                                                 .n_ctx = n_ctx_,
-                                                 .scale = c.attn_scale,
-                                                 .softcap = c.attn_softcap,
-                                                 .window = is_sliding ? c.sliding_window : 0,
-                                                 .scratch = attn_scratch_.as<float>()},
-                                                s));
-    } else {
-        // The kernel stops at each query's own position (read on the device), so n_kv may be the
-        // whole cache.
-        GANNET_RETURN_IF_ERROR(kc::prefill_attention({.q = q,
-                                                      .positions = positions,
-                                                      .k = k_cache,
-                                                      .k_stride = c.k_dim(),
-                                                      .v = v_cache,
-                                                      .v_stride = c.v_dim(),
-                                                      .out = att_.as<float>(),
-                                                      .n_tokens = n_tokens,
-                                                      .n_heads = c.n_heads,
-                                                      .n_kv_heads = c.n_kv_heads,
-                                                      .head_dim_k = c.head_dim_k,
-                                                      .head_dim_v = c.head_dim_v,
-                                                      .n_kv = n_ctx_,
-                                                      .scale = c.attn_scale,
-                                                      .softcap = c.attn_softcap,
-                                                      .window = is_sliding ? c.sliding_window : 0},
-                                                     s));
-    }
-    GANNET_RETURN_IF_ERROR(residual_project(w.wo, att_.as<float>(), w.post_attention_norm, n_tokens, ProjectX::kF32));
-
-    xq = int8_x_target({&w.w_gate, &w.w_up}, c.n_embd, n_tokens);
-    x_form = xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32;
-    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = x,
-                                         .w = w.ffn_norm,
-                                         .out = xb,
-                                         .n_rows = n_tokens,
-                                         .dim = c.n_embd,
-                                         .eps = c.norm_eps,
-                                         .quantized_out = xq,
-                                         .quantized_out_size_bytes = scratch_bytes_},
-                                        s));
-    GANNET_RETURN_IF_ERROR(project_shared({{&w.w_gate, gate_.as<float>()}, {&w.w_up, up_.as<float>()}}, x_form));
-    // The down projection's input is quantized by the glu launch.
-    xq = int8_x_target({&w.w_down}, c.n_ff, n_tokens);
-    GANNET_RETURN_IF_ERROR(kc::glu({.gate = gate_.as<float>(),
-                                    .up = up_.as<float>(),
-                                    .out = gate_.as<float>(),
-                                    .n = n_tokens * c.n_ff,
-                                    .kind = c.ffn == FfnKind::kGeGlu ? kc::GluKind::kGeluTanh : kc::GluKind::kSilu,
-                                    .quantized_out = xq,
-                                    .quantized_out_size_bytes = scratch_bytes_},
-                                   s));
-    return residual_project(w.w_down, gate_.as<float>(), w.post_ffw_norm, n_tokens,
-                            xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32);
-}
-
 Status CudaModel::qkv_bias_and_norm(const Layer& w, float* q, float* k, float* v, int64_t n_tokens, cudaStream_t s) {
     const ModelConfig& c = cfg_;
     if (w.bq != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(q, w.bq, n_tokens, c.q_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(q, w.bq, n_tokens, c.q_dim(), s));
     }
     if (w.bk != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(k, w.bk, n_tokens, c.k_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(k, w.bk, n_tokens, c.k_dim(), s));
     }
     if (w.bv != nullptr) {
-        GANNET_RETURN_IF_ERROR(add_bias(v, w.bv, n_tokens, c.v_dim(), s));
+        GANNET_RETURN_IF_ERROR(kc::add_bias(v, w.bv, n_tokens, c.v_dim(), s));
     }
     if (c.has_qk_norm) {
         GANNET_RETURN_IF_ERROR(kc::rms_norm(
             {.x = q, .w = w.q_norm, .out = q, .n_rows = n_tokens * c.n_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
             s));
-        GANNET_RETURN_IF_ERROR(kc::rms_norm(
-            {.x = k, .w = w.k_norm, .out = k, .n_rows = n_tokens * c.n_kv_heads, .dim = c.head_dim_k, .eps = c.norm_eps},
-            s));
+        GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = k,
+                                             .w = w.k_norm,
+                                             .out = k,
+                                             .n_rows = n_tokens * c.n_kv_heads,
+                                             .dim = c.head_dim_k,
+                                             .eps = c.norm_eps},
+                                            s));
     }
     return Status();
 }
@@ -623,121 +464,6 @@ Status CudaModel::residual_project(const Matrix& w, const float* in, const float
             {.x = out, .w = post_norm, .out = out, .n_rows = n_tokens, .dim = c.n_embd, .eps = c.norm_eps}, s));
     }
     return kc::add({.a = x, .b = out, .out = x, .n = n_tokens * c.n_embd}, s);
-}
-
-Status CudaModel::enqueue(int64_t n_tokens, int64_t n_rows) {
-    const ModelConfig& c = cfg_;
-    cudaStream_t s = stream_.get();
-    GANNET_RETURN_IF_ERROR(kc::embedding({.table = token_embd_.data,
-                                          .dtype = token_embd_.dtype,
-                                          .n_vocab = token_embd_.n_out,
-                                          .dim = c.n_embd,
-                                          .tokens = ids_.as<int32_t>(),
-                                          .n_tokens = n_tokens,
-                                          .out = x_.as<float>()},
-                                         s));
-    if (c.embd_scale != 1.0f) {
-        GANNET_RETURN_IF_ERROR(scale(x_.as<float>(), c.embd_scale, n_tokens * c.n_embd, s));
-    }
-    for (int64_t l = 0; l < c.n_layers; ++l) {
-        GANNET_RETURN_IF_ERROR(weights_acquire(l, s));  // placement `stream`: wait for the layer's copy
-        GANNET_RETURN_IF_ERROR(layer(l, n_tokens));
-        GANNET_RETURN_IF_ERROR(weights_release(l, s));  // and queue the copy of the layer after next
-    }
-    const float* last = x_.as<float>() + (n_tokens - n_rows) * c.n_embd;
-    void* xq = int8_x_target({&output_}, c.n_embd, n_rows);
-    GANNET_RETURN_IF_ERROR(kc::rms_norm({.x = last,
-                                         .w = output_norm_,
-                                         .out = xb_.as<float>(),
-                                         .n_rows = n_rows,
-                                         .dim = c.n_embd,
-                                         .eps = c.norm_eps,
-                                         .quantized_out = xq,
-                                         .quantized_out_size_bytes = scratch_bytes_},
-                                        s));
-    GANNET_RETURN_IF_ERROR(project(output_, xb_.as<float>(), logits_.as<float>(), n_rows,
-                                   xq != nullptr ? ProjectX::kInt8InScratch : ProjectX::kF32));
-    if (c.final_softcap > 0.0f) {
-        GANNET_RETURN_IF_ERROR(softcap(logits_.as<float>(), c.final_softcap, n_rows * c.n_vocab, s));
-    }
-    return Status();
-}
-
-Result<std::span<const float>> CudaModel::forward(std::span<const int32_t> tokens, std::span<const int32_t> positions,
-                                                  LogitsMode mode) {
-    const ModelConfig& c = cfg_;
-    if (tokens.empty() || tokens.size() != positions.size()) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda model: %zu tokens with %zu positions (need equal, > 0)",
-                          tokens.size(), positions.size());
-    }
-    const int64_t first = positions.front();
-    if (first < 0 || first > n_pos_) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda model: first position %lld leaves a gap after %lld cached",
-                          static_cast<long long>(first), static_cast<long long>(n_pos_));
-    }
-    for (size_t i = 0; i < positions.size(); ++i) {
-        if (positions[i] != first + static_cast<int64_t>(i)) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              "cuda model: positions must be consecutive (index %zu is %d)", i, positions[i]);
-        }
-    }
-    if (positions.back() >= n_ctx_) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda model: position %d is beyond the context of %lld tokens",
-                          positions.back(), static_cast<long long>(n_ctx_));
-    }
-    for (int32_t id : tokens) {
-        if (id < 0 || id >= c.n_vocab) {
-            return make_error(ErrorCode::kInvalidArgument, "cuda model: token id %d out of range [0, %lld)", id,
-                              static_cast<long long>(c.n_vocab));
-        }
-    }
-    const int64_t n_tokens = static_cast<int64_t>(tokens.size());
-    const int64_t n_rows = mode == LogitsMode::kAll ? n_tokens : 1;
-    GANNET_RETURN_IF_ERROR(reserve(n_tokens, n_rows));
-    cudaStream_t s = stream_.get();
-    // Wait for the previous step before the staging buffers are rewritten.
-    GANNET_RETURN_IF_ERROR(stream_.synchronize());
-    int32_t* host = static_cast<int32_t*>(host_ids_.data());
-    std::memcpy(host, tokens.data(), tokens.size_bytes());
-    std::memcpy(host + cap_tokens_, positions.data(), positions.size_bytes());
-    int32_t* dev = ids_.as<int32_t>();
-    GANNET_RETURN_IF_ERROR(
-        cuda_status(cudaMemcpyAsync(dev, host, tokens.size_bytes(), cudaMemcpyHostToDevice, s), "copy tokens"));
-    GANNET_RETURN_IF_ERROR(cuda_status(
-        cudaMemcpyAsync(dev + cap_tokens_, host + cap_tokens_, positions.size_bytes(), cudaMemcpyHostToDevice, s),
-        "copy positions"));
-    n_pos_ = positions.back() + 1;
-
-    // cuBLAS (F32 matrices) is kept out of graphs: it may allocate its workspace during the call.
-    // Placement `stream` runs without the graph: each token copies the streamed layers (at ~55 GB/s,
-    // milliseconds per layer) against the ~0.4 ms of launches per token the graph saves, and the copies
-    // depend on the copy stream's events and on which layer each buffer holds, state outside the graph.
-    // `mapped` and `device` keep it (mapped pointers are fixed addresses like device ones).
-    const bool graphable = use_graph_ && n_tokens == 1 && n_rows == 1 && output_.dtype != tensor::DType::kF32 &&
-                           layers_.front().wq.dtype != tensor::DType::kF32 && plan_.n_layers_streamed == 0;
-    if (graphable) {
-        if (graph_ == nullptr) {
-            GANNET_RETURN_IF_ERROR(
-                cuda_status(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
-            const Status st = enqueue(1, 1);
-            cudaGraph_t graph = nullptr;
-            const Status end = cuda_status(cudaStreamEndCapture(s, &graph), "end capture");
-            GANNET_RETURN_IF_ERROR(st);
-            GANNET_RETURN_IF_ERROR(end);
-            const Status inst = cuda_status(cudaGraphInstantiate(&graph_, graph, 0), "graph instantiate");
-            cudaGraphDestroy(graph);
-            GANNET_RETURN_IF_ERROR(inst);
-        }
-        GANNET_RETURN_IF_ERROR(cuda_status(cudaGraphLaunch(graph_, s), "graph launch"));
-    } else {
-        GANNET_RETURN_IF_ERROR(enqueue(n_tokens, n_rows));
-    }
-    const size_t logit_bytes = static_cast<size_t>(n_rows * c.n_vocab) * sizeof(float);
-    GANNET_RETURN_IF_ERROR(cuda_status(
-        cudaMemcpyAsync(host_logits_.data(), logits_.data(), logit_bytes, cudaMemcpyDeviceToHost, s), "copy logits"));
-    GANNET_RETURN_IF_ERROR(stream_.synchronize());
-    return std::span<const float>(static_cast<const float*>(host_logits_.data()),
-                                  static_cast<size_t>(n_rows * c.n_vocab));
 }
 
 }  // namespace gannet::model::cuda

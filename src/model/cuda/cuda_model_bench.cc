@@ -1,12 +1,13 @@
-// Benchmark of the CUDA forward pass for machines without the full `gannet` binary's dependencies:
+// Benchmark of the CUDA forward (CudaModel::forward_batch through the CUDA runner) for machines
+// without the full `gannet` binary's dependencies (`gannet bench --device cuda` times the same
+// forward through the engine):
 //   cuda_model_bench copy                       device-to-device copy bandwidth (GB/s, read + write)
 //   cuda_model_bench make PATH DTYPE LAYERS [VOCAB]
 //                                               writes a Llama-3-8B-shaped random GGUF (4096 wide,
 //                                               FFN 14336, 32 heads over 8 kv heads; VOCAB 128256 is
 //                                               Llama 3's, default the tiny test vocabulary)
-//   cuda_model_bench run PATH N_PROMPT N_GEN [single] [unfused] [gguf] [--placement device|mapped|stream]
-//                    [--vram-budget GB]         prefill and decode speed, one JSON line (single:
-//                                               decode attention without splits; unfused: no
+//   cuda_model_bench run PATH N_PROMPT N_GEN [unfused] [gguf] [--placement device|mapped|stream]
+//                    [--vram-budget GB]         prefill and decode speed, one JSON line (unfused: no
 //                                               fuse_decode_ops; gguf: no Q4_0 repack). With mapped/stream the
 //                                               same run measures the host-to-device bound (see h2d) and
 //                                               reports decode as a % of it
@@ -25,6 +26,7 @@
 #include "memory/placement.h"
 #include "model/cuda/cuda_model.h"
 #include "model/test_models.h"
+#include "runner/cuda/cuda_runner.h"
 
 namespace gannet::model::cuda {
 namespace {
@@ -77,38 +79,45 @@ struct PlacementFlags {
 
 constexpr size_t kH2dProbeBytes = size_t{1} << 30;
 
-Status run(const std::string& path, int64_t n_prompt, int64_t n_gen, bool split_kv, const PlacementFlags& pf) {
+Status run(const std::string& path, int64_t n_prompt, int64_t n_gen, const PlacementFlags& pf) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<Model> cpu, Model::load(path));
     const Clock::time_point tl = Clock::now();
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<CudaModel> m,
-                            CudaModel::create(*cpu, {.n_ctx = n_prompt + n_gen,
-                                                     .split_kv_decode = split_kv,
-                                                     .fuse_decode_ops = pf.fuse_decode_ops,
+                            CudaModel::create(*cpu, {.fuse_decode_ops = pf.fuse_decode_ops,
                                                      .repack_q4_0 = pf.repack_q4_0,
                                                      .placement = pf.placement,
                                                      .vram_budget_bytes = pf.vram_budget_bytes}));
     const double upload_s = std::chrono::duration<double>(Clock::now() - tl).count();
     std::mt19937_64 rng(0);
     std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(m->config().n_vocab - 1));
-    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
-    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
-    for (int64_t i = 0; i < n_prompt; ++i) {
-        tokens[static_cast<size_t>(i)] = pick(rng);
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    constexpr int32_t kBlockSize = 16;
+    const auto n_blocks = static_cast<int32_t>((n_prompt + n_gen + 1 + kBlockSize - 1) / kBlockSize);
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> r,
+                            runner::CudaRunner::create(*m, {.n_blocks = n_blocks, .block_size = kBlockSize}));
+    std::vector<kvcache::BlockId> table(static_cast<size_t>(n_blocks));
+    for (int32_t b = 0; b < n_blocks; ++b) {
+        table[static_cast<size_t>(b)] = b;
     }
-    // Warm-up: one prefill and one decode step (graph capture), then rewind.
-    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, LogitsMode::kLast).error());
-    const int32_t warm_pos = static_cast<int32_t>(n_prompt);
-    GANNET_RETURN_IF_ERROR(m->forward(std::span(tokens.data(), 1), std::span(&warm_pos, 1), LogitsMode::kLast).error());
-    m->set_n_pos(0);
+    std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
+    for (int32_t& t : tokens) {
+        t = pick(rng);
+    }
+    auto decode = [&](int32_t id, int32_t pos) {
+        sched::SchedulerOutput step;
+        step.seqs.push_back(
+            {.seq_id = 0, .tokens = std::span(&id, 1), .pos = pos, .block_table = table, .is_logits_needed = true});
+        return r->run(step).error();
+    };
+    // Warm-up: one prefill and one decode step (cuBLAS setup, graph capture); the timed pass
+    // rewrites the same cache slots.
+    GANNET_RETURN_IF_ERROR(r->run_sequence(tokens, 0, LogitsMode::kLast).error());
+    GANNET_RETURN_IF_ERROR(decode(tokens[0], static_cast<int32_t>(n_prompt)));
     const Clock::time_point t0 = Clock::now();
-    GANNET_RETURN_IF_ERROR(m->forward(tokens, positions, LogitsMode::kLast).error());
+    GANNET_RETURN_IF_ERROR(r->run_sequence(tokens, 0, LogitsMode::kLast).error());
     const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const Clock::time_point t1 = Clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {
-        const int32_t id = pick(rng);
-        const int32_t pos = static_cast<int32_t>(n_prompt + i);
-        GANNET_RETURN_IF_ERROR(m->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast).error());
+        GANNET_RETURN_IF_ERROR(decode(pick(rng), static_cast<int32_t>(n_prompt + i)));
     }
     const double decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
     const double gb = static_cast<double>(weight_bytes_per_token(cpu->weights())) / 1e9;
@@ -135,10 +144,10 @@ Status run(const std::string& path, int64_t n_prompt, int64_t n_gen, bool split_
             bw.copy_gb_s, bw.zero_copy_gb_s, bound, decode_tok_s, bound > 0.0 ? 100.0 * decode_tok_s / bound : 0.0);
     }
     std::printf(
-        "{\"model\":\"%s\",\"split_kv\":%d,\"fused\":%d,\"repack\":%d,\"dtype\":\"%s\",\"layers\":%lld,"
+        "{\"model\":\"%s\",\"fused\":%d,\"repack\":%d,\"dtype\":\"%s\",\"layers\":%lld,"
         "\"weight_gb\":%.3f,\"upload_s\":%.2f,"
         "\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.1f,\"decode_gb_s\":%.1f,\"n_prompt\":%lld,\"n_gen\":%lld}\n",
-        path.c_str(), split_kv ? 1 : 0, pf.fuse_decode_ops ? 1 : 0, pf.repack_q4_0 ? 1 : 0, cpu->dtype_name(),
+        path.c_str(), pf.fuse_decode_ops ? 1 : 0, pf.repack_q4_0 ? 1 : 0, cpu->dtype_name(),
         static_cast<long long>(m->config().n_layers), gb, upload_s, static_cast<double>(n_prompt) / prefill_s,
         decode_tok_s, gb * decode_tok_s, static_cast<long long>(n_prompt), static_cast<long long>(n_gen));
     return Status();
@@ -163,13 +172,10 @@ int main_impl(int argc, char** argv) {
                         bw->zero_copy_gb_s, kH2dProbeBytes);
         }
     } else if (cmd == "run" && argc >= 5) {
-        bool split_kv = true;
         PlacementFlags pf;
         for (int i = 5; i < argc && st.ok(); ++i) {
             const std::string a = argv[i];
-            if (a == "single") {
-                split_kv = false;
-            } else if (a == "unfused") {
+            if (a == "unfused") {
                 pf.fuse_decode_ops = false;
             } else if (a == "gguf") {
                 pf.repack_q4_0 = false;
@@ -189,13 +195,12 @@ int main_impl(int argc, char** argv) {
             }
         }
         if (st.ok()) {
-            st = run(argv[2], std::atoll(argv[3]), std::atoll(argv[4]), split_kv, pf);
+            st = run(argv[2], std::atoll(argv[3]), std::atoll(argv[4]), pf);
         }
     } else {
-        std::fprintf(
-            stderr,
-            "usage: cuda_model_bench copy | h2d | make PATH DTYPE LAYERS [VOCAB] | run PATH N_PROMPT N_GEN [single] "
-            "[unfused] [gguf] [--placement device|mapped|stream] [--vram-budget GB]\n");
+        std::fprintf(stderr,
+                     "usage: cuda_model_bench copy | h2d | make PATH DTYPE LAYERS [VOCAB] | run PATH N_PROMPT N_GEN "
+                     "[unfused] [gguf] [--placement device|mapped|stream] [--vram-budget GB]\n");
         return 2;
     }
     if (!st.ok()) {

@@ -1,7 +1,9 @@
-// Whole-model parity of the CUDA forward pass with the CPU backend: every fixture architecture in
-// f32, f16 and bf16, a prompt long enough for the cuBLAS prefill path (all rows of logits) followed
-// by decode steps (matvec and the CUDA graph), top-1 identical and relative L2 error <= 1e-2; the
-// default model too. Plus graph vs. no graph, and bad input.
+// Whole-model parity of the one CUDA forward (CudaModel::forward_batch through the CUDA runner) with
+// the CPU backend: every fixture architecture in f32, f16 and bf16, a prompt long enough for the
+// cuBLAS prefill path (all rows of logits) followed by decode steps (matvec and the CUDA graph),
+// top-1 identical and relative L2 error <= 1e-2; the default model too (head_dim 64: its prompt
+// goes through the paged flash kernel). Plus graph vs. no graph, fused vs. unfused decode ops,
+// repacked vs. GGUF Q4_0 (bit-identical), and bad input.
 #include "model/cuda/cuda_model.h"
 
 #include <gtest/gtest.h>
@@ -9,18 +11,23 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/test_paths.h"
 #include "model/test_models.h"
+#include "runner/cuda/cuda_runner.h"
 #include "runner/runner.h"
 #include "tensor/dtype.h"
 
 namespace gannet::model::cuda {
 namespace {
 
+using runner::CudaRunner;
+
 constexpr double kMaxRelErr = 1e-2;
+constexpr int32_t kBlockSize = 16;
 
 double rel_err(std::span<const float> got, std::span<const float> want) {
     double num = 0.0;
@@ -37,6 +44,27 @@ int64_t argmax(std::span<const float> v) {
     return std::max_element(v.begin(), v.end()) - v.begin();
 }
 
+// One decode step of a single sequence through the runner (the scheduler's shape: one token at pos).
+Result<std::span<const float>> decode(CudaRunner& r, const int32_t& token, int32_t pos,
+                                      const std::vector<kvcache::BlockId>& table) {
+    sched::SchedulerOutput out;
+    out.seqs.push_back(
+        {.seq_id = 0,
+         .tokens = std::span(&token, 1),
+         .pos = pos,
+         .block_table = std::span<const kvcache::BlockId>(table).first(static_cast<size_t>(pos / kBlockSize + 1)),
+         .is_logits_needed = true});
+    return r.run(out);
+}
+
+std::vector<kvcache::BlockId> all_blocks(int32_t n) {
+    std::vector<kvcache::BlockId> t(static_cast<size_t>(n));
+    for (int32_t i = 0; i < n; ++i) {
+        t[static_cast<size_t>(i)] = i;
+    }
+    return t;
+}
+
 // Compares CPU and GPU logits for a prompt of n_prompt tokens (all rows) then n_decode single steps.
 void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
     SCOPED_TRACE(path);
@@ -44,28 +72,28 @@ void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     Model& cpu = **loaded;
     const ModelConfig& c = cpu.config();
-    auto gpu_or = CudaModel::create(cpu, {.n_ctx = n_prompt + n_decode});
+    auto gpu_or = CudaModel::create(cpu, {});
     if (!gpu_or.has_value() && gpu_or.error().code() == ErrorCode::kUnimplemented) {
         GTEST_SKIP() << gpu_or.error().message();
     }
     ASSERT_TRUE(gpu_or.has_value()) << gpu_or.error().message();
-    CudaModel& gpu = **gpu_or;
+    const auto n_blocks = static_cast<int32_t>((n_prompt + n_decode + kBlockSize - 1) / kBlockSize);
+    auto gpu_runner = CudaRunner::create(**gpu_or, {.n_blocks = n_blocks, .block_size = kBlockSize});
+    ASSERT_TRUE(gpu_runner.has_value()) << gpu_runner.error().message();
+    CudaRunner& gpu = **gpu_runner;
     // The CPU reference is the one CPU forward, for one sequence (runner::Runner::run_sequence).
-    auto runner_or = runner::Runner::create(
-        cpu, {.n_blocks = static_cast<int32_t>((n_prompt + n_decode + 15) / 16), .block_size = 16, .n_threads = 2});
+    auto runner_or = runner::Runner::create(cpu, {.n_blocks = n_blocks, .block_size = kBlockSize, .n_threads = 2});
     ASSERT_TRUE(runner_or.has_value()) << runner_or.error().message();
     runner::Runner& ref = **runner_or;
 
     std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
-    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
     for (int64_t i = 0; i < n_prompt; ++i) {
         tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 13) % c.n_vocab);
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     }
     auto want_or = ref.run_sequence(tokens, 0, LogitsMode::kAll);
     ASSERT_TRUE(want_or.has_value()) << want_or.error().message();
     const std::vector<float> want(want_or->begin(), want_or->end());
-    auto got_or = gpu.forward(tokens, positions, LogitsMode::kAll);
+    auto got_or = gpu.run_sequence(tokens, 0, LogitsMode::kAll);
     ASSERT_TRUE(got_or.has_value()) << got_or.error().message();
     double worst = 0.0;
     for (int64_t r = 0; r < n_prompt; ++r) {
@@ -74,13 +102,14 @@ void check_parity(const std::string& path, int64_t n_prompt, int64_t n_decode) {
         EXPECT_EQ(argmax(g), argmax(w)) << "prompt row " << r;
         worst = std::max(worst, rel_err(g, w));
     }
+    const std::vector<kvcache::BlockId> table = all_blocks(n_blocks);
     int32_t next = static_cast<int32_t>(argmax(std::span<const float>(want).last(c.n_vocab)));
     for (int64_t i = 0; i < n_decode; ++i) {
         const int32_t pos = static_cast<int32_t>(n_prompt + i);
         auto w_or = ref.run_sequence(std::span(&next, 1), pos, LogitsMode::kLast);
         ASSERT_TRUE(w_or.has_value()) << w_or.error().message();
         const std::vector<float> w(w_or->begin(), w_or->end());
-        auto g_or = gpu.forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast);
+        auto g_or = decode(gpu, next, pos, table);
         ASSERT_TRUE(g_or.has_value()) << g_or.error().message();
         EXPECT_EQ(argmax(*g_or), argmax(w)) << "decode step " << i;
         worst = std::max(worst, rel_err(*g_or, w));
@@ -106,57 +135,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaModelParity,
                                            "gemma3-f16", "gemma3-bf16"));
 
 TEST(CudaModel, DefaultModelMatchesCpu) {
-    check_parity(source_dir() + "/models/gannet-default.gguf", 24, 8);
-}
-
-TEST(CudaModel, GraphReplayEqualsDirectLaunches) {
-    auto cpu = Model::load(fixture("qwen3-bf16"));
-    ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
-    auto a = CudaModel::create(**cpu, {.n_ctx = 16, .use_graph = true});
-    auto b = CudaModel::create(**cpu, {.n_ctx = 16, .use_graph = false});
-    ASSERT_TRUE(a.has_value() && b.has_value());
-    for (int32_t pos = 0; pos < 10; ++pos) {
-        const int32_t id = (pos * 31 + 5) % static_cast<int32_t>((*cpu)->config().n_vocab);
-        auto ga = (*a)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
-        ASSERT_TRUE(ga.has_value()) << ga.error().message();
-        const std::vector<float> va(ga->begin(), ga->end());
-        auto gb = (*b)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
-        ASSERT_TRUE(gb.has_value()) << gb.error().message();
-        ASSERT_EQ(va, std::vector<float>(gb->begin(), gb->end())) << "position " << pos;
-    }
-}
-
-// Split-KV decode attention against the single-pass kernel over many splits (positions up to 300,
-// past gemma3's sliding window of the fixture when it is short) and against the CPU.
-TEST(CudaModel, SplitKvDecodeMatchesSinglePassAndCpu) {
-    for (const char* name : {"llama-f32", "gemma3-f32", "qwen2-f32"}) {
-        SCOPED_TRACE(name);
-        auto cpu = Model::load(fixture(name));
-        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
-        const int64_t n = std::min<int64_t>(300, (*cpu)->config().n_ctx_train);
-        auto a = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = true, .split_kv_decode = true});
-        auto b = CudaModel::create(**cpu, {.n_ctx = n, .use_graph = false, .split_kv_decode = false});
-        ASSERT_TRUE(a.has_value() && b.has_value());
-        auto ref = runner::Runner::create(
-            **cpu, {.n_blocks = static_cast<int32_t>((n + 15) / 16), .block_size = 16, .n_threads = 2});
-        ASSERT_TRUE(ref.has_value()) << ref.error().message();
-        double worst = 0.0;
-        for (int32_t pos = 0; pos < n; ++pos) {
-            const int32_t id = (pos * 31 + 5) % static_cast<int32_t>((*cpu)->config().n_vocab);
-            auto ga = (*a)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
-            ASSERT_TRUE(ga.has_value()) << ga.error().message();
-            const std::vector<float> va(ga->begin(), ga->end());
-            auto gb = (*b)->forward(std::span(&id, 1), std::span(&pos, 1), LogitsMode::kLast);
-            ASSERT_TRUE(gb.has_value()) << gb.error().message();
-            auto gc = (*ref)->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast);
-            ASSERT_TRUE(gc.has_value()) << gc.error().message();
-            worst = std::max(worst, rel_err(va, *gb));
-            ASSERT_LE(rel_err(va, *gc), 1e-4) << "position " << pos;
-            ASSERT_EQ(argmax(va), argmax(*gc)) << "position " << pos;
-        }
-        std::printf("split-kv %s: worst relative L2 error vs single pass %.3g\n", name, worst);
-        EXPECT_LE(worst, 1e-5);
-    }
+    check_parity(source_dir() + "/models/gannet-default.gguf", 48, 8);
 }
 
 // Logits of a prompt (all rows), then a 5-token chunk (matvec path, several tokens), then greedy
@@ -168,26 +147,31 @@ std::vector<std::vector<float>> run_steps(const Model& cpu, const CudaModelOptio
     if (!m_or.has_value()) {
         return out;
     }
-    CudaModel& m = **m_or;
+    auto r_or = CudaRunner::create(**m_or, {.n_blocks = 2, .block_size = kBlockSize});
+    EXPECT_TRUE(r_or.has_value()) << r_or.error().message();
+    if (!r_or.has_value()) {
+        return out;
+    }
+    CudaRunner& r = **r_or;
     const int32_t n_vocab = static_cast<int32_t>(cpu.config().n_vocab);
     int32_t pos = 0;
     for (int64_t n : {11, 5}) {
         std::vector<int32_t> tokens;
-        std::vector<int32_t> positions;
+        const int32_t first = pos;
         for (int64_t i = 0; i < n; ++i, ++pos) {
             tokens.push_back((pos * 7919 + 13) % n_vocab);
-            positions.push_back(pos);
         }
-        auto l = m.forward(tokens, positions, LogitsMode::kAll);
+        auto l = r.run_sequence(tokens, first, LogitsMode::kAll);
         EXPECT_TRUE(l.has_value()) << l.error().message();
         if (!l.has_value()) {
             return out;
         }
         out.emplace_back(l->begin(), l->end());
     }
+    const std::vector<kvcache::BlockId> table = all_blocks(2);
     int32_t next = static_cast<int32_t>(argmax(std::span<const float>(out.back()).last(static_cast<size_t>(n_vocab))));
     for (int i = 0; i < 6; ++i, ++pos) {
-        auto l = m.forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast);
+        auto l = decode(r, next, pos, table);
         EXPECT_TRUE(l.has_value()) << l.error().message();
         if (!l.has_value()) {
             return out;
@@ -196,6 +180,22 @@ std::vector<std::vector<float>> run_steps(const Model& cpu, const CudaModelOptio
         next = static_cast<int32_t>(argmax(*l));
     }
     return out;
+}
+
+// Decode steps replayed from a captured graph give the same bits as the same launches made directly.
+TEST(CudaModel, GraphReplayEqualsDirectLaunches) {
+    for (const char* name : {"llama-f16", "gemma3-bf16"}) {
+        SCOPED_TRACE(name);
+        auto cpu = Model::load(fixture(name));
+        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+        const std::vector<std::vector<float>> graph = run_steps(**cpu, {.use_graph = true});
+        const std::vector<std::vector<float>> direct = run_steps(**cpu, {.use_graph = false});
+        ASSERT_EQ(graph.size(), 8u);
+        ASSERT_EQ(direct.size(), graph.size());
+        for (size_t i = 0; i < graph.size(); ++i) {
+            EXPECT_TRUE(graph[i] == direct[i]) << "step " << i;
+        }
+    }
 }
 
 // fuse_decode_ops (int8 x written by rms_norm / glu, residual adds inside the matvec) is the same
@@ -223,8 +223,8 @@ TEST(CudaModel, FusedDecodeOpsAreBitIdentical) {
         SCOPED_TRACE(path);
         auto cpu = Model::load(path);
         ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
-        const std::vector<std::vector<float>> fused = run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = true});
-        const std::vector<std::vector<float>> plain = run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = false});
+        const std::vector<std::vector<float>> fused = run_steps(**cpu, {.fuse_decode_ops = true});
+        const std::vector<std::vector<float>> plain = run_steps(**cpu, {.fuse_decode_ops = false});
         ASSERT_EQ(fused.size(), 8u);
         ASSERT_EQ(plain.size(), fused.size());
         for (size_t i = 0; i < fused.size(); ++i) {
@@ -256,9 +256,9 @@ TEST(CudaModel, RepackedQ4_0IsBitIdentical) {
         for (bool fuse : {true, false}) {
             SCOPED_TRACE(fuse ? "fused" : "unfused");
             const std::vector<std::vector<float>> split =
-                run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = fuse, .repack_q4_0 = true});
+                run_steps(**cpu, {.fuse_decode_ops = fuse, .repack_q4_0 = true});
             const std::vector<std::vector<float>> gguf =
-                run_steps(**cpu, {.n_ctx = 32, .fuse_decode_ops = fuse, .repack_q4_0 = false});
+                run_steps(**cpu, {.fuse_decode_ops = fuse, .repack_q4_0 = false});
             ASSERT_EQ(split.size(), 8u);
             ASSERT_EQ(gguf.size(), split.size());
             for (size_t i = 0; i < split.size(); ++i) {
@@ -271,22 +271,19 @@ TEST(CudaModel, RepackedQ4_0IsBitIdentical) {
 TEST(CudaModel, RejectsBadInput) {
     auto cpu = Model::load(fixture("llama-bf16"));
     ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
-    EXPECT_EQ(CudaModel::create(**cpu, {.n_ctx = (*cpu)->config().n_ctx_train + 1}).error().code(),
-              ErrorCode::kInvalidArgument);
-    auto m = CudaModel::create(**cpu, {.n_ctx = 8});
+    EXPECT_EQ(CudaModel::create(**cpu, {.vram_budget_bytes = -2}).error().code(), ErrorCode::kInvalidArgument);
+    auto m = CudaModel::create(**cpu, {});
     ASSERT_TRUE(m.has_value());
+    auto r = CudaRunner::create(**m, {.n_blocks = 1, .block_size = kBlockSize});
+    ASSERT_TRUE(r.has_value());
     const int32_t bad_id = static_cast<int32_t>((*cpu)->config().n_vocab);
     const int32_t zero = 0;
-    const int32_t three = 3;
-    const int32_t eight = 8;
-    EXPECT_EQ((*m)->forward(std::span(&bad_id, 1), std::span(&zero, 1), LogitsMode::kLast).error().code(),
+    EXPECT_EQ((*r)->run_sequence(std::span(&bad_id, 1), 0, LogitsMode::kLast).error().code(),
               ErrorCode::kInvalidArgument);
-    EXPECT_EQ((*m)->forward(std::span(&zero, 1), std::span(&three, 1), LogitsMode::kLast).error().code(),
-              ErrorCode::kInvalidArgument);  // gap after 0 cached positions
-    EXPECT_EQ((*m)->forward(std::span(&zero, 1), std::span(&eight, 1), LogitsMode::kLast).error().code(),
-              ErrorCode::kInvalidArgument);  // beyond the context
-    EXPECT_EQ((*m)->forward({}, {}, LogitsMode::kLast).error().code(), ErrorCode::kInvalidArgument);
-    EXPECT_TRUE((*m)->forward(std::span(&zero, 1), std::span(&zero, 1), LogitsMode::kLast).has_value());
+    EXPECT_EQ((*r)->run_sequence(std::span(&zero, 1), kBlockSize, LogitsMode::kLast).error().code(),
+              ErrorCode::kInvalidArgument);  // beyond the cache
+    EXPECT_EQ((*r)->run_sequence({}, 0, LogitsMode::kLast).error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_TRUE((*r)->run_sequence(std::span(&zero, 1), 0, LogitsMode::kLast).has_value());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ nproc >> "$OUT/env.txt"
 t0=$(date +%s)
 cmake -S src/kernels/cuda/standalone -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 \
     && cmake --build "$BUILD" -j16 --target base_cuda_test kernels_cuda_test model_cuda_test cuda_model_bench \
-        runner_cuda_test runner_cuda_bench model_cuda_batch_ops_test memory_test memory_cuda_test model_cuda_placement_test \
+        runner_cuda_test runner_cuda_bench memory_test memory_cuda_test model_cuda_placement_test \
         >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s; warnings: $(grep -c warning "$OUT/build.log")"
@@ -46,8 +46,6 @@ echo "models written in $(( $(date +%s) - t0 )) s"; ls -la "$MODELS"; cat "$OUT"
 for d in q4_0 q8_0 f16; do
     "$BENCH" run "$MODELS/llama8b-$d.gguf" "$N_PROMPT" "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
 done
-# The same decode with the single-pass attention kernel (no KV splits), for comparison.
-"$BENCH" run "$MODELS/llama8b-q4_0.gguf" "$N_PROMPT" "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
 # Decode without the #6 fusions (int8 x written by rms_norm/glu, residual adds in the matvec) and/or
 # without the Q4_0 repack (GGUF layout in device memory): what each buys, on the same model.
 for v in unfused gguf "unfused gguf"; do
@@ -56,7 +54,6 @@ for v in unfused gguf "unfused gguf"; do
 done
 # Short context: how much of a decode step is attention.
 "$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" 2>&1 | tee -a "$OUT/bench.log"
-"$BENCH" run "$MODELS/llama8b-q4_0.gguf" 16 "$N_GEN" single 2>&1 | tee -a "$OUT/bench.log"
 "$BENCH" copy | tee -a "$OUT/bench.log"
 # The CUDA runner (src/runner/cuda): N = 1, 8, 32, 64 sequences decoding together, aggregate tok/s,
 # then the same with --deterministic (one token per product).

@@ -12,6 +12,7 @@
 #include "base/test_paths.h"
 #include "model/cuda/cuda_model.h"
 #include "model/test_models.h"
+#include "runner/cuda/cuda_runner.h"
 
 namespace gannet::model::cuda {
 namespace {
@@ -28,34 +29,47 @@ int32_t argmax(std::span<const float> v) {
     return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+constexpr int32_t kBlockSize = 16;
+
+// The prompt through the CUDA runner (every row's logits), then greedy decode steps as the
+// scheduler sends them (one token, CUDA graph where the placement allows).
 Result<Run> run(const Model& cpu, const CudaModelOptions& o, int64_t n_prompt, int64_t n_decode) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<CudaModel> m, CudaModel::create(cpu, o));
     std::printf("  %s\n", m->placement().describe().c_str());
+    const auto n_blocks = static_cast<int32_t>((n_prompt + n_decode + kBlockSize - 1) / kBlockSize);
+    GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::CudaRunner> r,
+                            runner::CudaRunner::create(*m, {.n_blocks = n_blocks, .block_size = kBlockSize}));
+    std::vector<kvcache::BlockId> table(static_cast<size_t>(n_blocks));
+    for (int32_t b = 0; b < n_blocks; ++b) {
+        table[static_cast<size_t>(b)] = b;
+    }
     const int64_t n_vocab = cpu.config().n_vocab;
     std::vector<int32_t> tokens(static_cast<size_t>(n_prompt));
-    std::vector<int32_t> positions(static_cast<size_t>(n_prompt));
     for (int64_t i = 0; i < n_prompt; ++i) {
         tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 13) % n_vocab);
-        positions[static_cast<size_t>(i)] = static_cast<int32_t>(i);
     }
-    Run r;
-    GANNET_ASSIGN_OR_RETURN(std::span<const float> all, m->forward(tokens, positions, LogitsMode::kAll));
-    r.prompt_logits.assign(all.begin(), all.end());
+    Run out;
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> all, r->run_sequence(tokens, 0, LogitsMode::kAll));
+    out.prompt_logits.assign(all.begin(), all.end());
     int32_t next = argmax(all.last(static_cast<size_t>(n_vocab)));
     // Twice over the same positions: the second pass finds the buffers holding the last layers.
     for (int pass = 0; pass < 2; ++pass) {
-        m->set_n_pos(n_prompt);
         for (int64_t i = 0; i < n_decode; ++i) {
             const int32_t pos = static_cast<int32_t>(n_prompt + i);
-            GANNET_ASSIGN_OR_RETURN(std::span<const float> l,
-                                    m->forward(std::span(&next, 1), std::span(&pos, 1), LogitsMode::kLast));
-            r.decode_logits.emplace_back(l.begin(), l.end());
-            r.tokens.push_back(next);
+            sched::SchedulerOutput step;
+            step.seqs.push_back({.seq_id = 0,
+                                 .tokens = std::span(&next, 1),
+                                 .pos = pos,
+                                 .block_table = table,
+                                 .is_logits_needed = true});
+            GANNET_ASSIGN_OR_RETURN(std::span<const float> l, r->run(step));
+            out.decode_logits.emplace_back(l.begin(), l.end());
+            out.tokens.push_back(next);
             next = argmax(l);
         }
-        next = r.tokens.front();
+        next = out.tokens.front();
     }
-    return r;
+    return out;
 }
 
 void expect_identical(const Run& want, const Run& got, const std::string& what) {
@@ -77,14 +91,13 @@ void check_all_placements(const std::string& path) {
     const Model& cpu = **loaded;
     const int64_t n_prompt = 19;  // > kMatvecMaxTokens: the prompt goes through the gemm path
     const int64_t n_decode = 5;
-    const int64_t n_ctx = n_prompt + n_decode;
-    auto ref = run(cpu, {.n_ctx = n_ctx}, n_prompt, n_decode);
+    auto ref = run(cpu, {}, n_prompt, n_decode);
     if (!ref.has_value() && ref.error().code() == ErrorCode::kUnimplemented) {
         GTEST_SKIP() << ref.error().message();
     }
     ASSERT_TRUE(ref.has_value()) << ref.error().message();
 
-    auto dev = CudaModel::create(cpu, {.n_ctx = n_ctx});
+    auto dev = CudaModel::create(cpu, {});
     ASSERT_TRUE(dev.has_value());
     const memory::Plan& p = (*dev)->placement();
     EXPECT_EQ(p.n_layers_resident, cpu.config().n_layers);
@@ -118,7 +131,7 @@ void check_all_placements(const std::string& path) {
         {"stream, default budget (all resident)", Placement::kStream, -1, 0, 0},
     };
     for (const Case& c : cases) {
-        CudaModelOptions o{.n_ctx = n_ctx, .placement = c.placement, .vram_budget_bytes = c.budget};
+        CudaModelOptions o{.placement = c.placement, .vram_budget_bytes = c.budget};
         {
             auto m = CudaModel::create(cpu, o);
             ASSERT_TRUE(m.has_value()) << c.name << ": " << m.error().message();
@@ -139,8 +152,7 @@ void check_all_placements(const std::string& path) {
     }
     // Without the graph, stream equals device with the graph too (the graph path is covered above).
     auto no_graph =
-        run(cpu, {.n_ctx = n_ctx, .use_graph = false, .placement = Placement::kStream, .vram_budget_bytes = two},
-            n_prompt, n_decode);
+        run(cpu, {.use_graph = false, .placement = Placement::kStream, .vram_budget_bytes = two}, n_prompt, n_decode);
     ASSERT_TRUE(no_graph.has_value()) << no_graph.error().message();
     expect_identical(*ref, *no_graph, "stream without graph");
 }
@@ -184,7 +196,7 @@ TEST(CudaPlacement, BadBudgetsFailClearly) {
     auto loaded = Model::load(fixture("llama-f16"));
     ASSERT_TRUE(loaded.has_value());
     const Model& cpu = **loaded;
-    auto dev = CudaModel::create(cpu, {.n_ctx = 8});
+    auto dev = CudaModel::create(cpu, {});
     ASSERT_TRUE(dev.has_value());
     const memory::Plan& p = (*dev)->placement();
     const int64_t total = static_cast<int64_t>(p.device_bytes);
@@ -192,23 +204,21 @@ TEST(CudaPlacement, BadBudgetsFailClearly) {
     for (uint64_t b : p.layer_bytes) {
         largest = std::max(largest, b);
     }
-    auto too_small =
-        CudaModel::create(cpu, {.n_ctx = 8, .placement = Placement::kDevice, .vram_budget_bytes = total - 1});
+    auto too_small = CudaModel::create(cpu, {.placement = Placement::kDevice, .vram_budget_bytes = total - 1});
     ASSERT_FALSE(too_small.has_value());
     EXPECT_EQ(too_small.error().code(), ErrorCode::kResourceExhausted);
     EXPECT_NE(too_small.error().message().find("--vram-budget"), std::string::npos) << too_small.error().message();
     auto no_buffers = CudaModel::create(
-        cpu, {.n_ctx = 8, .placement = Placement::kStream, .vram_budget_bytes = static_cast<int64_t>(2 * largest) - 1});
+        cpu, {.placement = Placement::kStream, .vram_budget_bytes = static_cast<int64_t>(2 * largest) - 1});
     ASSERT_FALSE(no_buffers.has_value());
     EXPECT_EQ(no_buffers.error().code(), ErrorCode::kResourceExhausted);
     EXPECT_NE(no_buffers.error().message().find("two buffers of the largest layer"), std::string::npos)
         << no_buffers.error().message();
-    auto negative = CudaModel::create(cpu, {.n_ctx = 8, .placement = Placement::kMapped, .vram_budget_bytes = -7});
+    auto negative = CudaModel::create(cpu, {.placement = Placement::kMapped, .vram_budget_bytes = -7});
     ASSERT_FALSE(negative.has_value());
     EXPECT_EQ(negative.error().code(), ErrorCode::kInvalidArgument);
     // More than the device has: capped at free memory, so a plain `device` placement still fits.
-    auto huge =
-        CudaModel::create(cpu, {.n_ctx = 8, .placement = Placement::kStream, .vram_budget_bytes = int64_t{1} << 50});
+    auto huge = CudaModel::create(cpu, {.placement = Placement::kStream, .vram_budget_bytes = int64_t{1} << 50});
     ASSERT_TRUE(huge.has_value()) << huge.error().message();
     EXPECT_EQ((*huge)->placement().n_layers_resident, cpu.config().n_layers);
 }

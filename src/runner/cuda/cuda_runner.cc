@@ -17,13 +17,23 @@ Result<std::unique_ptr<CudaRunner>> CudaRunner::create(model::cuda::CudaModel& m
                                         .n_kv_heads = static_cast<int32_t>(c.n_kv_heads),
                                         .head_dim = static_cast<int32_t>(c.head_dim_k),
                                         .block_size = config.block_size,
-                                        .dtype = kvcache::KvDType::kF32,
+                                        .dtype = config.kv_dtype,
                                         .key_summary = kvcache::KeySummaryKind::kNone};
     GANNET_RETURN_IF_ERROR(layout.validate());
+    if (layout.dtype != kvcache::KvDType::kF32 && layout.dtype != kvcache::KvDType::kF16
+        && layout.dtype != kvcache::KvDType::kBF16) {
+        return make_error(ErrorCode::kUnimplemented, "cuda runner: KV cache type %s (expected f32, f16 or bf16)",
+                          kvcache::kv_dtype_name(layout.dtype));
+    }
     std::unique_ptr<CudaRunner> r(new CudaRunner(model, config, layout));
-    GANNET_ASSIGN_OR_RETURN(r->kv_, gannet::cuda::DeviceBuffer::allocate(layout.total_bytes()));
+    // One block more than the layout: the spare block of the graphs' padding rows.
+    const size_t bytes = layout.total_bytes() + layout.block_bytes();
+    GANNET_ASSIGN_OR_RETURN(r->kv_, gannet::cuda::DeviceBuffer::allocate(bytes));
     // Zeroed so a slot read before it is written shows as a wrong number, never as NaN.
-    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(r->kv_.data(), 0, layout.total_bytes()), "memset kv cache"));
+    GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(r->kv_.data(), 0, bytes), "memset kv cache"));
+    for (kvcache::BlockId b = 0; b < layout.n_blocks; ++b) {
+        r->sequence_table_.push_back(b);
+    }
     // The model's stream may not synchronize with the legacy default stream the memset ran on.
     GANNET_RETURN_IF_ERROR(cuda_status(cudaDeviceSynchronize(), "sync after memset"));
     return r;
@@ -50,7 +60,29 @@ Result<std::span<const float>> CudaRunner::run(const sched::SchedulerOutput& out
         batch_.push_back(model::BatchSeq{
             .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
     }
-    return model_.forward_batch(batch_, kv_.data(), layout_, config_.is_deterministic);
+    return model_.forward_batch(batch_, {.kv = kv_.data(), .layout = layout_, .spare_block = layout_.n_blocks},
+                                config_.is_deterministic);
+}
+
+Result<std::span<const float>> CudaRunner::run_sequence(std::span<const int32_t> tokens, int32_t pos,
+                                                        model::LogitsMode mode) {
+    const int64_t capacity = static_cast<int64_t>(layout_.n_blocks) * layout_.block_size;
+    if (tokens.empty() || pos < 0 || pos + static_cast<int64_t>(tokens.size()) > capacity) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "cuda runner: %zu tokens at position %d do not fit a cache of %lld positions (need >= 1 "
+                          "token, pos >= 0)",
+                          tokens.size(), pos, static_cast<long long>(capacity));
+    }
+    const int64_t end = pos + static_cast<int64_t>(tokens.size());
+    const size_t n_blocks = static_cast<size_t>((end + layout_.block_size - 1) / layout_.block_size);
+    const model::BatchSeq seq{.tokens = tokens,
+                              .pos = pos,
+                              .block_table = std::span<const kvcache::BlockId>(sequence_table_).first(n_blocks),
+                              .is_logits_needed = true,
+                              .is_all_logits_needed = mode == model::LogitsMode::kAll};
+    return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1),
+                                {.kv = kv_.data(), .layout = layout_, .spare_block = layout_.n_blocks},
+                                config_.is_deterministic);
 }
 
 Result<std::vector<std::byte>> CudaRunner::download_kv() {

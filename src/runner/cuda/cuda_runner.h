@@ -1,9 +1,11 @@
-// CudaRunner: the Runner contract (runner.h) on the GPU. Owns a paged f32 KV cache in device memory
-// with the CPU runner's KvCacheLayout, applies the step's block copies on the device (copy-on-write
-// of shared prefix blocks), and runs CudaModel::forward_batch over every scheduled sequence at once:
-// one product per matrix over all the step's tokens, attention per token through its sequence's
-// block table. With is_deterministic, every product runs one token at a time through the same
-// kernel, so a sequence's tokens do not depend on what it was batched with (slower).
+// CudaRunner: the Runner contract (runner.h) on the GPU. Owns a paged KV cache (f32, f16 or bf16) in
+// device memory with the CPU runner's KvCacheLayout, plus one spare block that the padding rows of
+// captured decode graphs write to; applies the step's block copies on the device (copy-on-write of
+// shared prefix blocks), and runs CudaModel::forward_batch over every scheduled sequence at once:
+// one product per matrix over all the step's tokens, flash prefill or split-KV paged attention
+// through each sequence's block table, decode steps replayed as CUDA graphs. With is_deterministic,
+// every product runs one token at a time through the same kernel and every token through split-KV
+// attention, so a sequence's tokens do not depend on what it was batched with (slower).
 // The device cache keeps no key summaries (the CPU runner's block-sparse metadata).
 // Not thread-safe: owned by the engine loop.
 #pragma once
@@ -27,6 +29,7 @@ struct CudaRunnerConfig {
     int32_t n_blocks = 256;
     int32_t block_size = 16;
     bool is_deterministic = false;
+    kvcache::KvDType kv_dtype = kvcache::KvDType::kF32;  // kF32, kF16 or kBF16
 };
 
 class CudaRunner final : public StepRunner {
@@ -48,6 +51,12 @@ public:
     const CudaRunnerConfig& config() const { return config_; }
     // The whole device cache copied to the host (layout().total_bytes() bytes), for tests.
     Result<std::vector<std::byte>> download_kv();
+    // One sequence outside the scheduler (gannet logits / perplexity): tokens at positions
+    // [pos, pos + n) over blocks 0, 1, ... of this cache. Logits of the last token [n_vocab] (kLast)
+    // or of every token [n, n_vocab] (kAll), valid until the next call. REQUIRES: no engine drives
+    // this runner meanwhile. kInvalidArgument for no tokens, pos < 0 or pos + n beyond the cache.
+    Result<std::span<const float>> run_sequence(std::span<const int32_t> tokens, int32_t pos, model::LogitsMode mode);
+    model::cuda::CudaModel& model() { return model_; }
 
 private:
     CudaRunner(model::cuda::CudaModel& model, const CudaRunnerConfig& config, const kvcache::KvCacheLayout& layout)
@@ -59,6 +68,7 @@ private:
     kvcache::KvCacheLayout layout_;
     gannet::cuda::DeviceBuffer kv_;
     std::vector<model::BatchSeq> batch_;
+    std::vector<kvcache::BlockId> sequence_table_;  // 0, 1, ..., n_blocks - 1: run_sequence's blocks
 };
 
 }  // namespace gannet::runner

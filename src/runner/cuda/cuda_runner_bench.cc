@@ -107,7 +107,7 @@ int main_impl(int argc, char** argv) {
         std::fprintf(stderr, "runner_cuda_bench: %s\n", cpu.error().message().c_str());
         return 1;
     }
-    auto m = model::cuda::CudaModel::create(**cpu, {.n_ctx = 16});
+    auto m = model::cuda::CudaModel::create(**cpu, {});
     if (!m.has_value()) {
         std::fprintf(stderr, "runner_cuda_bench: %s\n", m.error().message().c_str());
         return 1;

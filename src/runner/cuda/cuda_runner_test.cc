@@ -1,6 +1,8 @@
 // CudaRunner against the CPU Runner on the fixture models: the same scheduler steps (prefill
-// chunks mixed with decodes, sequences joining late) give close logits (relative L2 <= 1e-3 per
-// row in f32, 1e-2 in f16/bf16), identical greedy tokens (f32) and the same K/V in the cache. Batch invariance with
+// chunks mixed with decodes, sequences joining late; the decode-only steps replayed as CUDA graphs)
+// give close logits (relative L2 <= 1e-3 per row in f32, 1e-2 in f16/bf16), identical greedy tokens
+// (f32) and the same K/V in the cache, with f32 and f16 caches on both sides. run_sequence's logits
+// of every position match the CPU runner's. Batch invariance with
 // is_deterministic: a sequence decoded alone and in batches of 1..16 gives bit-identical logits.
 // Block copies (copy-on-write) on the device; bad input.
 #include "runner/cuda/cuda_runner.h"
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/half.h"
 #include "base/test_paths.h"
 #include "runner/runner.h"
 
@@ -104,20 +107,24 @@ void finish_step(std::vector<TestSeq>& seqs, const sched::SchedulerOutput& out, 
 
 // f32 models: relative L2 <= 1e-3 and identical greedy tokens. f16/bf16 (matvec and GEMM on half
 // weights, rounded activations): <= 1e-2, as model_cuda_test, and the CPU's tokens drive both.
-void check_against_cpu(const std::string& name) {
-    SCOPED_TRACE(name);
+void check_against_cpu(const std::string& name, kvcache::KvDType kv_dtype) {
+    SCOPED_TRACE(name + " kv " + kvcache::kv_dtype_name(kv_dtype));
+    const bool is_f16_kv = kv_dtype == kvcache::KvDType::kF16;
     const bool is_f32 = name.find("f32") != std::string::npos;
     const double tol = is_f32 ? 1e-3 : 1e-2;
     auto loaded = Model::load(fixture(name));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     Model& cpu_model = **loaded;
     const int64_t n_vocab = cpu_model.config().n_vocab;
-    auto gpu_model = CudaModel::create(cpu_model, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(cpu_model, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const int32_t n_blocks = 128;
-    auto cpu = Runner::create(cpu_model, {.n_blocks = n_blocks, .block_size = kBlockSize, .n_threads = 2});
+    auto cpu = Runner::create(cpu_model, {.n_blocks = n_blocks,
+                                          .block_size = kBlockSize,
+                                          .n_threads = 2,
+                                          .kv_type = is_f16_kv ? tensor::DType::kF16 : tensor::DType::kF32});
     ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
-    auto gpu = CudaRunner::create(**gpu_model, {.n_blocks = n_blocks, .block_size = kBlockSize});
+    auto gpu = CudaRunner::create(**gpu_model, {.n_blocks = n_blocks, .block_size = kBlockSize, .kv_dtype = kv_dtype});
     ASSERT_TRUE(gpu.has_value()) << gpu.error().message();
 
     // Prompts of awkward lengths: 1 token, a block minus one, exactly a block, a block plus one,
@@ -185,12 +192,24 @@ void check_against_cpu(const std::string& name) {
                     for (int kv = 0; kv < 2; ++kv) {
                         const size_t off =
                             kv == 0 ? lay.k_offset(b, l, h, p % kBlockSize) : lay.v_offset(b, l, h, p % kBlockSize);
-                        const auto* want = reinterpret_cast<const float*>(
-                            (kv == 0 ? host.k(b, l, h) : host.v(b, l, h))
-                            + static_cast<size_t>(p % kBlockSize) * static_cast<size_t>(lay.head_dim) * sizeof(float));
-                        const auto* got = reinterpret_cast<const float*>(dev->data() + off);
-                        kv_worst = std::max(kv_worst, rel_err(std::span(got, static_cast<size_t>(lay.head_dim)),
-                                                              std::span(want, static_cast<size_t>(lay.head_dim))));
+                        const std::byte* want_row = (kv == 0 ? host.k(b, l, h) : host.v(b, l, h))
+                                                    + static_cast<size_t>(p % kBlockSize) * lay.row_bytes();
+                        std::vector<float> want(static_cast<size_t>(lay.head_dim));
+                        std::vector<float> got(static_cast<size_t>(lay.head_dim));
+                        for (size_t d = 0; d < want.size(); ++d) {
+                            if (is_f16_kv) {
+                                uint16_t w16 = 0;
+                                uint16_t g16 = 0;
+                                std::memcpy(&w16, want_row + d * 2, 2);
+                                std::memcpy(&g16, dev->data() + off + d * 2, 2);
+                                want[d] = fp16_to_fp32(w16);
+                                got[d] = fp16_to_fp32(g16);
+                            } else {
+                                std::memcpy(&want[d], want_row + d * 4, 4);
+                                std::memcpy(&got[d], dev->data() + off + d * 4, 4);
+                            }
+                        }
+                        kv_worst = std::max(kv_worst, rel_err(got, want));
                     }
                 }
             }
@@ -204,7 +223,56 @@ void check_against_cpu(const std::string& name) {
 class CudaRunnerParity : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaRunnerParity, MatchesCpuRunner) {
-    check_against_cpu(GetParam());
+    check_against_cpu(GetParam(), kvcache::KvDType::kF32);
+}
+
+TEST(CudaRunner, F16CacheMatchesCpuRunner) {
+    for (const char* name : {"llama-f32", "gemma3-f16", "qwen2-bf16"}) {
+        check_against_cpu(name, kvcache::KvDType::kF16);
+    }
+}
+
+// gannet logits / perplexity: one sequence, every position's logits, in two calls (a prompt, then
+// a continuation over the cached prefix) against the CPU runner's run_sequence.
+TEST(CudaRunner, RunSequenceMatchesCpu) {
+    for (const char* name : {"llama-f32", "qwen3-f16"}) {
+        SCOPED_TRACE(name);
+        auto loaded = Model::load(fixture(name));
+        ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
+        const int64_t n_vocab = (*loaded)->config().n_vocab;
+        auto gpu_model = CudaModel::create(**loaded, {});
+        ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
+        auto cpu = Runner::create(**loaded, {.n_blocks = 8, .block_size = kBlockSize, .n_threads = 2});
+        ASSERT_TRUE(cpu.has_value()) << cpu.error().message();
+        auto gpu = CudaRunner::create(**gpu_model, {.n_blocks = 8, .block_size = kBlockSize});
+        ASSERT_TRUE(gpu.has_value()) << gpu.error().message();
+        const std::vector<int32_t> tokens = prompt(40, 3, n_vocab);
+        const auto first = std::span<const int32_t>(tokens).first(23);
+        const auto rest = std::span<const int32_t>(tokens).subspan(23);
+        for (auto [part, pos] : {std::pair{first, 0}, std::pair{rest, 23}}) {
+            auto g = (*gpu)->run_sequence(part, pos, model::LogitsMode::kAll);
+            ASSERT_TRUE(g.has_value()) << g.error().message();
+            const std::vector<float> got(g->begin(), g->end());
+            auto c = (*cpu)->run_sequence(part, pos, model::LogitsMode::kAll);
+            ASSERT_TRUE(c.has_value()) << c.error().message();
+            ASSERT_EQ(got.size(), part.size() * static_cast<size_t>(n_vocab));
+            ASSERT_EQ(got.size(), c->size());
+            for (size_t r = 0; r < part.size(); ++r) {
+                const auto gr = std::span<const float>(got).subspan(r * n_vocab, n_vocab);
+                const auto cr = c->subspan(r * n_vocab, n_vocab);
+                EXPECT_LE(rel_err(gr, cr), 1e-2) << "row " << r;
+            }
+        }
+        auto last = (*gpu)->run_sequence(std::span<const int32_t>(tokens).first(1), 40, model::LogitsMode::kLast);
+        ASSERT_TRUE(last.has_value()) << last.error().message();
+        EXPECT_EQ(last->size(), static_cast<size_t>(n_vocab));
+        EXPECT_EQ(
+            (*gpu)
+                ->run_sequence(std::span<const int32_t>(tokens).first(1), 8 * kBlockSize, model::LogitsMode::kLast)
+                .error()
+                .code(),
+            ErrorCode::kInvalidArgument);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaRunnerParity,
@@ -219,7 +287,7 @@ void check_batch_invariance(const std::string& name) {
     auto loaded = Model::load(fixture(name));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int64_t n_vocab = (*loaded)->config().n_vocab;
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const int32_t n_gen = 12;
 
@@ -298,7 +366,7 @@ TEST(CudaRunner, BlockCopiesOnDevice) {
     auto loaded = Model::load(fixture("llama-f32"));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int64_t n_vocab = (*loaded)->config().n_vocab;
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     const std::vector<int32_t> a_prompt = prompt(20, 7, n_vocab);
     const std::vector<kvcache::BlockId> a_table = {0, 1};
@@ -365,7 +433,7 @@ TEST(CudaRunner, RejectsBadInput) {
     auto loaded = Model::load(fixture("llama-f32"));
     ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
     const int32_t n_vocab = static_cast<int32_t>((*loaded)->config().n_vocab);
-    auto gpu_model = CudaModel::create(**loaded, {.n_ctx = 16});
+    auto gpu_model = CudaModel::create(**loaded, {});
     ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
     EXPECT_EQ(CudaRunner::create(**gpu_model, {.n_blocks = 0}).error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(CudaRunner::create(**gpu_model, {.block_size = 0}).error().code(), ErrorCode::kInvalidArgument);

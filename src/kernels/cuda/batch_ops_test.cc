@@ -2,7 +2,7 @@
 // (not a multiple of 32), 128 and 256; GQA 1:1 and 4:1; block sizes 16 and 5; sliding window and
 // soft-capping; sequences of 1 token, exactly a block and several blocks, in shuffled blocks of
 // layer 1. Stores are exact; attention within relative L2 1e-5 of a double-precision reference.
-#include "model/cuda/batch_ops.h"
+#include "kernels/cuda/batch_ops.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 
 #include "kernels/cuda/test_util.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 namespace {
 
 using gannet::kernels::cuda::test::download;
@@ -285,4 +285,4 @@ TEST(BatchOps, RejectsBadArguments) {
 }
 
 }  // namespace
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda

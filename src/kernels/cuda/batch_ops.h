@@ -1,9 +1,10 @@
 // Kernels of the batched forward over the paged KV cache (CudaModel::forward_batch, used by the
-// CUDA runner): storing a step's K/V rows into their blocks, attention of every token of the step
-// (decodes and prefill chunks alike) through its sequence's block table, and gathering rows.
+// CUDA runner): storing a step's K/V rows into their blocks and gathering rows; and
+// batch_paged_attention, the simple f32 reference attention of every token through its sequence's
+// block table (one CTA per (token, head)) that the tests check the fast kernels' paths against.
 // Each token's attention runs in one CTA over its own sequence's keys in a fixed order, so a row's
 // result never depends on which other sequences share the step (batch invariance).
-// The cache is f32 laid out as kvcache/kv_layout.h says. Owner: model (CUDA).
+// The cache is f32 laid out as kvcache/kv_layout.h says. Owner: CUDA backend.
 // Thread-safety: pure (stream-ordered).
 #pragma once
 
@@ -14,12 +15,12 @@
 #include "base/status.h"
 #include "kvcache/kv_layout.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 
 // Where the step's tokens go: per-token sequence index and position, and the sequences' block tables.
 struct PagedStepArgs {
     void* kv = nullptr;             // layout.total_bytes() bytes, device
-    kvcache::KvCacheLayout layout;  // dtype kF32
+    kvcache::KvCacheLayout layout;  // dtype kF32 (paged_store_kv: also kF16, kBF16)
     int32_t layer = 0;
     const int32_t* token_seq = nullptr;     // [n_tokens], device: index into the block tables
     const int32_t* positions = nullptr;     // [n_tokens], device
@@ -29,7 +30,8 @@ struct PagedStepArgs {
 };
 
 // K rows [n_tokens, n_kv_heads * head_dim] and V rows (same shape) into their slots of `layer`.
-// kInvalidArgument for bad sizes or null pointers; kUnimplemented for a non-f32 cache.
+// An f16 / bf16 cache gets the values rounded to nearest. kInvalidArgument for bad sizes or null
+// pointers; kUnimplemented for a quantized cache.
 // REQUIRES (device data, unchecked): every position and block id in range of its table and cache.
 Status paged_store_kv(const PagedStepArgs& a, const float* k, const float* v, cudaStream_t stream);
 
@@ -50,4 +52,4 @@ Status batch_paged_attention(const PagedStepArgs& p, const BatchAttentionArgs& a
 // dst[r, :] = src[rows[r], :] for r < n_rows; rows on the device.
 Status gather_rows(const float* src, const int32_t* rows, float* dst, int64_t n_rows, int64_t dim, cudaStream_t stream);
 
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda

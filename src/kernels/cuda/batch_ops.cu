@@ -8,22 +8,20 @@
 
 #include "base/cuda/cuda_status.h"
 #include "base/result.h"
+#include "kernels/cuda/batch_ops.h"
 #include "kernels/cuda/common.cuh"
-#include "model/cuda/batch_ops.h"
 
-namespace gannet::model::cuda {
+namespace gannet::kernels::cuda {
 namespace {
-
-using gannet::kernels::cuda::warp_sum;
 
 constexpr int kWarps = 4;
 constexpr int kMaxPerLane = 8;  // head_dim <= 256
 constexpr int kStoreBlock = 128;
 constexpr int kGatherBlock = 128;
 
-// The cache in floats: a block is [n_layers][2][n_kv_heads][block_size][head_dim].
+// The cache in elements: a block is [n_layers][2][n_kv_heads][block_size][head_dim].
 struct Geometry {
-    size_t block_floats;
+    size_t block_floats;  // elements of the cache type
     size_t tile_floats;
     int32_t n_kv_heads;
     int32_t block_size;
@@ -38,8 +36,20 @@ __device__ __forceinline__ size_t tile_start(const Geometry& g, int32_t block, i
                  * g.tile_floats;
 }
 
+__device__ __forceinline__ void store_elem(float* p, float v) {
+    *p = v;
+}
+__device__ __forceinline__ void store_elem(__half* p, float v) {
+    *p = __float2half_rn(v);
+}
+__device__ __forceinline__ void store_elem(__nv_bfloat16* p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+
+// T: the cache element (f32, or f16 / bf16 rounded to nearest as the CPU's f16 rows are).
+template <typename T>
 __global__ void __launch_bounds__(kStoreBlock)
-    store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v, float* __restrict__ kv, Geometry g,
+    store_kv_kernel(const float* __restrict__ k, const float* __restrict__ v, T* __restrict__ kv, Geometry g,
                     const int32_t* __restrict__ token_seq, const int32_t* __restrict__ positions,
                     const int32_t* __restrict__ tables, int32_t max_blocks) {
     const int t = blockIdx.x;
@@ -51,8 +61,8 @@ __global__ void __launch_bounds__(kStoreBlock)
         const int head = i / g.head_dim;
         const int d = i % g.head_dim;
         const size_t off = static_cast<size_t>(slot) * g.head_dim + d;
-        kv[tile_start(g, block, 0, head) + off] = k[static_cast<size_t>(t) * row + i];
-        kv[tile_start(g, block, 1, head) + off] = v[static_cast<size_t>(t) * row + i];
+        store_elem(kv + tile_start(g, block, 0, head) + off, k[static_cast<size_t>(t) * row + i]);
+        store_elem(kv + tile_start(g, block, 1, head) + off, v[static_cast<size_t>(t) * row + i]);
     }
 }
 
@@ -156,11 +166,15 @@ __global__ void __launch_bounds__(kGatherBlock)
     }
 }
 
-Status check_step(const PagedStepArgs& a, const char* op) {
+enum class CacheTypes { kF32Only, kF32Or16Bit };
+
+Status check_step(const PagedStepArgs& a, const char* op, CacheTypes types) {
     GANNET_RETURN_IF_ERROR(a.layout.validate());
-    if (a.layout.dtype != kvcache::KvDType::kF32) {
-        return make_error(ErrorCode::kUnimplemented, "%s: kv cache dtype %s (only f32)", op,
-                          kvcache::kv_dtype_name(a.layout.dtype));
+    const kvcache::KvDType d = a.layout.dtype;
+    const bool is_16bit = d == kvcache::KvDType::kF16 || d == kvcache::KvDType::kBF16;
+    if (d != kvcache::KvDType::kF32 && !(types == CacheTypes::kF32Or16Bit && is_16bit)) {
+        return make_error(ErrorCode::kUnimplemented, "%s: kv cache dtype %s (expected %s)", op,
+                          kvcache::kv_dtype_name(d), types == CacheTypes::kF32Only ? "f32" : "f32, f16 or bf16");
     }
     if (a.layer < 0 || a.layer >= a.layout.n_layers || a.max_blocks < 1 || a.n_tokens < 0 || a.n_tokens > 65535
         || a.layout.head_dim > kMaxPerLane * 32) {
@@ -176,8 +190,9 @@ Status check_step(const PagedStepArgs& a, const char* op) {
 
 Geometry geometry(const PagedStepArgs& a) {
     const kvcache::KvCacheLayout& L = a.layout;
-    return Geometry{.block_floats = L.block_bytes() / sizeof(float),
-                    .tile_floats = L.tile_bytes() / sizeof(float),
+    const size_t elem = L.dtype == kvcache::KvDType::kF32 ? sizeof(float) : 2;
+    return Geometry{.block_floats = L.block_bytes() / elem,
+                    .tile_floats = L.tile_bytes() / elem,
                     .n_kv_heads = L.n_kv_heads,
                     .block_size = L.block_size,
                     .head_dim = L.head_dim,
@@ -187,20 +202,33 @@ Geometry geometry(const PagedStepArgs& a) {
 }  // namespace
 
 Status paged_store_kv(const PagedStepArgs& a, const float* k, const float* v, cudaStream_t stream) {
-    GANNET_RETURN_IF_ERROR(check_step(a, "paged_store_kv"));
+    GANNET_RETURN_IF_ERROR(check_step(a, "paged_store_kv", CacheTypes::kF32Or16Bit));
     if (k == nullptr || v == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "paged_store_kv: null pointer");
     }
     if (a.n_tokens == 0) {
         return Status();
     }
-    store_kv_kernel<<<static_cast<unsigned>(a.n_tokens), kStoreBlock, 0, stream>>>(
-        k, v, static_cast<float*>(a.kv), geometry(a), a.token_seq, a.positions, a.block_tables, a.max_blocks);
+    const auto n = static_cast<unsigned>(a.n_tokens);
+    switch (a.layout.dtype) {
+        case kvcache::KvDType::kF16:
+            store_kv_kernel<<<n, kStoreBlock, 0, stream>>>(k, v, static_cast<__half*>(a.kv), geometry(a), a.token_seq,
+                                                           a.positions, a.block_tables, a.max_blocks);
+            break;
+        case kvcache::KvDType::kBF16:
+            store_kv_kernel<<<n, kStoreBlock, 0, stream>>>(k, v, static_cast<__nv_bfloat16*>(a.kv), geometry(a),
+                                                           a.token_seq, a.positions, a.block_tables, a.max_blocks);
+            break;
+        default:
+            store_kv_kernel<<<n, kStoreBlock, 0, stream>>>(k, v, static_cast<float*>(a.kv), geometry(a), a.token_seq,
+                                                           a.positions, a.block_tables, a.max_blocks);
+            break;
+    }
     return gannet::cuda::cuda_status(cudaGetLastError(), "paged_store_kv launch");
 }
 
 Status batch_paged_attention(const PagedStepArgs& p, const BatchAttentionArgs& a, cudaStream_t stream) {
-    GANNET_RETURN_IF_ERROR(check_step(p, "batch_paged_attention"));
+    GANNET_RETURN_IF_ERROR(check_step(p, "batch_paged_attention", CacheTypes::kF32Only));
     if (a.n_heads < 1 || a.n_heads % p.layout.n_kv_heads != 0 || a.window < 0 || !(a.softcap >= 0.0f)) {
         return make_error(ErrorCode::kInvalidArgument,
                           "batch_paged_attention: n_heads %d is not a positive multiple of %d kv heads, or window %d "
@@ -236,4 +264,4 @@ Status gather_rows(const float* src, const int32_t* rows, float* dst, int64_t n_
     return gannet::cuda::cuda_status(cudaGetLastError(), "gather_rows launch");
 }
 
-}  // namespace gannet::model::cuda
+}  // namespace gannet::kernels::cuda
