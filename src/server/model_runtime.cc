@@ -75,7 +75,7 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, eng
     GANNET_ASSIGN_OR_RETURN(
         kvcache::KvCacheLayout layout,
         runner::paged_layout(*rt.model,
-                             {.n_blocks = ec.n_kv_blocks + 1, .block_size = ec.block_size, .kv_type = ec.kv_type}));
+                             {.n_blocks = ec.n_kv_blocks + 2, .block_size = ec.block_size, .kv_type = ec.kv_type}));
     // Weights go to the GPU once (the placement plan leaves room for the paged cache the runner
     // allocates next, its spare block included).
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::cuda::CudaModel> cm,

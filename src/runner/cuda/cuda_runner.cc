@@ -12,7 +12,8 @@ Result<std::unique_ptr<CudaRunner>> CudaRunner::create(model::cuda::CudaModel& m
         return make_error(ErrorCode::kInvalidArgument, "cuda runner: K heads of %lld and V heads of %lld differ",
                           static_cast<long long>(c.head_dim_k), static_cast<long long>(c.head_dim_v));
     }
-    const kvcache::KvCacheLayout layout{.n_blocks = config.n_blocks,
+    // One block more than the scheduler's: run_reference()'s scratch block (MarginGate).
+    const kvcache::KvCacheLayout layout{.n_blocks = config.n_blocks + 1,
                                         .n_layers = static_cast<int32_t>(c.n_layers),
                                         .n_kv_heads = static_cast<int32_t>(c.n_kv_heads),
                                         .head_dim = static_cast<int32_t>(c.head_dim_k),
@@ -31,7 +32,7 @@ Result<std::unique_ptr<CudaRunner>> CudaRunner::create(model::cuda::CudaModel& m
     GANNET_ASSIGN_OR_RETURN(r->kv_, gannet::cuda::DeviceBuffer::allocate(bytes));
     // Zeroed so a slot read before it is written shows as a wrong number, never as NaN.
     GANNET_RETURN_IF_ERROR(cuda_status(cudaMemset(r->kv_.data(), 0, bytes), "memset kv cache"));
-    for (kvcache::BlockId b = 0; b < layout.n_blocks; ++b) {
+    for (kvcache::BlockId b = 0; b < config.n_blocks; ++b) {
         r->sequence_table_.push_back(b);
     }
     // The model's stream may not synchronize with the legacy default stream the memset ran on.
@@ -50,6 +51,21 @@ Result<std::unique_ptr<CudaRunner>> CudaRunner::create(std::unique_ptr<model::cu
 }
 
 Result<std::span<const float>> CudaRunner::run(const sched::SchedulerOutput& out) {
+    // The layout holds one block more (the reference scratch): the scheduler's ids stop before it.
+    for (const kvcache::BlockCopy& c : out.block_copies) {
+        if (c.src < 0 || c.src >= config_.n_blocks || c.dst < 0 || c.dst >= config_.n_blocks) {
+            return make_error(ErrorCode::kInvalidArgument, "cuda runner: block copy %d -> %d outside [0, %d)", c.src,
+                              c.dst, config_.n_blocks);
+        }
+    }
+    for (const sched::ScheduledSeq& s : out.seqs) {
+        for (kvcache::BlockId b : s.block_table) {
+            if (b < 0 || b >= config_.n_blocks) {
+                return make_error(ErrorCode::kInvalidArgument, "cuda runner: block id %d outside [0, %d)", b,
+                                  config_.n_blocks);
+            }
+        }
+    }
     GANNET_RETURN_IF_ERROR(model_.copy_kv_blocks(out.block_copies, kv_.data(), layout_));
     if (out.seqs.empty()) {
         GANNET_RETURN_IF_ERROR(cuda_status(cudaStreamSynchronize(model_.stream()), "sync after block copies"));
@@ -66,7 +82,7 @@ Result<std::span<const float>> CudaRunner::run(const sched::SchedulerOutput& out
 
 Result<std::span<const float>> CudaRunner::run_sequence(std::span<const int32_t> tokens, int32_t pos,
                                                         model::LogitsMode mode) {
-    const int64_t capacity = static_cast<int64_t>(layout_.n_blocks) * layout_.block_size;
+    const int64_t capacity = static_cast<int64_t>(config_.n_blocks) * layout_.block_size;
     if (tokens.empty() || pos < 0 || pos + static_cast<int64_t>(tokens.size()) > capacity) {
         return make_error(ErrorCode::kInvalidArgument,
                           "cuda runner: %zu tokens at position %d do not fit a cache of %lld positions (need >= 1 "
@@ -83,6 +99,46 @@ Result<std::span<const float>> CudaRunner::run_sequence(std::span<const int32_t>
     return model_.forward_batch(std::span<const model::BatchSeq>(&seq, 1),
                                 {.kv = kv_.data(), .layout = layout_, .spare_block = layout_.n_blocks},
                                 config_.is_deterministic);
+}
+
+Result<std::span<const float>> CudaRunner::run_reference(const sched::ScheduledSeq& seq) {
+    reference_block_ = -1;
+    if (seq.tokens.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda runner: run_reference of a sequence chunk with no tokens");
+    }
+    const int32_t pos = seq.pos + static_cast<int32_t>(seq.tokens.size()) - 1;
+    const size_t index = static_cast<size_t>(pos / layout_.block_size);
+    if (index >= seq.block_table.size()) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda runner: block table of %zu blocks cannot hold position %d",
+                          seq.block_table.size(), pos);
+    }
+    // The scratch block starts as a copy of the block holding pos: the reference reads the positions
+    // before pos in it exactly as run() left them, and only its own K/V at pos differ.
+    const kvcache::BlockId block = seq.block_table[index];
+    const kvcache::BlockCopy to_scratch{.src = block, .dst = scratch_block()};
+    GANNET_RETURN_IF_ERROR(
+        model_.copy_kv_blocks(std::span<const kvcache::BlockCopy>(&to_scratch, 1), kv_.data(), layout_));
+    reference_table_.assign(seq.block_table.begin(), seq.block_table.begin() + static_cast<std::ptrdiff_t>(index) + 1);
+    reference_table_[index] = scratch_block();
+    const model::BatchSeq one{.tokens = seq.tokens.subspan(seq.tokens.size() - 1),
+                              .pos = pos,
+                              .block_table = reference_table_,
+                              .is_logits_needed = true};
+    GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
+                            model_.forward_batch(std::span<const model::BatchSeq>(&one, 1),
+                                                 {.kv = kv_.data(), .layout = layout_, .spare_block = layout_.n_blocks},
+                                                 /*is_deterministic=*/true));
+    reference_block_ = block;
+    return logits;
+}
+
+Status CudaRunner::commit_reference() {
+    if (reference_block_ < 0) {
+        return make_error(ErrorCode::kInvalidArgument, "cuda runner: commit_reference without a pending run_reference");
+    }
+    const kvcache::BlockCopy back{.src = scratch_block(), .dst = reference_block_};
+    reference_block_ = -1;
+    return model_.copy_kv_blocks(std::span<const kvcache::BlockCopy>(&back, 1), kv_.data(), layout_);
 }
 
 Result<std::vector<std::byte>> CudaRunner::download_kv() {

@@ -46,6 +46,16 @@ public:
     // kInvalidArgument for a block id, token id or position the cache or model cannot take.
     Result<std::span<const float>> run(const sched::SchedulerOutput& out) override;
     int64_t n_vocab() const override { return model_.config().n_vocab; }
+    // With is_deterministic every product runs one token at a time and every token goes through
+    // split-KV attention: a sequence's logits do not depend on its batch.
+    bool is_batch_invariant() const override { return config_.is_deterministic; }
+    // MarginGate's reference path (step_runner.h): the chunk's last token alone, on the
+    // deterministic path, its K/V written into a scratch block (block config.n_blocks, never
+    // scheduled) that starts as a copy of the block holding that position; commit_reference()
+    // copies the scratch block back over it.
+    Status check_reference_path() const override { return Status(); }
+    Result<std::span<const float>> run_reference(const sched::ScheduledSeq& seq) override;
+    Status commit_reference() override;
 
     const kvcache::KvCacheLayout& layout() const { return layout_; }
     const CudaRunnerConfig& config() const { return config_; }
@@ -68,7 +78,10 @@ private:
     kvcache::KvCacheLayout layout_;
     gannet::cuda::DeviceBuffer kv_;
     std::vector<model::BatchSeq> batch_;
-    std::vector<kvcache::BlockId> sequence_table_;  // 0, 1, ..., n_blocks - 1: run_sequence's blocks
+    std::vector<kvcache::BlockId> sequence_table_;   // 0, 1, ..., n_blocks - 1: run_sequence's blocks
+    std::vector<kvcache::BlockId> reference_table_;  // run_reference's table: seq's, scratch at its last block
+    kvcache::BlockId reference_block_ = -1;          // the block commit_reference() overwrites; -1: none pending
+    kvcache::BlockId scratch_block() const { return config_.n_blocks; }
 };
 
 }  // namespace gannet::runner

@@ -360,6 +360,81 @@ TEST(CudaRunner, DeterministicIsBatchInvariant) {
     }
 }
 
+// MarginGate's reference path: the last token of a batched step recomputed alone on the
+// deterministic path. Its logits match a deterministic runner decoding the sequence alone; its K/V
+// wait in the scratch block, and only commit_reference() copies them over the batch's.
+TEST(CudaRunner, ReferencePathRecomputesAloneAndCommits) {
+    auto loaded = Model::load(fixture("llama-f32"));
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
+    const int64_t n_vocab = (*loaded)->config().n_vocab;
+    auto gpu_model = CudaModel::create(**loaded, {});
+    ASSERT_TRUE(gpu_model.has_value()) << gpu_model.error().message();
+    const std::vector<int32_t> a_prompt = prompt(20, 7, n_vocab);
+    const std::vector<int32_t> b_prompt = prompt(20, 8, n_vocab);
+    const std::vector<kvcache::BlockId> a_table = {0, 1};
+    const std::vector<kvcache::BlockId> b_table = {2, 3};
+    const int32_t x = 5;
+    sched::SchedulerOutput a_prefill;
+    a_prefill.seqs.push_back(
+        {.seq_id = 0, .tokens = a_prompt, .pos = 0, .block_table = a_table, .is_logits_needed = true});
+    sched::SchedulerOutput a_step;
+    a_step.seqs.push_back(
+        {.seq_id = 0, .tokens = std::span(&x, 1), .pos = 20, .block_table = a_table, .is_logits_needed = true});
+
+    auto det = CudaRunner::create(**gpu_model, {.n_blocks = 8, .block_size = kBlockSize, .is_deterministic = true});
+    ASSERT_TRUE(det.has_value()) << det.error().message();
+    ASSERT_TRUE((*det)->run(a_prefill).has_value());
+    auto alone = (*det)->run(a_step);
+    ASSERT_TRUE(alone.has_value()) << alone.error().message();
+    const std::vector<float> want(alone->begin(), alone->end());
+
+    auto r = CudaRunner::create(**gpu_model, {.n_blocks = 8, .block_size = kBlockSize});
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_TRUE((*r)->check_reference_path().ok());
+    sched::SchedulerOutput prefill = a_prefill;
+    prefill.seqs.push_back(
+        {.seq_id = 1, .tokens = b_prompt, .pos = 0, .block_table = b_table, .is_logits_needed = true});
+    ASSERT_TRUE((*r)->run(prefill).has_value());
+    sched::SchedulerOutput step = a_step;
+    step.seqs.push_back(
+        {.seq_id = 1, .tokens = std::span(&x, 1), .pos = 20, .block_table = b_table, .is_logits_needed = true});
+    auto batched = (*r)->run(step);
+    ASSERT_TRUE(batched.has_value()) << batched.error().message();
+    const std::vector<float> a_row(batched->begin(), batched->begin() + n_vocab);
+
+    const kvcache::KvCacheLayout& lay = (*r)->layout();
+    auto slot_rows = [&lay](const std::vector<std::byte>& kv, kvcache::BlockId b, int32_t slot) {
+        std::vector<std::byte> rows;
+        for (int32_t l = 0; l < lay.n_layers; ++l) {
+            for (int32_t h = 0; h < lay.n_kv_heads; ++h) {
+                for (size_t off : {lay.k_offset(b, l, h, slot), lay.v_offset(b, l, h, slot)}) {
+                    rows.insert(rows.end(), kv.begin() + static_cast<std::ptrdiff_t>(off),
+                                kv.begin() + static_cast<std::ptrdiff_t>(off + lay.row_bytes()));
+                }
+            }
+        }
+        return rows;
+    };
+    auto before = (*r)->download_kv();
+    ASSERT_TRUE(before.has_value());
+    auto ref = (*r)->run_reference(step.seqs[0]);
+    ASSERT_TRUE(ref.has_value()) << ref.error().message();
+    ASSERT_EQ(ref->size(), static_cast<size_t>(n_vocab));
+    EXPECT_LE(rel_err(*ref, want), 1e-4) << "the reference is the deterministic path alone";
+    EXPECT_LE(rel_err(*ref, a_row), 1e-3) << "and close to the batched row";
+    EXPECT_EQ(argmax(*ref), argmax(want));
+    auto pending = (*r)->download_kv();
+    ASSERT_TRUE(pending.has_value());
+    EXPECT_EQ(slot_rows(*pending, 1, 4), slot_rows(*before, 1, 4)) << "run_reference holds its K/V aside";
+    const kvcache::BlockId scratch = 8;
+    EXPECT_EQ(slot_rows(*pending, scratch, 3), slot_rows(*before, 1, 3)) << "the scratch starts as a copy";
+    ASSERT_TRUE((*r)->commit_reference().ok());
+    auto after = (*r)->download_kv();
+    ASSERT_TRUE(after.has_value());
+    EXPECT_EQ(slot_rows(*after, 1, 4), slot_rows(*pending, scratch, 4)) << "commit copies the reference's K/V";
+    EXPECT_EQ((*r)->commit_reference().code(), ErrorCode::kInvalidArgument) << "nothing pending any more";
+}
+
 // Copy-on-write: A's 20 cached tokens fill block 0 and 4 of block 1. B shares block 0 and gets a
 // copy of block 1 (block 2) in the same step that both decode a different token at position 20.
 TEST(CudaRunner, BlockCopiesOnDevice) {
