@@ -39,6 +39,14 @@ struct BatchSeq {
     bool is_all_logits_needed = false;
 };
 
+// One sequence's canvas in a decoder (block-diffusion) pass, forward_canvas.
+struct CanvasSeq {
+    std::span<const int32_t> canvas;                // [canvas_length] tokens being denoised
+    int32_t pos = 0;                                // position of canvas[0]; the cache holds [0, pos)
+    std::span<const kvcache::BlockId> block_table;  // covers positions [0, pos) (may be empty at pos 0)
+    std::span<const float> self_cond_logits;        // [canvas_length, n_vocab], or empty on a first step
+};
+
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
 // rows w_down reads, and (layer -1) the final-normed rows of the output projection.
@@ -75,6 +83,17 @@ public:
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
 
+    // The decoder mode of a diffusion model (cfg.is_diffusion(); forward_canvas.cc): each canvas
+    // attends bidirectionally to itself and to its sequence's cached prefix [0, pos) (written by
+    // forward_batch, the encoder mode), and nothing is written to the cache. The canvas embeddings
+    // get the self-conditioning signal of self_cond_logits (softmax @ token_embd * sqrt(n_embd),
+    // exactly; zeros when empty). Returns logits [sum of canvas lengths, n_vocab], softcapped, in
+    // seqs order; valid until the next forward call. Errors: kInvalidArgument for a model that is
+    // not a diffusion model, an empty batch, a canvas not canvas_length long, a token out of range,
+    // self-conditioning logits of the wrong size, or a block table too short.
+    Result<std::span<const float>> forward_canvas(std::span<const CanvasSeq> seqs, kvcache::KvStorage& kv,
+                                                  ThreadPool& pool);
+
     // Called at every ActivationSite of every later forward_batch (nullptr: off, the default). For
     // calibration (src/quantize), which needs each matrix's input rows.
     void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
@@ -98,6 +117,12 @@ private:
     Status paged_attention_block(int64_t layer, std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                  ThreadPool& pool);
 
+    // forward_canvas.cc: x_ = post_norm(embed(canvas) + SelfConditioning(soft embeddings)).
+    Status self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
+    // forward_canvas.cc: attention over cached prefix + whole canvas, residual added into x_.
+    Status canvas_attention_block(int64_t layer, std::span<const CanvasSeq> seqs, const kvcache::KvStorage& kv,
+                                  ThreadPool& pool);
+
     gguf::File file_;  // owns the mapping every WeightMatrix points into
     ModelConfig cfg_;
     ModelWeights weights_;
@@ -118,6 +143,9 @@ private:
     std::vector<float> b_v_;            // [n_tokens, v_dim]
     std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
     std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    std::vector<float> embd_t_;         // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
+    std::vector<float> b_probs_;        // [n_tokens, n_vocab] softmax of self-conditioning logits
+    std::vector<int32_t> b_row0_;       // [n_seqs] first batch row of each canvas
     ActivationHook hook_;
 };
 
