@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "base/log.h"
+#include "engine/diffusion_engine.h"
 #include "sampling/stop_strings.h"
 
 namespace gannet::engine {
@@ -85,6 +86,17 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
         return make_error(ErrorCode::kInvalidArgument,
                           "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
+    if (model.config().is_diffusion()) {
+        // A shell with no loop thread: every call goes to the DiffusionEngine.
+        sched::SchedulerConfig sc;
+        sc.blocks.n_blocks = 1;
+        sc.blocks.block_size = config.block_size;
+        GANNET_ASSIGN_OR_RETURN(sched::Scheduler sched, sched::Scheduler::create(sc));
+        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<DiffusionEngine> d, DiffusionEngine::create(model, tok, config));
+        std::unique_ptr<Engine> e(new Engine(model, tok, config, sc, std::move(sched), nullptr));
+        e->diffusion_ = std::move(d);
+        return e;
+    }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
                             runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
                                                            .block_size = config.block_size,
@@ -101,6 +113,10 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     }
     if (runner == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
+    }
+    if (model.config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "engine: diffusion models run on the CPU engine only (this runner has no decoder mode)");
     }
     sched::SchedulerConfig sc;
     sc.max_batch_tokens = config.max_batch_tokens;
@@ -136,6 +152,9 @@ Engine::~Engine() {
 }
 
 Result<uint64_t> Engine::submit(EngineRequest request) {
+    if (diffusion_ != nullptr) {
+        return diffusion_->submit(std::move(request));
+    }
     if (request.prompt.empty()) {
         return make_error(ErrorCode::kInvalidArgument, "the prompt is empty");
     }
@@ -171,6 +190,10 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
 }
 
 void Engine::cancel(uint64_t handle) {
+    if (diffusion_ != nullptr) {
+        diffusion_->cancel(handle);
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(mu_);
         cancels_.insert(handle);
@@ -531,6 +554,9 @@ Result<FinishInfo> Engine::generate(EngineRequest request) {
 }
 
 std::string Engine::metrics_text() const {
+    if (diffusion_ != nullptr) {
+        return diffusion_->metrics_text();
+    }
     std::string s;
     s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.",
                        static_cast<double>(n_requests_.load()));
