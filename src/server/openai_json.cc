@@ -77,6 +77,9 @@ constexpr Param kParams[] = {
     {"logit_bias", true, true},
     {"frequency_penalty", true, true},
     {"presence_penalty", true, true},
+    // Diffusion models (#18), extensions: denoising steps per canvas, the expected canvas length.
+    {"diffusion_steps", true, true},
+    {"canvas_length", true, true},
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -404,6 +407,14 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
             }
         } else {
             return bad("stop", "'stop' must be a string or an array of up to 4 strings");
+        }
+    }
+    for (const char* key : {"diffusion_steps", "canvas_length"}) {
+        if (j.contains(key) && !j[key].is_null()) {
+            const json& v = j[key];
+            if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 4096)
+                return bad(key, std::string("'") + key + "' must be an integer in 1..4096");
+            (std::string(key) == "diffusion_steps" ? out.diffusion_steps : out.canvas_length) = v.get<int32_t>();
         }
     }
     if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {

@@ -49,6 +49,10 @@ struct CompletionRequest {
     float presence_penalty = 0.0f;
     int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
     int32_t n = 1;
+    // Extensions for diffusion models (#18): denoising steps per canvas (0: the model's 48) and the
+    // canvas length the client expects (-1: any; else it must be the model's).
+    int32_t diffusion_steps = 0;
+    int32_t canvas_length = -1;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

@@ -18,6 +18,27 @@ using nlohmann::json;
 
 namespace {
 
+// The diffusion extensions: refused on autoregressive models, and a canvas length other than the
+// model's is refused (the canvas is a property of the trained model).
+std::optional<OpenAiError> check_diffusion_params(const CompletionRequest& req, const model::ModelConfig& c) {
+    auto bad = [](const std::string& param, const std::string& msg) {
+        return OpenAiError{
+            .http_status = 400, .message = msg, .type = "invalid_request_error", .param = param, .code = ""};
+    };
+    if (!c.is_diffusion()) {
+        if (req.diffusion_steps != 0)
+            return bad("diffusion_steps", "'diffusion_steps' applies to diffusion models only");
+        if (req.canvas_length >= 0)
+            return bad("canvas_length", "'canvas_length' applies to diffusion models only");
+        return std::nullopt;
+    }
+    if (req.canvas_length >= 0 && req.canvas_length != c.canvas_length) {
+        return bad("canvas_length", "canvas_length is " + std::to_string(req.canvas_length) + ", but this model's "
+                                        + "canvases are " + std::to_string(c.canvas_length) + " tokens");
+    }
+    return std::nullopt;
+}
+
 HttpResponse json_response(int status, const std::string& body) {
     return HttpResponse{.status = status, .headers = {{"Content-Type", "application/json"}}, .body = body};
 }
@@ -281,10 +302,17 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
         return;
     }
     const bool is_max_tokens_set = req.max_tokens >= 0;
+    if (auto err = check_diffusion_params(req, rt->model->config())) {
+        send_error(*writer, *err);
+        return;
+    }
     if (req.max_tokens < 0) {
         req.max_tokens = n_ctx - n_prompt;
         if (rt->max_tokens_limit > 0) {
             req.max_tokens = std::min(req.max_tokens, rt->max_tokens_limit);
+        }
+        if (const int32_t c = static_cast<int32_t>(rt->model->config().canvas_length); c > 0) {
+            req.max_tokens = req.max_tokens / c * c;  // diffusion: whole canvases that fit the context
         }
     }
     if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
@@ -359,7 +387,8 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                      .frequency_penalty = req.frequency_penalty,
                      .presence_penalty = req.presence_penalty,
                      .top_logprobs = req.top_logprobs,
-                     .processor = nullptr};
+                     .processor = nullptr,
+                     .diffusion_steps = req.diffusion_steps};
         if (*grammar != nullptr) {
             call->choices[index].constraint = std::make_shared<constrain::Constraint>(*grammar, rt->vocab, eos_ids);
             er.params.processor = call->choices[index].constraint;
