@@ -35,6 +35,11 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
     if (device != "cuda") {
         return make_error(ErrorCode::kInvalidArgument, "--device must be cpu or cuda, got '%s'", device.c_str());
     }
+    if (rt.model->config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--device cuda: diffusion models (%s) run on the CPU engine only for now",
+                          rt.model->config().arch_name.c_str());
+    }
 #ifdef GANNET_CUDA
     if (ec.kv_type != tensor::DType::kF32) {
         return make_error(ErrorCode::kUnimplemented, "--device cuda keeps the KV cache in f32 only");
