@@ -500,10 +500,16 @@ def main():
     bos, eos = tok.token_to_id("<|bos|>"), tok.token_to_id("<|eos|>")
     for i, prompt in enumerate(["Once upon a time", "The configuration file", "To install the package,"]):
         try:
+            torch.cuda.synchronize()
+            t0 = time.time()
             ids, tpf = generate(model, [bos] + tok.encode(prompt).ids, 3, eos, args.seed + i)
+            torch.cuda.synchronize()
+            secs = time.time() - t0
             text = tok.decode(ids)
-            samples.append({"prompt": prompt, "text": text, "tokens": len(ids), "tokens_per_forward": tpf})
-            log(f"sample {prompt!r}: {tpf:.2f} tokens/forward: {text!r}")
+            samples.append({"prompt": prompt, "text": text, "tokens": len(ids), "tokens_per_forward": tpf,
+                            "seconds_pytorch_gpu": secs})
+            log(f"sample {prompt!r}: {tpf:.2f} tokens/forward, {len(ids) / secs:.1f} tok/s (PyTorch, float32, "
+                f"batch 1, unoptimized): {text!r}")
         except Exception:  # noqa: BLE001
             log("sample failed:\n" + traceback.format_exc())
     report["samples"] = samples
