@@ -227,6 +227,9 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
                   int64_t vram_budget_bytes) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
     const model::ModelConfig& c = cpu->config();
+    if (c.is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: diffusion models run on the CPU engine only");
+    }
     GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
     GANNET_ASSIGN_OR_RETURN(
         std::unique_ptr<model::cuda::CudaModel> m,

@@ -67,6 +67,9 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
     }
     const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
 #ifdef GANNET_CUDA
+    if (on_cuda && m->config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: diffusion models run on the CPU only");
+    }
     if (on_cuda) {
         std::vector<int32_t> positions(tokens.size());
         for (size_t i = 0; i < positions.size(); ++i) {
