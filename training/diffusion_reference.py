@@ -139,6 +139,7 @@ class HFRunner:
         self.torch = torch
         self.encoder, self.decoder = encoder, decoder
         self.cache = DynamicCache(config=config.text_config)
+        self.hidden = []  # per decode call: [n_layers + 1, C, n_embd] (embeddings after self-conditioning, each layer)
 
     def encode(self, tokens, pos0):
         t = self.torch
@@ -154,9 +155,16 @@ class HFRunner:
             ids = t.tensor([canvas])
             pos = t.arange(pos0, pos0 + len(canvas), dtype=t.int32).unsqueeze(0)
             sc = None if sc_logits is None else t.from_numpy(np.asarray(sc_logits, np.float32))[None]
-            out = self.decoder(decoder_input_ids=ids, past_key_values=self.cache, self_conditioning_logits=sc,
-                               decoder_position_ids=pos)
+            kw = dict(decoder_input_ids=ids, past_key_values=self.cache, self_conditioning_logits=sc,
+                      decoder_position_ids=pos)
+            try:
+                out = self.decoder(**kw, output_hidden_states=True)
+            except Exception as e:  # the hidden states are a debugging aid only
+                print(f"note: output_hidden_states refused ({e}); running without", flush=True)
+                out = self.decoder(**kw)
             h = out.last_hidden_state
+            if getattr(out, "hidden_states", None) is not None:  # for locating a mismatch layer by layer
+                self.hidden.append(np.stack([x[0].float().numpy() for x in out.hidden_states]))
             logits = h @ self.decoder.embed_tokens.weight.T  # tied lm_head
             logits = logits.float() / 30.0
             logits = t.tanh(logits) * 30.0
@@ -392,7 +400,20 @@ def main():
         doc, logits = np_doc, np_logits
     else:
         try:
-            doc, logits = decoder_scenario(HFRunner(config, encoder, decoder), np.random.default_rng(scen_seed))
+            runner = HFRunner(config, encoder, decoder)
+            doc, logits = decoder_scenario(runner, np.random.default_rng(scen_seed))
+            try:
+                for i, hs in enumerate(runner.hidden):
+                    hs.astype("<f4").tofile(os.path.join(args.out, f"debug.step{i}.hidden.f32"))
+                k0 = runner.cache.layers[0].keys[0].float().numpy()
+                k0.astype("<f4").tofile(os.path.join(args.out, "debug.cache.layer0.keys.f32"))
+                prov["debug"] = {"hidden_shape": list(runner.hidden[0].shape) if runner.hidden else None,
+                                 "cache_layer0_keys_shape": list(k0.shape),
+                                 "text_config": {k: (v if isinstance(v, (int, float, str, bool, list, dict,
+                                                                         type(None))) else str(v))
+                                                 for k, v in config.text_config.to_dict().items()}}
+            except Exception:  # debugging aids only
+                traceback.print_exc()
             for i, (a, b) in enumerate(zip(logits, np_logits)):
                 rel = float(np.max(np.abs(a - b)) / max(1e-30, float(np.max(np.abs(a)))))
                 prov[f"numpy_vs_hf_step{i}_rel"] = rel
