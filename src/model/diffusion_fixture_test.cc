@@ -129,6 +129,43 @@ TEST(DiffusionFixtureTest, DecoderLogitsCloseWithF16Cache) {
     run_scenario(kvcache::KvDType::kF16, 2e-2);
 }
 
+// The top-k approximation of self-conditioning (Model::set_self_cond_top_k): k = n_vocab is the
+// exact computation; smaller k changes the self-conditioned step's logits, by an amount printed
+// here (the "effect measured" of the approximation), and leaves the first step alone.
+TEST(DiffusionFixtureTest, TopKSelfConditioningApproximatesTheExactSignal) {
+    const nlohmann::json doc = json::parse_file(dir() + "/decoder.json").value();
+    auto run_step1 = [&](int32_t k) {
+        Harness h = make_harness(kvcache::KvDType::kF32);
+        h.model->set_self_cond_top_k(k);
+        const nlohmann::json& s0 = doc["steps"][0];
+        const nlohmann::json& s1 = doc["steps"][1];
+        encode(h, ints(s0["encode"]["tokens"]), 0);
+        const std::vector<int32_t> c0 = ints(s0["canvas"]);
+        const CanvasSeq q0{
+            .canvas = c0, .pos = s0["pos"].get<int32_t>(), .block_table = h.table, .self_cond_logits = {}};
+        const std::span<const float> l0 =
+            h.model->forward_canvas(std::span<const CanvasSeq>(&q0, 1), h.kv, *h.pool).value();
+        std::vector<float> sc(l0.begin(), l0.end());
+        for (float& x : sc) {
+            x /= static_cast<float>(s1["self_cond_temperature"].get<double>());
+        }
+        const std::vector<int32_t> c1 = ints(s1["canvas"]);
+        const CanvasSeq q1{
+            .canvas = c1, .pos = s1["pos"].get<int32_t>(), .block_table = h.table, .self_cond_logits = sc};
+        Result<std::span<const float>> l = h.model->forward_canvas(std::span<const CanvasSeq>(&q1, 1), h.kv, *h.pool);
+        return std::vector<float>(l->begin(), l->end());
+    };
+    const std::vector<float> exact = run_step1(0);
+    const std::vector<float> all = run_step1(static_cast<int32_t>(doc["n_vocab"].get<int64_t>()));
+    EXPECT_EQ(all, exact);
+    for (int32_t k : {64, 8, 1}) {
+        const double err = rel_err(run_step1(k), exact);
+        std::printf("self-conditioning top-%d: max rel logit error %.4g vs exact\n", k, err);
+        EXPECT_GT(err, 0.0) << k;
+        EXPECT_LT(err, 1.0) << k;
+    }
+}
+
 TEST(DiffusionFixtureTest, RejectsBadCanvases) {
     Harness h = make_harness(kvcache::KvDType::kF32);
     const std::vector<int32_t> short_canvas(5, 1);

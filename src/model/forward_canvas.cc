@@ -126,9 +126,11 @@ void attend_canvas(const CanvasAttentionJob& j, int64_t t, int32_t g, float* sco
 
 Status Model::self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool) {
     const ModelConfig& c = cfg_;
-    const SelfCondWeights& w = weights_.self_cond;
     const int64_t v = c.n_vocab;
     const int64_t d = c.n_embd;
+    if (self_cond_top_k_ > 0 && self_cond_top_k_ < v) {
+        return self_conditioning_top_k(seqs, n_tokens, pool);
+    }
     // soft = softmax(logits) @ E * sqrt(n_embd): the exact [C, V] x [V, n_embd] product, through
     // the matmul over E transposed (built once: n_vocab * n_embd floats).
     if (embd_t_.empty()) {
@@ -166,6 +168,62 @@ Status Model::self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n
         GANNET_RETURN_IF_ERROR(project(embd_t, probs, soft, n, pool));
         kernels::scale(soft, c.embd_scale, n * d);
     }
+    return self_conditioning_mlp(n_tokens, pool);
+}
+
+// The approximation behind set_self_cond_top_k: each row's k most likely tokens (ties to the lower
+// id), softmax over them, and their embedding rows summed with those weights.
+Status Model::self_conditioning_top_k(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool) {
+    const ModelConfig& c = cfg_;
+    const int64_t v = c.n_vocab;
+    const int64_t d = c.n_embd;
+    const int64_t k = self_cond_top_k_;
+    grow(b_topk_, v);
+    grow(b_topk_rows_, k * d);
+    std::fill(xb_.begin(), xb_.begin() + n_tokens * d, 0.0f);
+    const WeightMatrix& e = weights_.token_embd;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        const CanvasSeq& s = seqs[i];
+        if (s.self_cond_logits.empty()) {
+            continue;
+        }
+        for (size_t r = 0; r < s.canvas.size(); ++r) {
+            const float* row = s.self_cond_logits.data() + static_cast<int64_t>(r) * v;
+            int32_t* ids = b_topk_.data();
+            for (int32_t j = 0; j < v; ++j) {
+                ids[j] = j;
+            }
+            std::partial_sort(ids, ids + k, ids + v,
+                              [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+            GANNET_RETURN_IF_ERROR(kernels::embedding({.table = e.data,
+                                                       .dtype = e.dtype,
+                                                       .n_vocab = v,
+                                                       .dim = d,
+                                                       .tokens = ids,
+                                                       .n_tokens = k,
+                                                       .out = b_topk_rows_.data()}));
+            const float mx = row[ids[0]];
+            double z = 0.0;
+            for (int64_t j = 0; j < k; ++j) {
+                z += std::exp(static_cast<double>(row[ids[j]] - mx));
+            }
+            float* soft = xb_.data() + (static_cast<int64_t>(b_row0_[i]) + static_cast<int64_t>(r)) * d;
+            for (int64_t j = 0; j < k; ++j) {
+                const auto p = static_cast<float>(std::exp(static_cast<double>(row[ids[j]] - mx)) / z) * c.embd_scale;
+                const float* er = b_topk_rows_.data() + j * d;
+                for (int64_t x = 0; x < d; ++x) {
+                    soft[x] += p * er[x];
+                }
+            }
+        }
+    }
+    return self_conditioning_mlp(n_tokens, pool);
+}
+
+Status Model::self_conditioning_mlp(int64_t n_tokens, ThreadPool& pool) {
+    const ModelConfig& c = cfg_;
+    const SelfCondWeights& w = weights_.self_cond;
+    const int64_t d = c.n_embd;
     // SelfConditioning: pre_norm -> GeGLU MLP, added to the embeddings, then a weightless post_norm.
     // A zero row stays zero through the MLP, as HF's zeros_like signal does.
     kernels::rms_norm(xb_.data(), w.norm.data(), xb_.data(), n_tokens, d, c.norm_eps);

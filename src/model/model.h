@@ -94,6 +94,13 @@ public:
     Result<std::span<const float>> forward_canvas(std::span<const CanvasSeq> seqs, kvcache::KvStorage& kv,
                                                   ThreadPool& pool);
 
+    // forward_canvas's self-conditioning: 0 (the default) computes softmax(logits) @ token_embd
+    // exactly over the whole vocabulary; k > 0 approximates it with the k most likely tokens of each
+    // row (softmax renormalized over them; as Ollama's SelfCondK), k * n_embd work per row instead
+    // of n_vocab * n_embd. It changes the outputs (diffusion_fixture_test measures by how much).
+    // REQUIRES: no forward running (set it before the engine starts using the model).
+    void set_self_cond_top_k(int32_t k) { self_cond_top_k_ = k < 0 ? 0 : k; }
+
     // Called at every ActivationSite of every later forward_batch (nullptr: off, the default). For
     // calibration (src/quantize), which needs each matrix's input rows.
     void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
@@ -119,6 +126,9 @@ private:
 
     // forward_canvas.cc: x_ = post_norm(embed(canvas) + SelfConditioning(soft embeddings)).
     Status self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
+    // The same with the top-k approximation (set_self_cond_top_k); then the MLP both share.
+    Status self_conditioning_top_k(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
+    Status self_conditioning_mlp(int64_t n_tokens, ThreadPool& pool);
     // forward_canvas.cc: attention over cached prefix + whole canvas, residual added into x_.
     Status canvas_attention_block(int64_t layer, std::span<const CanvasSeq> seqs, const kvcache::KvStorage& kv,
                                   ThreadPool& pool);
@@ -146,6 +156,9 @@ private:
     std::vector<float> embd_t_;         // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
     std::vector<float> b_probs_;        // [n_tokens, n_vocab] softmax of self-conditioning logits
     std::vector<int32_t> b_row0_;       // [n_seqs] first batch row of each canvas
+    std::vector<int32_t> b_topk_;       // [n_vocab] candidate ids (approximate self-conditioning)
+    std::vector<float> b_topk_rows_;    // [k, n_embd] their embedding rows
+    int32_t self_cond_top_k_ = 0;       // 0: exact self-conditioning
     ActivationHook hook_;
 };
 

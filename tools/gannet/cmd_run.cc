@@ -33,6 +33,7 @@ struct RunOptions {
     std::vector<std::string> ar_flags_set;
     bool is_temp_set = false;
     int64_t diffusion_steps = 0;
+    int64_t self_cond_top_k = 0;  // 0: exact self-conditioning
 };
 
 void emit(const std::string& text) {
@@ -101,8 +102,8 @@ void report(const engine::FinishInfo& info, int64_t n_prompt) {
 Status generate(const RunOptions& o) {
     // Sampler settings are checked before the model loads (the engine would refuse them later).
     GANNET_RETURN_IF_ERROR(sampling::Sampler::create(o.sampler).error());
-    if (o.diffusion_steps < 0) {
-        return make_error(ErrorCode::kInvalidArgument, "--diffusion-steps must be >= 0");
+    if (o.diffusion_steps < 0 || o.self_cond_top_k < 0 || o.self_cond_top_k > INT32_MAX) {
+        return make_error(ErrorCode::kInvalidArgument, "--diffusion-steps and --self-cond-top-k must be >= 0");
     }
     GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
                             server::ModelRuntime::create({.model_path = o.model_path,
@@ -128,6 +129,8 @@ Status generate(const RunOptions& o) {
         req.prompt = std::move(prompt);
         req.on_text = emit;
         if (rt->model->config().is_diffusion()) {
+            // Set before the request is submitted: the engine thread reads it only during a step.
+            rt->model->set_self_cond_top_k(static_cast<int32_t>(o.self_cond_top_k));
             // Whole canvases that fit the context.
             const int64_t c = rt->model->config().canvas_length;
             const int64_t fit = (n_ctx - n_prompt) / c * c;
@@ -143,8 +146,9 @@ Status generate(const RunOptions& o) {
             report(info, n_prompt);
             return Status();
         }
-        if (o.diffusion_steps != 0) {
-            return make_error(ErrorCode::kInvalidArgument, "--diffusion-steps applies to diffusion models only");
+        if (o.diffusion_steps != 0 || o.self_cond_top_k != 0) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "--diffusion-steps and --self-cond-top-k apply to diffusion models only");
         }
         req.params = {.max_tokens = static_cast<int32_t>(max_tokens),
                       .temperature = o.sampler.temperature,
@@ -190,6 +194,8 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_string("--kv-type", &o.kv_type, kKvTypeHelp);
     flags.add_string("--device", &o.device, "cpu (default) or cuda: where the engine runs the model");
     flags.add_int("--diffusion-steps", &o.diffusion_steps, "diffusion models: denoising steps per canvas (default 48)");
+    flags.add_int("--self-cond-top-k", &o.self_cond_top_k,
+                  "diffusion models: approximate self-conditioning with the K likeliest tokens (default 0: exact)");
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;
