@@ -370,23 +370,32 @@ def main():
     if args.numpy_only:
         sd = random_state_numpy(rng)
     else:
-        import torch
-        import transformers
-        torch.manual_seed(SEED)
-        prov.update(torch=torch.__version__, transformers=transformers.__version__,
-                    gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                    reference_device="cpu (float32)")
-        log(json.dumps(prov))
-        config, encoder, decoder = build_hf(log)
-        sd = {k: v.detach().float().numpy().copy() for k, v in decoder.named_parameters()}
-        sd.update({k: v.detach().float().numpy().copy() for k, v in decoder.named_buffers()
-                   if k.endswith("layer_scalar")})
-        log("decoder parameters: " + " ".join(f"{k}{list(v.shape)}" for k, v in sd.items()))
+        try:
+            import torch
+            import transformers
+            torch.manual_seed(SEED)
+            prov.update(torch=torch.__version__, transformers=transformers.__version__,
+                        gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                        reference_device="cpu (float32)")
+            log(json.dumps(prov))
+            config, encoder, decoder = build_hf(log)
+            sd = {k: v.detach().float().numpy().copy() for k, v in decoder.named_parameters()}
+            sd.update({k: v.detach().float().numpy().copy() for k, v in decoder.named_buffers()
+                       if k.endswith("layer_scalar")})
+            log("decoder parameters: " + " ".join(f"{k}{list(v.shape)}" for k, v in sd.items()))
+            diffusion_gguf.check_dense(sd)
+            [diffusion_gguf.gguf_name(k) for k in sd]  # unknown names raise here, inside the try
+        except Exception:  # the log says why; the sampler part below still runs against HF
+            traceback.print_exc()
+            failures.append("building the HF model failed (see log): decoder fixtures are numpy's")
+            args.hf_model_failed = True
+            sd = random_state_numpy(rng)
     gguf_path = os.path.join(args.out, "diffusion-tiny.gguf")
     stored = diffusion_gguf.export(HP, sd, gguf_path, name="gannet-test-diffusion",
                                    vocab=export_hf.make_byte_vocab(HP.n_vocab))
     log(f"wrote {gguf_path} ({len(stored)} tensors)")
-    if not args.numpy_only:
+    hf_model = not args.numpy_only and not getattr(args, "hf_model_failed", False)
+    if hf_model:
         try:
             check_full_model(config, decoder, stored, prov, log)
         except Exception:  # informative only: the components are what the fixtures use
@@ -396,7 +405,7 @@ def main():
     # Decoder logits: the reference runner, and numpy on the same weights (the same rng draws).
     scen_seed = SEED + 1
     np_doc, np_logits = decoder_scenario(NumpyDiffusion(HP, stored), np.random.default_rng(scen_seed))
-    if args.numpy_only:
+    if not hf_model:
         doc, logits = np_doc, np_logits
     else:
         try:
