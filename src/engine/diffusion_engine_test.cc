@@ -125,6 +125,23 @@ TEST(DiffusionEngineTest, MetricsCountStepsAndTokensPerForward) {
     EXPECT_NE(m.find("gannet_generation_tokens_total 32"), std::string::npos) << m;
 }
 
+TEST(DiffusionEngineTest, CancelEndsARequestAndFreesItsBlocks) {
+    Loaded l = load();
+    std::promise<FinishInfo> done;
+    EngineRequest r = request(224, 9, nullptr);  // seven canvases
+    r.on_finish = [&done](const FinishInfo& f) {
+        done.set_value(f);
+    };
+    const uint64_t h = l.engine->submit(std::move(r)).value();
+    l.engine->cancel(h);
+    const FinishInfo f = done.get_future().get();
+    EXPECT_EQ(f.status.code(), ErrorCode::kCancelled);
+    EXPECT_LT(f.completion_tokens, 224);
+    // The engine goes on: the next request runs to its length.
+    const FinishInfo g = l.engine->generate(request(224, 9, nullptr)).value();
+    EXPECT_EQ(g.completion_tokens, 224);
+}
+
 TEST(DiffusionEngineTest, FewerStepsMeansFewerPasses) {
     Loaded l = load();
     EngineRequest r = request(32, 5, nullptr);
