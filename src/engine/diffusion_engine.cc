@@ -378,9 +378,11 @@ bool DiffusionEngine::append_canvas(Live& r) {
     }
     r.t_last = now_s();
     r.pending_bytes += text;
-    // Hold back a trailing partial UTF-8 character until the next canvas completes it.
+    const bool is_last = is_eos || is_length || r.n_canvases_left == 0 || r.n_generated >= r.req.params.max_tokens;
+    // Hold back a trailing partial UTF-8 character until the next canvas completes it; the last
+    // canvas sends everything (and what the stop matcher held), so it too is one chunk.
     size_t n = r.pending_bytes.size();
-    for (size_t back = 0; back < 4 && n > 0; ++back) {
+    for (size_t back = 0; back < 4 && n > 0 && !is_last; ++back) {
         const auto ch = static_cast<unsigned char>(r.pending_bytes[n - 1 - back]);
         if ((ch & 0xC0) != 0x80) {
             const size_t need = ch < 0x80 ? 1 : (ch >> 5) == 0x6 ? 2 : (ch >> 4) == 0xE ? 3 : 4;
@@ -390,8 +392,11 @@ bool DiffusionEngine::append_canvas(Live& r) {
             break;
         }
     }
-    const std::string out = r.stops.feed(std::string_view(r.pending_bytes).substr(0, n));
+    std::string out = r.stops.feed(std::string_view(r.pending_bytes).substr(0, n));
     r.pending_bytes.erase(0, n);
+    if (is_last) {
+        out += r.stops.flush();  // "" once stopped; finish() then has nothing left to send
+    }
     if (!out.empty() && r.req.on_text) {
         r.req.on_text(out);  // one canvas, one chunk
     }
@@ -401,7 +406,7 @@ bool DiffusionEngine::append_canvas(Live& r) {
         finish(r, std::move(f));
         return true;
     }
-    if (is_length || r.n_canvases_left == 0 || r.n_generated >= r.req.params.max_tokens) {
+    if (is_last) {
         FinishInfo f;
         f.finish_reason = "length";
         finish(r, std::move(f));
