@@ -188,7 +188,7 @@ TEST(EntropyBoundSamplerTest, MatchesHuggingFaceDecisionsOnRecordedLogits) {
         n_stops += is_stop ? 1 : 0;
     }
     EXPECT_GT(n_stops, 0) << "the fixture must exercise a stop";
-    EXPECT_LT(n_skipped, 3);
+    EXPECT_EQ(n_skipped, 0) << "the committed fixture has no position within 1e-5 of the bound";
 }
 
 }  // namespace
