@@ -12,6 +12,11 @@ port=${DEMO_PORT:-8080}
 echo "== gannet run on the default model (greedy, 60 tokens)"
 "$gannet" run -p "Once upon a time" -n 60 --temp 0
 echo
+if [ -f models/gannet-diffusion.gguf ]; then
+    echo "== gannet run on the block-diffusion model (models/gannet-diffusion.gguf: 64-token canvases, seed 0)"
+    "$gannet" run -m models/gannet-diffusion.gguf -p "Once upon a time" -n 64
+    echo
+fi
 
 if ! "$gannet" serve --help 2>&1 | grep -q -- '--kv-blocks'; then
     echo "== this build's gannet serve has no model runtime yet; the demo ends here"

@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "base/log.h"
+#include "engine/diffusion_engine.h"
 #include "engine/engine_live.h"
 #include "sampling/stop_strings.h"
 
@@ -58,6 +59,22 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
         return make_error(ErrorCode::kInvalidArgument,
                           "engine: ctx, kv blocks, block size and batch tokens must be >= 1");
     }
+    if (model.config().is_diffusion()) {
+        if (config.determinism != Determinism::kOff) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "engine: deterministic %s is not available for diffusion models (expected off)",
+                              determinism_name(config.determinism));
+        }
+        // A shell with no loop thread: every call goes to the DiffusionEngine.
+        sched::SchedulerConfig sc;
+        sc.blocks.n_blocks = 1;
+        sc.blocks.block_size = config.block_size;
+        GANNET_ASSIGN_OR_RETURN(sched::Scheduler sched, sched::Scheduler::create(sc));
+        GANNET_ASSIGN_OR_RETURN(std::unique_ptr<DiffusionEngine> d, DiffusionEngine::create(model, tok, config));
+        std::unique_ptr<Engine> e(new Engine(model, tok, config, sc, std::move(sched), nullptr));
+        e->diffusion_ = std::move(d);
+        return e;
+    }
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<runner::Runner> runner,
                             runner::Runner::create(model, {.n_blocks = config.n_kv_blocks,
                                                            .block_size = config.block_size,
@@ -74,6 +91,10 @@ Result<std::unique_ptr<Engine>> Engine::create(model::Model& model, const tokeni
     }
     if (runner == nullptr) {
         return make_error(ErrorCode::kInvalidArgument, "engine: no runner");
+    }
+    if (model.config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "engine: diffusion models run on the CPU engine only (this runner has no decoder mode)");
     }
     if (!(config.margin_tau >= 0.0f) || !std::isfinite(config.margin_tau)) {
         return make_error(ErrorCode::kInvalidArgument, "engine: margin tau must be a finite number >= 0, got %g",
@@ -143,6 +164,9 @@ Status Engine::validate(const EngineRequest& request) const {
 }
 
 Result<uint64_t> Engine::submit(EngineRequest request) {
+    if (diffusion_ != nullptr) {
+        return diffusion_->submit(std::move(request));
+    }
     GANNET_RETURN_IF_ERROR(validate(request));
     GANNET_RETURN_IF_ERROR(prepare_soft_tokens(request));
     uint64_t h = 0;
@@ -161,6 +185,9 @@ Result<uint64_t> Engine::submit(EngineRequest request) {
 }
 
 Result<std::vector<uint64_t>> Engine::submit_batch(std::vector<EngineRequest> requests) {
+    if (diffusion_ != nullptr) {
+        return diffusion_->submit_batch(std::move(requests));
+    }
     for (EngineRequest& r : requests) {
         GANNET_RETURN_IF_ERROR(validate(r));
         GANNET_RETURN_IF_ERROR(prepare_soft_tokens(r));
@@ -232,6 +259,10 @@ Status Engine::prepare_soft_tokens(EngineRequest& request) const {
 }
 
 void Engine::cancel(uint64_t handle) {
+    if (diffusion_ != nullptr) {
+        diffusion_->cancel(handle);
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(mu_);
         cancels_.insert(handle);
@@ -575,6 +606,9 @@ Result<FinishInfo> Engine::generate(EngineRequest request) {
 }
 
 std::string Engine::metrics_text() const {
+    if (diffusion_ != nullptr) {
+        return diffusion_->metrics_text();
+    }
     std::string s;
     s += render_scalar("gannet_requests_total", "counter", "Requests accepted by the engine.",
                        static_cast<double>(n_requests_.load()));

@@ -72,6 +72,8 @@ struct GenParams {
     // This request's determinism (the API's "deterministic"); nullopt: EngineConfig::determinism.
     // kMargin/kAlways verify greedy rows only, so they need temperature 0 when asked for here.
     std::optional<Determinism> determinism;
+    // Diffusion models only (DiffusionEngine): denoising steps per canvas, 0 for the model's 48.
+    int32_t diffusion_steps = 0;
 };
 
 // The log-probability (under the model's raw distribution) of one generated token.
@@ -90,6 +92,10 @@ struct FinishInfo {
     int32_t cached_tokens = 0;
     double first_token_s = 0.0;  // from admission to the first token (the prefill)
     double decode_s = 0.0;       // from the first token to the last (completion_tokens - 1 decode steps)
+    // Diffusion models: decoder passes (denoising steps) the request took; its tokens_per_forward is
+    // completion_tokens / decoder_passes. first_token_s is then the prompt's encoding and decode_s
+    // the denoising of every canvas. 0 for autoregressive models.
+    int64_t decoder_passes = 0;
 };
 
 struct EngineRequest {
@@ -108,9 +114,13 @@ struct EngineRequest {
     std::function<void(const StepTrace&)> on_trace;
 };
 
+class DiffusionEngine;
+
 class Engine {
 public:
-    // Borrows model and tokenizer (they must outlive the engine). Starts the loop thread.
+    // Borrows model and tokenizer (they must outlive the engine). Starts the loop thread. A
+    // block-diffusion model (model.config().is_diffusion()) is run by a DiffusionEngine behind this
+    // same API (diffusion_engine.h).
     static Result<std::unique_ptr<Engine>> create(model::Model& model, const tokenizer::Tokenizer& tok,
                                                   const EngineConfig& config);
     // The same with another runner (e.g. runner::CudaRunner), made for config's n_kv_blocks and
@@ -139,7 +149,8 @@ public:
 
     std::string metrics_text() const;
     const EngineConfig& config() const { return config_; }
-    int64_t runner_vocab() const { return runner_->n_vocab(); }
+    // The runner's vocabulary (its logits' width); a diffusion model's own vocabulary (no runner).
+    int64_t runner_vocab() const { return runner_ != nullptr ? runner_->n_vocab() : model_.config().n_vocab; }
 
 private:
     struct Live;
@@ -210,6 +221,8 @@ private:
         n_preemptions_{0}, n_steps_{0}, n_gated_rows_{0}, n_verified_rows_{0}, n_overrides_{0};
     std::atomic<int32_t> g_waiting_{0}, g_running_{0}, g_blocks_used_{0}, g_queue_{0};
     int32_t n_blocks_total_ = 0;
+
+    std::unique_ptr<DiffusionEngine> diffusion_;  // set for diffusion models: every call goes there
 
     std::thread thread_;
 };

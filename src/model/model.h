@@ -85,6 +85,13 @@ Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* 
 // positions: [n_tokens] as forward_batch lays them out. kInvalidArgument for spans that are empty,
 // overlapping or out of order.
 Status fill_last_visible(std::span<const BatchSeq> seqs, const int32_t* positions, int32_t* last_visible);
+// One sequence's canvas in a decoder (block-diffusion) pass, forward_canvas.
+struct CanvasSeq {
+    std::span<const int32_t> canvas;                // [canvas_length] tokens being denoised
+    int32_t pos = 0;                                // position of canvas[0]; the cache holds [0, pos)
+    std::span<const kvcache::BlockId> block_table;  // covers positions [0, pos) (may be empty at pos 0)
+    std::span<const float> self_cond_logits;        // [canvas_length, n_vocab], or empty on a first step
+};
 
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
@@ -124,6 +131,24 @@ public:
     Result<std::span<const float>> forward_batch(std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                                  ThreadPool& pool);
 
+    // The decoder mode of a diffusion model (cfg.is_diffusion(); forward_canvas.cc): each canvas
+    // attends bidirectionally to itself and to its sequence's cached prefix [0, pos) (written by
+    // forward_batch, the encoder mode), and nothing is written to the cache. The canvas embeddings
+    // get the self-conditioning signal of self_cond_logits (softmax @ token_embd * sqrt(n_embd),
+    // exactly; zeros when empty). Returns logits [sum of canvas lengths, n_vocab], softcapped, in
+    // seqs order; valid until the next forward call. Errors: kInvalidArgument for a model that is
+    // not a diffusion model, an empty batch, a canvas not canvas_length long, a token out of range,
+    // self-conditioning logits of the wrong size, or a block table too short.
+    Result<std::span<const float>> forward_canvas(std::span<const CanvasSeq> seqs, kvcache::KvStorage& kv,
+                                                  ThreadPool& pool);
+
+    // forward_canvas's self-conditioning: 0 (the default) computes softmax(logits) @ token_embd
+    // exactly over the whole vocabulary; k > 0 approximates it with the k most likely tokens of each
+    // row (softmax renormalized over them; as Ollama's SelfCondK), k * n_embd work per row instead
+    // of n_vocab * n_embd. It changes the outputs (diffusion_fixture_test measures by how much).
+    // REQUIRES: no forward running (set it before the engine starts using the model).
+    void set_self_cond_top_k(int32_t k) { self_cond_top_k_ = k < 0 ? 0 : k; }
+
     // Called at every ActivationSite of every later forward_batch (nullptr: off, the default). For
     // calibration (src/quantize), which needs each matrix's input rows.
     void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
@@ -147,6 +172,15 @@ private:
     Status paged_attention_block(int64_t layer, std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                  ThreadPool& pool);
 
+    // forward_canvas.cc: x_ = post_norm(embed(canvas) + SelfConditioning(soft embeddings)).
+    Status self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
+    // The same with the top-k approximation (set_self_cond_top_k); then the MLP both share.
+    Status self_conditioning_top_k(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
+    Status self_conditioning_mlp(int64_t n_tokens, ThreadPool& pool);
+    // forward_canvas.cc: attention over cached prefix + whole canvas, residual added into x_.
+    Status canvas_attention_block(int64_t layer, std::span<const CanvasSeq> seqs, const kvcache::KvStorage& kv,
+                                  ThreadPool& pool);
+
     gguf::File file_;  // owns the mapping every WeightMatrix points into
     ModelConfig cfg_;
     ModelWeights weights_;
@@ -169,6 +203,12 @@ private:
     std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
     // [n_tokens] each token's last visible key on sliding layers (fill_last_visible).
     std::vector<int32_t> b_last_visible_;
+    std::vector<float> embd_t_;       // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
+    std::vector<float> b_probs_;      // [n_tokens, n_vocab] softmax of self-conditioning logits
+    std::vector<int32_t> b_row0_;     // [n_seqs] first batch row of each canvas
+    std::vector<int32_t> b_topk_;     // [n_vocab] candidate ids (approximate self-conditioning)
+    std::vector<float> b_topk_rows_;  // [k, n_embd] their embedding rows
+    int32_t self_cond_top_k_ = 0;     // 0: exact self-conditioning
     ActivationHook hook_;
 };
 

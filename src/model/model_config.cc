@@ -134,9 +134,12 @@ Result<ModelConfig> read_model_config(const gguf::File& file) {
         configure = configure_gemma3;
     } else if (c.arch_name == "gemma4") {
         configure = configure_gemma4;
+    } else if (c.arch_name == "diffusion_gemma") {
+        configure = configure_diffusion_gemma;
     } else {
         return make_error(ErrorCode::kUnimplemented,
-                          "model: unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3, gemma4)",
+                          "model: unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3, gemma4, "
+                          "diffusion_gemma)",
                           c.arch_name.c_str());
     }
     GANNET_RETURN_IF_ERROR(read_shared(file, c));

@@ -14,7 +14,7 @@
 
 namespace gannet::model {
 
-enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kGemma4 };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kGemma4, kDiffusionGemma };
 enum class FfnKind { kSwiGlu, kGeGlu };
 
 struct ModelConfig {
@@ -47,18 +47,28 @@ struct ModelConfig {
     int64_t swa_pattern = 0;      // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
     // gemma4: one flag per layer (<arch>.attention.sliding_window_pattern); when set it overrides swa_pattern.
     std::vector<uint8_t> sliding_layers;
-    // gemma4: a weightless RMSNorm over each head of v.
+    // gemma4 and diffusion_gemma: a weightless RMSNorm over each head of v.
     bool has_v_norm = false;
     // gemma4 (transformers' use_bidirectional_attention "vision"): on sliding layers an image's soft
     // tokens attend to the whole image (BatchSeq::soft.bidirectional); global layers stay causal.
     bool is_vision_bidirectional = false;
+    // diffusion_gemma (Gemma 4 blocks, see arch/diffusion_gemma.cc):
+    bool is_last_layer_global = false;  // the last layer is global whatever the pattern says
+    bool is_global_v_from_k = false;    // global layers have no attn_v: V = the raw k projection
+    bool has_ffn_post_norm_1 = false;   // blk.N.ffn_post_norm_1 before post_ffw_norm
+    float global_rope_fraction = 0.0f;  // > 0: global layers rotate only the first fraction of pairs
+    int64_t canvas_length = 0;          // > 0: a block-diffusion model (canvases of this many tokens)
 
     bool is_sliding(int64_t layer) const {
+        if (is_last_layer_global && layer == n_layers - 1) {
+            return false;
+        }
         if (!sliding_layers.empty()) {
             return sliding_window > 0 && sliding_layers[static_cast<size_t>(layer)] != 0;
         }
         return sliding_window > 0 && swa_pattern > 0 && (layer + 1) % swa_pattern != 0;
     }
+    bool is_diffusion() const { return canvas_length > 0; }
     int64_t q_dim() const { return n_heads * head_dim_k; }
     int64_t k_dim() const { return n_kv_heads * head_dim_k; }
     int64_t v_dim() const { return n_kv_heads * head_dim_v; }
@@ -79,8 +89,8 @@ constexpr int64_t kMaxVocab = INT32_MAX;          // token ids are int32
 constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an int32 window
 
 // Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
-// qwen2, qwen3, gemma3 and gemma4 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
-// hyperparameters, naming the key and the bad value.
+// qwen2, qwen3, gemma3, gemma4 and diffusion_gemma (or an unsupported rope scaling); kDataLoss for
+// missing or inconsistent hyperparameters, naming the key and the bad value.
 Result<ModelConfig> read_model_config(const gguf::File& file);
 
 }  // namespace gannet::model

@@ -314,7 +314,8 @@ TEST(ModelTest, UnknownArchitectureIsUnimplemented) {
     ASSERT_FALSE(m.has_value());
     EXPECT_EQ(m.error().code(), ErrorCode::kUnimplemented);
     EXPECT_EQ(m.error().message(),
-              "model: unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3, gemma4)");
+              "model: unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3, gemma4, "
+              "diffusion_gemma)");
     std::filesystem::remove(path);
 }
 

@@ -190,7 +190,11 @@ Status Model::qkv_block(int64_t layer, const int32_t* positions, int64_t n_token
     }
     GANNET_RETURN_IF_ERROR(project(w.wq, xb_.data(), q_.data(), n_tokens, pool));
     GANNET_RETURN_IF_ERROR(project(w.wk, xb_.data(), k_rows, n_tokens, pool));
-    GANNET_RETURN_IF_ERROR(project(w.wv, xb_.data(), v_rows, n_tokens, pool));
+    if (w.wv.data != nullptr) {
+        GANNET_RETURN_IF_ERROR(project(w.wv, xb_.data(), v_rows, n_tokens, pool));
+    } else {  // diffusion_gemma's global layers: V is the raw k projection (normed separately)
+        std::memcpy(v_rows, k_rows, static_cast<size_t>(n_tokens * c.k_dim()) * sizeof(float));
+    }
     finish_qkv(c, weights_, layer, positions, n_tokens, q_.data(), k_rows, v_rows);
     return Status();
 }
@@ -313,6 +317,9 @@ Status Model::ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool) {
         hook_(ActivationSite::kFfnDownInput, layer, gate_.data(), n_tokens, c.n_ff);
     }
     GANNET_RETURN_IF_ERROR(project(w.w_down, gate_.data(), out_.data(), n_tokens, pool));
+    if (!w.ffn_post_norm_1.empty()) {
+        kernels::rms_norm(out_.data(), w.ffn_post_norm_1.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
+    }
     if (!w.post_ffw_norm.empty()) {
         kernels::rms_norm(out_.data(), w.post_ffw_norm.data(), out_.data(), n_tokens, c.n_embd, c.norm_eps);
     }

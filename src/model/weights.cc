@@ -1,6 +1,8 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/matmul.h"
 #include "kernels/ops/activation.h"
@@ -63,7 +65,15 @@ Result<LayerWeights> bind_layer(const gguf::File& file, const ModelConfig& c, in
     GANNET_ASSIGN_OR_RETURN(w.attn_norm, bind_vector(file, p + "attn_norm.weight", c.n_embd));
     GANNET_ASSIGN_OR_RETURN(w.wq, bind_matrix(file, p + "attn_q.weight", c.n_embd, c.q_dim()));
     GANNET_ASSIGN_OR_RETURN(w.wk, bind_matrix(file, p + "attn_k.weight", c.n_embd, c.k_dim()));
-    GANNET_ASSIGN_OR_RETURN(w.wv, bind_matrix(file, p + "attn_v.weight", c.n_embd, c.v_dim()));
+    if (c.is_global_v_from_k && !c.is_sliding(layer)) {
+        if (file.find_tensor(p + "attn_v.weight") != nullptr) {
+            return make_error(ErrorCode::kDataLoss,
+                              "model: tensor '%sattn_v.weight' on global layer %lld of %s, which takes V = K there",
+                              p.c_str(), static_cast<long long>(layer), c.arch_name.c_str());
+        }
+    } else {
+        GANNET_ASSIGN_OR_RETURN(w.wv, bind_matrix(file, p + "attn_v.weight", c.n_embd, c.v_dim()));
+    }
     GANNET_ASSIGN_OR_RETURN(w.wo, bind_matrix(file, p + "attn_output.weight", c.n_heads * c.head_dim_v, c.n_embd));
     if (c.has_qkv_bias) {
         GANNET_ASSIGN_OR_RETURN(w.bq, bind_vector(file, p + "attn_q.bias", c.q_dim()));
@@ -89,22 +99,10 @@ Result<LayerWeights> bind_layer(const gguf::File& file, const ModelConfig& c, in
     if (c.arch == Arch::kGemma4) {
         GANNET_ASSIGN_OR_RETURN(w.layer_scale, bind_optional_vector(file, p + "layer_output_scale.weight", 1));
     }
-    return w;
-}
-
-// Gemma 4's v_norm: RMSNorm without a weight, x * (mean(x²) + eps)^-1/2 per row.
-void rms_norm_unweighted(float* x, int64_t n_rows, int64_t dim, float eps) {
-    for (int64_t r = 0; r < n_rows; ++r) {
-        float* row = x + r * dim;
-        double ss = 0.0;
-        for (int64_t d = 0; d < dim; ++d) {
-            ss += static_cast<double>(row[d]) * row[d];
-        }
-        const float inv = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(dim)) + eps);
-        for (int64_t d = 0; d < dim; ++d) {
-            row[d] *= inv;
-        }
+    if (c.has_ffn_post_norm_1) {
+        GANNET_ASSIGN_OR_RETURN(w.ffn_post_norm_1, bind_vector(file, p + "ffn_post_norm_1.weight", c.n_embd));
     }
+    return w;
 }
 
 }  // namespace
@@ -119,6 +117,23 @@ Result<ModelWeights> bind_weights(const gguf::File& file, const ModelConfig& c) 
         w.output = w.token_embd;  // tied embeddings
     }
     GANNET_ASSIGN_OR_RETURN(w.rope_freqs, bind_optional_vector(file, "rope_freqs.weight", c.n_rot / 2));
+    if (c.global_rope_fraction > 0.0f) {
+        // transformers' proportional rope: int(fraction * head_dim // 2) pairs rotate.
+        const auto n_rotating = static_cast<int64_t>(std::floor(c.global_rope_fraction * c.head_dim_k / 2.0f));
+        w.rope_factors_global.assign(static_cast<size_t>(c.n_rot / 2), std::numeric_limits<float>::infinity());
+        for (int64_t i = 0; i < n_rotating && i < c.n_rot / 2; ++i) {
+            w.rope_factors_global[static_cast<size_t>(i)] = 1.0f;
+        }
+    }
+    if (c.has_v_norm || c.is_diffusion()) {
+        w.ones.assign(static_cast<size_t>(std::max(c.n_embd, c.head_dim_v)), 1.0f);
+    }
+    if (c.is_diffusion()) {
+        GANNET_ASSIGN_OR_RETURN(w.self_cond.norm, bind_vector(file, "self_cond_norm.weight", c.n_embd));
+        GANNET_ASSIGN_OR_RETURN(w.self_cond.gate, bind_matrix(file, "self_cond_gate.weight", c.n_embd, c.n_ff));
+        GANNET_ASSIGN_OR_RETURN(w.self_cond.up, bind_matrix(file, "self_cond_up.weight", c.n_embd, c.n_ff));
+        GANNET_ASSIGN_OR_RETURN(w.self_cond.down, bind_matrix(file, "self_cond_down.weight", c.n_ff, c.n_embd));
+    }
     w.layers.reserve(static_cast<size_t>(c.n_layers));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         GANNET_ASSIGN_OR_RETURN(LayerWeights layer, bind_layer(file, c, l));
@@ -136,8 +151,9 @@ int64_t weight_bytes_per_token(const ModelWeights& w) {
         for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
             total += static_cast<int64_t>(m->size_bytes);
         }
-        for (const std::vector<float>* v : {&l.attn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm,
-                                            &l.post_attention_norm, &l.ffn_norm, &l.post_ffw_norm}) {
+        for (const std::vector<float>* v :
+             {&l.attn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attention_norm, &l.ffn_norm,
+              &l.post_ffw_norm, &l.ffn_post_norm_1}) {
             total += vec_bytes(*v);
         }
     }
@@ -150,8 +166,8 @@ Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens
         pool);
 }
 
-void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
-                int64_t n_tokens, float* q, float* k, float* v) {
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions, int64_t n_tokens,
+                float* q, float* k, float* v) {
     const LayerWeights& w = mw.layers[static_cast<size_t>(layer)];
     if (!w.bq.empty()) {
         kernels::add_bias(q, w.bq.data(), n_tokens, c.q_dim());
@@ -167,9 +183,14 @@ void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, con
         kernels::rms_norm(k, w.k_norm.data(), k, n_tokens * c.n_kv_heads, c.head_dim_k, c.norm_eps);
     }
     if (c.has_v_norm) {
-        rms_norm_unweighted(v, n_tokens * c.n_kv_heads, c.head_dim_v, c.norm_eps);
+        // Weightless (gemma4, diffusion_gemma): the shared kernel with a gain of ones.
+        kernels::rms_norm(v, mw.ones.data(), v, n_tokens * c.n_kv_heads, c.head_dim_v, c.norm_eps);
     }
     const bool is_sliding = c.is_sliding(layer);
+    const float* factors = mw.rope_freqs.empty() ? nullptr : mw.rope_freqs.data();
+    if (!is_sliding && !mw.rope_factors_global.empty()) {
+        factors = mw.rope_factors_global.data();
+    }
     kernels::RopeArgs rope{.x = q,
                            .positions = positions,
                            .n_tokens = n_tokens,
@@ -178,7 +199,7 @@ void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, con
                            .n_rot = c.n_rot,
                            .freq_base = is_sliding ? c.rope_freq_base_swa : c.rope_freq_base,
                            .freq_scale = is_sliding ? 1.0f : c.rope_freq_scale,
-                           .freq_factors = mw.rope_freqs.empty() ? nullptr : mw.rope_freqs.data(),
+                           .freq_factors = factors,
                            .style = c.rope_style};
     kernels::rope(rope);
     rope.x = k;

@@ -32,7 +32,8 @@ Status project(const WeightMatrix& w, const float* x, float* y, int64_t n_tokens
 
 struct LayerWeights {
     std::vector<float> attn_norm;            // [n_embd]
-    WeightMatrix wq, wk, wv, wo;             // q: n_embd -> q_dim, k/v: -> k_dim/v_dim, o: q_dim_v -> n_embd
+    WeightMatrix wq, wk, wv, wo;             // q: n_embd -> q_dim, k/v: -> k_dim/v_dim, o: q_dim_v -> n_embd;
+                                             // wv.data null on diffusion_gemma's global layers (V = K)
     std::vector<float> bq, bk, bv;           // [q_dim], [k_dim], [v_dim]; empty when absent
     std::vector<float> q_norm, k_norm;       // [head_dim_k]; empty unless has_qk_norm
     std::vector<float> post_attention_norm;  // [n_embd]; empty unless has_post_norms
@@ -40,6 +41,14 @@ struct LayerWeights {
     WeightMatrix w_gate, w_up, w_down;       // n_embd -> n_ff, n_embd -> n_ff, n_ff -> n_embd
     std::vector<float> post_ffw_norm;        // [n_embd]; empty unless has_post_norms
     std::vector<float> layer_scale;          // [1] gemma4's layer_output_scale: multiplies the layer's output; empty: 1
+    std::vector<float> ffn_post_norm_1;      // [n_embd]; empty unless has_ffn_post_norm_1
+};
+
+// DiffusionGemma's self-conditioning block: soft embeddings of the previous step's processed logits
+// -> pre_norm (with gain) -> GeGLU MLP (n_embd -> n_ff -> n_embd), added to the canvas embeddings.
+struct SelfCondWeights {
+    std::vector<float> norm;      // [n_embd] self_cond_norm.weight
+    WeightMatrix gate, up, down;  // self_cond_{gate,up,down}.weight
 };
 
 struct ModelWeights {
@@ -47,6 +56,13 @@ struct ModelWeights {
     std::vector<float> output_norm;  // [n_embd]
     WeightMatrix output;             // [n_vocab][n_embd]; token_embd when the file has no output.weight
     std::vector<float> rope_freqs;   // [n_rot / 2]; empty unless llama 3 style scaling
+    // [n_rot / 2] rope divisors of global layers: 1 for rotating pairs, +inf for the rest (angle 0).
+    // Computed, not stored; empty unless global_rope_fraction > 0 (diffusion_gemma).
+    std::vector<float> rope_factors_global;
+    SelfCondWeights self_cond;  // empty unless the model is a diffusion model
+    // [max(n_embd, head_dim_v)] ones: the gain of the weightless norms (v_norm, the self-conditioning
+    // post_norm). Empty unless needed.
+    std::vector<float> ones;
     std::vector<LayerWeights> layers;
 };
 
@@ -62,7 +78,7 @@ int64_t weight_bytes_per_token(const ModelWeights& w);
 // of q [n_tokens, q_dim] and k [n_tokens, k_dim] at their positions (v [n_tokens, v_dim] gets its
 // bias only). Shared by Model::qkv_block and quantize's calibration, which runs the layers itself to
 // record each projection's input.
-void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
-                int64_t n_tokens, float* q, float* k, float* v);
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions, int64_t n_tokens,
+                float* q, float* k, float* v);
 
 }  // namespace gannet::model

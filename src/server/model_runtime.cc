@@ -64,6 +64,11 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, eng
         // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
         return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
     }
+    if (rt.model->config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--device cuda: diffusion models (%s) run on the CPU engine only for now",
+                          rt.model->config().arch_name.c_str());
+    }
 #ifdef GANNET_CUDA
     if (ec.kv_type != tensor::DType::kF32 && ec.kv_type != tensor::DType::kF16) {
         return make_error(ErrorCode::kUnimplemented, "--device cuda: --kv-type %s (the device cache is f32 or f16)",
@@ -206,6 +211,11 @@ Result<std::unique_ptr<SequenceRunner>> SequenceRunner::create(model::Model& mod
     if (model.config().arch == model::Arch::kGemma4) {
         // The CUDA forward has no v-norm, layer scale or soft tokens: it would answer wrongly.
         return make_error(ErrorCode::kUnimplemented, "--device cuda: gemma4 models run on the cpu device only");
+    }
+    if (model.config().is_diffusion()) {
+        // The CUDA forward has no V = K global layers, partial rope or ffn_post_norm_1.
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: diffusion models (%s) run on the cpu device only",
+                          model.config().arch_name.c_str());
     }
 #ifdef GANNET_CUDA
     if (kv_type != tensor::DType::kF32 && kv_type != tensor::DType::kF16) {

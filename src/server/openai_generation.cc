@@ -1,15 +1,50 @@
 #include "server/openai_generation.h"
 
-#include "engine/margin_gate.h"
-
 #include <algorithm>
 
+#include "engine/margin_gate.h"
 #include "server/openai_constrain.h"
 #include "server/openai_media.h"
 #include "server/openai_routes.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {
+
+namespace {
+
+// The diffusion extensions: refused on autoregressive models, and a canvas length other than the
+// model's is refused (the canvas is a property of the trained model). On a diffusion model, what
+// needs token logprobs (logprobs, echo's prompt logprobs, best_of's ranking) is refused here,
+// before echo scores the prompt or best_of's candidates are generated.
+std::optional<OpenAiError> check_diffusion_params(const CompletionRequest& req, const model::ModelConfig& c) {
+    auto bad = [](const std::string& param, const std::string& msg) {
+        return OpenAiError{
+            .http_status = 400, .message = msg, .type = "invalid_request_error", .param = param, .code = ""};
+    };
+    if (!c.is_diffusion()) {
+        if (req.diffusion_steps != 0)
+            return bad("diffusion_steps", "'diffusion_steps' applies to diffusion models only");
+        if (req.canvas_length >= 0)
+            return bad("canvas_length", "'canvas_length' applies to diffusion models only");
+        return std::nullopt;
+    }
+    if (req.canvas_length >= 0 && req.canvas_length != c.canvas_length) {
+        return bad("canvas_length", "canvas_length is " + std::to_string(req.canvas_length) + ", but this model's "
+                                        + "canvases are " + std::to_string(c.canvas_length) + " tokens");
+    }
+    if (req.top_logprobs >= 0) {
+        return bad("logprobs", std::string("diffusion: 'logprobs'") + (req.is_echo ? " (with 'echo')" : "")
+                                   + " is not available from a diffusion model (its canvases are sampled in parallel "
+                                     "and the appended tokens are argmax picks, not draws)");
+    }
+    if (req.best_of > req.n) {
+        return bad("best_of", "diffusion: 'best_of' is " + std::to_string(req.best_of)
+                                  + ": it ranks choices by token logprobs, which a diffusion model does not give");
+    }
+    return std::nullopt;
+}
+
+}  // namespace
 
 std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpRequest& request, CompletionRequest& req,
                                               PreparedGeneration& out) {
@@ -19,6 +54,9 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
                            .type = "invalid_request_error",
                            .param = "model",
                            .code = "model_not_found"};
+    }
+    if (auto err = check_diffusion_params(req, rt.model->config())) {
+        return err;
     }
     std::string prompt_text;
     if (req.is_chat) {
@@ -45,8 +83,8 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
             return err;
         }
     } else {
-        prompt = tokenizer::encode_prompt(*rt.tokenizer, prompt_text,
-                                          req.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
+        prompt = tokenizer::encode_prompt(
+            *rt.tokenizer, prompt_text, req.is_chat ? tokenizer::PromptKind::kRendered : tokenizer::PromptKind::kPlain);
     }
     if (prompt.empty()) {
         return OpenAiError{.http_status = 400,
@@ -70,6 +108,9 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
         req.max_tokens = n_ctx - n_prompt;
         if (rt.max_tokens_limit > 0) {
             req.max_tokens = std::min(req.max_tokens, rt.max_tokens_limit);
+        }
+        if (const int32_t c = static_cast<int32_t>(rt.model->config().canvas_length); c > 0) {
+            req.max_tokens = req.max_tokens / c * c;  // diffusion: whole canvases that fit the context
         }
     }
     if (n_prompt + req.max_tokens > n_ctx || req.max_tokens < 1) {
@@ -132,7 +173,8 @@ engine::GenParams generation_params(const OpenAiRuntime& rt, const CompletionReq
                         .frequency_penalty = req.frequency_penalty,
                         .presence_penalty = req.presence_penalty,
                         .top_logprobs = req.top_logprobs,
-                        .processor = nullptr};
+                        .processor = nullptr,
+                        .diffusion_steps = req.diffusion_steps};
     if (g.grammar != nullptr)
         p.processor = std::make_shared<constrain::Constraint>(g.grammar, rt.vocab, g.eos_ids);
     if (!req.deterministic.empty()) {

@@ -110,6 +110,9 @@ constexpr Param kParams[] = {
     {"safety_identifier", true, false},
     {"echo", false, true},
     {"best_of", false, true},
+    // Diffusion models (#18), extensions: denoising steps per canvas, the expected canvas length.
+    {"diffusion_steps", true, true},
+    {"canvas_length", true, true},
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -501,6 +504,14 @@ std::optional<OpenAiError> parse_completion_request(const std::string& body, boo
                            + (j.contains("temperature") ? j["temperature"].dump() : "1 (the default)"));
         }
         out.deterministic = v;
+    }
+    for (const char* key : {"diffusion_steps", "canvas_length"}) {
+        if (j.contains(key) && !j[key].is_null()) {
+            const json& v = j[key];
+            if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 4096)
+                return bad(key, std::string("'") + key + "' must be an integer in 1..4096");
+            (std::string(key) == "diffusion_steps" ? out.diffusion_steps : out.canvas_length) = v.get<int32_t>();
+        }
     }
     if (j.contains("ignore_eos") && !j["ignore_eos"].is_null()) {
         if (!j["ignore_eos"].is_boolean())

@@ -70,6 +70,10 @@ struct CompletionRequest {
     // (>= n) and returns the n of the highest mean token logprob (0: n).
     bool is_echo = false;
     int32_t best_of = 0;
+    // Extensions for diffusion models (#18): denoising steps per canvas (0: the model's 48) and the
+    // canvas length the client expects (-1: any; else it must be the model's).
+    int32_t diffusion_steps = 0;
+    int32_t canvas_length = -1;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

@@ -14,8 +14,8 @@
 #include "server/openai_embeddings.h"
 #include "server/openai_generation.h"
 #include "server/openai_json.h"
-#include "server/openai_responses.h"
 #include "server/openai_media.h"
+#include "server/openai_responses.h"
 #include "tokenizer/prompt.h"
 
 namespace gannet::server {

@@ -16,6 +16,8 @@
 namespace gannet {
 namespace {
 
+const std::string kModel = source_dir() + "/models/gannet-default.gguf";
+
 struct Reply {
     int status = 0;
     std::string body;
@@ -48,7 +50,7 @@ std::string text_of(const Reply& r) {
 }
 
 TEST(ServeCudaTest, AnswersLikeTheCpuServerStreamsAndTakesConcurrentRequests) {
-    ServerProcess cuda({"--device", "cuda"});
+    ServerProcess cuda(kModel, {"--device", "cuda"});
     ASSERT_GT(cuda.port(), 0) << "gannet serve --device cuda did not start:\n" << cuda.log();
     const std::string prompt = "The package manager installs";
     const std::string on_gpu = text_of(request(cuda.port(), "POST", "/v1/completions", completion_body(prompt)));
@@ -86,7 +88,7 @@ TEST(ServeCudaTest, AnswersLikeTheCpuServerStreamsAndTakesConcurrentRequests) {
 }
 
 TEST(ServeCudaTest, MarginGateVerifiesOnTheCudaReferencePath) {
-    ServerProcess cuda({"--device", "cuda", "--deterministic", "margin", "--margin-tau", "1.5"});
+    ServerProcess cuda(kModel, {"--device", "cuda", "--deterministic", "margin", "--margin-tau", "1.5"});
     ASSERT_GT(cuda.port(), 0) << cuda.log();
     const Reply r = request(cuda.port(), "POST", "/v1/completions", completion_body("Once upon a time"));
     ASSERT_EQ(text_of(r).find('<'), std::string::npos) << r.body;

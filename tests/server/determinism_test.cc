@@ -58,7 +58,8 @@ double metric(int port, const std::string& name) {
 }
 
 TEST(DeterminismServeTest, MarginGivesTheSameTextAloneAndUnderConcurrentLoad) {
-    ServerProcess server({"--deterministic", "margin", "--margin-tau", "1.5"});
+    ServerProcess server(source_dir() + "/models/gannet-default.gguf",
+                         {"--deterministic", "margin", "--margin-tau", "1.5"});
     ASSERT_GT(server.port(), 0) << "gannet serve did not start:\n" << server.log();
     const int port = server.port();
     const std::string prompt = "The package manager installs";

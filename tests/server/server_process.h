@@ -32,20 +32,19 @@ inline std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-// `gannet serve` on the default model, port 0, until destroyed (SIGTERM, then SIGKILL after 5 s).
+// `gannet serve` on the default model (or `model`), port 0, until destroyed (SIGTERM, then SIGKILL
+// after 5 s).
 class ServerProcess {
 public:
-    // extra_args go after the defaults (e.g. {"--deterministic", "margin"}).
-    explicit ServerProcess(const std::vector<std::string>& extra_args = {}) {
+    // Serves `model`; extra_args go after the defaults (e.g. {"--deterministic", "margin"}).
+    explicit ServerProcess(const std::string& model = source_dir() + "/models/gannet-default.gguf",
+                           const std::vector<std::string>& extra_args = {}) {
         char tmpl[] = "/tmp/gannet_disconnect_test.XXXXXX";
         EXPECT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
         log_ = dir_ + "/server.log";
-        std::vector<std::string> args = {GANNET_BINARY, "serve",
-                                         "-m",          source_dir() + "/models/gannet-default.gguf",
-                                         "--port",      "0",
-                                         "-t",          "1",
-                                         "--store",     "sqlite:" + dir_ + "/mcp.db"};
+        std::vector<std::string> args = {GANNET_BINARY, "serve", "-m", model,     "--port",
+                                         "0",           "-t",    "1",  "--store", "sqlite:" + dir_ + "/mcp.db"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;
         for (std::string& a : args) {

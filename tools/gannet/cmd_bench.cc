@@ -1,7 +1,11 @@
 // gannet bench: single-stream prefill and decode speed of a model on random token ids, ending with
 // one JSON line on stdout: one request through the engine, as `gannet serve` runs it, on the CPU
-// runner or (--device cuda) the CUDA runner.
+// runner or (--device cuda) the CUDA runner; a diffusion model's (#18) --batch concurrent requests
+// report tokens_per_forward too.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <random>
 #include <span>
@@ -62,16 +66,89 @@ std::vector<int32_t> random_prompt(int64_t n_vocab, int64_t n_prompt) {
     return tokens;
 }
 
+// A diffusion model (#18): `batch` concurrent requests through the engine (their canvases share
+// each decoder pass), each n_prompt random ids then n_gen tokens rounded up to whole canvases,
+// end-of-generation ignored. decode_tok_s counts every request's tokens over the wall time of the
+// denoising; tokens_per_forward is tokens / decoder passes (transformers' metric), per request.
+Status bench_diffusion(const std::string& model_path, const model::ModelConfig& c, int64_t n_prompt, int64_t n_gen,
+                       int64_t batch, int n_threads, const std::string& kv_type_name) {
+    const int64_t n_canvases = std::max<int64_t>(1, (n_gen + c.canvas_length - 1) / c.canvas_length);
+    const int64_t n_ctx = n_prompt + n_canvases * c.canvas_length;
+    if (n_ctx > c.n_ctx_train) {
+        return make_error(ErrorCode::kInvalidArgument, "-p %lld + %lld canvases of %lld exceed the context of %lld",
+                          static_cast<long long>(n_prompt), static_cast<long long>(n_canvases),
+                          static_cast<long long>(c.canvas_length), static_cast<long long>(c.n_ctx_train));
+    }
+    GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
+                            server::ModelRuntime::create({.model_path = model_path,
+                                                          .n_ctx = n_ctx,
+                                                          .n_kv_contexts = batch,
+                                                          .n_threads = n_threads,
+                                                          .kv_type = kv_type_name}));
+    engine::EngineRequest warm;
+    warm.prompt = {0};
+    warm.params.max_tokens = 1;
+    warm.params.diffusion_steps = 1;
+    GANNET_RETURN_IF_ERROR(rt->engine->generate(warm).error());
+    std::vector<std::future<Result<engine::FinishInfo>>> runs;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < batch; ++i) {
+        engine::EngineRequest req;
+        req.prompt = random_prompt(c.n_vocab, n_prompt);
+        req.params.max_tokens = static_cast<int32_t>(n_canvases * c.canvas_length);
+        req.params.ignore_eos = true;
+        req.params.seed = static_cast<uint64_t>(i);
+        runs.push_back(std::async(std::launch::async,
+                                  [&rt, r = std::move(req)]() mutable { return rt->engine->generate(std::move(r)); }));
+    }
+    int64_t tokens = 0;
+    int64_t passes = 0;
+    double prefill_s = 0.0;
+    for (auto& f : runs) {
+        GANNET_ASSIGN_OR_RETURN(engine::FinishInfo info, f.get());
+        tokens += info.completion_tokens;
+        passes += info.decoder_passes;
+        prefill_s = std::max(prefill_s, info.first_token_s);
+    }
+    const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double decode_s = wall_s - prefill_s;
+    std::fprintf(stderr, "bench (diffusion): %lld requests, %lld tokens, %lld decoder passes in %.3f s\n",
+                 static_cast<long long>(batch), static_cast<long long>(tokens), static_cast<long long>(passes), wall_s);
+    std::printf(
+        "{\"model\":%s,\"dtype\":%s,\"kv_type\":%s,\"threads\":%d,\"batch\":%lld,\"canvas_length\":%lld,"
+        "\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,\"tokens_per_forward\":%.3f,\"decoder_passes\":%lld,"
+        "\"n_prompt\":%lld,\"n_gen\":%lld}\n",
+        json_string(model_path).c_str(), json_string(rt->model->dtype_name()).c_str(),
+        json_string(kv_type_name).c_str(), n_threads, static_cast<long long>(batch),
+        static_cast<long long>(c.canvas_length),
+        prefill_s > 0.0 ? static_cast<double>(n_prompt * batch) / prefill_s : 0.0,
+        decode_s > 0.0 ? static_cast<double>(tokens) / decode_s : 0.0,
+        passes > 0 ? static_cast<double>(tokens) / static_cast<double>(passes) : 0.0, static_cast<long long>(passes),
+        static_cast<long long>(n_prompt), static_cast<long long>(n_canvases * c.canvas_length));
+    return Status();
+}
+
 // The measurement is one request through the engine, as `gannet serve` runs it: a prompt of
 // n_prompt random ids prefilled in one step (the timing of the first token), then n_gen - 1 decode
 // steps (first token to last), greedy and ignoring end-of-generation so every step runs.
 // `where` names the device, and on cuda the weights' placement.
-Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int n_threads,
+// A diffusion model goes to bench_diffusion (CPU only); --batch applies to it alone.
+Status bench(const std::string& model_path, int64_t n_prompt, int64_t n_gen, int64_t batch, int n_threads,
              const std::string& kv_type_name, const server::ModelRuntimeOptions& where) {
     {
         // The context check first, from the metadata alone, so it names -p and -n.
         GANNET_ASSIGN_OR_RETURN(gguf::File f, gguf::File::open(model_path));
         GANNET_ASSIGN_OR_RETURN(model::ModelConfig c, model::read_model_config(f));
+        if (c.is_diffusion()) {
+            if (where.device != "cpu") {
+                return make_error(ErrorCode::kUnimplemented, "--device %s: diffusion models run on the CPU engine only",
+                                  where.device.c_str());
+            }
+            return bench_diffusion(model_path, c, n_prompt, n_gen, batch, n_threads, kv_type_name);
+        }
+        if (batch != 1) {
+            return make_error(ErrorCode::kInvalidArgument, "--batch applies to diffusion models only");
+        }
         GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
     }
     const int64_t n_ctx = n_prompt + std::max<int64_t>(n_gen, 1);
@@ -157,6 +234,8 @@ int run_bench(const std::vector<std::string>& args) {
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     server::ModelRuntimeOptions where;
+    int64_t batch = 1;
+    flags.add_int("--batch", &batch, "diffusion models: concurrent requests sharing each decoder pass (default 1)");
     std::string budget_text;
     flags.add_string("--device", &where.device, "cpu (default) or cuda");
     flags.add_string("--placement", &where.placement,
@@ -171,8 +250,8 @@ int run_bench(const std::vector<std::string>& args) {
     if (s.ok()) {
         s = require_flag(flags.was_set("--model"), "-m/--model");
     }
-    if (s.ok() && (n_prompt < 1 || n_gen < 0)) {
-        s = make_error(ErrorCode::kInvalidArgument, "-p must be >= 1 and -n >= 0");
+    if (s.ok() && (n_prompt < 1 || n_gen < 0 || batch < 1 || batch > 256)) {
+        s = make_error(ErrorCode::kInvalidArgument, "-p must be >= 1, -n >= 0 and --batch in 1..256");
     }
     if (s.ok() && where.device != "cpu" && where.device != "cuda") {
         s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", where.device.c_str());
@@ -190,7 +269,7 @@ int run_bench(const std::vector<std::string>& args) {
         where.vram_budget_bytes = b.has_value() ? static_cast<int64_t>(*b) : -1;
     }
     if (s.ok()) {
-        s = bench(model_path, n_prompt, n_gen, *n_threads, tensor::dtype_name(kv_type), where);
+        s = bench(model_path, n_prompt, n_gen, batch, *n_threads, tensor::dtype_name(kv_type), where);
     }
     return s.ok() ? 0 : fail("bench", s);
 }

@@ -63,6 +63,9 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
                           tokens.size(), static_cast<long long>(n_ctx_train));
     }
     const model::LogitsMode mode = is_all ? model::LogitsMode::kAll : model::LogitsMode::kLast;
+    if (on_cuda && m->config().is_diffusion()) {
+        return make_error(ErrorCode::kUnimplemented, "--device cuda: diffusion models run on the CPU only");
+    }
     // The prompt as one prefill through the device's runner (the one forward), every row's logits if asked.
     GANNET_ASSIGN_OR_RETURN(
         std::unique_ptr<server::SequenceRunner> runner,

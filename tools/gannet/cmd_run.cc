@@ -11,6 +11,7 @@
 #include "command.h"
 #include "flags.h"
 #include "model_cli.h"
+#include "sampling/entropy_bound_sampler.h"
 #include "sampling/sampler.h"
 #include "server/model_runtime.h"
 #include "server/openai_media.h"
@@ -33,6 +34,12 @@ struct RunOptions {
     std::vector<std::string> audios;  // --audio FILE (repeatable): WAV
     int64_t image_tokens = 280;       // --image-tokens: soft tokens per image (70, 140, 280, 560, 1120)
     std::string mmproj;               // --mmproj FILE
+    // Diffusion models: the autoregressive sampling flags given explicitly (refused there), whether
+    // --temp was given (it scales the denoising temperature schedule), and --diffusion-steps.
+    std::vector<std::string> ar_flags_set;
+    bool is_temp_set = false;
+    int64_t diffusion_steps = 0;
+    int64_t self_cond_top_k = 0;  // 0: exact self-conditioning
 };
 
 void emit(const std::string& text) {
@@ -112,9 +119,54 @@ Result<std::vector<int32_t>> encode_prompt(server::OpenAiRuntime& rt, const RunO
     return prompt;
 }
 
+// The diffusion request: the engine refuses the AR-only parameters, so they are never sent, and
+// the ones given on the command line are refused here by name.
+Status diffusion_params(const RunOptions& o, int64_t max_tokens, engine::GenParams& p) {
+    if (!o.ar_flags_set.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, "%s: not supported by diffusion models",
+                          o.ar_flags_set.front().c_str());
+    }
+    if (o.diffusion_steps < 0 || o.diffusion_steps > sampling::kMaxDenoisingSteps) {
+        return make_error(ErrorCode::kInvalidArgument, "--diffusion-steps is %lld, expected 1..%d (0: the default 48)",
+                          static_cast<long long>(o.diffusion_steps), sampling::kMaxDenoisingSteps);
+    }
+    p = {.max_tokens = static_cast<int32_t>(max_tokens),
+         .temperature = o.is_temp_set ? o.sampler.temperature : 1.0f,
+         .seed = o.sampler.seed,
+         .stop = o.stops,
+         .diffusion_steps = static_cast<int32_t>(o.diffusion_steps)};
+    return Status();
+}
+
+void report(const engine::FinishInfo& info, int64_t n_prompt) {
+    if (info.decoder_passes > 0) {  // diffusion: the prompt's encoding, then every canvas's denoising
+        std::fprintf(stderr,
+                     "prompt: %lld tokens, %.2f tok/s; generation: %d tokens, %.2f tok/s; %lld decoder passes, "
+                     "%.2f tokens per forward\n",
+                     static_cast<long long>(n_prompt),
+                     info.first_token_s > 0.0 ? static_cast<double>(n_prompt) / info.first_token_s : 0.0,
+                     info.completion_tokens,
+                     info.decode_s > 0.0 ? static_cast<double>(info.completion_tokens) / info.decode_s : 0.0,
+                     static_cast<long long>(info.decoder_passes),
+                     static_cast<double>(info.completion_tokens) / static_cast<double>(info.decoder_passes));
+        return;
+    }
+    // The first token comes from the prompt's logits, so the decode rate counts the decode steps
+    // (tokens after the first), not the tokens.
+    const int64_t n_gen = info.completion_tokens;
+    std::fprintf(stderr, "prompt: %lld tokens, %.2f tok/s; generation: %lld tokens, %.2f tok/s\n",
+                 static_cast<long long>(n_prompt),
+                 info.first_token_s > 0.0 ? static_cast<double>(n_prompt) / info.first_token_s : 0.0,
+                 static_cast<long long>(n_gen),
+                 n_gen > 1 && info.decode_s > 0.0 ? static_cast<double>(n_gen - 1) / info.decode_s : 0.0);
+}
+
 Status generate(const RunOptions& o) {
     // Sampler settings are checked before the model loads (the engine would refuse them later).
     GANNET_RETURN_IF_ERROR(sampling::Sampler::create(o.sampler).error());
+    if (o.diffusion_steps < 0 || o.self_cond_top_k < 0 || o.self_cond_top_k > INT32_MAX) {
+        return make_error(ErrorCode::kInvalidArgument, "--diffusion-steps and --self-cond-top-k must be >= 0");
+    }
     GANNET_ASSIGN_OR_RETURN(std::shared_ptr<server::OpenAiRuntime> rt,
                             server::ModelRuntime::create({.model_path = o.model_path,
                                                           .n_kv_contexts = 1,
@@ -140,6 +192,29 @@ Status generate(const RunOptions& o) {
         engine::EngineRequest req;
         req.prompt = std::move(prompt);
         req.soft = soft;
+        req.on_text = emit;
+        if (rt->model->config().is_diffusion()) {
+            // Set before the request is submitted: the engine thread reads it only during a step.
+            rt->model->set_self_cond_top_k(static_cast<int32_t>(o.self_cond_top_k));
+            // Whole canvases that fit the context.
+            const int64_t c = rt->model->config().canvas_length;
+            const int64_t fit = (n_ctx - n_prompt) / c * c;
+            GANNET_RETURN_IF_ERROR(diffusion_params(o, std::min(max_tokens, fit), req.params));
+            if (req.params.max_tokens < 1) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  "prompt of %lld tokens leaves no room for a canvas of %lld in the context of %lld",
+                                  static_cast<long long>(n_prompt), static_cast<long long>(c),
+                                  static_cast<long long>(n_ctx));
+            }
+            GANNET_ASSIGN_OR_RETURN(info, rt->engine->generate(std::move(req)));
+            emit("\n");
+            report(info, n_prompt);
+            return Status();
+        }
+        if (o.diffusion_steps != 0 || o.self_cond_top_k != 0) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "--diffusion-steps and --self-cond-top-k apply to diffusion models only");
+        }
         req.params = {.max_tokens = static_cast<int32_t>(max_tokens),
                       .temperature = o.sampler.temperature,
                       .top_p = o.sampler.top_p,
@@ -149,18 +224,10 @@ Status generate(const RunOptions& o) {
                       .min_p = o.sampler.min_p,
                       .repeat_penalty = o.sampler.repeat_penalty,
                       .repeat_last_n = o.sampler.repeat_last_n};
-        req.on_text = emit;
         GANNET_ASSIGN_OR_RETURN(info, rt->engine->generate(std::move(req)));
     }
     emit("\n");
-    // The first token comes from the prompt's logits, so the decode rate counts the decode steps
-    // (tokens after the first), not the tokens.
-    const int64_t n_gen = info.completion_tokens;
-    std::fprintf(stderr, "prompt: %lld tokens, %.2f tok/s; generation: %lld tokens, %.2f tok/s\n",
-                 static_cast<long long>(n_prompt),
-                 info.first_token_s > 0.0 ? static_cast<double>(n_prompt) / info.first_token_s : 0.0,
-                 static_cast<long long>(n_gen),
-                 n_gen > 1 && info.decode_s > 0.0 ? static_cast<double>(n_gen - 1) / info.decode_s : 0.0);
+    report(info, n_prompt);
     return Status();
 }
 
@@ -195,6 +262,9 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_strings("--audio", &o.audios, "16-bit/float WAV file (repeatable; after the images, before the prompt)");
     flags.add_int("--image-tokens", &o.image_tokens, "soft tokens per image: 70, 140, 280 (default), 560 or 1120");
     flags.add_string("--mmproj", &o.mmproj, "projector GGUF for --image/--audio (default: the model file's)");
+    flags.add_int("--diffusion-steps", &o.diffusion_steps, "diffusion models: denoising steps per canvas (default 48)");
+    flags.add_int("--self-cond-top-k", &o.self_cond_top_k,
+                  "diffusion models: approximate self-conditioning with the K likeliest tokens (default 0: exact)");
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;
@@ -224,6 +294,12 @@ int run_run(const std::vector<std::string>& args) {
     }
     if (s.ok()) {
         o.n_threads = *n_threads;
+        o.is_temp_set = flags.was_set("--temp");
+        for (const char* f : {"--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n"}) {
+            if (flags.was_set(f)) {
+                o.ar_flags_set.emplace_back(f);
+            }
+        }
         o.sampler = {.temperature = static_cast<float>(temp),
                      .top_k = static_cast<int32_t>(top_k),
                      .top_p = static_cast<float>(top_p),

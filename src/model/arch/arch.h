@@ -1,6 +1,6 @@
 // Per-architecture configuration: each function fills the variant switches of ModelConfig for its
 // architecture after the shared hyperparameters have been read. One architecture per file
-// (llama.cc, qwen.cc, gemma3.cc, gemma4.cc). Owner: model. Thread-safety: pure.
+// (llama.cc, qwen.cc, gemma3.cc, gemma4.cc, diffusion_gemma.cc). Owner: model. Thread-safety: pure.
 #pragma once
 
 #include "base/status.h"
@@ -14,5 +14,6 @@ Status configure_qwen2(const gguf::File& file, ModelConfig& cfg);
 Status configure_qwen3(const gguf::File& file, ModelConfig& cfg);
 Status configure_gemma3(const gguf::File& file, ModelConfig& cfg);
 Status configure_gemma4(const gguf::File& file, ModelConfig& cfg);
+Status configure_diffusion_gemma(const gguf::File& file, ModelConfig& cfg);
 
 }  // namespace gannet::model
