@@ -64,7 +64,7 @@ def start_serve(gannet, args, log_path, mode="w+", tries=300, expect_fail=False)
     for _ in range(tries):
         log.seek(0)
         text = log.read()
-        m = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        m = re.findall(r"listening on http://[^\s/]+:(\d+)", text)
         if m and p.poll() is None:
             return p, int(m[-1])
         if p.poll() is not None:
@@ -87,7 +87,7 @@ def log_port(log, tries=300):
     """The port of the first "listening on" line in the open log file, polled tries times 0.1 s apart; None if none."""
     for _ in range(tries):
         log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
+        m = re.search(r"listening on http://[^\s/]+:(\d+)", log.read())
         if m:
             return int(m.group(1))
         time.sleep(0.1)

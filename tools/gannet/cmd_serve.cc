@@ -25,6 +25,7 @@ struct ModelOptions {
     std::string device = "cpu";    // cpu or cuda (the engine's runner)
     std::string kv_type = "f32";   // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
     int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
+    int64_t max_n_limit = 16;      // --max-n
 };
 
 // The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
@@ -43,6 +44,7 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
                                                           .kv_type = mo.kv_type}));
     rt->budgets = std::move(budgets);
     rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
+    rt->max_n_limit = static_cast<int32_t>(mo.max_n_limit);
     server::mount_openai_routes(http, rt);
     return Status();
 }
@@ -118,6 +120,7 @@ int serve_main(const std::vector<std::string>& args) {
         return fail("serve", s);
     }
     mo.max_tokens_limit = limits.max_tokens;
+    mo.max_n_limit = limits.max_n;
     size_t start = 0;
     while (start <= tools.size() && !tools.empty()) {
         size_t comma = tools.find(',', start);
