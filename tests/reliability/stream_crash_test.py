@@ -20,13 +20,12 @@ import signal
 import socket
 import sqlite3
 import sys
-import subprocess
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannet_test import check, dump_logs, failures, free_port, start_serve  # noqa: E402
+from gannet_test import check, dump_logs, failures, free_port, make_long_model, sse_events, start_serve  # noqa: E402
 import gannet_test  # noqa: E402
 
 KEY = "sk-crash-0001"
@@ -37,7 +36,7 @@ MESSAGES = [{"role": "user", "content": "Tell me a long story about a gannet."}]
 
 N_CTX = 4096
 LONG = 4000  # a cut stream's max_tokens: seconds of generation, so the kill lands mid-stream
-EOS = "2"  # the test vocabulary's </s>
+EOS = "2"  # the test vocabulary's </s> (banned, so streams run to max_tokens)
 
 
 def body(max_tokens, stream=True):
@@ -71,7 +70,7 @@ class Stream(threading.Thread):
 
     def run(self):
         try:
-            for data in sse_events(self.port, body(self.max_tokens)):
+            for data in sse_events(self.port, body(self.max_tokens), HEADERS):
                 if data == "[DONE]":
                     self.done = True
                     continue
@@ -90,44 +89,6 @@ class Stream(threading.Thread):
         finally:
             self.t_end = time.time()
             self.first.set()
-
-
-def sse_events(port, request_body):
-    """POSTs a streamed chat completion over a raw socket and yields each SSE event's data. Decodes the
-    chunked body itself (http.client's readline hides a body cut short): raises ConnectionError when
-    the connection ends before the terminating zero-length chunk, RuntimeError for a non-200."""
-    sk = socket.create_connection(("127.0.0.1", port), timeout=60)
-    data = json.dumps(request_body).encode()
-    head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
-    sk.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
-               f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-    f = sk.makefile("rb")
-    try:
-        status = f.readline().decode()
-        while f.readline() not in (b"\r\n", b""):
-            pass
-        if " 200 " not in status:
-            raise RuntimeError(status.strip())
-        pending = b""
-        while True:
-            size_line = f.readline()
-            if not size_line.endswith(b"\r\n"):
-                raise ConnectionError(f"the connection ended inside the chunked body ({len(pending)} bytes pending)")
-            size = int(size_line.split(b";")[0], 16)
-            chunk = f.read(size + 2)
-            if len(chunk) != size + 2:
-                raise ConnectionError("the connection ended inside a chunk")
-            if size == 0:
-                return
-            pending += chunk[:-2]
-            while b"\n\n" in pending:
-                event, pending = pending.split(b"\n\n", 1)
-                for line in event.decode().splitlines():
-                    if line.startswith("data:"):
-                        yield line[5:].strip()
-    finally:
-        f.close()
-        sk.close()
 
 
 def store_record(kind, store_path, rport):
@@ -157,8 +118,7 @@ def main():
     procs, redis, rport = [], None, None
     try:
         model = os.path.join(work, "long.gguf")
-        subprocess.run([gannet, "make-test-model", "--arch", "llama", "-o", model, "--ctx", str(N_CTX), "--embd", "256",
-                        "--ff", "768", "--layers", "4"], check=True, capture_output=True, timeout=120)
+        make_long_model(gannet, model, N_CTX)
         with open(os.path.join(work, "budgets.json"), "w") as f:
             json.dump({"budgets": [{"name": "crash", "key": KEY, "tokens": LIMIT}]}, f)
         if kind == "redis":
