@@ -58,7 +58,9 @@ int serve_main(const std::vector<std::string>& args) {
     std::vector<std::string> packs;
     std::string tools;
     bool is_help = false;
-    flags.add_string("--host", &o.host, "address to bind (default 127.0.0.1; loopback enables Host/Origin checks)");
+    flags.add_string(
+        "--host", &o.host,
+        "address to bind (default 127.0.0.1; cross-site Origins get 403 anywhere, foreign Hosts on loopback)");
     flags.add_int("--port", &port, "port (default 8080; 0 picks a free one and prints it)");
     flags.add_bool("--no-model", &is_no_model, "serve MCP only, without a model");
     flags.add_string("-m,--model", &model, "GGUF model for the OpenAI API");
