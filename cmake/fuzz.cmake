@@ -1,7 +1,7 @@
 # libFuzzer targets (issue #23). With -DGANNET_FUZZ=ON (clang only, in its own build dir, see
 # scripts/fuzz.sh and `make fuzz`) every library is compiled with coverage instrumentation and
-# ASan+UBSan, and gannet_fuzz_target() adds one fuzzer binary; otherwise gannet_fuzz_target() does
-# nothing, so fuzzers never reach the default build or ctest.
+# ASan+UBSan, and gannet_fuzz_target() adds one fuzzer binary; otherwise gannet_fuzz_target() only
+# compiles the entry point (below), so fuzzers never run in the default build or ctest.
 
 if(GANNET_FUZZ)
     if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
@@ -15,11 +15,20 @@ endif()
 
 # gannet_fuzz_target(<name> SOURCES x_fuzz.cc LIBS gannet_x ...): a libFuzzer binary whose seed
 # corpus is fuzz/corpus/<name>/. The names are written to <build>/fuzz_targets.txt for the runner.
+# Without GANNET_FUZZ the target's *_fuzz.cc files still compile in every build (an object library,
+# never linked: gcc has no libFuzzer), so an API change that breaks a fuzz target fails the build and
+# `make check`, not the next campaign.
 function(gannet_fuzz_target name)
+    cmake_parse_arguments(F "" "" "SOURCES;LIBS" ${ARGN})
     if(NOT GANNET_FUZZ)
+        set(entry ${F_SOURCES})
+        list(FILTER entry INCLUDE REGEX "_fuzz\\.cc$")
+        add_library(${name}_compiles OBJECT ${entry})
+        target_include_directories(${name}_compiles PRIVATE ${PROJECT_SOURCE_DIR}/src)
+        target_link_libraries(${name}_compiles PRIVATE ${F_LIBS})
+        target_compile_options(${name}_compiles PRIVATE ${GANNET_WARNINGS})
         return()
     endif()
-    cmake_parse_arguments(F "" "" "SOURCES;LIBS" ${ARGN})
     add_executable(${name} ${F_SOURCES})
     target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
     target_link_libraries(${name} PRIVATE ${F_LIBS})

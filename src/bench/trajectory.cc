@@ -1,6 +1,8 @@
 #include "bench/trajectory.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +19,8 @@ using Json = nlohmann::json;
 constexpr std::string_view kStepsSuffix = ".steps.jsonl";
 
 // An integer field, or `fallback` when it is absent or null. Anything else is an error naming the line.
+// A float must be a whole number an int64 holds exactly (|v| <= 2^53): converting 1e30 is undefined
+// behaviour (found by trajectory_fuzz), and so is an unsigned above INT64_MAX.
 Result<int64_t> int_field(const Json& obj, const char* key, int64_t fallback, const std::string& where) {
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) {
@@ -24,6 +28,18 @@ Result<int64_t> int_field(const Json& obj, const char* key, int64_t fallback, co
     }
     if (!it->is_number()) {
         return make_error(ErrorCode::kInvalidArgument, "%s: \"%s\" is not a number", where.c_str(), key);
+    }
+    if (it->is_number_float()) {
+        const double v = it->get<double>();
+        if (!std::isfinite(v) || v != std::floor(v) || std::fabs(v) > 9007199254740992.0) {
+            return make_error(ErrorCode::kInvalidArgument, "%s: \"%s\" is %g, expected an integer", where.c_str(), key,
+                              v);
+        }
+        return static_cast<int64_t>(v);
+    }
+    if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return make_error(ErrorCode::kInvalidArgument, "%s: \"%s\" is %llu, expected at most %lld", where.c_str(), key,
+                          static_cast<unsigned long long>(it->get<uint64_t>()), static_cast<long long>(INT64_MAX));
     }
     return it->get<int64_t>();
 }

@@ -137,6 +137,34 @@ TEST(TrajectoryTest, MalformedLineIsNamedByFileAndLine) {
     EXPECT_NE(s.message().find("line 1: \"output_tokens\" is not a number"), std::string::npos) << s.message();
 }
 
+// Found by trajectory_fuzz: "prompt_tokens": 100e30 was converted to int64 (UBSan: 1e+32 is outside
+// the range of representable values of type 'long').
+TEST(TrajectoryTest, NumbersAnInt64CannotHoldAreErrorsNamingTheField) {
+    TempDir dir("huge");
+    dir.write_gz("x.text.jsonl.gz", kText);
+    const std::pair<const char*, const char*> cases[] = {
+        {R"({"id":"a","steps":[{"prompt_tokens":100e30}]})", "\"prompt_tokens\" is 1e+32, expected an integer"},
+        {R"({"id":"a","steps":[{"output_tokens":2.5}]})", "\"output_tokens\" is 2.5, expected an integer"},
+        {R"({"id":"a","steps":[{"next_request_gap_ms":18446744073709551615}]})",
+         "\"next_request_gap_ms\" is 18446744073709551615, expected at most 9223372036854775807"},
+    };
+    for (const auto& [line, want] : cases) {
+        dir.write("x.steps.jsonl", line);
+        Result<std::vector<Trajectory>> r = load_trajectories(dir.path());
+        ASSERT_FALSE(r.has_value()) << line;
+        EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(r.error().message().find(std::string("line 1: ") + want), std::string::npos) << r.error().message();
+    }
+    // A whole number written as a float still loads.
+    dir.write("x.steps.jsonl", R"({"id":"b","steps":[{"output_tokens":7.0}]})");
+    dir.write_gz("x.text.jsonl.gz",
+                 R"({"id":"b","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"r"}]})"
+                 "\n");
+    Result<std::vector<Trajectory>> ok = load_trajectories(dir.path());
+    ASSERT_TRUE(ok.has_value()) << ok.error().message();
+    EXPECT_EQ(ok->at(0).steps.at(0).n_tokens_output, 7);
+}
+
 TEST(TrajectoryTest, TextThatDisagreesWithStepsIsDataLoss) {
     TempDir dir("disagree");
     dir.write("x.steps.jsonl", R"({"id":"b","steps":[{"output_tokens":7},{"output_tokens":7}]})");

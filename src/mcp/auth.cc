@@ -88,6 +88,22 @@ bool is_local_host(const std::string& host) {
     return h == "localhost" || h == "127.0.0.1" || h == "[::1]";
 }
 
+bool is_same_origin(const std::string& origin, const std::string& host) {
+    size_t scheme = origin.find("://");
+    if (scheme == std::string::npos || host.empty() || host.find(',') != std::string::npos) {
+        return false;
+    }
+    std::string authority = origin.substr(scheme + 3);
+    if (authority.empty() || authority.find_first_of("/,@ ") != std::string::npos) {
+        return false;  // a serialized origin is scheme://host[:port], nothing more
+    }
+    auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+        return s;
+    };
+    return lower(authority) == lower(host);
+}
+
 std::optional<std::string> check_host_origin(bool is_local_only, const std::vector<std::string>& allowed_origins,
                                              const std::string& host, const std::string& origin) {
     if (!origin.empty()) {
@@ -96,6 +112,9 @@ std::optional<std::string> check_host_origin(bool is_local_only, const std::vect
             size_t scheme = origin.find("://");
             allowed = scheme != std::string::npos && is_local_host(origin.substr(scheme + 3));
         }
+        // A page this server itself served (same scheme-less authority as the Host it was sent to)
+        // may call it; on loopback the Host check below still stops a DNS-rebound name.
+        allowed = allowed || is_same_origin(origin, host);
         if (!allowed) {
             return "Origin not allowed";
         }

@@ -31,10 +31,17 @@ private:
 // True for a Host header (or an origin's host[:port]) naming loopback: localhost, 127.0.0.1, [::1].
 bool is_local_host(const std::string& host);
 
+// True when a browser's Origin header ("scheme://host[:port]") names the authority in the Host
+// header the request was sent to (case-insensitive): a page of this very server. Joined repeated
+// headers (a ',') and anything but a bare authority after the scheme are never same-origin.
+bool is_same_origin(const std::string& origin, const std::string& host);
+
 // The DNS-rebinding and cross-site guard of a server, shared by /mcp and /v1 (no cross-site posts
-// from a browser page): an Origin header must be listed in allowed_origins or, when is_local_only,
-// be a loopback origin; when is_local_only the Host header must name loopback. Returns the reason
-// for a 403 ("Origin not allowed" / "Host not allowed"), or nullopt when the request may proceed.
+// from a browser page). An Origin header, when present, must be listed in allowed_origins, be the
+// request's own origin (is_same_origin), or, when is_local_only, be a loopback origin; a request
+// without Origin (not from a browser page) passes. When is_local_only the Host header must also name
+// loopback (DNS rebinding). Returns the reason for a 403 ("Origin not allowed" / "Host not
+// allowed"), or nullopt when the request may proceed.
 std::optional<std::string> check_host_origin(bool is_local_only, const std::vector<std::string>& allowed_origins,
                                              const std::string& host, const std::string& origin);
 

@@ -322,6 +322,16 @@ void BudgetGate::mount(HttpServer& http) {
             w->send(json_reply(401, error_json(unauthorized())));
             return;
         }
+        if (req.target.size() != req.path.size()) {
+            // A key reads its own account only; no query can name another (nor is one ignored).
+            w->send(json_reply(400, error_json({.http_status = 400,
+                                                .message = "/v1/budget takes no query parameters, got '"
+                                                           + req.target.substr(req.path.size()) + "'",
+                                                .type = "invalid_request_error",
+                                                .param = "",
+                                                .code = ""})));
+            return;
+        }
         Result<LedgerEntry> e = self->ledger_.read(a->name);
         if (!e.has_value()) {
             w->send(json_reply(503, error_json({.http_status = 503,

@@ -95,6 +95,14 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
     }
     const int32_t n_ctx = rt.engine->config().n_ctx;
     const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+    if (req.n > rt.max_n_limit) {
+        return OpenAiError{.http_status = 400,
+                           .message = "n is " + std::to_string(req.n) + ", this server allows at most "
+                                      + std::to_string(rt.max_n_limit) + " choices per request",
+                           .type = "invalid_request_error",
+                           .param = "n",
+                           .code = ""};
+    }
     if (rt.max_tokens_limit > 0 && req.max_tokens > rt.max_tokens_limit) {
         return OpenAiError{.http_status = 400,
                            .message = "max_tokens is " + std::to_string(req.max_tokens)

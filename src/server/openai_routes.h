@@ -24,6 +24,7 @@ namespace gannet::server {
 struct OpenAiRuntime {
     std::string model_name;        // what /v1/models lists and requests must name
     int32_t max_tokens_limit = 0;  // a larger max_tokens is a 400 (gannet serve --max-tokens); 0: the context
+    int32_t max_n_limit = 16;      // a larger n is a 400 (gannet serve --max-n; the parser's own cap is 16)
     std::unique_ptr<model::Model> model;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<tokenizer::ChatTemplate> chat_template;

@@ -64,7 +64,7 @@ def start_serve(gannet, args, log_path, mode="w+", tries=300, expect_fail=False)
     for _ in range(tries):
         log.seek(0)
         text = log.read()
-        m = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        m = re.findall(r"listening on http://[^\s/]+:(\d+)", text)
         if m and p.poll() is None:
             return p, int(m[-1])
         if p.poll() is not None:
@@ -87,7 +87,7 @@ def log_port(log, tries=300):
     """The port of the first "listening on" line in the open log file, polled tries times 0.1 s apart; None if none."""
     for _ in range(tries):
         log.seek(0)
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
+        m = re.search(r"listening on http://[^\s/]+:(\d+)", log.read())
         if m:
             return int(m.group(1))
         time.sleep(0.1)
@@ -105,3 +105,55 @@ def start_redis(port, work, extra=(), tries=100):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("redis-server did not start")
+
+
+def make_long_model(gannet, path, n_ctx=4096):
+    """A small random llama (`gannet make-test-model`, 4 layers of 256, n_ctx context) whose streams,
+    with EOS banned by logit_bias {"2": -100}, run for seconds on one thread: long enough to act mid-stream."""
+    subprocess.run([gannet, "make-test-model", "--arch", "llama", "-o", path, "--ctx", str(n_ctx), "--embd", "256",
+                    "--ff", "768", "--layers", "4"], check=True, capture_output=True, timeout=120)
+
+
+def sse_events(port, request_body, headers, path="/v1/chat/completions", on_head=None):
+    """POSTs a streamed request over a raw socket and yields each SSE event's data. Decodes the chunked
+    body itself (http.client's readline hides a body cut short): raises ConnectionError when the
+    connection ends before the terminating zero-length chunk, RuntimeError("<status line>") for a
+    non-200. on_head(status_line, head_text) is called first when given."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=60)
+    data = json.dumps(request_body).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in dict({"Content-Type": "application/json"}, **headers).items())
+    sk.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+               f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    f = sk.makefile("rb")
+    try:
+        status = f.readline().decode()
+        lines = []
+        while True:
+            line = f.readline()
+            if line in (b"\r\n", b""):
+                break
+            lines.append(line.decode())
+        if on_head:
+            on_head(status, "".join(lines))
+        if " 200 " not in status:
+            raise RuntimeError(status.strip())
+        pending = b""
+        while True:
+            size_line = f.readline()
+            if not size_line.endswith(b"\r\n"):
+                raise ConnectionError(f"the connection ended inside the chunked body ({len(pending)} bytes pending)")
+            size = int(size_line.split(b";")[0], 16)
+            chunk = f.read(size + 2)
+            if len(chunk) != size + 2:
+                raise ConnectionError("the connection ended inside a chunk")
+            if size == 0:
+                return
+            pending += chunk[:-2]
+            while b"\n\n" in pending:
+                event, pending = pending.split(b"\n\n", 1)
+                for line in event.decode().splitlines():
+                    if line.startswith("data:"):
+                        yield line[5:].strip()
+    finally:
+        f.close()
+        sk.close()

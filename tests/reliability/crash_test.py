@@ -124,10 +124,15 @@ def kill_during_stream(gannet, store, work):
 
 
 def redis_restart_under_load(gannet, store, work, rport, redis):
+    """Four clients create tasks throughout: before, while redis is dead (kill -9) and after it restarts.
+    Every creation acknowledged in any phase must be readable afterwards (appendfsync always)."""
     p, port = start_server(gannet, store, os.path.join(work, "e.log"))
     _, m = rpc(port, "tools/call", {"name": "slow_compute", "arguments": {"seconds": 0}}, TASKS)
     tid = m["result"]["taskId"]
-    time.sleep(0.3)
+    stop, accepted = threading.Event(), []
+    writers = task_writers(port, stop, accepted)
+    time.sleep(1.0)
+    before = len(accepted)
     redis.send_signal(signal.SIGKILL)
     redis.wait()
     answers, slow = [], []
@@ -140,10 +145,17 @@ def redis_restart_under_load(gannet, store, work, rport, redis):
             answers.append(("conn", str(e)))
         if time.time() - t0 > 6:
             slow.append(time.time() - t0)
-    check("requests while redis is down get prompt JSON-RPC errors",
+    check("requests while redis is down get prompt JSON-RPC errors (4 writers running)",
           all(isinstance(s, int) and is_err for s, is_err in answers) and not slow, (answers[:3], slow))
     check("gannet serve survives its store going away", p.poll() is None)
     redis = start_redis(rport, work)
+    n_down = len(accepted)
+    time.sleep(1.5)  # the writers go on against the restarted redis
+    stop.set()
+    for t in writers:
+        t.join()
+    check("tasks were acknowledged before the kill and after the restart",
+          before >= 5 and len(accepted) > n_down, (before, n_down, len(accepted)))
     ok = False
     for _ in range(50):
         _, m = rpc(port, "tasks/get", {"taskId": tid}, TASKS)
@@ -152,6 +164,13 @@ def redis_restart_under_load(gannet, store, work, rport, redis):
             break
         time.sleep(0.1)
     check("service resumes after redis restarts; the task written before is still there", ok, m)
+    bad = []
+    for t in accepted:
+        r = rpc(port, "tasks/get", {"taskId": t}, TASKS)[1].get("result", {})
+        if r.get("taskId") != t or r.get("status") not in STATUSES:
+            bad.append(t)
+    check(f"all {len(accepted)} tasks acknowledged around the redis restart are there, well-formed", not bad,
+          bad[:3])
     return p, redis
 
 

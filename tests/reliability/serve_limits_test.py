@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The limit and auth flags of `gannet serve` end to end, over the tiny fixture model: with
 --auth-tokens every route but /health needs a token (OpenAI API, /metrics unless --public-metrics;
-/mcp answers 401 itself); --max-body-bytes, --max-header-bytes, --max-tokens, --max-requests-per-client
+/mcp answers 401 itself); --max-body-bytes, --max-header-bytes, --max-tokens, --max-n, --max-requests-per-client
 take effect (a held MCP call counts against the per-client bound); an image_url part is a 400; out-of-range flags refuse to start with the flag named;
 a 500x overload of --max-requests-in-flight gets prompt 503s while the admitted calls complete
 and the server's RSS stays flat.
@@ -118,13 +118,16 @@ def main():
                            text=True, timeout=30)
         check("--max-body-bytes 0 refused", r.returncode != 0 and "--max-body-bytes" in r.stderr and "got 0" in r.stderr,
               r.stderr)
+        r = subprocess.run([gannet, "serve", "--no-model", "--max-n", "17"] + store, capture_output=True, text=True,
+                           timeout=30)
+        check("--max-n 17 refused", r.returncode != 0 and "--max-n must be in [1, 16], got 17" in r.stderr, r.stderr)
         r = subprocess.run([gannet, "serve", "--no-model", "--public-metrics"] + store, capture_output=True, text=True,
                            timeout=30)
         check("--public-metrics without --auth-tokens refused", r.returncode != 0 and "--auth-tokens" in r.stderr,
               r.stderr)
 
         p, port = start(gannet, ["-m", model, "--auth-tokens", tokens, "--max-body-bytes", "20000",
-                                 "--max-header-bytes", "4096", "--max-tokens", "3"] + store,
+                                 "--max-header-bytes", "4096", "--max-tokens", "3", "--max-n", "2"] + store,
                         os.path.join(work, "a.log"))
         procs.append(p)
         alice = {"Authorization": "Bearer tok-alice"}
@@ -148,6 +151,10 @@ def main():
         s, _, t = request(port, "POST", "/v1/chat/completions", chat("hi", max_tokens=None), alice)
         usage = json.loads(t).get("usage", {}) if s == 200 else {}
         check("no max_tokens: capped at --max-tokens", s == 200 and usage.get("completion_tokens", 99) <= 3, f"{s} {t}")
+        s, _, t = request(port, "POST", "/v1/chat/completions", chat("hi", n=3), alice)
+        check("n over --max-n: 400 naming n", s == 400 and json.loads(t)["error"]["param"] == "n", f"{s} {t}")
+        s, _, t = request(port, "POST", "/v1/chat/completions", chat("hi", n=2), alice)
+        check("n at --max-n: that many choices", s == 200 and len(json.loads(t)["choices"]) == 2, f"{s} {t[:300]}")
         img = [{"type": "text", "text": "what is it?"},
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
         s, _, t = request(port, "POST", "/v1/chat/completions", chat(img), alice)

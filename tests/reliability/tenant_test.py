@@ -3,10 +3,14 @@
 SQLite store. A task alice created through server A can be read, updated and cancelled by alice
 through server B, and never by bob (through either server): to bob it is unknown (-32602), exactly
 like an id that never existed, and his attempts leave it untouched. A spliced id ("x:<id>", which
-would reach tenant "bob:x"'s keys) is unknown too.
+would reach tenant "bob:x"'s keys) is unknown too. Budgets (--budgets, one ledger in the shared
+store): what alice spends is charged to alice alone, /v1/budget shows a key its own account only, and
+alice exhausting hers never refuses bob.
 
 usage: tenant_test.py GANNET_BIN
 """
+import http.client
+import json
 import os
 import shutil
 import sys
@@ -30,6 +34,53 @@ def start(gannet, args, log_path):
 
 def unknown(m):
     return m.get("error", {}).get("code") == -32602
+
+
+def get_budget(port, key, path="/v1/budget"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + key})
+    r = conn.getresponse()
+    status, text = r.status, r.read().decode()
+    conn.close()
+    return status, (json.loads(text) if text.startswith("{") else text)
+
+
+def budgets(gannet, work):
+    """Two servers, one store, two budget keys: spend and refusals stay with their own key."""
+    cfg = os.path.join(work, "budgets.json")
+    keys = {"alice": "sk-alice-budget", "bob": "sk-bob-budget"}
+    with open(cfg, "w") as f:
+        json.dump({"budgets": [{"name": n, "key": k, "tokens": 50} for n, k in keys.items()],
+                   "tool_costs": {"default": 10}}, f)
+    args = ["--budgets", cfg, "--store", "sqlite:" + os.path.join(work, "budget.db")]
+    procs = []
+    try:
+        pa, a = start(gannet, args, os.path.join(work, "c.log"))
+        pb, b = start(gannet, args, os.path.join(work, "d.log"))
+        procs += [pa, pb]
+
+        def call(port, who):
+            return mcp_rpc(port, "tools/call", {"name": "slow_compute", "arguments": {"seconds": 0}},
+                           headers={"Authorization": "Bearer " + keys[who]})
+        statuses = [call(a if i % 2 else b, "alice")[0] for i in range(6)]
+        check("budgets: alice's 5 calls of 10 fit her 50 tokens, the 6th is refused (429)",
+              statuses == [200] * 5 + [429], statuses)
+        s, alice = get_budget(b, keys["alice"])
+        check("budgets: /v1/budget shows alice her own account, spent", s == 200 and alice.get("name") == "alice"
+              and alice.get("spent_tokens") == 50, alice)
+        s, bob = get_budget(a, keys["bob"])
+        check("budgets: nothing of alice's spend reached bob's account", s == 200 and bob.get("name") == "bob"
+              and bob.get("spent_tokens") == 0 and bob.get("reserved_tokens") == 0, bob)
+        s, other = get_budget(a, keys["bob"], "/v1/budget?name=alice")
+        check("budgets: bob cannot name alice's account: 400, the query named, nothing of hers",
+              s == 400 and "?name=alice" in other["error"]["message"] and "spent" not in json.dumps(other), (s, other))
+        check("budgets: alice's exhausted budget does not refuse bob", call(b, "bob")[0] == 200)
+        s, _ = get_budget(a, "sk-mallory")
+        check("budgets: an unknown key reads no account (401)", s == 401, s)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def main():
@@ -74,6 +125,7 @@ def main():
         m = rpc(b, "alice", "tasks/cancel", {"taskId": tid})
         check("alice cancels her task through the other server",
               rpc(a, "alice", "tasks/get", {"taskId": tid}).get("result", {}).get("status") == "cancelled", m)
+        budgets(gannet, work)
     finally:
         for p in procs:
             p.kill()

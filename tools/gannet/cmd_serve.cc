@@ -30,6 +30,7 @@ struct ModelOptions {
     std::string mmproj;                  // --mmproj: projector file for image/audio input
     int64_t max_media_parts = 8;         // --max-media-parts
     int64_t max_media_bytes = 24 << 20;  // --max-media-bytes: base64 text of one part
+    int64_t max_n_limit = 16;      // --max-n
 };
 
 // The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
@@ -60,6 +61,7 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
                                                           .max_media_parts = mo.max_media_parts}));
     rt->budgets = std::move(budgets);
     rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
+    rt->max_n_limit = static_cast<int32_t>(mo.max_n_limit);
     server::mount_openai_routes(http, rt);
     return Status();
 }
@@ -88,7 +90,9 @@ int serve_main(const std::vector<std::string>& args) {
     std::vector<std::string> packs;
     std::string tools;
     bool is_help = false;
-    flags.add_string("--host", &o.host, "address to bind (default 127.0.0.1; loopback enables Host/Origin checks)");
+    flags.add_string(
+        "--host", &o.host,
+        "address to bind (default 127.0.0.1; cross-site Origins get 403 anywhere, foreign Hosts on loopback)");
     flags.add_int("--port", &port, "port (default 8080; 0 picks a free one and prints it)");
     flags.add_bool("--no-model", &is_no_model, "serve MCP only, without a model");
     flags.add_string("-m,--model", &model, "GGUF model for the OpenAI API");
@@ -170,6 +174,7 @@ int serve_main(const std::vector<std::string>& args) {
         return fail("serve", s);
     }
     mo.max_tokens_limit = limits.max_tokens;
+    mo.max_n_limit = limits.max_n;
     size_t start = 0;
     while (start <= tools.size() && !tools.empty()) {
         size_t comma = tools.find(',', start);

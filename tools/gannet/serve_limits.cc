@@ -31,6 +31,7 @@ void ServeLimitFlags::add_to(Flags& flags) {
                   "requests (streams included) in flight per client address; beyond, 429 + Retry-After (default 0: "
                   "unbounded; behind a proxy all clients share one address)");
     flags.add_int("--max-tokens", &max_tokens, "largest max_tokens a request may ask for (default 0: the context)");
+    flags.add_int("--max-n", &max_n, "largest n (choices) a request may ask for, 1..16 (default 16)");
     flags.add_bool("--public-metrics", &is_metrics_public, "with --auth-tokens: /metrics answers without a token");
 }
 
@@ -45,6 +46,7 @@ Status ServeLimitFlags::apply(server::ServeOptions& options) const {
     GANNET_RETURN_IF_ERROR(check_range("--max-requests-in-flight", max_requests_in_flight, 0, 1 << 20));
     GANNET_RETURN_IF_ERROR(check_range("--max-requests-per-client", max_requests_per_client, 0, 1 << 20));
     GANNET_RETURN_IF_ERROR(check_range("--max-tokens", max_tokens, 0, 1 << 30));
+    GANNET_RETURN_IF_ERROR(check_range("--max-n", max_n, 1, 16));
     if (is_metrics_public && options.auth_tokens_file.empty()) {
         return make_error(ErrorCode::kInvalidArgument,
                           "--public-metrics needs --auth-tokens (without it every route is open)");

@@ -20,6 +20,7 @@ struct ServeLimitFlags {
     int64_t max_requests_in_flight = 1024;
     int64_t max_requests_per_client = 0;
     int64_t max_tokens = 0;  // 0: up to the context; otherwise a larger max_tokens is a 400
+    int64_t max_n = 16;      // choices per request; a larger n is a 400 (the request parser allows <= 16)
     bool is_metrics_public = false;
 
     void add_to(Flags& flags);
