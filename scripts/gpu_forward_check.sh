@@ -7,6 +7,11 @@
 # placement and determinism tests. Logs under $OUT; summary.txt holds the results.
 # Run from a copy of the tree (tests/fixtures linked from the checkout two levels up):
 #   GPU_DEPS=../gpu-deps MODELS_DIR=../../models OUT=... scripts/gpu_forward_check.sh
+# The deps folder: `../shared/tools/gpu-deps fetch DIR`, plus libwebp, which src/multimodal needs and
+# that list lacks (the 2026-12-08 H100 image had none: configure stopped at pkg_check_modules):
+#   (cd DIR && apt-get download libwebp-dev libwebp7 libwebpdemux2 libwebpmux3)
+# The image has no node either, so tests/openai/cuda.test.mjs cannot run there; server_cuda_test
+# (C++, label gpu) serves real HTTP requests through `gannet serve --device cuda` instead.
 set -u
 cd "$(dirname "$0")/.."
 GPU_DEPS=${GPU_DEPS:-../gpu-deps}
@@ -21,7 +26,7 @@ eval "$("$GPU_DEPS"/gpu-deps unpack)" > /dev/null
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a $S
 echo "node: $(which node) $(node --version 2>&1)" >> $S
 cmake -S . -B /tmp/b -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANNET_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_PREFIX_PATH=/tmp/deps/usr > $OUT/build.log 2>&1 || el "configure failed"
-cmake --build /tmp/b -j16 --target gannet kernels_cuda_test runner_cuda_test model_cuda_test model_cuda_placement_test cuda_model_bench >> $OUT/build.log 2>&1 || { el "build failed"; grep -B2 -A8 "error" $OUT/build.log | head -60; }
+cmake --build /tmp/b -j16 --target gannet kernels_cuda_test runner_cuda_test model_cuda_test model_cuda_placement_test cuda_model_bench server_cuda_test >> $OUT/build.log 2>&1 || { el "build failed"; grep -B2 -A8 "error" $OUT/build.log | head -60; }
 el "built"
 export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH
 B=/tmp/b/tools/gannet/gannet
@@ -29,6 +34,7 @@ MB=/tmp/b/src/model/cuda/cuda_model_bench
 gt() { local name=$1 bin=$2 filt=$3 lim=$4; (timeout $lim $bin --gtest_filter="$filt" > $OUT/$name.log 2>&1; echo "$name rc=$?") | tee -a $S; grep -E "FAILED|Failure|Expected|Which is|error:|worst" $OUT/$name.log | head -16 >> $S; }
 gt kernels_test /tmp/b/src/kernels/cuda/kernels_cuda_test 'Paged*:Prefill*:Rope*:BatchOps*' 60
 gt runner_test /tmp/b/src/runner/cuda/runner_cuda_test '-*Deterministic*' 90
+gt serve_test /tmp/b/tests/server/server_cuda_test '*' 120
 el "tests 1 done"
 $MB make /tmp/q4.gguf q4_0 32 128256 > $OUT/make.log 2>&1
 el "model made"
