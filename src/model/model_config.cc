@@ -132,9 +132,11 @@ Result<ModelConfig> read_model_config(const gguf::File& file) {
         configure = configure_qwen3;
     } else if (c.arch_name == "gemma3") {
         configure = configure_gemma3;
+    } else if (c.arch_name == "minimax-m3") {
+        configure = configure_minimax_m3;
     } else {
         return make_error(ErrorCode::kUnimplemented,
-                          "model: unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3)",
+                          "model: unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3, minimax-m3)",
                           c.arch_name.c_str());
     }
     GANNET_RETURN_IF_ERROR(read_shared(file, c));

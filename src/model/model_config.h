@@ -10,11 +10,13 @@
 #include "base/result.h"
 #include "gguf/gguf_file.h"
 #include "kernels/ops/rope.h"
+#include "model/sparse_config.h"
 
 namespace gannet::model {
 
-enum class Arch { kLlama, kQwen2, kQwen3, kGemma3 };
-enum class FfnKind { kSwiGlu, kGeGlu };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kMinimaxM3 };
+// kSwiGluOai: MiniMax-M3's clamped SwiGLU, (clamp(up) + 1) * g * sigmoid(alpha * g), g = min(gate, limit).
+enum class FfnKind { kSwiGlu, kGeGlu, kSwiGluOai };
 
 struct ModelConfig {
     Arch arch = Arch::kLlama;
@@ -35,15 +37,18 @@ struct ModelConfig {
     float rope_freq_base_swa = 10000.0f;  // rope base of sliding-window layers (gemma3)
     kernels::RopeStyle rope_style = kernels::RopeStyle::kNormal;
     FfnKind ffn = FfnKind::kSwiGlu;
-    bool has_qkv_bias = false;    // qwen2
-    bool has_qk_norm = false;     // qwen3, gemma3: RMSNorm over each head of q and k
-    bool has_post_norms = false;  // gemma3: post_attention_norm and post_ffw_norm
-    float embd_scale = 1.0f;      // gemma3: sqrt(n_embd)
-    float attn_scale = 0.0f;      // multiplies q·k; set from head_dim_k unless the arch says otherwise
-    float attn_softcap = 0.0f;    // 0: off
-    float final_softcap = 0.0f;   // 0: off
-    int64_t sliding_window = 0;   // 0: none
-    int64_t swa_pattern = 0;      // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
+    bool has_qkv_bias = false;     // qwen2
+    bool has_qk_norm = false;      // qwen3, gemma3: RMSNorm over each head of q and k
+    bool has_post_norms = false;   // gemma3: post_attention_norm and post_ffw_norm
+    float embd_scale = 1.0f;       // gemma3: sqrt(n_embd)
+    float attn_scale = 0.0f;       // multiplies q·k; set from head_dim_k unless the arch says otherwise
+    float attn_softcap = 0.0f;     // 0: off
+    float final_softcap = 0.0f;    // 0: off
+    int64_t sliding_window = 0;    // 0: none
+    int64_t swa_pattern = 0;       // 0: no sliding layers; n: layer l is global iff (l + 1) % n == 0
+    float swiglu_alpha = 1.702f;   // kSwiGluOai
+    float swiglu_limit = 7.0f;     // kSwiGluOai
+    SparseAttentionConfig sparse;  // minimax-m3: the MSA index branch and its selection rule
 
     bool is_sliding(int64_t layer) const {
         return sliding_window > 0 && swa_pattern > 0 && (layer + 1) % swa_pattern != 0;
@@ -68,7 +73,7 @@ constexpr int64_t kMaxVocab = INT32_MAX;          // token ids are int32
 constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an int32 window
 
 // Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
-// qwen2, qwen3 and gemma3 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
+// qwen2, qwen3, gemma3 and minimax-m3 (or an unsupported rope scaling); kDataLoss for missing or inconsistent
 // hyperparameters, naming the key and the bad value.
 Result<ModelConfig> read_model_config(const gguf::File& file);
 

@@ -39,6 +39,9 @@ struct LayerWeights {
     std::vector<float> ffn_norm;             // [n_embd]
     WeightMatrix w_gate, w_up, w_down;       // n_embd -> n_ff, n_embd -> n_ff, n_ff -> n_embd
     std::vector<float> post_ffw_norm;        // [n_embd]; empty unless has_post_norms
+    // MSA index branch (sparse layers of minimax-m3 only; empty otherwise).
+    WeightMatrix index_q, index_k;                  // n_embd -> n_index_heads * index_dim, n_embd -> index_dim
+    std::vector<float> index_q_norm, index_k_norm;  // [index_dim]
 };
 
 struct ModelWeights {
@@ -61,7 +64,7 @@ int64_t weight_bytes_per_token(const ModelWeights& w);
 // of q [n_tokens, q_dim] and k [n_tokens, k_dim] at their positions (v [n_tokens, v_dim] gets its
 // bias only). Shared by Model::qkv_block and quantize's calibration, which runs the layers itself to
 // record each projection's input.
-void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions,
-                int64_t n_tokens, float* q, float* k, float* v);
+void finish_qkv(const ModelConfig& c, const ModelWeights& mw, int64_t layer, const int32_t* positions, int64_t n_tokens,
+                float* q, float* k, float* v);
 
 }  // namespace gannet::model

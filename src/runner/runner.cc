@@ -23,7 +23,8 @@ Result<kvcache::KvCacheLayout> paged_layout(const model::Model& model, const Run
                                   .head_dim = static_cast<int32_t>(c.head_dim_k),
                                   .block_size = config.block_size,
                                   .dtype = dtype,
-                                  .key_summary = kvcache::KeySummaryKind::kMinMax};
+                                  .key_summary = kvcache::KeySummaryKind::kMinMax,
+                                  .index_dim = c.sparse.has_index ? static_cast<int32_t>(c.sparse.index_dim) : 0};
     GANNET_RETURN_IF_ERROR(layout.validate());
     return layout;
 }

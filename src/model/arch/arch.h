@@ -1,6 +1,6 @@
 // Per-architecture configuration: each function fills the variant switches of ModelConfig for its
 // architecture after the shared hyperparameters have been read. One architecture per file
-// (llama.cc, qwen.cc, gemma3.cc). Owner: model. Thread-safety: pure.
+// (llama.cc, qwen.cc, gemma3.cc, minimax_m3.cc). Owner: model. Thread-safety: pure.
 #pragma once
 
 #include "base/status.h"
@@ -13,5 +13,6 @@ Status configure_llama(const gguf::File& file, ModelConfig& cfg);
 Status configure_qwen2(const gguf::File& file, ModelConfig& cfg);
 Status configure_qwen3(const gguf::File& file, ModelConfig& cfg);
 Status configure_gemma3(const gguf::File& file, ModelConfig& cfg);
+Status configure_minimax_m3(const gguf::File& file, ModelConfig& cfg);
 
 }  // namespace gannet::model
