@@ -58,6 +58,17 @@ Result<std::unique_ptr<engine::Engine>> make_engine(const OpenAiRuntime& rt, con
 Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOptions& options) {
     auto rt = std::make_shared<OpenAiRuntime>();
     GANNET_ASSIGN_OR_RETURN(rt->model, model::Model::load(options.model_path));
+    GANNET_ASSIGN_OR_RETURN(const model::SparseMode sparse, model::parse_sparse_mode(options.sparse_attention));
+    if (Status st = rt->model->set_sparse_mode(sparse); !st.ok()) {
+        return make_error(st.code(), "--sparse-attention %s: %s", options.sparse_attention.c_str(),
+                          st.message().c_str());
+    }
+    if (options.device == "cuda" && rt->model->sparse_mode() != model::SparseMode::kOff) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "
+                          "--device cuda",
+                          model::sparse_mode_name(rt->model->sparse_mode()));
+    }
     GANNET_ASSIGN_OR_RETURN(rt->tokenizer, tokenizer::Tokenizer::from_gguf(rt->model->file()));
     auto tmpl = tokenizer::ChatTemplate::from_gguf(rt->model->file(), *rt->tokenizer);
     if (!tmpl.has_value()) {

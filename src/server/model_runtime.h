@@ -25,12 +25,16 @@ struct ModelRuntimeOptions {
     bool is_deterministic = false;   // cuda: one token per product (the CPU path always is)
     std::string device = "cpu";      // cpu or cuda
     std::string kv_type = "f32";     // f32, f16, q8_0 or q4_0 (cuda: f32 only)
+    // --sparse-attention: off, quest, msa, or default (msa for a model with an MSA index branch,
+    // else off). Requests may override it (OpenAI field "sparse_attention").
+    std::string sparse_attention = "default";
 };
 
 class ModelRuntime {
 public:
     // kInvalidArgument for sizes outside their ranges (the message names the flag and the range),
-    // an unknown device or kv type; kUnimplemented for cuda without a CUDA build or with a non-f32
+    // an unknown device, kv type or sparse-attention mode (msa on a model without an index branch);
+    // kUnimplemented for sparse attention on cuda, or cuda without a CUDA build or with a non-f32
     // cache; errors of loading the model, tokenizer and template.
     static Result<std::shared_ptr<OpenAiRuntime>> create(const ModelRuntimeOptions& options);
 };

@@ -57,9 +57,19 @@ Status write_floats(const std::string& path, std::span<const float> values) {
 }
 
 Status logits(const std::string& model_path, const std::string& tokens_text, bool is_all, const std::string& out,
-              int n_threads, bool on_cuda, tensor::DType kv_type) {
+              int n_threads, bool on_cuda, tensor::DType kv_type, const std::string& sparse_attention) {
     GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, parse_token_list(tokens_text));
+    GANNET_ASSIGN_OR_RETURN(const model::SparseMode sparse, model::parse_sparse_mode(sparse_attention));
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> m, model::Model::load(model_path));
+    if (Status st = m->set_sparse_mode(sparse); !st.ok()) {
+        return make_error(st.code(), "--sparse-attention %s: %s", sparse_attention.c_str(), st.message().c_str());
+    }
+    if (on_cuda && m->sparse_mode() != model::SparseMode::kOff) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "
+                          "--device cuda",
+                          model::sparse_mode_name(m->sparse_mode()));
+    }
     const int64_t n_ctx_train = m->config().n_ctx_train;
     if (static_cast<int64_t>(tokens.size()) > n_ctx_train) {
         return make_error(ErrorCode::kInvalidArgument, "%zu tokens exceed the model's context length of %lld",
@@ -113,6 +123,8 @@ int run_logits(const std::vector<std::string>& args) {
     flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     std::string device = "cpu";
     flags.add_string("--device", &device, "cpu (default) or cuda");
+    std::string sparse_attention = "default";
+    flags.add_string("--sparse-attention", &sparse_attention, kSparseAttentionHelp);
     if (wants_help(args)) {
         std::printf("gannet logits: write a model's raw logits for given token ids\n%s", flags.usage().c_str());
         return 0;
@@ -141,7 +153,7 @@ int run_logits(const std::vector<std::string>& args) {
         s = n_threads.error();
     }
     if (s.ok()) {
-        s = logits(model_path, tokens, is_all, out, *n_threads, device == "cuda", kv_type);
+        s = logits(model_path, tokens, is_all, out, *n_threads, device == "cuda", kv_type, sparse_attention);
     }
     return s.ok() ? 0 : fail("logits", s);
 }

@@ -27,6 +27,7 @@ struct RunOptions {
     sampling::SamplerConfig sampler;
     std::string kv_type = "f32";
     std::string device = "cpu";
+    std::string sparse_attention = "default";
 };
 
 void emit(const std::string& text) {
@@ -58,7 +59,8 @@ Status generate(const RunOptions& o) {
                                                           .n_kv_contexts = 1,
                                                           .n_threads = o.n_threads,
                                                           .device = o.device,
-                                                          .kv_type = o.kv_type}));
+                                                          .kv_type = o.kv_type,
+                                                          .sparse_attention = o.sparse_attention}));
     GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*rt, o.prompt, o.is_chat));
     const int64_t n_ctx = rt->engine->config().n_ctx;
     const int64_t n_prompt = static_cast<int64_t>(prompt.size());
@@ -126,6 +128,7 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_int("-t,--threads", &threads, "threads (default: all)");
     flags.add_string("--kv-type", &o.kv_type, kKvTypeHelp);
     flags.add_string("--device", &o.device, "cpu (default) or cuda: where the engine runs the model");
+    flags.add_string("--sparse-attention", &o.sparse_attention, kSparseAttentionHelp);
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;
