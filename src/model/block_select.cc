@@ -77,30 +77,32 @@ int32_t select_top_blocks(const float* scores, int32_t own, const SelectRule& r,
 }
 
 void msa_block_scores(const float* q, int64_t n_q, const IndexKeyRows& keys, int64_t block_size, int64_t n_keys,
-                      int64_t n_blocks, float* out) {
+                      int64_t b0, int64_t b1, float* out, int64_t out_stride) {
     const float kNegInf = -std::numeric_limits<float>::infinity();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-        float best = kNegInf;
+    for (int64_t b = b0; b < b1; ++b) {
+        for (int64_t h = 0; h < n_q; ++h) {
+            out[h * out_stride + (b - b0)] = kNegInf;
+        }
         const int64_t end = std::min(n_keys, (b + 1) * block_size);
         for (int64_t p = b * block_size; p < end; ++p) {
             const float* k = keys.row(p);
             for (int64_t h = 0; h < n_q; ++h) {
+                float& best = out[h * out_stride + (b - b0)];
                 best = std::max(best, dot8(q + h * keys.dim, k, keys.dim));
             }
         }
-        out[b] = best;
     }
 }
 
 void quest_block_scores(const float* q, int64_t n_q, const kvcache::KvStorage& kv,
                         std::span<const kvcache::BlockId> table, int32_t layer, int32_t head, int64_t block_size,
-                        int64_t n_blocks, float* minmax, float* out) {
+                        int64_t b0, int64_t b1, float* minmax, float* out) {
     const int64_t hd = kv.layout().head_dim;
     const int64_t kv_bs = kv.layout().block_size;
     const int64_t per = block_size / kv_bs;
     float* mn = minmax;
     float* mx = minmax + hd;
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int64_t b = b0; b < b1; ++b) {
         for (int64_t i = 0; i < per; ++i) {
             const std::span<const float> s = kv.summaries().at(table[static_cast<size_t>(b * per + i)], layer, head);
             if (i == 0) {
@@ -120,7 +122,7 @@ void quest_block_scores(const float* q, int64_t n_q, const kvcache::KvStorage& k
                 total += std::max(qh[d] * mn[d], qh[d] * mx[d]);
             }
         }
-        out[b] = total;
+        out[b - b0] = total;
     }
 }
 

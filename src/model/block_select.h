@@ -48,18 +48,19 @@ struct IndexKeyRows {
     }
 };
 
-// MSA: out[b] for b in [0, n_blocks) = max over key positions p in block b with p < n_keys and over
-// the n_q index-query heads q [n_q, dim] of q . k_p. Blocks with no keys get -inf.
+// MSA: for each index-query head h < n_q (q [n_q, dim]) and block b in [b0, b1):
+// out[h * out_stride + b - b0] = max over key positions p of block b with p < n_keys of q_h . k_p
+// (-inf for a block with no keys). One pass over the keys serves every head.
 void msa_block_scores(const float* q, int64_t n_q, const IndexKeyRows& keys, int64_t block_size, int64_t n_keys,
-                      int64_t n_blocks, float* out);
+                      int64_t b0, int64_t b1, float* out, int64_t out_stride);
 
-// Quest: out[b] for the complete blocks b in [0, n_blocks) = sum over the n_q query heads q
+// Quest: out[b - b0] for complete blocks b in [b0, b1) = sum over the n_q query heads q
 // [n_q, head_dim] of sum_d max(q_d * min_d, q_d * max_d), with min/max combined over the KV blocks
 // the logical block spans (KeySummaries of kv head `head`). minmax: scratch of 2 * head_dim floats.
 // REQUIRES: block_size is a multiple of the cache's block size; the summaries are kMinMax.
 void quest_block_scores(const float* q, int64_t n_q, const kvcache::KvStorage& kv,
                         std::span<const kvcache::BlockId> table, int32_t layer, int32_t head, int64_t block_size,
-                        int64_t n_blocks, float* minmax, float* out);
+                        int64_t b0, int64_t b1, float* minmax, float* out);
 
 // A selection as ascending token ranges [lo, hi) clipped to [0, pos]: what the attention loop
 // walks. ids: as select_top_blocks writes them (-1 ignored). Returns the number of ranges.

@@ -164,7 +164,8 @@ private:
     std::vector<int32_t> b_sel_;        // [n_tokens, n_kv_heads, sel_stride_] selected block ids
     std::vector<int64_t> b_ranges_;     // [n_threads, 2 * sel_stride_] attention ranges
     std::vector<int32_t> b_sort_;       // [n_threads, sel_stride_]
-    std::vector<float> b_bscores_;      // [n_threads, max blocks] block scores
+    std::vector<float> b_bscores_;      // [n_tokens, score rows, max blocks] block scores
+    std::vector<float> b_brow_;         // [n_threads, max blocks] one (token, kv head)'s scores
     std::vector<int32_t> b_bscratch_;   // [n_threads, max blocks]
     std::vector<float> b_minmax_;       // [n_threads, 2 * head_dim] quest's combined summaries
     std::vector<SparseMode> b_modes_;   // [n_seqs] resolved sparse mode

@@ -313,7 +313,8 @@ TEST(ModelTest, UnknownArchitectureIsUnimplemented) {
     Result<std::unique_ptr<Model>> m = Model::load(path);
     ASSERT_FALSE(m.has_value());
     EXPECT_EQ(m.error().code(), ErrorCode::kUnimplemented);
-    EXPECT_EQ(m.error().message(), "model: unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3, minimax-m3)");
+    EXPECT_EQ(m.error().message(),
+              "model: unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3, minimax-m3)");
     std::filesystem::remove(path);
 }
 

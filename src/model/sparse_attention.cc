@@ -10,6 +10,7 @@
 #include "kernels/ops/rope.h"
 #include "model/block_select.h"
 #include "model/model.h"
+#include "model/paged_attention.h"
 
 namespace gannet::model {
 namespace {
@@ -21,79 +22,122 @@ void grow(std::vector<T>& v, int64_t n) {
     }
 }
 
-// What the selection threads read (one pointer captured, so the pool's function does not allocate).
-struct SelectJob {
-    const ModelConfig* c;
-    std::span<const BatchSeq> seqs;
-    const kvcache::KvStorage* kv;
-    const SparseMode* modes;  // [n_seqs], resolved
-    const int32_t* positions;
-    const int32_t* seq_of;
-    const float* q;      // [n_tokens, q_dim] main queries (quest)
-    const float* idx_q;  // [n_tokens, n_index_heads * index_dim] (msa)
-    int32_t* sel;
-    float* bscores;
-    int32_t* bscratch;
-    float* minmax;
-    int64_t stride;
-    int64_t max_blocks;
-    int64_t block;
-    int64_t quest_topk;
-    int64_t n_tokens;
-    int32_t layer;
-    bool is_index_layer;
-    int n_threads;
-};
+constexpr int64_t kScoreChunk = 64;  // blocks per scoring work item
 
-void select_token(const SelectJob& j, int64_t t, float* scores, int32_t* scratch, float* minmax) {
-    const ModelConfig& c = *j.c;
+bool is_sparse_here(SparseMode mode, bool is_index_layer) {
+    return mode == SparseMode::kQuest || (mode == SparseMode::kMsa && is_index_layer);
+}
+
+int64_t visible_blocks(const SelectArgs& a, int64_t t) {
+    return a.positions[t] / a.block + 1;
+}
+
+// Pass 1: block scores of blocks [c * kScoreChunk, ...) for token t, every score row at once.
+void score_chunk(const SelectArgs& a, int64_t t, int64_t chunk, float* minmax) {
+    const ModelConfig& c = *a.c;
     const SparseAttentionConfig& sp = c.sparse;
-    const int32_t si = j.seq_of[t];
-    const BatchSeq& s = j.seqs[static_cast<size_t>(si)];
-    const SparseMode mode = j.modes[si];
-    const int64_t pos = j.positions[t];
-    const auto own = static_cast<int32_t>(pos / j.block);
-    const int64_t n_keys = s.pos + static_cast<int64_t>(s.tokens.size());  // keys written by this step
+    const int32_t si = a.seq_of[t];
+    const BatchSeq& s = a.seqs[static_cast<size_t>(si)];
+    const SparseMode mode = a.modes[si];
+    const int64_t n_vis = visible_blocks(a, t);
+    const int64_t b0 = chunk * kScoreChunk;
+    const int64_t b1 = std::min(n_vis, b0 + kScoreChunk);
+    const int64_t topk = mode == SparseMode::kMsa ? sp.topk : a.quest_topk;
+    if (!is_sparse_here(mode, a.is_index_layer) || n_vis <= topk || b0 >= b1) {
+        return;  // dense, or every block is kept: no scores needed
+    }
+    const int64_t rows = select_score_rows(c);
+    float* out = a.scores + t * rows * a.max_blocks;
+    if (mode == SparseMode::kMsa) {
+        const IndexKeyRows keys{.kv = a.kv,
+                                .table = s.block_table,
+                                .layer = a.layer,
+                                .kv_block_size = a.kv->layout().block_size,
+                                .dim = sp.index_dim};
+        const int64_t n_keys = s.pos + static_cast<int64_t>(s.tokens.size());  // keys written by this step
+        msa_block_scores(a.idx_q + t * sp.n_index_heads * sp.index_dim, sp.n_index_heads, keys, a.block, n_keys, b0, b1,
+                         out + b0, a.max_blocks);
+        return;
+    }
+    // Quest scores only complete blocks; the query's own block is forced in.
+    const int64_t own = n_vis - 1;
     const int64_t group = c.n_heads / c.n_kv_heads;
-    const bool is_msa = mode == SparseMode::kMsa && j.is_index_layer;
-    const SelectRule rule = is_msa ? msa_rule(sp) : quest_rule(j.quest_topk);
     for (int32_t g = 0; g < c.n_kv_heads; ++g) {
-        const std::span<int32_t> ids(j.sel + (t * c.n_kv_heads + g) * j.stride, static_cast<size_t>(j.stride));
-        if (mode == SparseMode::kOff || (mode == SparseMode::kMsa && !j.is_index_layer)) {
-            ids[0] = kDenseSelection;
-            continue;
+        const int64_t e = std::min(b1, own);
+        if (b0 < e) {
+            quest_block_scores(a.q + t * c.q_dim() + g * group * c.head_dim_k, group, *a.kv, s.block_table, a.layer, g,
+                               a.block, b0, e, minmax, out + g * a.max_blocks + b0);
         }
-        if (own + 1 <= rule.topk) {  // no more visible blocks than the rule keeps: all of them
-            std::fill(ids.begin(), ids.end(), -1);
-            for (int32_t b = 0; b <= own; ++b) {
-                ids[static_cast<size_t>(b)] = b;
-            }
-            continue;
-        }
-        if (is_msa && sp.is_shared_selection && g > 0) {  // one selection for every group
-            std::copy_n(ids.data() - j.stride, j.stride, ids.data());
-            continue;
-        }
-        if (is_msa) {
-            const IndexKeyRows keys{.kv = j.kv,
-                                    .table = s.block_table,
-                                    .layer = j.layer,
-                                    .kv_block_size = j.kv->layout().block_size,
-                                    .dim = sp.index_dim};
-            const int64_t h0 = sp.is_shared_selection ? 0 : g;
-            const int64_t nh = sp.is_shared_selection ? sp.n_index_heads : 1;
-            msa_block_scores(j.idx_q + (t * sp.n_index_heads + h0) * sp.index_dim, nh, keys, j.block, n_keys, own + 1,
-                             scores);
-        } else {
-            quest_block_scores(j.q + t * c.q_dim() + g * group * c.head_dim_k, group, *j.kv, s.block_table, j.layer, g,
-                               j.block, own, minmax, scores);
-            scores[own] = std::numeric_limits<float>::infinity();  // forced in any case
-        }
-        select_top_blocks(scores, own, rule, scratch, ids);
     }
 }
 
+// Pass 2: the block list of (token t, kv head g).
+void select_pair(const SelectArgs& a, int64_t t, int32_t g, float* row, int32_t* order) {
+    const ModelConfig& c = *a.c;
+    const SparseAttentionConfig& sp = c.sparse;
+    const int32_t si = a.seq_of[t];
+    const SparseMode mode = a.modes[si];
+    const std::span<int32_t> ids(a.sel + (t * c.n_kv_heads + g) * a.stride, static_cast<size_t>(a.stride));
+    if (!is_sparse_here(mode, a.is_index_layer)) {
+        ids[0] = kDenseSelection;
+        return;
+    }
+    const bool is_msa = mode == SparseMode::kMsa;
+    const SelectRule rule = is_msa ? msa_rule(sp) : quest_rule(a.quest_topk);
+    const int64_t n_vis = visible_blocks(a, t);
+    const auto own = static_cast<int32_t>(n_vis - 1);
+    if (n_vis <= rule.topk) {  // no more visible blocks than the rule keeps: all of them
+        std::fill(ids.begin(), ids.end(), -1);
+        for (int32_t b = 0; b <= own; ++b) {
+            ids[static_cast<size_t>(b)] = b;
+        }
+        return;
+    }
+    const float* scores = a.scores + t * select_score_rows(c) * a.max_blocks;
+    if (is_msa && sp.is_shared_selection) {  // max over every index head
+        std::copy_n(scores, n_vis, row);
+        for (int64_t h = 1; h < sp.n_index_heads; ++h) {
+            for (int64_t b = 0; b < n_vis; ++b) {
+                row[b] = std::max(row[b], scores[h * a.max_blocks + b]);
+            }
+        }
+    } else {
+        std::copy_n(scores + g * a.max_blocks, n_vis, row);
+        if (!is_msa) {
+            row[own] = std::numeric_limits<float>::infinity();  // forced in any case
+        }
+    }
+    select_top_blocks(row, own, rule, order, ids);
+}
+
 }  // namespace
+
+int64_t select_score_rows(const ModelConfig& c) {
+    return std::max(c.sparse.has_index ? c.sparse.n_index_heads : 0, c.n_kv_heads);
+}
+
+void select_blocks_into(const SelectArgs& a, ThreadPool& pool) {
+    const int64_t n_chunks = (a.max_blocks + kScoreChunk - 1) / kScoreChunk;
+    const int n_threads = pool.n_threads();
+    // Items of pass 1 are (token, chunk); a token's chunks past its visible blocks return at once.
+    pool.run([&a, n_chunks, n_threads](int thread) {
+        const int64_t n_items = a.n_tokens * n_chunks;
+        const int64_t begin = n_items * thread / n_threads;
+        const int64_t end = n_items * (thread + 1) / n_threads;
+        for (int64_t item = begin; item < end; ++item) {
+            score_chunk(a, item / n_chunks, item % n_chunks, a.minmax + thread * 2 * a.c->head_dim_k);
+        }
+    });
+    pool.run([&a, n_threads](int thread) {
+        const int64_t n_items = a.n_tokens * a.c->n_kv_heads;
+        const int64_t begin = n_items * thread / n_threads;
+        const int64_t end = n_items * (thread + 1) / n_threads;
+        for (int64_t item = begin; item < end; ++item) {
+            select_pair(a, item / a.c->n_kv_heads, static_cast<int32_t>(item % a.c->n_kv_heads),
+                        a.row + thread * a.max_blocks, a.order + thread * a.max_blocks);
+        }
+    });
+}
 
 Result<SparseMode> parse_sparse_mode(std::string_view name) {
     if (name == "off") {
@@ -221,10 +265,11 @@ Result<const int32_t*> Model::select_blocks(int64_t layer, std::span<const Batch
     }
     const int64_t max_blocks = (max_kv + sparse_block_ - 1) / sparse_block_;
     grow(b_sel_, n_tokens * c.n_kv_heads * sel_stride_);
-    grow(b_bscores_, static_cast<int64_t>(n_threads) * max_blocks);
+    grow(b_bscores_, n_tokens * select_score_rows(c) * max_blocks);
+    grow(b_brow_, static_cast<int64_t>(n_threads) * max_blocks);
     grow(b_bscratch_, static_cast<int64_t>(n_threads) * max_blocks);
     grow(b_minmax_, static_cast<int64_t>(n_threads) * 2 * c.head_dim_k);
-    const SelectJob job{.c = &c,
+    select_blocks_into({.c = &c,
                         .seqs = seqs,
                         .kv = &kv,
                         .modes = modes,
@@ -232,26 +277,19 @@ Result<const int32_t*> Model::select_blocks(int64_t layer, std::span<const Batch
                         .seq_of = b_seq_.data(),
                         .q = q_.data(),
                         .idx_q = b_idx_q_.data(),
-                        .sel = b_sel_.data(),
-                        .bscores = b_bscores_.data(),
-                        .bscratch = b_bscratch_.data(),
-                        .minmax = b_minmax_.data(),
-                        .stride = sel_stride_,
-                        .max_blocks = max_blocks,
-                        .block = sparse_block_,
-                        .quest_topk = quest_topk_,
                         .n_tokens = n_tokens,
                         .layer = li,
                         .is_index_layer = is_index_layer,
-                        .n_threads = n_threads};
-    pool.run([j = &job](int thread) {
-        const int64_t begin = j->n_tokens * thread / j->n_threads;
-        const int64_t end = j->n_tokens * (thread + 1) / j->n_threads;
-        for (int64_t t = begin; t < end; ++t) {
-            select_token(*j, t, j->bscores + thread * j->max_blocks, j->bscratch + thread * j->max_blocks,
-                         j->minmax + thread * 2 * j->c->head_dim_k);
-        }
-    });
+                        .block = sparse_block_,
+                        .quest_topk = quest_topk_,
+                        .stride = sel_stride_,
+                        .sel = b_sel_.data(),
+                        .max_blocks = max_blocks,
+                        .scores = b_bscores_.data(),
+                        .row = b_brow_.data(),
+                        .order = b_bscratch_.data(),
+                        .minmax = b_minmax_.data()},
+                       pool);
     if (selection_hook_) {
         selection_hook_(SelectionView{.layer = layer,
                                       .n_tokens = n_tokens,

@@ -13,6 +13,7 @@
 #include "kernels/ops/rms_norm.h"
 #include "model/block_select.h"
 #include "model/model.h"
+#include "model/paged_attention.h"
 #include "tensor/quant.h"
 
 namespace gannet::model {
@@ -211,6 +212,60 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
 
 }  // namespace
 
+void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
+    const ModelConfig& c = *a.c;
+    const kvcache::KvCacheLayout& lay = a.kv->layout();
+    // Work items are (token, kv head, run of its query heads): whole groups share K/V loads best;
+    // a group is split only when there are fewer (token, kv head) pairs than threads (decode with
+    // few kv heads), so every thread has work.
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const int64_t n_pairs = a.n_tokens * c.n_kv_heads;
+    const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
+    const AttentionJob job{.c = &c,
+                           .seqs = a.seqs,
+                           .kv = a.kv,
+                           .positions = a.positions,
+                           .seq_of = a.seq_of,
+                           .q = a.q,
+                           .att = a.att,
+                           .scores = a.scores,
+                           .tiles = a.tiles,
+                           .max_kv = a.max_kv,
+                           .group = group,
+                           .n_slices = n_slices,
+                           .n_items = n_pairs * n_slices,
+                           .window = a.window,
+                           .sel = a.sel,
+                           .sel_stride = a.sel_stride,
+                           .sparse_block = a.sparse_block,
+                           .ranges = a.ranges,
+                           .sort_scratch = a.sort,
+                           .row_bytes = lay.row_bytes(),
+                           .block_bytes = lay.block_bytes(),
+                           .block_size = lay.block_size,
+                           .layer = a.layer,
+                           .row_dtype = tensor_dtype(lay.dtype),
+                           .is_f32 = lay.dtype == kvcache::KvDType::kF32,
+                           .n_threads = pool.n_threads()};
+    pool.run([j = &job](int thread) {
+        const int64_t begin = j->n_items * thread / j->n_threads;
+        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
+        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_kv;
+        float* tile = j->is_f32 ? nullptr : j->tiles + static_cast<int64_t>(thread) * j->block_size * j->c->head_dim_k;
+        const int64_t n_kv_heads = j->c->n_kv_heads;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t slice = item % j->n_slices;
+            const int64_t pair = item / j->n_slices;
+            const int64_t t = pair / n_kv_heads;
+            const int32_t g = static_cast<int32_t>(pair % n_kv_heads);
+            const int64_t h0 = g * j->group + j->group * slice / j->n_slices;
+            const int64_t h1 = g * j->group + j->group * (slice + 1) / j->n_slices;
+            attend_heads(*j, t, g, h0, h1 - h0, scores, tile, j->ranges + thread * 2 * j->sel_stride,
+                         j->sort_scratch + thread * j->sel_stride);
+        }
+    });
+}
+
 Status Model::qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
                         ThreadPool& pool) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
@@ -274,55 +329,25 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     // (token, kv head)'s block list; nullptr when every sequence attends densely.
     GANNET_ASSIGN_OR_RETURN(const int32_t* sel, select_blocks(layer, seqs, kv, n_tokens, max_kv, pool));
 
-    // Work items are (token, kv head, run of its query heads): whole groups share K/V loads best;
-    // a group is split only when there are fewer (token, kv head) pairs than threads (decode with
-    // few kv heads), so every thread has work.
-    const int64_t group = c.n_heads / c.n_kv_heads;
-    const int64_t n_pairs = n_tokens * c.n_kv_heads;
-    const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
-    const AttentionJob job{.c = &c,
-                           .seqs = seqs,
-                           .kv = &kv,
-                           .positions = b_positions_.data(),
-                           .seq_of = b_seq_.data(),
-                           .q = q_.data(),
-                           .att = att_.data(),
-                           .scores = b_scores_.data(),
-                           .tiles = b_tile_.data(),
-                           .max_kv = max_kv,
-                           .group = group,
-                           .n_slices = n_slices,
-                           .n_items = n_pairs * n_slices,
-                           .window = c.is_sliding(layer) ? c.sliding_window : 0,
-                           .sel = sel,
-                           .sel_stride = sel_stride_,
-                           .sparse_block = sparse_block_,
-                           .ranges = b_ranges_.data(),
-                           .sort_scratch = b_sort_.data(),
-                           .row_bytes = row_bytes,
-                           .block_bytes = lay.block_bytes(),
-                           .block_size = bs,
-                           .layer = li,
-                           .row_dtype = row_dtype,
-                           .is_f32 = is_f32,
-                           .n_threads = pool.n_threads()};
-    pool.run([j = &job](int thread) {
-        const int64_t begin = j->n_items * thread / j->n_threads;
-        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
-        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_kv;
-        float* tile = j->is_f32 ? nullptr : j->tiles + static_cast<int64_t>(thread) * j->block_size * j->c->head_dim_k;
-        const int64_t n_kv_heads = j->c->n_kv_heads;
-        for (int64_t item = begin; item < end; ++item) {
-            const int64_t slice = item % j->n_slices;
-            const int64_t pair = item / j->n_slices;
-            const int64_t t = pair / n_kv_heads;
-            const int32_t g = static_cast<int32_t>(pair % n_kv_heads);
-            const int64_t h0 = g * j->group + j->group * slice / j->n_slices;
-            const int64_t h1 = g * j->group + j->group * (slice + 1) / j->n_slices;
-            attend_heads(*j, t, g, h0, h1 - h0, scores, tile, j->ranges + thread * 2 * j->sel_stride,
-                         j->sort_scratch + thread * j->sel_stride);
-        }
-    });
+    paged_attention({.c = &c,
+                     .seqs = seqs,
+                     .kv = &kv,
+                     .positions = b_positions_.data(),
+                     .seq_of = b_seq_.data(),
+                     .q = q_.data(),
+                     .att = att_.data(),
+                     .n_tokens = n_tokens,
+                     .max_kv = max_kv,
+                     .layer = li,
+                     .window = c.is_sliding(layer) ? c.sliding_window : 0,
+                     .sel = sel,
+                     .sel_stride = sel_stride_,
+                     .sparse_block = sparse_block_,
+                     .scores = b_scores_.data(),
+                     .tiles = b_tile_.data(),
+                     .ranges = b_ranges_.data(),
+                     .sort = b_sort_.data()},
+                    pool);
     if (hook_) {
         hook_(ActivationSite::kAttnOutput, layer, att_.data(), n_tokens, w.wo.n_in);
     }
