@@ -351,7 +351,9 @@ void Engine::admit(uint64_t h, EngineRequest req) {
     auto live = std::make_unique<Live>(std::move(*sampler), req.params.stop);
     live->handle = h;
     live->t_submit = now_s();
-    auto id = sched_.add_request({.prompt = req.prompt, .max_new_tokens = req.params.max_tokens});
+    auto id = sched_.add_request({.prompt = req.prompt,
+                                  .max_new_tokens = req.params.max_tokens,
+                                  .attention_mode = static_cast<uint8_t>(req.params.sparse_attention)});
     live->req = std::move(req);
     if (!id.has_value()) {
         finish(*live, failed(id.error()));

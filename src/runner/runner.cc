@@ -45,8 +45,11 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
     }
     batch_.clear();
     for (const sched::ScheduledSeq& s : out.seqs) {
-        batch_.push_back(model::BatchSeq{
-            .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
+        batch_.push_back(model::BatchSeq{.tokens = s.tokens,
+                                         .pos = s.pos,
+                                         .block_table = s.block_table,
+                                         .is_logits_needed = s.is_logits_needed,
+                                         .sparse = static_cast<model::SparseMode>(s.attention_mode)});
     }
     return model_.forward_batch(batch_, kv_, pool_);
 }

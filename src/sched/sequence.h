@@ -24,6 +24,7 @@ struct Request {
     int32_t max_new_tokens = 256;
     int64_t deadline_ms = kNoDeadline;  // absolute, on the clock the engine passes to Scheduler::step()
     std::any sampling{};                // the engine's sampling parameters; sched never looks inside
+    uint8_t attention_mode = 0;  // the runner's per-sequence attention (model::SparseMode); sched only carries it
 };
 
 enum class SeqState { kWaiting, kRunning };
@@ -41,6 +42,7 @@ struct Sequence {
     // -1 until admitted. Later re-admissions after preemption do not change what the client is told.
     int32_t n_tokens_cached = -1;
     int64_t deadline_ms = kNoDeadline;
+    uint8_t attention_mode = 0;  // Request::attention_mode
     bool is_cancelled = false;
     int32_t n_preemptions = 0;
     int64_t last_scheduled_step = -1;  // Scheduler-internal: the step that last scheduled it

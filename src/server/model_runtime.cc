@@ -112,6 +112,7 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.n_threads = options.n_threads;
     ec.is_deterministic = options.is_deterministic;
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options.device));
+    rt->is_cuda = options.device == "cuda";
     rt->model_name = model_name_of(options.model_path);
     return rt;
 }

@@ -49,6 +49,9 @@ struct CompletionRequest {
     float presence_penalty = 0.0f;
     int32_t top_logprobs = -1;  // -1: no logprobs (chat: logprobs false; completions: logprobs null)
     int32_t n = 1;
+    // Gannet extension: "off", "quest" or "msa" for this request's block-sparse attention; empty:
+    // the server's --sparse-attention.
+    std::string sparse_attention;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

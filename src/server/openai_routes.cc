@@ -331,6 +331,22 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                              .code = ""});
         return;
     }
+    model::SparseMode sparse = model::SparseMode::kDefault;
+    if (!req.sparse_attention.empty()) {
+        sparse = model::parse_sparse_mode(req.sparse_attention).value();  // checked by the parser
+        Status st = rt->model->check_sparse_mode(sparse);
+        if (st.ok() && rt->is_cuda && sparse != model::SparseMode::kOff) {
+            st = make_error(ErrorCode::kUnimplemented, "sparse attention runs on the CPU only; this server uses cuda");
+        }
+        if (!st.ok()) {
+            send_error(*writer, {.http_status = 400,
+                                 .message = "'sparse_attention' \"" + req.sparse_attention + "\": " + st.message(),
+                                 .type = "invalid_request_error",
+                                 .param = "sparse_attention",
+                                 .code = ""});
+            return;
+        }
+    }
     std::vector<int32_t> eos_ids;
     if (*grammar != nullptr) {
         std::call_once(rt->vocab_once, [&] { rt->vocab = constrain::TokenVocab::build(*rt->tokenizer); });
@@ -359,6 +375,7 @@ void handle_completion(const std::shared_ptr<OpenAiRuntime>& rt, const HttpReque
                      .frequency_penalty = req.frequency_penalty,
                      .presence_penalty = req.presence_penalty,
                      .top_logprobs = req.top_logprobs,
+                     .sparse_attention = sparse,
                      .processor = nullptr};
         if (*grammar != nullptr) {
             call->choices[index].constraint = std::make_shared<constrain::Constraint>(*grammar, rt->vocab, eos_ids);
