@@ -56,6 +56,14 @@ struct SelectionView {
 };
 using SelectionHook = std::function<void(const SelectionView& view)>;
 
+// Attention-mass recall of a block selection: for each (query, head) whose selection dropped some
+// visible block, the share of its dense softmax attention that falls in the selected blocks.
+struct RecallStats {
+    std::vector<double> sum;     // [n_layers] summed recall
+    std::vector<int64_t> count;  // [n_layers] (query, head) pairs measured
+    double min = 1.0;
+};
+
 // Where in a layer the activation hook sees a matrix input: the normalized rows the Q/K/V
 // projections read, the attention output wo reads, the normalized rows gate/up read, the activated
 // rows w_down reads, and (layer -1) the final-normed rows of the output projection.
@@ -105,6 +113,10 @@ public:
     Status check_sparse_mode(SparseMode mode) const;
     // Called with every layer's selection when some sequence attends sparsely (nullptr: off).
     void set_selection_hook(SelectionHook hook) { selection_hook_ = std::move(hook); }
+    // Diagnostics (f32 caches only; slow: a dense softmax per selected (query, head)): every later
+    // sparse forward adds to *stats (nullptr: off). Quest's block size and k can be changed for it.
+    void set_recall_probe(RecallStats* stats) { recall_ = stats; }
+    Status set_quest_params(int64_t block, int64_t topk);
 
     // Construction goes through load()/from_file(); the key keeps the constructor theirs alone.
     class Key {
@@ -171,6 +183,9 @@ private:
     std::vector<SparseMode> b_modes_;   // [n_seqs] resolved sparse mode
     ActivationHook hook_;
     SelectionHook selection_hook_;
+    RecallStats* recall_ = nullptr;
+    void add_recall(int64_t layer, std::span<const BatchSeq> seqs, const kvcache::KvStorage& kv, int64_t n_tokens,
+                    const int32_t* sel, ThreadPool& pool);
 };
 
 }  // namespace gannet::model

@@ -3,6 +3,7 @@
 // of a sparse layer, whatever the mode, so a later sparse step can score them) and the block lists
 // that attend_heads (transformer_block.cc) walks instead of every position.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -172,6 +173,91 @@ void Model::init_sparse() {
     sparse_block_ = sp.has_index ? sp.block_size : 128;
     quest_topk_ = sp.has_index ? sp.topk : 16;
     sel_stride_ = std::max(quest_rule(quest_topk_).max_selected(), sp.has_index ? sp.max_selected() : 0);
+}
+
+Status Model::set_quest_params(int64_t block, int64_t topk) {
+    if (cfg_.sparse.has_index || block < 1 || block > (1 << 20) || topk < 2 || topk > 4096) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "sparse attention: quest block %lld (1..2^20) and k %lld (2..4096); a model with an index "
+                          "branch keeps its own",
+                          static_cast<long long>(block), static_cast<long long>(topk));
+    }
+    sparse_block_ = block;
+    quest_topk_ = topk;
+    sel_stride_ = quest_rule(topk).max_selected();
+    return Status();
+}
+
+void Model::add_recall(int64_t layer, std::span<const BatchSeq> seqs, const kvcache::KvStorage& kv, int64_t n_tokens,
+                       const int32_t* sel, ThreadPool& pool) {
+    const ModelConfig& c = cfg_;
+    const kvcache::KvCacheLayout& lay = kv.layout();
+    if (lay.dtype != kvcache::KvDType::kF32) {
+        return;
+    }
+    RecallStats& r = *recall_;
+    r.sum.resize(static_cast<size_t>(c.n_layers), 0.0);
+    r.count.resize(static_cast<size_t>(c.n_layers), 0);
+    const int64_t hd = c.head_dim_k;
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const int n_threads = pool.n_threads();
+    std::vector<double> sums(static_cast<size_t>(n_threads), 0.0);
+    std::vector<int64_t> counts(static_cast<size_t>(n_threads), 0);
+    std::vector<double> mins(static_cast<size_t>(n_threads), 1.0);
+    pool.run([&](int thread) {
+        std::vector<float> p;
+        std::vector<uint8_t> in;
+        for (int64_t t = n_tokens * thread / n_threads; t < n_tokens * (thread + 1) / n_threads; ++t) {
+            const BatchSeq& s = seqs[static_cast<size_t>(b_seq_[static_cast<size_t>(t)])];
+            const int64_t pos = b_positions_[static_cast<size_t>(t)];
+            for (int32_t g = 0; g < c.n_kv_heads; ++g) {
+                const int32_t* ids = sel + (t * c.n_kv_heads + g) * sel_stride_;
+                int64_t n_sel = 0;
+                in.assign(static_cast<size_t>(pos / sparse_block_ + 1), 0);
+                for (int64_t i = 0; i < sel_stride_ && ids[0] != kDenseSelection; ++i) {
+                    if (ids[i] >= 0) {
+                        in[static_cast<size_t>(ids[i])] = 1;
+                        ++n_sel;
+                    }
+                }
+                if (n_sel == 0 || n_sel >= static_cast<int64_t>(in.size())) {
+                    continue;  // dense, or nothing dropped
+                }
+                p.resize(static_cast<size_t>(pos + 1));
+                for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+                    const float* q = q_.data() + t * c.q_dim() + h * hd;
+                    float mx = -std::numeric_limits<float>::infinity();
+                    for (int64_t j = 0; j <= pos; ++j) {
+                        const auto* k =
+                            reinterpret_cast<const float*>(kv.k(s.block_table[static_cast<size_t>(j / lay.block_size)],
+                                                                static_cast<int32_t>(layer), g))
+                            + (j % lay.block_size) * hd;
+                        float d = 0.0f;
+                        for (int64_t e = 0; e < hd; ++e) {
+                            d += q[e] * k[e];
+                        }
+                        p[static_cast<size_t>(j)] = d * c.attn_scale;
+                        mx = std::max(mx, p[static_cast<size_t>(j)]);
+                    }
+                    double total = 0.0, kept = 0.0;
+                    for (int64_t j = 0; j <= pos; ++j) {
+                        const double e = std::exp(static_cast<double>(p[static_cast<size_t>(j)] - mx));
+                        total += e;
+                        kept += in[static_cast<size_t>(j / sparse_block_)] ? e : 0.0;
+                    }
+                    const double rec = kept / total;
+                    sums[static_cast<size_t>(thread)] += rec;
+                    counts[static_cast<size_t>(thread)] += 1;
+                    mins[static_cast<size_t>(thread)] = std::min(mins[static_cast<size_t>(thread)], rec);
+                }
+            }
+        }
+    });
+    for (int i = 0; i < n_threads; ++i) {
+        r.sum[static_cast<size_t>(layer)] += sums[static_cast<size_t>(i)];
+        r.count[static_cast<size_t>(layer)] += counts[static_cast<size_t>(i)];
+        r.min = std::min(r.min, mins[static_cast<size_t>(i)]);
+    }
 }
 
 Status Model::check_sparse_mode(SparseMode mode) const {

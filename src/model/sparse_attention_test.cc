@@ -189,6 +189,31 @@ TEST(QuestSelection, EqualsDenseBitForBitUpTo2048TokensAndDiffersBeyond) {
     EXPECT_GT(diff, 0.0);
 }
 
+TEST(QuestSelection, RecallProbeMeasuresTheKeptAttentionMass) {
+    std::unique_ptr<Model> m = Model::load(source_dir() + "/tests/fixtures/models/llama-f32.gguf").value();
+    ASSERT_TRUE(m->set_sparse_mode(SparseMode::kQuest).ok());
+    ASSERT_TRUE(m->set_quest_params(16, 2).ok());  // 2 of up to 13 blocks of 16 tokens
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 200; ++i) {
+        tokens.push_back(static_cast<int32_t>((i * 31 + 7) % m->config().n_vocab));
+    }
+    RecallStats stats;
+    m->set_recall_probe(&stats);
+    run_all(*m, tokens);
+    int64_t pairs = 0;
+    double sum = 0.0;
+    for (size_t l = 0; l < stats.count.size(); ++l) {
+        pairs += stats.count[l];
+        sum += stats.sum[l];
+    }
+    // Tokens past the first two blocks drop blocks: (200 - 32) tokens x 4 heads x 2 layers.
+    EXPECT_EQ(pairs, 168 * 4 * 2);
+    EXPECT_GT(sum / static_cast<double>(pairs), 0.0);
+    EXPECT_LT(sum / static_cast<double>(pairs), 1.0);  // something was dropped
+    EXPECT_GE(stats.min, 0.0);
+    EXPECT_FALSE(m->set_quest_params(16, 1).ok());
+}
+
 TEST(SparseMode, MsaWithoutIndexBranchIsAClearErrorSuggestingQuest) {
     std::unique_ptr<Model> m = Model::load(source_dir() + "/tests/fixtures/models/qwen3-f32.gguf").value();
     const Status s = m->set_sparse_mode(SparseMode::kMsa);

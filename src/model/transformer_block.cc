@@ -328,6 +328,9 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
     // Block-sparse attention: the index branch (its keys are cached for every token) and each
     // (token, kv head)'s block list; nullptr when every sequence attends densely.
     GANNET_ASSIGN_OR_RETURN(const int32_t* sel, select_blocks(layer, seqs, kv, n_tokens, max_kv, pool));
+    if (recall_ != nullptr && sel != nullptr) {
+        add_recall(layer, seqs, kv, n_tokens, sel, pool);
+    }
 
     paged_attention({.c = &c,
                      .seqs = seqs,
