@@ -77,4 +77,8 @@ constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an
 // hyperparameters, naming the key and the bad value.
 Result<ModelConfig> read_model_config(const gguf::File& file);
 
+// Whether the CUDA forward can run this model: kUnimplemented for minimax-m3 (its SwiGLU-OAI FFN
+// and MSA index branch have CPU code only), so --device cuda refuses it instead of running it wrong.
+Status check_cuda_support(const ModelConfig& c);
+
 }  // namespace gannet::model

@@ -63,6 +63,9 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
         return make_error(st.code(), "--sparse-attention %s: %s", options.sparse_attention.c_str(),
                           st.message().c_str());
     }
+    if (options.device == "cuda") {
+        GANNET_RETURN_IF_ERROR(model::check_cuda_support(rt->model->config()));
+    }
     if (options.device == "cuda" && rt->model->sparse_mode() != model::SparseMode::kOff) {
         return make_error(ErrorCode::kUnimplemented,
                           "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "

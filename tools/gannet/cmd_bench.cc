@@ -159,6 +159,7 @@ Status bench_cuda(const std::string& model_path, int64_t n_prompt, int64_t n_gen
                   int64_t vram_budget_bytes) {
     GANNET_ASSIGN_OR_RETURN(std::unique_ptr<model::Model> cpu, model::Model::load(model_path));
     const model::ModelConfig& c = cpu->config();
+    GANNET_RETURN_IF_ERROR(model::check_cuda_support(c));
     GANNET_RETURN_IF_ERROR(check_context(n_prompt, n_gen, c.n_ctx_train));
     GANNET_ASSIGN_OR_RETURN(
         std::unique_ptr<model::cuda::CudaModel> m,

@@ -99,6 +99,9 @@ Status logits(const std::string& model_path, const std::string& tokens_text, boo
         }
         m->set_recall_probe(&stats);
     }
+    if (on_cuda) {
+        GANNET_RETURN_IF_ERROR(model::check_cuda_support(m->config()));
+    }
     if (on_cuda && m->sparse_mode() != model::SparseMode::kOff) {
         return make_error(ErrorCode::kUnimplemented,
                           "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "
