@@ -118,21 +118,28 @@ int64_t select_score_rows(const ModelConfig& c) {
 }
 
 void select_blocks_into(const SelectArgs& a, ThreadPool& pool) {
-    const int64_t n_chunks = (a.max_blocks + kScoreChunk - 1) / kScoreChunk;
-    const int n_threads = pool.n_threads();
+    // One pointer captured, so std::function keeps the lambdas inline: decode steps do not allocate.
+    struct Plan {
+        const SelectArgs* a;
+        int64_t n_chunks;
+        int n_threads;
+    };
+    const Plan plan{&a, (a.max_blocks + kScoreChunk - 1) / kScoreChunk, pool.n_threads()};
     // Items of pass 1 are (token, chunk); a token's chunks past its visible blocks return at once.
-    pool.run([&a, n_chunks, n_threads](int thread) {
-        const int64_t n_items = a.n_tokens * n_chunks;
-        const int64_t begin = n_items * thread / n_threads;
-        const int64_t end = n_items * (thread + 1) / n_threads;
+    pool.run([p = &plan](int thread) {
+        const SelectArgs& a = *p->a;
+        const int64_t n_items = a.n_tokens * p->n_chunks;
+        const int64_t begin = n_items * thread / p->n_threads;
+        const int64_t end = n_items * (thread + 1) / p->n_threads;
         for (int64_t item = begin; item < end; ++item) {
-            score_chunk(a, item / n_chunks, item % n_chunks, a.minmax + thread * 2 * a.c->head_dim_k);
+            score_chunk(a, item / p->n_chunks, item % p->n_chunks, a.minmax + thread * 2 * a.c->head_dim_k);
         }
     });
-    pool.run([&a, n_threads](int thread) {
+    pool.run([p = &plan](int thread) {
+        const SelectArgs& a = *p->a;
         const int64_t n_items = a.n_tokens * a.c->n_kv_heads;
-        const int64_t begin = n_items * thread / n_threads;
-        const int64_t end = n_items * (thread + 1) / n_threads;
+        const int64_t begin = n_items * thread / p->n_threads;
+        const int64_t end = n_items * (thread + 1) / p->n_threads;
         for (int64_t item = begin; item < end; ++item) {
             select_pair(a, item / a.c->n_kv_heads, static_cast<int32_t>(item % a.c->n_kv_heads),
                         a.row + thread * a.max_blocks, a.order + thread * a.max_blocks);
