@@ -127,22 +127,22 @@ void select_blocks_into(const SelectArgs& a, ThreadPool& pool) {
     const Plan plan{&a, (a.max_blocks + kScoreChunk - 1) / kScoreChunk, pool.n_threads()};
     // Items of pass 1 are (token, chunk); a token's chunks past its visible blocks return at once.
     pool.run([p = &plan](int thread) {
-        const SelectArgs& a = *p->a;
-        const int64_t n_items = a.n_tokens * p->n_chunks;
+        const SelectArgs& s = *p->a;
+        const int64_t n_items = s.n_tokens * p->n_chunks;
         const int64_t begin = n_items * thread / p->n_threads;
         const int64_t end = n_items * (thread + 1) / p->n_threads;
         for (int64_t item = begin; item < end; ++item) {
-            score_chunk(a, item / p->n_chunks, item % p->n_chunks, a.minmax + thread * 2 * a.c->head_dim_k);
+            score_chunk(s, item / p->n_chunks, item % p->n_chunks, s.minmax + thread * 2 * s.c->head_dim_k);
         }
     });
     pool.run([p = &plan](int thread) {
-        const SelectArgs& a = *p->a;
-        const int64_t n_items = a.n_tokens * a.c->n_kv_heads;
+        const SelectArgs& s = *p->a;
+        const int64_t n_items = s.n_tokens * s.c->n_kv_heads;
         const int64_t begin = n_items * thread / p->n_threads;
         const int64_t end = n_items * (thread + 1) / p->n_threads;
         for (int64_t item = begin; item < end; ++item) {
-            select_pair(a, item / a.c->n_kv_heads, static_cast<int32_t>(item % a.c->n_kv_heads),
-                        a.row + thread * a.max_blocks, a.order + thread * a.max_blocks);
+            select_pair(s, item / s.c->n_kv_heads, static_cast<int32_t>(item % s.c->n_kv_heads),
+                        s.row + thread * s.max_blocks, s.order + thread * s.max_blocks);
         }
     });
 }
