@@ -9,6 +9,9 @@
 #include "flags.h"
 #include "model/attention_bench.h"
 #include "model_cli.h"
+#ifdef GANNET_CUDA
+#include "kernels/cuda/sparse_attention_bench.h"
+#endif
 
 namespace gannet::app {
 
@@ -41,10 +44,15 @@ int bench_attention_main(const std::vector<std::string>& args) {
     if (s.ok() && device != "cpu" && device != "cuda") {
         s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
-    if (s.ok() && device == "cuda") {
-        s = make_error(ErrorCode::kUnimplemented,
-                       "bench attention --device cuda: no sparse paged CUDA kernel yet (the CPU path is done)");
+#ifdef GANNET_CUDA
+    if (s.ok() && device == "cuda" && *mode == model::SparseMode::kQuest) {
+        s = make_error(ErrorCode::kUnimplemented, "bench attention --device cuda: msa or off (quest is CPU-only)");
     }
+#else
+    if (s.ok() && device == "cuda") {
+        s = make_error(ErrorCode::kUnimplemented, "bench attention --device cuda: this gannet was built without CUDA");
+    }
+#endif
     Result<int> n_threads = resolve_threads(threads);
     if (s.ok() && !n_threads.has_value()) {
         s = n_threads.error();
@@ -53,6 +61,27 @@ int bench_attention_main(const std::vector<std::string>& args) {
         return fail("bench attention", s);
     }
     o.mode = *mode;
+#ifdef GANNET_CUDA
+    if (device == "cuda") {
+        Result<kernels::cuda::SparseBenchResult> g = kernels::cuda::bench_sparse_attention(
+            {.ctx = o.ctx, .is_sparse = o.mode != model::SparseMode::kOff, .topk = o.topk});
+        if (!g.has_value()) {
+            return fail("bench attention", g.error());
+        }
+        const model::AttentionBenchResult cr{.prefill_ms = g->prefill_ms,
+                                             .decode_ms = g->decode_ms,
+                                             .dense_prefill_ms = g->dense_prefill_ms,
+                                             .dense_decode_ms = g->dense_decode_ms,
+                                             .decode_select_ms = g->decode_select_ms,
+                                             .is_prefill_sampled = g->is_prefill_sampled,
+                                             .prefill_queries_run = g->prefill_queries_run,
+                                             .decode_keys_per_head = o.mode == model::SparseMode::kOff
+                                                                         ? static_cast<double>(o.ctx)
+                                                                         : static_cast<double>(o.topk * o.block)};
+        std::printf("%s\n", model::attention_bench_json(o, cr, device).c_str());
+        return 0;
+    }
+#endif
     ThreadPool pool(*n_threads);
     Result<model::AttentionBenchResult> r = model::bench_attention(o, pool);
     if (!r.has_value()) {
