@@ -334,10 +334,35 @@ def hf_forward(sd, tokens):
     from transformers.models.minimax_m3_vl import modeling_minimax_m3_vl as mm
     from transformers.models.minimax_m3_vl.configuration_minimax_m3_vl import MiniMaxM3VLTextConfig
 
-    config = MiniMaxM3VLTextConfig(**hf_text_config_kwargs())
-    config._attn_implementation = "eager"
-    model = mm.MiniMaxM3VLForCausalLM(config).float().eval()
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in sd.items()}, strict=True)
+    kwargs = hf_text_config_kwargs()
+    try:
+        config = MiniMaxM3VLTextConfig(attn_implementation="eager", **kwargs)
+    except TypeError as e:  # a field this transformers does not declare: set it as an attribute
+        print(f"config: {e}; retrying with the declared fields only", flush=True)
+        import dataclasses
+        names = {f.name for f in dataclasses.fields(MiniMaxM3VLTextConfig)}
+        config = MiniMaxM3VLTextConfig(attn_implementation="eager",
+                                       **{k: v for k, v in kwargs.items() if k in names})
+        for k, v in kwargs.items():
+            if k not in names:
+                setattr(config, k, v)
+    try:
+        config._attn_implementation = "eager"
+    except Exception:  # noqa: BLE001 - read-only in some versions; the constructor argument did it
+        pass
+    torch_sd = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}
+    if hasattr(mm, "MiniMaxM3VLForCausalLM"):
+        model = mm.MiniMaxM3VLForCausalLM(config).float().eval()
+        layers_owner = model.model
+    else:  # text backbone only: the lm_head is applied here
+        model = mm.MiniMaxM3VLTextModel(config).float().eval()
+        layers_owner = model
+        torch_sd = {k[len("model."):]: v for k, v in torch_sd.items() if k.startswith("model.")}
+    missing, unexpected = model.load_state_dict(torch_sd, strict=False)
+    if missing or unexpected:
+        for k, v in model.state_dict().items():
+            print(f"  transformers has {k} {tuple(v.shape)}", flush=True)
+        raise RuntimeError(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
     captured = {}
 
     def hook(layer):
@@ -346,7 +371,7 @@ def hf_forward(sd, tokens):
         return fn
 
     handles = []
-    for i, layer in enumerate(model.model.layers):
+    for i, layer in enumerate(layers_owner.layers):
         if SPARSE_FREQ[i]:
             if not hasattr(layer.self_attn, "indexer"):
                 raise RuntimeError(f"layer {i} of transformers' model has no indexer")
@@ -354,7 +379,11 @@ def hf_forward(sd, tokens):
         elif hasattr(layer.self_attn, "indexer"):
             raise RuntimeError(f"layer {i} should be dense but has an indexer")
     with torch.no_grad():
-        logits = model(input_ids=torch.tensor([tokens]), use_cache=False).logits[0]
+        out = model(input_ids=torch.tensor([tokens]), use_cache=False)
+        if hasattr(out, "logits"):
+            logits = out.logits[0]
+        else:
+            logits = out.last_hidden_state[0] @ torch.from_numpy(sd["lm_head.weight"]).T
     for h in handles:
         h.remove()
     s = len(tokens)
