@@ -335,17 +335,25 @@ def hf_forward(sd, tokens):
     from transformers.models.minimax_m3_vl.configuration_minimax_m3_vl import MiniMaxM3VLTextConfig
 
     kwargs = hf_text_config_kwargs()
+    config = None
     try:
-        config = MiniMaxM3VLTextConfig(attn_implementation="eager", **kwargs)
-    except TypeError as e:  # a field this transformers does not declare: set it as an attribute
-        print(f"config: {e}; retrying with the declared fields only", flush=True)
         import dataclasses
-        names = {f.name for f in dataclasses.fields(MiniMaxM3VLTextConfig)}
-        config = MiniMaxM3VLTextConfig(attn_implementation="eager",
-                                       **{k: v for k, v in kwargs.items() if k in names})
-        for k, v in kwargs.items():
-            if k not in names:
-                setattr(config, k, v)
+        declared = {f.name for f in dataclasses.fields(MiniMaxM3VLTextConfig)}
+    except TypeError:  # not a dataclass in this transformers
+        declared = set(kwargs)
+    attempts = [dict(kwargs, attn_implementation="eager"), dict(kwargs),
+                {k: v for k, v in kwargs.items() if k in declared}]
+    for i, attempt in enumerate(attempts):
+        try:
+            config = MiniMaxM3VLTextConfig(**attempt)
+            break
+        except Exception as e:  # noqa: BLE001 - a keyword this transformers does not take: next form
+            print(f"config attempt {i}: {e}", flush=True)
+    if config is None:
+        raise RuntimeError("MiniMaxM3VLTextConfig refused every form of the config")
+    for k, v in kwargs.items():
+        if getattr(config, k, None) is None and v is not None:
+            setattr(config, k, v)
     try:
         config._attn_implementation = "eager"
     except Exception:  # noqa: BLE001 - read-only in some versions; the constructor argument did it
