@@ -20,6 +20,8 @@
 
 #include "base/mapped_file.h"
 #include "base/test_paths.h"
+#include "gguf/gguf_fields_for_test.h"
+#include "gguf/gguf_file.h"
 #include "json/json.h"
 #include "model/block_select.h"
 #include "model/model.h"
@@ -212,6 +214,39 @@ TEST(QuestSelection, RecallProbeMeasuresTheKeptAttentionMass) {
     EXPECT_LT(sum / static_cast<double>(pairs), 1.0);  // something was dropped
     EXPECT_GE(stats.min, 0.0);
     EXPECT_FALSE(m->set_quest_params(16, 1).ok());
+}
+
+// The fixture with one integer field set to v, loaded: the error message.
+std::string load_with(const std::string& field, uint64_t v) {
+    const std::string text = read_file(msa_dir() + "/minimax-m3-tiny-f32.gguf").value();
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    const std::vector<gguf::testing::Field> fields = gguf::testing::FieldScanner(bytes).scan().value();
+    bool is_found = false;
+    for (const gguf::testing::Field& f : fields) {
+        if (f.name == field) {
+            gguf::testing::overwrite(bytes, f, v);
+            is_found = true;
+        }
+    }
+    EXPECT_TRUE(is_found) << field;
+    gguf::File file = gguf::File::from_bytes(std::move(bytes), "mutant.gguf").value();
+    Result<std::unique_ptr<Model>> m = Model::from_file(std::move(file));
+    return m.has_value() ? std::string() : m.error().message();
+}
+
+TEST(MsaMetadata, InconsistentSparseMetadataIsRefusedNamingTheKeyOrTensor) {
+    EXPECT_NE(load_with("minimax-m3.sparse.topk_blocks", 0).find("minimax-m3.sparse.topk_blocks is 0"),
+              std::string::npos);
+    EXPECT_NE(load_with("minimax-m3.sparse.block_size", 0).find("minimax-m3.sparse.block_size is 0"),
+              std::string::npos);
+    // An index head size the index tensors do not have: the tensor is named with both shapes.
+    EXPECT_NE(load_with("minimax-m3.sparse.index_key_length", 64).find("'blk.1.index_q.weight' has shape"),
+              std::string::npos);
+    EXPECT_NE(load_with("minimax-m3.sparse.index_head_count", 3).find("blk.1.index_q.weight"), std::string::npos);
+    // A layer flag that is neither dense nor sparse.
+    EXPECT_NE(load_with("minimax-m3.sparse.layers[]", 7).find("minimax-m3.sparse.layers has entry 7"),
+              std::string::npos);
+    EXPECT_EQ(load_with("minimax-m3.sparse.topk_blocks", 4), "");  // the control: unchanged value loads
 }
 
 TEST(SparseMode, MsaWithoutIndexBranchIsAClearErrorSuggestingQuest) {
