@@ -76,8 +76,56 @@ int32_t select_top_blocks(const float* scores, int32_t own, const SelectRule& r,
     return n;
 }
 
+// msa_block_scores for N heads: the queries transposed to [dim][N], so the inner loop over the heads
+// is one SIMD register of partial sums per key dimension and each key row is read once for all heads.
+template <int N>
+void msa_block_scores_n(const float* q, const IndexKeyRows& keys, int64_t block_size, int64_t n_keys, int64_t b0,
+                        int64_t b1, float* out, int64_t out_stride) {
+    constexpr int64_t kMaxDim = 1024;  // kMaxRopeDims: the config refuses larger index heads
+    const int64_t dim = keys.dim;
+    alignas(64) float qt[kMaxDim * N];
+    for (int64_t d = 0; d < dim; ++d) {
+        for (int h = 0; h < N; ++h) {
+            qt[d * N + h] = q[h * dim + d];
+        }
+    }
+    for (int64_t b = b0; b < b1; ++b) {
+        float best[N];
+        for (int h = 0; h < N; ++h) {
+            best[h] = -std::numeric_limits<float>::infinity();
+        }
+        const int64_t end = std::min(n_keys, (b + 1) * block_size);
+        for (int64_t p = b * block_size; p < end; ++p) {
+            const float* k = keys.row(p);
+            float acc[N] = {};
+            for (int64_t d = 0; d < dim; ++d) {
+                const float kd = k[d];
+                for (int h = 0; h < N; ++h) {
+                    acc[h] += qt[d * N + h] * kd;
+                }
+            }
+            for (int h = 0; h < N; ++h) {
+                best[h] = std::max(best[h], acc[h]);
+            }
+        }
+        for (int h = 0; h < N; ++h) {
+            out[h * out_stride + (b - b0)] = best[h];
+        }
+    }
+}
+
 void msa_block_scores(const float* q, int64_t n_q, const IndexKeyRows& keys, int64_t block_size, int64_t n_keys,
                       int64_t b0, int64_t b1, float* out, int64_t out_stride) {
+    if (keys.dim <= 1024) {
+        switch (n_q) {
+            case 1: return msa_block_scores_n<1>(q, keys, block_size, n_keys, b0, b1, out, out_stride);
+            case 2: return msa_block_scores_n<2>(q, keys, block_size, n_keys, b0, b1, out, out_stride);
+            case 4: return msa_block_scores_n<4>(q, keys, block_size, n_keys, b0, b1, out, out_stride);
+            case 8: return msa_block_scores_n<8>(q, keys, block_size, n_keys, b0, b1, out, out_stride);
+            case 16: return msa_block_scores_n<16>(q, keys, block_size, n_keys, b0, b1, out, out_stride);
+            default: break;
+        }
+    }
     const float kNegInf = -std::numeric_limits<float>::infinity();
     for (int64_t b = b0; b < b1; ++b) {
         for (int64_t h = 0; h < n_q; ++h) {
