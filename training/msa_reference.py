@@ -352,8 +352,11 @@ def hf_forward(sd, tokens):
     if config is None:
         raise RuntimeError("MiniMaxM3VLTextConfig refused every form of the config")
     for k, v in kwargs.items():
-        if getattr(config, k, None) is None and v is not None:
-            setattr(config, k, v)
+        if k in declared and getattr(config, k, None) is None and v is not None:
+            try:
+                setattr(config, k, v)
+            except Exception as e:  # noqa: BLE001 - a strict config may refuse; the run reports it
+                print(f"config: cannot set {k}: {e}", flush=True)
     try:
         config._attn_implementation = "eager"
     except Exception:  # noqa: BLE001 - read-only in some versions; the constructor argument did it
@@ -380,11 +383,13 @@ def hf_forward(sd, tokens):
 
     handles = []
     for i, layer in enumerate(layers_owner.layers):
+        # transformers 5.17: every attention has an `indexer` attribute, None on dense layers.
+        indexer = getattr(layer.self_attn, "indexer", None)
         if SPARSE_FREQ[i]:
-            if not hasattr(layer.self_attn, "indexer"):
+            if indexer is None:
                 raise RuntimeError(f"layer {i} of transformers' model has no indexer")
-            handles.append(layer.self_attn.indexer.register_forward_hook(hook(i)))
-        elif hasattr(layer.self_attn, "indexer"):
+            handles.append(indexer.register_forward_hook(hook(i)))
+        elif indexer is not None:
             raise RuntimeError(f"layer {i} should be dense but has an indexer")
     with torch.no_grad():
         out = model(input_ids=torch.tensor([tokens]), use_cache=False)
