@@ -234,6 +234,30 @@ std::string load_with(const std::string& field, uint64_t v) {
     return m.has_value() ? std::string() : m.error().message();
 }
 
+TEST(MsaReference, TopSixteenOf128TokenBlocksIsDenseUpTo2048Tokens) {
+    // The deployed k: the fixture with topk_blocks 16 selects every block of a 2,048-token
+    // sequence, so msa must give the dense logits bit for bit, and differ at 2,100.
+    const std::string text = read_file(msa_dir() + "/minimax-m3-tiny-f32.gguf").value();
+    std::vector<uint8_t> bytes(text.begin(), text.end());
+    const std::vector<gguf::testing::Field> fields = gguf::testing::FieldScanner(bytes).scan().value();
+    for (const gguf::testing::Field& f : fields) {
+        if (f.name == "minimax-m3.sparse.topk_blocks") {
+            gguf::testing::overwrite(bytes, f, 16);
+        }
+    }
+    std::unique_ptr<Model> m = Model::from_file(gguf::File::from_bytes(std::move(bytes), "top16.gguf").value()).value();
+    ASSERT_EQ(m->config().sparse.topk, 16);
+    const Reference ref = load_reference();
+    const std::vector<int32_t> tokens(ref.tokens.begin(), ref.tokens.begin() + 2100);
+    const std::vector<float> sparse = run_all(*m, tokens);
+    ASSERT_TRUE(m->set_sparse_mode(SparseMode::kOff).ok());
+    const std::vector<float> dense = run_all(*m, tokens);
+    const size_t n_vocab = static_cast<size_t>(m->config().n_vocab);
+    EXPECT_EQ(std::memcmp(sparse.data(), dense.data(), 2048 * n_vocab * sizeof(float)), 0);
+    EXPECT_NE(std::memcmp(sparse.data() + 2048 * n_vocab, dense.data() + 2048 * n_vocab, 52 * n_vocab * sizeof(float)),
+              0);
+}
+
 TEST(MsaMetadata, InconsistentSparseMetadataIsRefusedNamingTheKeyOrTensor) {
     EXPECT_NE(load_with("minimax-m3.sparse.topk_blocks", 0).find("minimax-m3.sparse.topk_blocks is 0"),
               std::string::npos);
