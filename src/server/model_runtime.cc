@@ -140,6 +140,11 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     if (options.device == "cuda") {
         GANNET_RETURN_IF_ERROR(model::check_cuda_support(rt->model->config()));
     }
+    if (rt->model->config().is_diffusion() && rt->model->sparse_mode() != model::SparseMode::kOff) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--sparse-attention %s: diffusion models attend densely (forward_canvas has no sparse path)",
+                          model::sparse_mode_name(rt->model->sparse_mode()));
+    }
     if (options.device == "cuda" && rt->model->sparse_mode() != model::SparseMode::kOff) {
         return make_error(ErrorCode::kUnimplemented,
                           "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "

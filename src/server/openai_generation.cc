@@ -45,7 +45,8 @@ std::optional<OpenAiError> check_diffusion_params(const CompletionRequest& req, 
 }
 
 // The request's "sparse_attention" (its name was checked by the parser): refused when the model
-// cannot run that mode (msa without an index branch) or when the engine runs on cuda.
+// cannot run that mode (msa without an index branch), when the engine runs on cuda, or on a
+// diffusion model.
 std::optional<OpenAiError> check_sparse_attention(const OpenAiRuntime& rt, const CompletionRequest& req) {
     if (req.sparse_attention.empty()) {
         return std::nullopt;
@@ -54,6 +55,10 @@ std::optional<OpenAiError> check_sparse_attention(const OpenAiRuntime& rt, const
     Status st = sparse.has_value() ? rt.model->check_sparse_mode(*sparse) : sparse.error();
     if (st.ok() && rt.is_cuda && *sparse != model::SparseMode::kOff) {
         st = make_error(ErrorCode::kUnimplemented, "sparse attention runs on the CPU only; this server uses cuda");
+    }
+    if (st.ok() && rt.model->config().is_diffusion() && *sparse != model::SparseMode::kOff) {
+        st = make_error(ErrorCode::kUnimplemented,
+                        "diffusion models attend densely (forward_canvas has no sparse path)");
     }
     if (st.ok()) {
         return std::nullopt;

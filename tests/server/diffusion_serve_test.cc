@@ -129,6 +129,8 @@ TEST(DiffusionServeTest, StreamsOneCanvasPerChunkAndRefusesWhatItCannotDo) {
     expect_400(call(port, "POST", "/v1/chat/completions", head + R"(,"diffusion_steps":0})"), "diffusion_steps",
                "1..4096");
     expect_400(call(port, "POST", "/v1/chat/completions", head + R"(,"top_p":0.5})"), "", "top_p");
+    expect_400(call(port, "POST", "/v1/chat/completions", head + R"(,"sparse_attention":"quest"})"), "sparse_attention",
+               "diffusion models attend densely");
     // /v1/responses goes through the same preparation and engine.
     const Reply resp =
         call(port, "POST", "/v1/responses", R"({"model":")" + model + R"(","input":"abc","max_output_tokens":32})");

@@ -154,11 +154,12 @@ public:
     Result<double> dense_decode() {
         GANNET_RETURN_IF_ERROR(reserve(1));
         if (dense_scratch_.size_bytes() == 0) {
-            GANNET_ASSIGN_OR_RETURN(seq_len_, DeviceBuffer::allocate(sizeof(int32_t)));
-            iota_kernel<<<1, 32, 0, stream_.get()>>>(seq_len_.as<int32_t>(), 1, static_cast<int32_t>(o_.ctx));
+            GANNET_ASSIGN_OR_RETURN(query_pos_, DeviceBuffer::allocate(sizeof(int32_t)));
+            // The one query's position: the last cached token.
+            iota_kernel<<<1, 32, 0, stream_.get()>>>(query_pos_.as<int32_t>(), 1, static_cast<int32_t>(o_.ctx - 1));
             PagedAttentionArgs probe{.layout = layout_,
                                      .max_blocks_per_seq = n_blocks_,
-                                     .n_seqs = 1,
+                                     .n_queries = 1,
                                      .n_heads = static_cast<int32_t>(o_.n_heads)};
             GANNET_ASSIGN_OR_RETURN(dense_scratch_, alloc_floats(paged_attention_scratch_floats(probe)));
         }
@@ -168,8 +169,8 @@ public:
                              .layer = 0,
                              .block_tables = table_.as<int32_t>(),
                              .max_blocks_per_seq = n_blocks_,
-                             .seq_lens = seq_len_.as<int32_t>(),
-                             .n_seqs = 1,
+                             .positions = query_pos_.as<int32_t>(),
+                             .n_queries = 1,
                              .n_heads = static_cast<int32_t>(o_.n_heads),
                              .scale = 1.0f / std::sqrt(static_cast<float>(o_.head_dim)),
                              .out = out_.as<float>(),
@@ -254,7 +255,7 @@ private:
     kvcache::KvCacheLayout layout_;
     int32_t n_blocks_ = 0;
     int64_t reserved_ = 0;
-    DeviceBuffer kv_, k_, v_, idx_k_, table_, q_, out_, idx_q_, positions_, scores_, ids_, scratch_, seq_len_,
+    DeviceBuffer kv_, k_, v_, idx_k_, table_, q_, out_, idx_q_, positions_, scores_, ids_, scratch_, query_pos_,
         dense_scratch_;
 };
 
