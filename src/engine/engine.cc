@@ -413,8 +413,10 @@ void Engine::admit(uint64_t h, EngineRequest req) {
             whole_spans.emplace_back(span.begin, span.end);
         }
     }
-    auto id = sched_.add_request(
-        {.prompt = req.prompt, .max_new_tokens = req.params.max_tokens, .whole_spans = std::move(whole_spans)});
+    auto id = sched_.add_request({.prompt = req.prompt,
+                                  .max_new_tokens = req.params.max_tokens,
+                                  .whole_spans = std::move(whole_spans),
+                                  .attention_mode = static_cast<uint8_t>(req.params.sparse_attention)});
     live->req = std::move(req);
     if (!id.has_value()) {
         finish(*live, failed(id.error()));

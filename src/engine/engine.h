@@ -67,6 +67,8 @@ struct GenParams {
     float frequency_penalty = 0.0f;                     // OpenAI: logit -= f * count of the token in the output so far
     float presence_penalty = 0.0f;                      // OpenAI: logit -= p once the token is in the output
     int32_t top_logprobs = -1;                          // -1: no logprobs; 0..20: the sampled token's and the n best
+    // Block-sparse attention of this request (CPU runner); kDefault: the model's (--sparse-attention).
+    model::SparseMode sparse_attention = model::SparseMode::kDefault;
     // Masks each row before sampling (constrained decoding); one per request, not shared.
     std::shared_ptr<sampling::LogitProcessor> processor;
     // This request's determinism (the API's "deterministic"); nullopt: EngineConfig::determinism.

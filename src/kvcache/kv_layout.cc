@@ -59,6 +59,10 @@ Status KvCacheLayout::validate() const {
                           "(use --kv-type f32 or f16)",
                           head_dim, per_block, kv_dtype_name(dtype));
     }
+    if (index_dim < 0 || index_dim > (1 << 16)) {
+        return make_error(ErrorCode::kInvalidArgument, "kvcache: layout: index_dim must be 0..65536, got %d",
+                          index_dim);
+    }
     // Check before every multiply so the product cannot wrap.
     constexpr uint64_t kMaxBytes = uint64_t{1} << 62;
     uint64_t bytes = kv_dtype_block_bytes(dtype) * 2;

@@ -1,6 +1,8 @@
 // Where each K and V vector of the paged cache lives in memory, host or device alike. Block-major:
 //   KV bytes:     [n_blocks][n_layers][2: K then V][n_kv_heads][block_size][row_bytes()]
 //   key summary:  [n_blocks][n_layers][n_kv_heads][n_summary_vectors][head_dim] of f32
+//   index keys:   [n_blocks][n_layers][block_size][index_dim] of f32 (MSA's index-K side cache;
+//                 none when index_dim is 0, the default)
 // A row is one token's head_dim values in dtype: plain elements for f32/f16/bf16, or for q8_0/q4_0
 // head_dim / 32 GGUF blocks (q8_0: f16 scale + 32 int8 = 34 bytes; q4_0: f16 scale + 16 bytes of
 // nibbles = 18 bytes), so a tile of consecutive rows is itself a valid q8_0/q4_0 run of
@@ -43,6 +45,9 @@ struct KvCacheLayout {
     int32_t block_size = 16;  // tokens per block
     KvDType dtype = KvDType::kF16;
     KeySummaryKind key_summary = KeySummaryKind::kMinMax;
+    // Floats per token of the sparse-attention index key (MiniMax-M3 MSA: one shared index-key
+    // head per layer); 0 for models without an index branch.
+    int32_t index_dim = 0;
 
     // kInvalidArgument naming the field when a count is < 1, when head_dim is not a whole number of
     // the dtype's blocks (q8_0/q4_0 need a multiple of 32), or when the size overflows 2^62 bytes.
@@ -74,6 +79,14 @@ struct KvCacheLayout {
     }
     size_t summary_floats_per_block() const {
         return static_cast<size_t>(n_layers) * static_cast<size_t>(n_kv_heads) * summary_floats_per_head();
+    }
+    // Index keys: floats of one block, and the offset of (block, layer)'s [block_size, index_dim].
+    size_t index_floats_per_block() const {
+        return static_cast<size_t>(n_layers) * static_cast<size_t>(block_size) * static_cast<size_t>(index_dim);
+    }
+    size_t index_offset(BlockId block, int32_t layer) const {
+        return static_cast<size_t>(block) * index_floats_per_block()
+               + static_cast<size_t>(layer) * static_cast<size_t>(block_size) * static_cast<size_t>(index_dim);
     }
     size_t summary_offset(BlockId block, int32_t layer, int32_t head) const {
         return static_cast<size_t>(block) * summary_floats_per_block()

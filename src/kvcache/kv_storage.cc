@@ -15,6 +15,7 @@ Result<KvStorage> KvStorage::create(const KvCacheLayout& layout) {
     KvStorage s(layout, std::move(summaries));
     try {
         s.buffer_.resize(layout.total_bytes() + kAlign);
+        s.index_.resize(static_cast<size_t>(layout.n_blocks) * layout.index_floats_per_block());
     } catch (const std::bad_alloc&) {
         return make_error(ErrorCode::kResourceExhausted, "kvcache: cannot allocate %zu bytes of host KV cache",
                           layout.total_bytes());
@@ -36,6 +37,11 @@ void KvStorage::copy_blocks(std::span<const BlockCopy> copies) {
         }
         std::memcpy(base() + static_cast<size_t>(c.dst) * n, base() + static_cast<size_t>(c.src) * n, n);
         summaries_.copy_block(c.src, c.dst);
+        if (!index_.empty()) {
+            const size_t m = layout_.index_floats_per_block();
+            std::memcpy(index_.data() + static_cast<size_t>(c.dst) * m, index_.data() + static_cast<size_t>(c.src) * m,
+                        m * sizeof(float));
+        }
     }
 }
 

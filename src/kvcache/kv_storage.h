@@ -46,10 +46,18 @@ public:
         return base() + layout_.v_offset(block, layer, head, 0);
     }
 
+    // The [block_size, index_dim] index keys of (block, layer); nullptr when layout().index_dim is 0.
+    // Written by the attention for every token of a layer with an index branch. REQUIRES: in range.
+    float* index_k(BlockId block, int32_t layer) {
+        return index_.empty() ? nullptr : index_.data() + layout_.index_offset(block, layer);
+    }
+    const float* index_k(BlockId block, int32_t layer) const {
+        return index_.empty() ? nullptr : index_.data() + layout_.index_offset(block, layer);
+    }
     KeySummaries& summaries() { return summaries_; }
     const KeySummaries& summaries() const { return summaries_; }
 
-    // Copies whole blocks (K, V and key summary) in list order. BlockManager keeps sources and
+    // Copies whole blocks (K, V, key summary and index keys) in list order. BlockManager keeps sources and
     // destinations disjoint within a step, so the order does not matter for its copies.
     // REQUIRES: block ids in range.
     void copy_blocks(std::span<const BlockCopy> copies);
@@ -64,6 +72,7 @@ private:
 
     KvCacheLayout layout_;
     KeySummaries summaries_;
+    std::vector<float> index_;       // [n_blocks, index_floats_per_block]; empty when index_dim is 0
     std::vector<std::byte> buffer_;  // host, total_bytes + alignment slack; moving keeps data() stable
     size_t align_offset_ = 0;        // from buffer_.data() to the first 64-byte boundary (a cache line, AVX-512 load)
 };

@@ -1,5 +1,5 @@
 // Deterministic GGUF mutation test (issue #13): every count and integer field of every committed
-// model fixture (tests/fixtures/models, quant, diffusion) is set in turn to 0, 1, -1, 2^31-1,
+// model fixture (tests/fixtures/models, quant, diffusion, msa) is set in turn to 0, 1, -1, 2^31-1,
 // 2^32-1 and 2^63-1 (truncated to the field's width), and each mutant goes through the path
 // `gannet run`, `logits` and `serve` take: gguf::File, model config, weight binding, tokenizer,
 // chat template, the runner's paged KV cache and a two-token forward pass. Each must end in success or a clean
@@ -129,7 +129,7 @@ TEST_P(GgufMutationTest, EveryFieldAtEveryExtremeLoadsOrFailsCleanly) {
 
 std::vector<std::string> fixture_files() {
     std::vector<std::string> out;
-    for (const char* dir : {"models", "quant", "diffusion"}) {
+    for (const char* dir : {"models", "quant", "diffusion", "msa"}) {
         for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/tests/fixtures/" + dir)) {
             if (e.path().extension() == ".gguf") {
                 out.push_back(std::string(dir) + "/" + e.path().filename().string());

@@ -20,6 +20,7 @@
 #include "gguf/gguf_file.h"
 #include "kvcache/kv_storage.h"
 #include "model/model_config.h"
+#include "model/sparse_config.h"
 #include "model/weights.h"
 
 namespace gannet::model {
@@ -74,6 +75,8 @@ struct BatchSeq {
     // The sequence's soft tokens; those at positions [pos, pos + n) replace their tokens' rows. The
     // whole prompt's rows may be passed with every chunk of it. Empty: text only.
     SoftTokenRows soft = {};
+    // Block-sparse attention for this sequence (issue 17); kDefault: the model's set_sparse_mode().
+    SparseMode sparse = SparseMode::kDefault;
 };
 
 // Copies each sequence's soft-token rows over its tokens' rows of x [n_tokens, n_embd] (the batch's
@@ -85,6 +88,29 @@ Status apply_soft_tokens(std::span<const BatchSeq> seqs, int64_t n_embd, float* 
 // positions: [n_tokens] as forward_batch lays them out. kInvalidArgument for spans that are empty,
 // overlapping or out of order.
 Status fill_last_visible(std::span<const BatchSeq> seqs, const int32_t* positions, int32_t* last_visible);
+
+// One layer's block selection, for tests and diagnostics: ids [n_tokens, n_kv_heads, stride] as
+// select_top_blocks writes them (a row starting with kDenseSelection attends densely), for the
+// batch's tokens at positions[t] of sequence seq_of[t].
+struct SelectionView {
+    int64_t layer = 0;
+    int64_t n_tokens = 0;
+    int64_t n_kv_heads = 0;
+    int64_t stride = 0;
+    const int32_t* ids = nullptr;
+    const int32_t* positions = nullptr;
+    const int32_t* seq_of = nullptr;
+};
+using SelectionHook = std::function<void(const SelectionView& view)>;
+
+// Attention-mass recall of a block selection: for each (query, head) whose selection dropped some
+// visible block, the share of its dense softmax attention that falls in the selected blocks.
+struct RecallStats {
+    std::vector<double> sum;     // [n_layers] summed recall
+    std::vector<int64_t> count;  // [n_layers] (query, head) pairs measured
+    double min = 1.0;
+};
+
 // One sequence's canvas in a decoder (block-diffusion) pass, forward_canvas.
 struct CanvasSeq {
     std::span<const int32_t> canvas;                // [canvas_length] tokens being denoised
@@ -153,16 +179,33 @@ public:
     // calibration (src/quantize), which needs each matrix's input rows.
     void set_activation_hook(ActivationHook hook) { hook_ = std::move(hook); }
 
+    // The block-sparse attention of sequences whose BatchSeq::sparse is kDefault. Starts as kMsa for
+    // a model with an MSA index branch, kOff otherwise. kInvalidArgument for kMsa on a model without
+    // an index branch (the message suggests quest); kDefault restores the model's own.
+    Status set_sparse_mode(SparseMode mode);
+    SparseMode sparse_mode() const { return sparse_mode_; }
+    // Whether `mode` can run on this model (kInvalidArgument as set_sparse_mode otherwise).
+    Status check_sparse_mode(SparseMode mode) const;
+    // Called with every layer's selection when some sequence attends sparsely (nullptr: off).
+    void set_selection_hook(SelectionHook hook) { selection_hook_ = std::move(hook); }
+    // Diagnostics (f32 caches only; slow: a dense softmax per selected (query, head)): every later
+    // sparse forward adds to *stats (nullptr: off). Quest's block size and k can be changed for it.
+    void set_recall_probe(RecallStats* stats) { recall_ = stats; }
+    Status set_quest_params(int64_t block, int64_t topk);
+
     // Construction goes through load()/from_file(); the key keeps the constructor theirs alone.
     class Key {
         friend class Model;
         Key() = default;
     };
     Model(Key, gguf::File file, ModelConfig cfg, ModelWeights weights)
-        : file_(std::move(file)), cfg_(std::move(cfg)), weights_(std::move(weights)) {}
+        : file_(std::move(file)), cfg_(std::move(cfg)), weights_(std::move(weights)) {
+        init_sparse();
+    }
 
 private:
     void reserve(int64_t n_tokens, int64_t n_logit_rows);
+    void init_sparse();
     // transformer_block.cc: normalized x_ -> q_ [n_tokens, q_dim], k_rows/v_rows [n_tokens,
     // k_dim/v_dim], with biases, QK-norm and RoPE applied.
     Status qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
@@ -171,6 +214,13 @@ private:
     // transformer_block.cc: the attention sub-block over the paged cache.
     Status paged_attention_block(int64_t layer, std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
                                  ThreadPool& pool);
+    // sparse_attention.cc: the index branch of a sparse layer (index keys written to the cache for
+    // every token) and the block selection of every (token, kv head) that attends sparsely:
+    // [n_tokens, n_kv_heads, sel_stride_] ids, or nullptr when the whole batch is dense here.
+    Result<const int32_t*> select_blocks(int64_t layer, std::span<const BatchSeq> seqs, kvcache::KvStorage& kv,
+                                         int64_t n_tokens, int64_t max_kv, ThreadPool& pool);
+    SparseMode resolve(SparseMode m) const { return m == SparseMode::kDefault ? sparse_mode_ : m; }
+    SparseMode default_sparse_mode() const { return cfg_.sparse.has_index ? SparseMode::kMsa : SparseMode::kOff; }
 
     // forward_canvas.cc: x_ = post_norm(embed(canvas) + SelfConditioning(soft embeddings)).
     Status self_conditioning_block(std::span<const CanvasSeq> seqs, int64_t n_tokens, ThreadPool& pool);
@@ -184,6 +234,10 @@ private:
     gguf::File file_;  // owns the mapping every WeightMatrix points into
     ModelConfig cfg_;
     ModelWeights weights_;
+    SparseMode sparse_mode_ = SparseMode::kOff;  // set from the config in the constructor
+    int64_t sel_stride_ = 0;                     // ids per (token, kv head) selection row
+    int64_t sparse_block_ = 128;                 // tokens per selection block (msa and quest)
+    int64_t quest_topk_ = 16;
 
     // Activations, sized for the largest batch seen so far. Shapes for n_tokens rows.
     std::vector<float> x_;              // [n_tokens, n_embd] residual stream
@@ -203,13 +257,27 @@ private:
     std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
     // [n_tokens] each token's last visible key on sliding layers (fill_last_visible).
     std::vector<int32_t> b_last_visible_;
-    std::vector<float> embd_t_;       // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
-    std::vector<float> b_probs_;      // [n_tokens, n_vocab] softmax of self-conditioning logits
-    std::vector<int32_t> b_row0_;     // [n_seqs] first batch row of each canvas
-    std::vector<int32_t> b_topk_;     // [n_vocab] candidate ids (approximate self-conditioning)
-    std::vector<float> b_topk_rows_;  // [k, n_embd] their embedding rows
-    int32_t self_cond_top_k_ = 0;     // 0: exact self-conditioning
+    std::vector<float> embd_t_;        // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
+    std::vector<float> b_probs_;       // [n_tokens, n_vocab] softmax of self-conditioning logits
+    std::vector<int32_t> b_row0_;      // [n_seqs] first batch row of each canvas
+    std::vector<int32_t> b_topk_;      // [n_vocab] candidate ids (approximate self-conditioning)
+    std::vector<float> b_topk_rows_;   // [k, n_embd] their embedding rows
+    int32_t self_cond_top_k_ = 0;      // 0: exact self-conditioning
+    std::vector<float> b_idx_q_;       // [n_tokens, n_index_heads * index_dim]
+    std::vector<float> b_idx_k_;       // [n_tokens, index_dim]
+    std::vector<int32_t> b_sel_;       // [n_tokens, n_kv_heads, sel_stride_] selected block ids
+    std::vector<int64_t> b_ranges_;    // [n_threads, 2 * sel_stride_] attention ranges
+    std::vector<int32_t> b_sort_;      // [n_threads, sel_stride_]
+    std::vector<float> b_bscores_;     // [n_tokens, score rows, max blocks] block scores
+    std::vector<float> b_brow_;        // [n_threads, max blocks] one (token, kv head)'s scores
+    std::vector<int32_t> b_bscratch_;  // [n_threads, max blocks]
+    std::vector<float> b_minmax_;      // [n_threads, 2 * head_dim] quest's combined summaries
+    std::vector<SparseMode> b_modes_;  // [n_seqs] resolved sparse mode
     ActivationHook hook_;
+    SelectionHook selection_hook_;
+    RecallStats* recall_ = nullptr;
+    void add_recall(int64_t layer, std::span<const BatchSeq> seqs, const kvcache::KvStorage& kv, int64_t n_tokens,
+                    const int32_t* sel, ThreadPool& pool);
 };
 
 }  // namespace gannet::model

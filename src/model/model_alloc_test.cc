@@ -42,6 +42,31 @@ TEST_P(DecodeAllocTest, DecodeStepsDoNotAllocate) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, DecodeAllocTest, ::testing::Values("llama", "gemma3"));
 
+// Block-sparse decode (quest, blocks of 16, k = 2, so past 32 tokens blocks are scored and dropped):
+// the selection's scores, lists and ranges are kept buffers too.
+TEST(SparseDecodeAllocTest, QuestDecodeStepsDoNotAllocate) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("gannet_alloc_quest_" + std::to_string(getpid()) + ".gguf"))
+            .string();
+    ASSERT_TRUE(write_test_model({.arch = "llama"}, path).ok());
+    std::unique_ptr<Model> m = Model::load(path).value();
+    ASSERT_TRUE(m->set_sparse_mode(SparseMode::kQuest).ok());
+    ASSERT_TRUE(m->set_quest_params(16, 2).ok());
+    auto runner = runner::Runner::create(*m, {.n_blocks = 8, .block_size = 16, .n_threads = 2}).value();
+    const std::vector<int32_t> prompt = {1, 20, 30, 40};
+    ASSERT_TRUE(runner->run_sequence(prompt, 0, LogitsMode::kLast).has_value());
+    int32_t id = 50;
+    for (int32_t pos = 4; pos < 128; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
+    }
+    const int64_t before = test_support::allocation_count();
+    for (int32_t pos = 40; pos < 128; ++pos) {
+        ASSERT_TRUE(runner->run_sequence(std::span(&id, 1), pos, LogitsMode::kLast).has_value());
+    }
+    EXPECT_EQ(test_support::allocation_count() - before, 0);
+    std::filesystem::remove(path);
+}
+
 // The same with a quantized or half KV cache (head_dim 32: n_embd 128 over 4 heads): staging rows,
 // the quantizers and the per-layer dequantized scratch do not allocate after the first steps.
 class KvTypeAllocTest : public ::testing::TestWithParam<tensor::DType> {};

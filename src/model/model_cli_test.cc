@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -313,6 +314,31 @@ TEST_F(ModelCliTest, KvTypeFlag) {
     EXPECT_EQ(q4.out.rfind("perplexity: ", 0), 0u) << q4.out;
     const CmdResult run = gannet("run -m " + wide + " -p 'the cat' -n 4 --temp 0 -t 1 --kv-type q4_0");
     EXPECT_EQ(run.exit_code, 0) << run.err;
+}
+
+TEST_F(ModelCliTest, SparseAttentionFlagsAndTheAttentionBench) {
+    // msa needs an index branch: one line naming quest; an unknown mode names the accepted ones.
+    const CmdResult msa =
+        gannet("logits -m " + model_path() + " --tokens 1,2,3 -o " + tmp("l.f32") + " --sparse-attention msa");
+    EXPECT_EQ(msa.exit_code, 1);
+    EXPECT_NE(msa.err.find("use quest"), std::string::npos) << msa.err;
+    const CmdResult bad = gannet("run -m " + model_path() + " -p hi -n 2 --sparse-attention sometimes");
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("(off, quest, msa)"), std::string::npos) << bad.err;
+    const CmdResult quest =
+        gannet("run -m " + model_path() + " -p 'the cat' -n 4 --temp 0 -t 1 --sparse-attention quest");
+    EXPECT_EQ(quest.exit_code, 0) << quest.err;
+    // `bench attention`: one JSON line with the keys the issue names, the prefill run in full here.
+    const CmdResult b = gannet("bench attention --ctx 640 --sparse quest --json -t 1");
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    for (const char* key : {"\"ctx\":640", "\"mode\":\"quest\"", "\"prefill_ms\":", "\"decode_ms\":",
+                            "\"dense_prefill_ms\":", "\"dense_decode_ms\":", "\"prefill_sampled\":false"}) {
+        EXPECT_NE(b.out.find(key), std::string::npos) << key << " in " << b.out;
+    }
+    EXPECT_EQ(std::count(b.out.begin(), b.out.end(), '\n'), 1) << b.out;
+    const CmdResult off = gannet("bench attention --ctx 64 --sparse dense");
+    EXPECT_EQ(off.exit_code, 1);
+    EXPECT_NE(off.err.find("--sparse"), std::string::npos) << off.err;
 }
 
 }  // namespace

@@ -114,6 +114,16 @@ Status read_rope_scaling(const gguf::File& file, ModelConfig& c) {
 
 }  // namespace
 
+Status check_cuda_support(const ModelConfig& c) {
+    if (c.arch == Arch::kMinimaxM3 || c.ffn == FfnKind::kSwiGluOai || c.sparse.has_index) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "model: %s runs on the CPU only (no CUDA kernels for its SwiGLU-OAI FFN and MSA index "
+                          "branch yet); use --device cpu",
+                          c.arch_name.c_str());
+    }
+    return Status();
+}
+
 Result<ModelConfig> read_model_config(const gguf::File& file) {
     Result<std::string> arch = file.get_string("general.architecture");
     if (!arch.has_value()) {
@@ -136,10 +146,12 @@ Result<ModelConfig> read_model_config(const gguf::File& file) {
         configure = configure_gemma4;
     } else if (c.arch_name == "diffusion_gemma") {
         configure = configure_diffusion_gemma;
+    } else if (c.arch_name == "minimax-m3") {
+        configure = configure_minimax_m3;
     } else {
         return make_error(ErrorCode::kUnimplemented,
                           "model: unsupported architecture '%s' (supported: llama, qwen2, qwen3, gemma3, gemma4, "
-                          "diffusion_gemma)",
+                          "diffusion_gemma, minimax-m3)",
                           c.arch_name.c_str());
     }
     GANNET_RETURN_IF_ERROR(read_shared(file, c));

@@ -11,11 +11,13 @@
 #include "base/result.h"
 #include "gguf/gguf_file.h"
 #include "kernels/ops/rope.h"
+#include "model/sparse_config.h"
 
 namespace gannet::model {
 
-enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kGemma4, kDiffusionGemma };
-enum class FfnKind { kSwiGlu, kGeGlu };
+enum class Arch { kLlama, kQwen2, kQwen3, kGemma3, kGemma4, kDiffusionGemma, kMinimaxM3 };
+// kSwiGluOai: MiniMax-M3's clamped SwiGLU, (clamp(up) + 1) * g * sigmoid(alpha * g), g = min(gate, limit).
+enum class FfnKind { kSwiGlu, kGeGlu, kSwiGluOai };
 
 struct ModelConfig {
     Arch arch = Arch::kLlama;
@@ -58,6 +60,9 @@ struct ModelConfig {
     bool has_ffn_post_norm_1 = false;   // blk.N.ffn_post_norm_1 before post_ffw_norm
     float global_rope_fraction = 0.0f;  // > 0: global layers rotate only the first fraction of pairs
     int64_t canvas_length = 0;          // > 0: a block-diffusion model (canvases of this many tokens)
+    float swiglu_alpha = 1.702f;        // kSwiGluOai
+    float swiglu_limit = 7.0f;          // kSwiGluOai
+    SparseAttentionConfig sparse;       // minimax-m3: the MSA index branch and its selection rule
 
     bool is_sliding(int64_t layer) const {
         if (is_last_layer_global && layer == n_layers - 1) {
@@ -89,8 +94,12 @@ constexpr int64_t kMaxVocab = INT32_MAX;          // token ids are int32
 constexpr int64_t kMaxSlidingWindow = INT32_MAX;  // the CUDA attention takes an int32 window
 
 // Reads and validates the config. Errors: kUnimplemented for an architecture other than llama,
-// qwen2, qwen3, gemma3, gemma4 and diffusion_gemma (or an unsupported rope scaling); kDataLoss for
-// missing or inconsistent hyperparameters, naming the key and the bad value.
+// qwen2, qwen3, gemma3, gemma4, diffusion_gemma and minimax-m3 (or an unsupported rope scaling);
+// kDataLoss for missing or inconsistent hyperparameters, naming the key and the bad value.
 Result<ModelConfig> read_model_config(const gguf::File& file);
+
+// Whether the CUDA forward can run this model: kUnimplemented for minimax-m3 (its SwiGLU-OAI FFN
+// and MSA index branch have CPU code only), so --device cuda refuses it instead of running it wrong.
+Status check_cuda_support(const ModelConfig& c);
 
 }  // namespace gannet::model

@@ -315,7 +315,7 @@ TEST(ModelTest, UnknownArchitectureIsUnimplemented) {
     EXPECT_EQ(m.error().code(), ErrorCode::kUnimplemented);
     EXPECT_EQ(m.error().message(),
               "model: unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, gemma3, gemma4, "
-              "diffusion_gemma)");
+              "diffusion_gemma, minimax-m3)");
     std::filesystem::remove(path);
 }
 

@@ -11,7 +11,9 @@
 #include "base/check.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/rms_norm.h"
+#include "model/block_select.h"
 #include "model/model.h"
+#include "model/paged_attention.h"
 #include "tensor/quant.h"
 
 namespace gannet::model {
@@ -58,10 +60,15 @@ struct AttentionJob {
     float* scores;             // [n_threads, group, max_kv]
     float* tiles;              // [n_threads, block_size, head_dim]; unused for f32
     int64_t max_kv;
-    int64_t group;     // query heads per kv head
-    int64_t n_slices;  // each (token, kv head) item is split into this many runs of heads
-    int64_t n_items;   // n_tokens * n_kv_heads * n_slices
-    int64_t window;    // 0: full causal
+    int64_t group;          // query heads per kv head
+    int64_t n_slices;       // each (token, kv head) item is split into this many runs of heads
+    int64_t n_items;        // n_tokens * n_kv_heads * n_slices
+    int64_t window;         // 0: full causal
+    const int32_t* sel;     // [n_tokens, n_kv_heads, sel_stride] block ids; nullptr: all dense
+    int64_t sel_stride;     // ids per (token, kv head); a row starting kDenseSelection is dense
+    int64_t sparse_block;   // tokens per selection block
+    int64_t* ranges;        // [n_threads, 2 * sel_stride] scratch
+    int32_t* sort_scratch;  // [n_threads, sel_stride]
     size_t row_bytes;
     size_t block_bytes;  // tiles of block b are block_bytes * b past those of block 0
     int32_t block_size;
@@ -97,8 +104,11 @@ void prefetch_tile(const std::byte* tile_base, size_t n_bytes) {
 // Query heads [h0, h0 + n_h) of kv head g for token t. The heads share their kv head's rows, so each
 // K/V tile is read (and dequantized) once for all of them. Each head's result depends only on its
 // query and its own sequence's rows, summed in ascending positions: never on the batch or the split.
+// The positions are ranges [lo, hi) in ascending order: one for dense attention, the selected
+// blocks for block-sparse attention. A selection of every block walks the same tiles in the same
+// order as dense attention, so its result is bit for bit the dense one.
 void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64_t n_h, float* __restrict scores,
-                  float* tile) {
+                  float* tile, int64_t* ranges, int32_t* sort_scratch) {
     const ModelConfig& c = *j.c;
     // Locals, so the stores into scores and out cannot make the compiler reload them.
     const int64_t hd = c.head_dim_k;
@@ -109,8 +119,25 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t])];
     const int64_t pos = j.positions[t];
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
-    const int64_t hi = j.last_visible != nullptr ? j.last_visible[t] : pos;  // pos, or an image's last token
-    const int64_t n = hi - j0 + 1;  // visible positions; head h's scores at scores[h * n + (p - j0)]
+    const int64_t hi_vis = j.last_visible != nullptr ? j.last_visible[t] : pos;  // pos, or an image's last token
+    int64_t dense_range[2] = {j0, hi_vis + 1};
+    const int64_t* rg = dense_range;
+    int32_t n_rg = 1;
+    if (j.sel != nullptr) {
+        const int32_t* ids = j.sel + (t * c.n_kv_heads + g) * j.sel_stride;
+        if (ids[0] != kDenseSelection) {
+            n_rg = selection_ranges(std::span<const int32_t>(ids, static_cast<size_t>(j.sel_stride)), j.sparse_block,
+                                    hi_vis, sort_scratch, ranges);
+            for (int32_t r = 0; r < n_rg; ++r) {
+                ranges[2 * r] = std::max(ranges[2 * r], j0);
+            }
+            rg = ranges;
+        }
+    }
+    int64_t n = 0;  // visible positions; head h's score of the i-th one at scores[h * n + i]
+    for (int32_t r = 0; r < n_rg; ++r) {
+        n += std::max<int64_t>(0, rg[2 * r + 1] - rg[2 * r]);
+    }
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
     // tiles from cache, where the prefetches would only cost instructions.
@@ -125,21 +152,25 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
         return v0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
     };
     const float* q = j.q + t * c.q_dim() + h0 * hd;
-    for (int64_t jb = j0; jb <= hi;) {
-        const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= hi / bs) {
-            prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
-        }
-        const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
-        for (int64_t r = r0; r < r1; ++r, ++jb) {
-            const float* k = krows + (r - r0) * hd;
-            for (int64_t h = 0; h < n_h; ++h) {
-                float dot = dot_f32(q + h * hd, k, hd) * scale;
-                if (softcap > 0.0f) {
-                    dot = softcap * std::tanh(dot / softcap);
+    int64_t i = 0;
+    for (int32_t r = 0; r < n_rg; ++r) {
+        const int64_t hi = rg[2 * r + 1];
+        for (int64_t jb = rg[2 * r]; jb < hi;) {
+            const int64_t r0 = jb % bs;
+            const int64_t r1 = std::min<int64_t>(bs, r0 + (hi - jb));
+            if (is_prefetching && jb / bs + 1 <= (hi - 1) / bs) {
+                prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
+            }
+            const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
+            for (int64_t row = r0; row < r1; ++row, ++jb, ++i) {
+                const float* k = krows + (row - r0) * hd;
+                for (int64_t h = 0; h < n_h; ++h) {
+                    float dot = dot_f32(q + h * hd, k, hd) * scale;
+                    if (softcap > 0.0f) {
+                        dot = softcap * std::tanh(dot / softcap);
+                    }
+                    scores[h * n + i] = dot;
                 }
-                scores[h * n + (jb - j0)] = dot;
             }
         }
     }
@@ -147,31 +178,35 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
         float* sc = scores + h * n;
         const float mx = *std::max_element(sc, sc + n);
         float sum = 0.0f;
-        for (int64_t i = 0; i < n; ++i) {
-            sc[i] = std::exp(sc[i] - mx);
-            sum += sc[i];
+        for (int64_t e = 0; e < n; ++e) {
+            sc[e] = std::exp(sc[e] - mx);
+            sum += sc[e];
         }
         const float inv = 1.0f / sum;
-        for (int64_t i = 0; i < n; ++i) {
-            sc[i] *= inv;
+        for (int64_t e = 0; e < n; ++e) {
+            sc[e] *= inv;
         }
     }
     float* out = j.att + t * c.n_heads * hv + h0 * hv;
     std::fill(out, out + n_h * hv, 0.0f);
-    for (int64_t jb = j0; jb <= hi;) {
-        const int64_t r0 = jb % bs;
-        const int64_t r1 = std::min<int64_t>(bs, r0 + (hi + 1 - jb));
-        if (is_prefetching && jb / bs + 1 <= hi / bs) {
-            prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
-        }
-        const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
-        for (int64_t r = r0; r < r1; ++r, ++jb) {
-            const float* __restrict v = vrows + (r - r0) * hd;
-            for (int64_t h = 0; h < n_h; ++h) {
-                const float p = scores[h * n + (jb - j0)];
-                float* __restrict o = out + h * hv;
-                for (int64_t d = 0; d < hv; ++d) {
-                    o[d] += p * v[d];
+    i = 0;
+    for (int32_t r = 0; r < n_rg; ++r) {
+        const int64_t hi = rg[2 * r + 1];
+        for (int64_t jb = rg[2 * r]; jb < hi;) {
+            const int64_t r0 = jb % bs;
+            const int64_t r1 = std::min<int64_t>(bs, r0 + (hi - jb));
+            if (is_prefetching && jb / bs + 1 <= (hi - 1) / bs) {
+                prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
+            }
+            const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
+            for (int64_t row = r0; row < r1; ++row, ++jb, ++i) {
+                const float* __restrict v = vrows + (row - r0) * hd;
+                for (int64_t h = 0; h < n_h; ++h) {
+                    const float p = scores[h * n + i];
+                    float* __restrict o = out + h * hv;
+                    for (int64_t d = 0; d < hv; ++d) {
+                        o[d] += p * v[d];
+                    }
                 }
             }
         }
@@ -179,6 +214,61 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
 }
 
 }  // namespace
+
+void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
+    const ModelConfig& c = *a.c;
+    const kvcache::KvCacheLayout& lay = a.kv->layout();
+    // Work items are (token, kv head, run of its query heads): whole groups share K/V loads best;
+    // a group is split only when there are fewer (token, kv head) pairs than threads (decode with
+    // few kv heads), so every thread has work.
+    const int64_t group = c.n_heads / c.n_kv_heads;
+    const int64_t n_pairs = a.n_tokens * c.n_kv_heads;
+    const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
+    const AttentionJob job{.c = &c,
+                           .seqs = a.seqs,
+                           .kv = a.kv,
+                           .positions = a.positions,
+                           .seq_of = a.seq_of,
+                           .q = a.q,
+                           .att = a.att,
+                           .scores = a.scores,
+                           .tiles = a.tiles,
+                           .max_kv = a.max_kv,
+                           .group = group,
+                           .n_slices = n_slices,
+                           .n_items = n_pairs * n_slices,
+                           .window = a.window,
+                           .sel = a.sel,
+                           .sel_stride = a.sel_stride,
+                           .sparse_block = a.sparse_block,
+                           .ranges = a.ranges,
+                           .sort_scratch = a.sort,
+                           .row_bytes = lay.row_bytes(),
+                           .block_bytes = lay.block_bytes(),
+                           .block_size = lay.block_size,
+                           .layer = a.layer,
+                           .row_dtype = tensor_dtype(lay.dtype),
+                           .is_f32 = lay.dtype == kvcache::KvDType::kF32,
+                           .n_threads = pool.n_threads(),
+                           .last_visible = a.last_visible};
+    pool.run([j = &job](int thread) {
+        const int64_t begin = j->n_items * thread / j->n_threads;
+        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
+        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_kv;
+        float* tile = j->is_f32 ? nullptr : j->tiles + static_cast<int64_t>(thread) * j->block_size * j->c->head_dim_k;
+        const int64_t n_kv_heads = j->c->n_kv_heads;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t slice = item % j->n_slices;
+            const int64_t pair = item / j->n_slices;
+            const int64_t t = pair / n_kv_heads;
+            const int32_t g = static_cast<int32_t>(pair % n_kv_heads);
+            const int64_t h0 = g * j->group + j->group * slice / j->n_slices;
+            const int64_t h1 = g * j->group + j->group * (slice + 1) / j->n_slices;
+            attend_heads(*j, t, g, h0, h1 - h0, scores, tile, j->ranges + thread * 2 * j->sel_stride,
+                         j->sort_scratch + thread * j->sel_stride);
+        }
+    });
+}
 
 Status Model::qkv_block(int64_t layer, const int32_t* positions, int64_t n_tokens, float* k_rows, float* v_rows,
                         ThreadPool& pool) {
@@ -243,51 +333,34 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
         }
     }
 
-    // Work items are (token, kv head, run of its query heads): whole groups share K/V loads best;
-    // a group is split only when there are fewer (token, kv head) pairs than threads (decode with
-    // few kv heads), so every thread has work.
-    const int64_t group = c.n_heads / c.n_kv_heads;
-    const int64_t n_pairs = n_tokens * c.n_kv_heads;
-    const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
+    // Block-sparse attention: the index branch (its keys are cached for every token) and each
+    // (token, kv head)'s block list; nullptr when every sequence attends densely.
+    GANNET_ASSIGN_OR_RETURN(const int32_t* sel, select_blocks(layer, seqs, kv, n_tokens, max_kv, pool));
+    if (recall_ != nullptr && sel != nullptr) {
+        add_recall(layer, seqs, kv, n_tokens, sel, pool);
+    }
+
     const int32_t* last_visible = c.is_vision_bidirectional && c.is_sliding(layer) ? b_last_visible_.data() : nullptr;
-    const AttentionJob job{.c = &c,
-                           .seqs = seqs,
-                           .kv = &kv,
-                           .positions = b_positions_.data(),
-                           .seq_of = b_seq_.data(),
-                           .q = q_.data(),
-                           .att = att_.data(),
-                           .scores = b_scores_.data(),
-                           .tiles = b_tile_.data(),
-                           .max_kv = max_kv,
-                           .group = group,
-                           .n_slices = n_slices,
-                           .n_items = n_pairs * n_slices,
-                           .window = c.is_sliding(layer) ? c.sliding_window : 0,
-                           .row_bytes = row_bytes,
-                           .block_bytes = lay.block_bytes(),
-                           .block_size = bs,
-                           .layer = li,
-                           .row_dtype = row_dtype,
-                           .is_f32 = is_f32,
-                           .n_threads = pool.n_threads(),
-                           .last_visible = last_visible};
-    pool.run([j = &job](int thread) {
-        const int64_t begin = j->n_items * thread / j->n_threads;
-        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
-        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_kv;
-        float* tile = j->is_f32 ? nullptr : j->tiles + static_cast<int64_t>(thread) * j->block_size * j->c->head_dim_k;
-        const int64_t n_kv_heads = j->c->n_kv_heads;
-        for (int64_t item = begin; item < end; ++item) {
-            const int64_t slice = item % j->n_slices;
-            const int64_t pair = item / j->n_slices;
-            const int64_t t = pair / n_kv_heads;
-            const int32_t g = static_cast<int32_t>(pair % n_kv_heads);
-            const int64_t h0 = g * j->group + j->group * slice / j->n_slices;
-            const int64_t h1 = g * j->group + j->group * (slice + 1) / j->n_slices;
-            attend_heads(*j, t, g, h0, h1 - h0, scores, tile);
-        }
-    });
+    paged_attention({.c = &c,
+                     .seqs = seqs,
+                     .kv = &kv,
+                     .positions = b_positions_.data(),
+                     .seq_of = b_seq_.data(),
+                     .q = q_.data(),
+                     .att = att_.data(),
+                     .n_tokens = n_tokens,
+                     .max_kv = max_kv,
+                     .layer = li,
+                     .window = c.is_sliding(layer) ? c.sliding_window : 0,
+                     .sel = sel,
+                     .sel_stride = sel_stride_,
+                     .sparse_block = sparse_block_,
+                     .scores = b_scores_.data(),
+                     .tiles = b_tile_.data(),
+                     .ranges = b_ranges_.data(),
+                     .sort = b_sort_.data(),
+                     .last_visible = last_visible},
+                    pool);
     if (hook_) {
         hook_(ActivationSite::kAttnOutput, layer, att_.data(), n_tokens, w.wo.n_in);
     }
@@ -310,6 +383,8 @@ Status Model::ffn_block(int64_t layer, int64_t n_tokens, ThreadPool& pool) {
     GANNET_RETURN_IF_ERROR(project(w.w_up, xb_.data(), up_.data(), n_tokens, pool));
     if (c.ffn == FfnKind::kGeGlu) {
         kernels::geglu(gate_.data(), up_.data(), gate_.data(), n_tokens * c.n_ff);
+    } else if (c.ffn == FfnKind::kSwiGluOai) {
+        kernels::swiglu_oai(gate_.data(), up_.data(), gate_.data(), n_tokens * c.n_ff, c.swiglu_alpha, c.swiglu_limit);
     } else {
         kernels::swiglu(gate_.data(), up_.data(), gate_.data(), n_tokens * c.n_ff);
     }

@@ -92,6 +92,14 @@ Result<LayerWeights> bind_layer(const gguf::File& file, const ModelConfig& c, in
     GANNET_ASSIGN_OR_RETURN(w.w_gate, bind_matrix(file, p + "ffn_gate.weight", c.n_embd, c.n_ff));
     GANNET_ASSIGN_OR_RETURN(w.w_up, bind_matrix(file, p + "ffn_up.weight", c.n_embd, c.n_ff));
     GANNET_ASSIGN_OR_RETURN(w.w_down, bind_matrix(file, p + "ffn_down.weight", c.n_ff, c.n_embd));
+    if (c.sparse.is_sparse_layer(layer)) {
+        const SparseAttentionConfig& sp = c.sparse;
+        GANNET_ASSIGN_OR_RETURN(w.index_q,
+                                bind_matrix(file, p + "index_q.weight", c.n_embd, sp.n_index_heads * sp.index_dim));
+        GANNET_ASSIGN_OR_RETURN(w.index_k, bind_matrix(file, p + "index_k.weight", c.n_embd, sp.index_dim));
+        GANNET_ASSIGN_OR_RETURN(w.index_q_norm, bind_vector(file, p + "index_q_norm.weight", sp.index_dim));
+        GANNET_ASSIGN_OR_RETURN(w.index_k_norm, bind_vector(file, p + "index_k_norm.weight", sp.index_dim));
+    }
     if (c.has_post_norms) {
         GANNET_ASSIGN_OR_RETURN(w.post_attention_norm, bind_vector(file, p + "post_attention_norm.weight", c.n_embd));
         GANNET_ASSIGN_OR_RETURN(w.post_ffw_norm, bind_vector(file, p + "post_ffw_norm.weight", c.n_embd));
@@ -148,7 +156,8 @@ int64_t weight_bytes_per_token(const ModelWeights& w) {
     };
     int64_t total = static_cast<int64_t>(w.output.size_bytes) + vec_bytes(w.output_norm);
     for (const LayerWeights& l : w.layers) {
-        for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+        for (const WeightMatrix* m :
+             {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.index_q, &l.index_k}) {
             total += static_cast<int64_t>(m->size_bytes);
         }
         for (const std::vector<float>* v :

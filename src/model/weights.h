@@ -42,6 +42,9 @@ struct LayerWeights {
     std::vector<float> post_ffw_norm;        // [n_embd]; empty unless has_post_norms
     std::vector<float> layer_scale;          // [1] gemma4's layer_output_scale: multiplies the layer's output; empty: 1
     std::vector<float> ffn_post_norm_1;      // [n_embd]; empty unless has_ffn_post_norm_1
+    // MSA index branch (sparse layers of minimax-m3 only; empty otherwise).
+    WeightMatrix index_q, index_k;                  // n_embd -> n_index_heads * index_dim, n_embd -> index_dim
+    std::vector<float> index_q_norm, index_k_norm;  // [index_dim]
 };
 
 // DiffusionGemma's self-conditioning block: soft embeddings of the previous step's processed logits

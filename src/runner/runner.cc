@@ -23,7 +23,8 @@ Result<kvcache::KvCacheLayout> paged_layout(const model::Model& model, const Run
                                   .head_dim = static_cast<int32_t>(c.head_dim_k),
                                   .block_size = config.block_size,
                                   .dtype = dtype,
-                                  .key_summary = kvcache::KeySummaryKind::kMinMax};
+                                  .key_summary = kvcache::KeySummaryKind::kMinMax,
+                                  .index_dim = c.sparse.has_index ? static_cast<int32_t>(c.sparse.index_dim) : 0};
     GANNET_RETURN_IF_ERROR(layout.validate());
     return layout;
 }
@@ -46,8 +47,11 @@ Result<std::span<const float>> Runner::run(const sched::SchedulerOutput& out) {
     }
     batch_.clear();
     for (const sched::ScheduledSeq& s : out.seqs) {
-        batch_.push_back(model::BatchSeq{
-            .tokens = s.tokens, .pos = s.pos, .block_table = s.block_table, .is_logits_needed = s.is_logits_needed});
+        batch_.push_back(model::BatchSeq{.tokens = s.tokens,
+                                         .pos = s.pos,
+                                         .block_table = s.block_table,
+                                         .is_logits_needed = s.is_logits_needed,
+                                         .sparse = static_cast<model::SparseMode>(s.attention_mode)});
         if (!soft_.empty()) {
             if (auto it = soft_.find(s.seq_id); it != soft_.end()) {
                 batch_.back().soft = it->second->view();

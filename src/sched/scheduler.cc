@@ -47,6 +47,7 @@ Result<SeqId> Scheduler::add_request(Request request) {
     s->tokens.reserve(static_cast<size_t>(n_tokens_max));  // decode steps then never reallocate
     s->max_new_tokens = request.max_new_tokens;
     s->deadline_ms = request.deadline_ms;
+    s->attention_mode = request.attention_mode;
     s->sampling = std::move(request.sampling);
     s->whole_spans = std::move(request.whole_spans);
     s->table = kvcache::BlockTable(blocks_.block_size());
@@ -231,7 +232,8 @@ void Scheduler::add_to_batch(Sequence& s, int32_t n_tokens) {
                          .tokens = std::span<const TokenId>(s.tokens).subspan(first, static_cast<size_t>(n_tokens)),
                          .pos = s.n_tokens_computed,
                          .block_table = s.table.blocks(),
-                         .is_logits_needed = s.n_tokens_computed + n_tokens == s.n_tokens()});
+                         .is_logits_needed = s.n_tokens_computed + n_tokens == s.n_tokens(),
+                         .attention_mode = s.attention_mode});
     out_.n_tokens += n_tokens;
     s.last_scheduled_step = m_.n_steps;
 }

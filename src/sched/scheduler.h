@@ -49,6 +49,7 @@ struct ScheduledSeq {
     std::span<const kvcache::BlockId> block_table;  // covers positions [0, pos + n)
     // The chunk reaches the end of the known tokens: sample the next token from its last logits.
     bool is_logits_needed = false;
+    uint8_t attention_mode = 0;  // Request::attention_mode, for the runner
 };
 
 struct AbortedSeq {

@@ -29,6 +29,7 @@ struct Request {
     // attend to each other: its later keys must be computed in the same step). A span longer than
     // the token budget is still cut. Ascending, disjoint.
     std::vector<std::pair<int32_t, int32_t>> whole_spans = {};
+    uint8_t attention_mode = 0;  // the runner's per-sequence attention (model::SparseMode); sched only carries it
 };
 
 enum class SeqState { kWaiting, kRunning };
@@ -46,6 +47,7 @@ struct Sequence {
     // -1 until admitted. Later re-admissions after preemption do not change what the client is told.
     int32_t n_tokens_cached = -1;
     int64_t deadline_ms = kNoDeadline;
+    uint8_t attention_mode = 0;  // Request::attention_mode
     bool is_cancelled = false;
     int32_t n_preemptions = 0;
     int64_t last_scheduled_step = -1;  // Scheduler-internal: the step that last scheduled it

@@ -132,6 +132,25 @@ Status load_media(OpenAiRuntime& rt, const ModelRuntimeOptions& options) {
 Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOptions& options) {
     auto rt = std::make_shared<OpenAiRuntime>();
     GANNET_ASSIGN_OR_RETURN(rt->model, model::Model::load(options.model_path));
+    GANNET_ASSIGN_OR_RETURN(const model::SparseMode sparse, model::parse_sparse_mode(options.sparse_attention));
+    if (Status st = rt->model->set_sparse_mode(sparse); !st.ok()) {
+        return make_error(st.code(), "--sparse-attention %s: %s", options.sparse_attention.c_str(),
+                          st.message().c_str());
+    }
+    if (options.device == "cuda") {
+        GANNET_RETURN_IF_ERROR(model::check_cuda_support(rt->model->config()));
+    }
+    if (rt->model->config().is_diffusion() && rt->model->sparse_mode() != model::SparseMode::kOff) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--sparse-attention %s: diffusion models attend densely (forward_canvas has no sparse path)",
+                          model::sparse_mode_name(rt->model->sparse_mode()));
+    }
+    if (options.device == "cuda" && rt->model->sparse_mode() != model::SparseMode::kOff) {
+        return make_error(ErrorCode::kUnimplemented,
+                          "--sparse-attention %s runs on the CPU only for now; use --sparse-attention off with "
+                          "--device cuda",
+                          model::sparse_mode_name(rt->model->sparse_mode()));
+    }
     GANNET_ASSIGN_OR_RETURN(rt->tokenizer, tokenizer::Tokenizer::from_gguf(rt->model->file()));
     auto tmpl = tokenizer::ChatTemplate::from_gguf(rt->model->file(), *rt->tokenizer);
     if (!tmpl.has_value()) {
@@ -178,6 +197,7 @@ Result<std::shared_ptr<OpenAiRuntime>> ModelRuntime::create(const ModelRuntimeOp
     ec.margin_tau = options.margin_tau;
     GANNET_RETURN_IF_ERROR(load_media(*rt, options));
     GANNET_ASSIGN_OR_RETURN(rt->engine, make_engine(*rt, ec, options));
+    rt->is_cuda = options.device == "cuda";
     rt->model_name = model_name_of(options.model_path);
     rt->model_path = options.model_path;
     rt->device = options.device;

@@ -44,6 +44,32 @@ std::optional<OpenAiError> check_diffusion_params(const CompletionRequest& req, 
     return std::nullopt;
 }
 
+// The request's "sparse_attention" (its name was checked by the parser): refused when the model
+// cannot run that mode (msa without an index branch), when the engine runs on cuda, or on a
+// diffusion model.
+std::optional<OpenAiError> check_sparse_attention(const OpenAiRuntime& rt, const CompletionRequest& req) {
+    if (req.sparse_attention.empty()) {
+        return std::nullopt;
+    }
+    auto sparse = model::parse_sparse_mode(req.sparse_attention);
+    Status st = sparse.has_value() ? rt.model->check_sparse_mode(*sparse) : sparse.error();
+    if (st.ok() && rt.is_cuda && *sparse != model::SparseMode::kOff) {
+        st = make_error(ErrorCode::kUnimplemented, "sparse attention runs on the CPU only; this server uses cuda");
+    }
+    if (st.ok() && rt.model->config().is_diffusion() && *sparse != model::SparseMode::kOff) {
+        st = make_error(ErrorCode::kUnimplemented,
+                        "diffusion models attend densely (forward_canvas has no sparse path)");
+    }
+    if (st.ok()) {
+        return std::nullopt;
+    }
+    return OpenAiError{.http_status = 400,
+                       .message = "'sparse_attention' \"" + req.sparse_attention + "\": " + st.message(),
+                       .type = "invalid_request_error",
+                       .param = "sparse_attention",
+                       .code = ""};
+}
+
 }  // namespace
 
 std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpRequest& request, CompletionRequest& req,
@@ -56,6 +82,9 @@ std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpReque
                            .code = "model_not_found"};
     }
     if (auto err = check_diffusion_params(req, rt.model->config())) {
+        return err;
+    }
+    if (auto err = check_sparse_attention(rt, req)) {
         return err;
     }
     std::string prompt_text;
@@ -181,6 +210,9 @@ engine::GenParams generation_params(const OpenAiRuntime& rt, const CompletionReq
                         .frequency_penalty = req.frequency_penalty,
                         .presence_penalty = req.presence_penalty,
                         .top_logprobs = req.top_logprobs,
+                        .sparse_attention = req.sparse_attention.empty()
+                                                ? model::SparseMode::kDefault
+                                                : *model::parse_sparse_mode(req.sparse_attention),
                         .processor = nullptr,
                         .diffusion_steps = req.diffusion_steps};
     if (g.grammar != nullptr)

@@ -30,8 +30,8 @@ struct PreparedGeneration {
 // Fills `out` for req (its max_tokens resolved to what the context leaves when unset), or returns
 // the OpenAI error to answer: 404 model_not_found, 400 for a template or grammar problem, an
 // empty prompt, a context or --max-tokens overflow, n > 1 under --budgets, diffusion_steps /
-// canvas_length on an autoregressive model, logprobs / best_of on a diffusion model (whose unset
-// max_tokens becomes whole canvases); the budget's refusals.
+// canvas_length on an autoregressive model, a sparse_attention the model or device cannot run, logprobs / best_of on a
+// diffusion model (whose unset max_tokens becomes whole canvases); the budget's refusals.
 std::optional<OpenAiError> prepare_generation(OpenAiRuntime& rt, const HttpRequest& request, CompletionRequest& req,
                                               PreparedGeneration& out);
 

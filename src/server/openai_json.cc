@@ -113,6 +113,7 @@ constexpr Param kParams[] = {
     // Diffusion models (#18), extensions: denoising steps per canvas, the expected canvas length.
     {"diffusion_steps", true, true},
     {"canvas_length", true, true},
+    {"sparse_attention", true, true},  // Gannet: off | quest | msa (issue 17)
 };
 
 std::optional<OpenAiError> check_params(const json& j, bool is_chat) {
@@ -305,6 +306,14 @@ std::optional<OpenAiError> parse_generation_options(const json& j, bool is_chat,
             return bad(key, std::string("'") + key + "' must be a number in [-2, 2]");
         }
         (std::string(key) == "frequency_penalty" ? out.frequency_penalty : out.presence_penalty) = j[key].get<float>();
+    }
+    if (j.contains("sparse_attention") && !j["sparse_attention"].is_null()) {
+        const json& t = j["sparse_attention"];
+        if (!t.is_string()
+            || (t.get<std::string>() != "off" && t.get<std::string>() != "quest" && t.get<std::string>() != "msa")) {
+            return bad("sparse_attention", "'sparse_attention' must be \"off\", \"quest\" or \"msa\"");
+        }
+        out.sparse_attention = t.get<std::string>();
     }
     if (j.contains("n") && !j["n"].is_null()) {
         if (!j["n"].is_number_integer() || j["n"].get<int64_t>() < 1 || j["n"].get<int64_t>() > 16) {

@@ -74,6 +74,9 @@ struct CompletionRequest {
     // canvas length the client expects (-1: any; else it must be the model's).
     int32_t diffusion_steps = 0;
     int32_t canvas_length = -1;
+    // Gannet extension: "off", "quest" or "msa" for this request's block-sparse attention; empty:
+    // the server's --sparse-attention.
+    std::string sparse_attention;
     // OpenAI's end-user id: not a generation parameter; logged with the request id (abuse tracing).
     std::string user;
 };

@@ -26,6 +26,20 @@ TEST(OpenAiJsonTest, ParsesChatRequest) {
     EXPECT_NE(r.tools_json.find("\"f\""), std::string::npos);
 }
 
+TEST(OpenAiJsonTest, SparseAttentionIsOffQuestOrMsa) {
+    CompletionRequest r;
+    ASSERT_FALSE(
+        parse_completion_request(R"({"model":"m","prompt":"x","sparse_attention":"quest"})", false, r).has_value());
+    EXPECT_EQ(r.sparse_attention, "quest");
+    for (const char* bad : {R"("default")", R"("dense")", "1", "true"}) {
+        CompletionRequest t;
+        auto e = parse_completion_request(std::string(R"({"model":"m","prompt":"x","sparse_attention":)") + bad + "}",
+                                          false, t);
+        ASSERT_TRUE(e.has_value()) << bad;
+        EXPECT_EQ(e->param, "sparse_attention");
+    }
+}
+
 TEST(OpenAiJsonTest, ParsesGenerationOptions) {
     CompletionRequest r;
     auto err = parse_completion_request(

@@ -29,6 +29,7 @@ struct OpenAiRuntime {
     std::unique_ptr<tokenizer::Tokenizer> tokenizer;
     std::unique_ptr<tokenizer::ChatTemplate> chat_template;
     std::shared_ptr<BudgetGate> budgets;  // null: no --budgets
+    bool is_cuda = false;                 // the engine runs on the CUDA runner (no sparse attention there)
     // The tokenizer's byte trie for constrained decoding, built on the first request that needs it.
     std::once_flag vocab_once;
     std::shared_ptr<const constrain::TokenVocab> vocab;

@@ -271,3 +271,23 @@ test('load: 1000 concurrent streams all complete', async () => {
   console.log(`load: ${N} streams in ${secs.toFixed(1)} s, VmRSS before ${before} kB, peak ${peak} kB`);
   assert.ok(peak - before < 512 * 1024, `RSS grew by ${peak - before} kB`);
 });
+
+test('per-request sparse_attention: quest equals dense on a short prompt; msa without an index branch is a 400', async () => {
+  const ask = (extra) => fetch(base + '/v1/chat/completions', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model: MODEL_NAME, messages: msgs('sparse?'), max_tokens: 6, temperature: 0,
+                           ignore_eos: true, ...extra }) });
+  const dense = await (await ask({ sparse_attention: 'off' })).json();
+  const quest = await ask({ sparse_attention: 'quest' });
+  assert.equal(quest.status, 200);
+  // Fewer than 16 blocks of 128 tokens: quest keeps every block, so the tokens are the dense ones.
+  assert.equal((await quest.json()).choices[0].message.content, dense.choices[0].message.content);
+  const msa = await ask({ sparse_attention: 'msa' });
+  assert.equal(msa.status, 400);
+  const body = await msa.json();
+  assert.equal(body.error.param, 'sparse_attention');
+  assert.match(body.error.message, /use quest/);
+  const bogus = await ask({ sparse_attention: 'sometimes' });
+  assert.equal(bogus.status, 400);
+  assert.equal((await bogus.json()).error.param, 'sparse_attention');
+});

@@ -25,6 +25,7 @@ namespace gannet::app {
 
 int bench_constrain_main(const std::vector<std::string>& args);    // cmd_bench_constrain.cc
 int bench_determinism_main(const std::vector<std::string>& args);  // cmd_bench_determinism.cc
+int bench_attention_main(const std::vector<std::string>& args);    // cmd_bench_attention.cc
 
 namespace {
 
@@ -212,6 +213,10 @@ int run_bench(const std::vector<std::string>& args) {
     // `gannet bench determinism ...` measures batch-size flips and MarginGate (src/engine/).
     if (!args.empty() && args[0] == "determinism") {
         return bench_determinism_main({args.begin() + 1, args.end()});
+    }
+    // `gannet bench attention ...` times one layer's block-sparse vs dense attention (src/model/).
+    if (!args.empty() && args[0] == "attention") {
+        return bench_attention_main({args.begin() + 1, args.end()});
     }
     // `gannet bench replay ...` replays agent trajectories against a server (src/bench/).
     if (!args.empty() && args[0] == "replay") {

@@ -40,6 +40,7 @@ struct RunOptions {
     bool is_temp_set = false;
     int64_t diffusion_steps = 0;
     int64_t self_cond_top_k = 0;  // 0: exact self-conditioning
+    std::string sparse_attention = "default";
 };
 
 void emit(const std::string& text) {
@@ -173,7 +174,8 @@ Status generate(const RunOptions& o) {
                                                           .n_threads = o.n_threads,
                                                           .device = o.device,
                                                           .kv_type = o.kv_type,
-                                                          .mmproj_path = o.mmproj}));
+                                                          .mmproj_path = o.mmproj,
+                                                          .sparse_attention = o.sparse_attention}));
     std::shared_ptr<const model::SoftTokens> soft;
     GANNET_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, encode_prompt(*rt, o, soft));
     const int64_t n_ctx = rt->engine->config().n_ctx;
@@ -265,6 +267,7 @@ int run_run(const std::vector<std::string>& args) {
     flags.add_int("--diffusion-steps", &o.diffusion_steps, "diffusion models: denoising steps per canvas (default 48)");
     flags.add_int("--self-cond-top-k", &o.self_cond_top_k,
                   "diffusion models: approximate self-conditioning with the K likeliest tokens (default 0: exact)");
+    flags.add_string("--sparse-attention", &o.sparse_attention, kSparseAttentionHelp);
     if (wants_help(args)) {
         std::printf("gannet run: generate text from a prompt\n%s", flags.usage().c_str());
         return 0;

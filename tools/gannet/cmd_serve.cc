@@ -24,13 +24,14 @@ struct ModelOptions {
     int64_t n_threads = 0;
     std::string deterministic = "off";  // --deterministic: off, invariant (bare flag), margin or always
     double margin_tau = engine::kDefaultMarginTau;
-    std::string device = "cpu";    // cpu or cuda (the engine's runner)
-    std::string kv_type = "f32";   // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
-    int64_t max_tokens_limit = 0;  // --max-tokens; 0: the context
-    std::string mmproj;                  // --mmproj: projector file for image/audio input
-    int64_t max_media_parts = 8;         // --max-media-parts
-    int64_t max_media_bytes = 24 << 20;  // --max-media-bytes: base64 text of one part
-    int64_t max_n_limit = 16;      // --max-n
+    std::string device = "cpu";                // cpu or cuda (the engine's runner)
+    std::string kv_type = "f32";               // --kv-type: f32, f16, q8_0 or q4_0 (paged K/V rows)
+    int64_t max_tokens_limit = 0;              // --max-tokens; 0: the context
+    std::string mmproj;                        // --mmproj: projector file for image/audio input
+    int64_t max_media_parts = 8;               // --max-media-parts
+    int64_t max_media_bytes = 24 << 20;        // --max-media-bytes: base64 text of one part
+    std::string sparse_attention = "default";  // --sparse-attention; requests may override it
+    int64_t max_n_limit = 16;                  // --max-n
 };
 
 // The model runtime (server/model_runtime.h): load MODEL and mount /v1/* and /metrics on the HTTP server;
@@ -58,7 +59,8 @@ Status mount_model(server::HttpServer& http, const std::string& path, const Mode
                                                           .kv_type = mo.kv_type,
                                                           .mmproj_path = mo.mmproj,
                                                           .media_options = media_options,
-                                                          .max_media_parts = mo.max_media_parts}));
+                                                          .max_media_parts = mo.max_media_parts,
+                                                          .sparse_attention = mo.sparse_attention}));
     rt->budgets = std::move(budgets);
     rt->max_tokens_limit = static_cast<int32_t>(mo.max_tokens_limit);
     rt->max_n_limit = static_cast<int32_t>(mo.max_n_limit);
@@ -105,6 +107,7 @@ int serve_main(const std::vector<std::string>& args) {
     flags.add_int("--max-batch-tokens", &mo.max_batch_tokens, "tokens per engine step (default 512)");
     flags.add_string("--kv-type", &mo.kv_type, kKvTypeHelp);
     flags.add_string("--device", &mo.device, "cpu (default) or cuda: where the engine runs the model");
+    flags.add_string("--sparse-attention", &mo.sparse_attention, kSparseAttentionHelp);
     flags.add_int("-t,--threads", &mo.n_threads, "compute threads (default 0: all)");
     flags.add_string("--deterministic", &mo.deterministic,
                      "off (default), invariant (the bare flag: batch-invariant products; the CPU path always is), "
@@ -155,6 +158,7 @@ int serve_main(const std::vector<std::string>& args) {
             "usage: gannet serve [--host H] [--port P] [--no-model | -m MODEL] [--ctx N] [--kv-blocks N]\n"
             "                    [--kv-type T] [--max-batch-tokens N] [--device cpu|cuda]\n"
             "                    [--deterministic [off|invariant|margin|always]] [--margin-tau T]\n"
+            "                    [--sparse-attention off|quest|msa]\n"
             "                    [--tools PACK,...] [--store sqlite:PATH | redis://HOST:PORT] [--workspace DIR]\n"
             "                    [--sandbox-allow-missing LAYERS] [--auth-tokens FILE [--public-metrics]]\n"
             "                    [--budgets FILE] [--mmproj FILE] [--max-media-parts N] [--max-media-bytes N]\n"

@@ -49,7 +49,14 @@ inline Status parse_kv_type(const std::string& name, tensor::DType* out) {
     return Status();
 }
 
-inline bool file_exists(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+// --sparse-attention (issue 17).
+inline constexpr const char* kSparseAttentionHelp =
+    "block-sparse attention: off, quest (training-free block selection, any model) or msa (models with an MSA "
+    "index branch); default: msa for those, off for the rest";
+
+inline bool file_exists(const std::string& path) {
+    return ::access(path.c_str(), R_OK) == 0;
+}
 
 // The model `run` and `serve` use when no -m is given: $GANNET_MODEL, else the shipped
 // models/gannet-default.gguf found next to an installed binary (<prefix>/share/gannet/models/) or

@@ -28,6 +28,14 @@ void geglu(const float* gate, const float* up, float* out, int64_t n) {
     }
 }
 
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha, float limit) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = std::min(gate[i], limit);
+        const float u = std::clamp(up[i], -limit, limit);
+        out[i] = (u + 1.0f) * (g / (1.0f + std::exp(-alpha * g)));
+    }
+}
+
 void add(const float* a, const float* b, float* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         out[i] = a[i] + b[i];

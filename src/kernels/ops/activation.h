@@ -14,6 +14,9 @@ float gelu_tanh(float x);  // GELU, tanh approximation (PyTorch approximate="tan
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // out[i] = gelu_tanh(gate[i]) * up[i]   (GeGLU, gemma FFN)
 void geglu(const float* gate, const float* up, float* out, int64_t n);
+// out[i] = (clamp(up[i], -limit, limit) + 1) * g * sigmoid(alpha * g), g = min(gate[i], limit)
+// (SwiGLU-OAI, MiniMax-M3 / gpt-oss FFN)
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha, float limit);
 
 void add(const float* a, const float* b, float* out, int64_t n);  // out = a + b
 void mul(const float* a, const float* b, float* out, int64_t n);  // out = a * b
