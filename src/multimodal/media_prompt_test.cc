@@ -47,7 +47,8 @@ std::vector<float> run(model::Model& m, std::span<const int32_t> tokens, model::
     std::vector<float> all;
     for (size_t at = 0; at < tokens.size(); at += chunk) {
         const size_t n = std::min(chunk, tokens.size() - at);
-        auto got = r->run_sequence(tokens.subspan(at, n), static_cast<int32_t>(at), model::LogitsMode::kAll, model::OutputKind::kLogits, soft);
+        auto got = r->run_sequence(tokens.subspan(at, n), static_cast<int32_t>(at), model::LogitsMode::kAll,
+                                   model::OutputKind::kLogits, soft);
         EXPECT_TRUE(got.has_value()) << got.error().to_string();
         all.insert(all.end(), got->begin(), got->end());
     }
@@ -142,9 +143,13 @@ TEST(SoftTokens, ImageTokensSeeTheWholeImageOnSlidingLayers) {
     // Chunks that do not cut the image give the same logits as one step.
     auto r = runner::Runner::create(*m, {.n_blocks = 8, .block_size = 16, .n_threads = 2}).value();
     const model::SoftTokenRows soft{positions, rows, span};
-    auto head = r->run_sequence(std::span(tokens).subspan(0, 3), 0, model::LogitsMode::kAll, model::OutputKind::kLogits, soft).value();
+    auto head =
+        r->run_sequence(std::span(tokens).subspan(0, 3), 0, model::LogitsMode::kAll, model::OutputKind::kLogits, soft)
+            .value();
     std::vector<float> chunked(head.begin(), head.end());
-    auto rest = r->run_sequence(std::span(tokens).subspan(3), 3, model::LogitsMode::kAll, model::OutputKind::kLogits, soft).value();
+    auto rest =
+        r->run_sequence(std::span(tokens).subspan(3), 3, model::LogitsMode::kAll, model::OutputKind::kLogits, soft)
+            .value();
     chunked.insert(chunked.end(), rest.begin(), rest.end());
     EXPECT_EQ(chunked, bidir);
 }

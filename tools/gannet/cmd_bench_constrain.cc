@@ -54,19 +54,20 @@ int bench_constrain_main(const std::vector<std::string>& args) {
         std::fprintf(stderr, "bench constrain: %s\n", tok.error().message().c_str());
         return 1;
     }
-    auto r = constrain::run_maskbench({.schemas_dir = schemas,
-                                       .limit = static_cast<int32_t>(limit),
-                                       .shard = static_cast<int32_t>(shard),
-                                       .n_shards = static_cast<int32_t>(n_shards),
-                                       .is_pattern_per_byte = !is_pattern_at_end,
-                                       .max_whitespace = static_cast<int32_t>(max_ws),
-                                       .schema_timeout_s = timeout_s,
-                                       .slow_mask_us = slow_mask_us},
-                                      **tok, [&](const std::string& name, const std::string& verdict) {
-                                          if (is_verbose || verdict.starts_with("slow") || (verdict != "pass" && !is_json)) {
-                                              std::fprintf(stderr, "%s: %s\n", name.c_str(), verdict.c_str());
-                                          }
-                                      });
+    auto r =
+        constrain::run_maskbench({.schemas_dir = schemas,
+                                  .limit = static_cast<int32_t>(limit),
+                                  .shard = static_cast<int32_t>(shard),
+                                  .n_shards = static_cast<int32_t>(n_shards),
+                                  .is_pattern_per_byte = !is_pattern_at_end,
+                                  .max_whitespace = static_cast<int32_t>(max_ws),
+                                  .schema_timeout_s = timeout_s,
+                                  .slow_mask_us = slow_mask_us},
+                                 **tok, [&](const std::string& name, const std::string& verdict) {
+                                     if (is_verbose || verdict.starts_with("slow") || (verdict != "pass" && !is_json)) {
+                                         std::fprintf(stderr, "%s: %s\n", name.c_str(), verdict.c_str());
+                                     }
+                                 });
     if (!r.has_value()) {
         std::fprintf(stderr, "%s\n", r.error().message().c_str());
         return 1;
