@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "sched/scheduler.h"
@@ -47,5 +48,29 @@ private:
                           "device, or deterministic invariant");
     }
 };
+
+// The step run_reference() recomputes for seq: its chunk's last token at `pos`, read over `table`
+// (seq's blocks up to the one holding pos, that one replaced by the runner's scratch block, which
+// starts as a copy of `block`). Shared by the runners so both verify the same step.
+struct ReferenceStep {
+    int32_t pos = 0;
+    kvcache::BlockId block = -1;  // the block holding pos: copied to the scratch, overwritten on commit
+};
+// Fills table; kInvalidArgument for a chunk with no tokens or a table too short for its last token.
+inline Result<ReferenceStep> plan_reference(const sched::ScheduledSeq& seq, int32_t block_size,
+                                            kvcache::BlockId scratch, std::vector<kvcache::BlockId>& table) {
+    if (seq.tokens.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: run_reference of a sequence chunk with no tokens");
+    }
+    const int32_t pos = seq.pos + static_cast<int32_t>(seq.tokens.size()) - 1;
+    const size_t index = static_cast<size_t>(pos / block_size);
+    if (index >= seq.block_table.size()) {
+        return make_error(ErrorCode::kInvalidArgument, "runner: block table of %zu blocks cannot hold position %d",
+                          seq.block_table.size(), pos);
+    }
+    table.assign(seq.block_table.begin(), seq.block_table.begin() + static_cast<std::ptrdiff_t>(index) + 1);
+    table[index] = scratch;
+    return ReferenceStep{.pos = pos, .block = seq.block_table[index]};
+}
 
 }  // namespace gannet::runner

@@ -103,32 +103,22 @@ Result<std::span<const float>> CudaRunner::run_sequence(std::span<const int32_t>
 
 Result<std::span<const float>> CudaRunner::run_reference(const sched::ScheduledSeq& seq) {
     reference_block_ = -1;
-    if (seq.tokens.empty()) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda runner: run_reference of a sequence chunk with no tokens");
-    }
-    const int32_t pos = seq.pos + static_cast<int32_t>(seq.tokens.size()) - 1;
-    const size_t index = static_cast<size_t>(pos / layout_.block_size);
-    if (index >= seq.block_table.size()) {
-        return make_error(ErrorCode::kInvalidArgument, "cuda runner: block table of %zu blocks cannot hold position %d",
-                          seq.block_table.size(), pos);
-    }
+    GANNET_ASSIGN_OR_RETURN(const ReferenceStep step,
+                            plan_reference(seq, layout_.block_size, scratch_block(), reference_table_));
     // The scratch block starts as a copy of the block holding pos: the reference reads the positions
     // before pos in it exactly as run() left them, and only its own K/V at pos differ.
-    const kvcache::BlockId block = seq.block_table[index];
-    const kvcache::BlockCopy to_scratch{.src = block, .dst = scratch_block()};
+    const kvcache::BlockCopy to_scratch{.src = step.block, .dst = scratch_block()};
     GANNET_RETURN_IF_ERROR(
         model_.copy_kv_blocks(std::span<const kvcache::BlockCopy>(&to_scratch, 1), kv_.data(), layout_));
-    reference_table_.assign(seq.block_table.begin(), seq.block_table.begin() + static_cast<std::ptrdiff_t>(index) + 1);
-    reference_table_[index] = scratch_block();
     const model::BatchSeq one{.tokens = seq.tokens.subspan(seq.tokens.size() - 1),
-                              .pos = pos,
+                              .pos = step.pos,
                               .block_table = reference_table_,
                               .is_logits_needed = true};
     GANNET_ASSIGN_OR_RETURN(std::span<const float> logits,
                             model_.forward_batch(std::span<const model::BatchSeq>(&one, 1),
                                                  {.kv = kv_.data(), .layout = layout_, .spare_block = layout_.n_blocks},
                                                  /*is_deterministic=*/true));
-    reference_block_ = block;
+    reference_block_ = step.block;
     return logits;
 }
 
