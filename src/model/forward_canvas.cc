@@ -13,6 +13,7 @@
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
 #include "model/model.h"
+#include "model/paged_attention.h"
 #include "tensor/quant.h"
 
 namespace gannet::model {
@@ -23,22 +24,6 @@ void grow(std::vector<T>& v, int64_t n) {
     if (static_cast<int64_t>(v.size()) < n) {
         v.resize(static_cast<size_t>(n));
     }
-}
-
-// q·k with eight partial sums combined in a fixed order (as transformer_block.cc's dot_f32): the
-// compiler keeps the lanes in one SIMD register, and the result depends only on the two vectors.
-float dot(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-        for (int l = 0; l < 8; ++l) {
-            acc[l] += a[d + l] * b[d + l];
-        }
-    }
-    for (; d < n; ++d) {
-        acc[0] += a[d] * b[d];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 // What the canvas attention threads read; one (canvas token, kv head) per item.
@@ -99,7 +84,7 @@ void attend_canvas(const CanvasAttentionJob& j, int64_t t, int32_t g, float* sco
         const float* kr =
             p < n_prefix ? cached_row(j, s, false, p, g, rows) : j.k + (r0 + p - n_prefix) * c.k_dim() + g * hd;
         for (int64_t h = 0; h < j.group; ++h) {
-            scores[h * n + p] = dot(q + h * hd, kr, hd) * c.attn_scale;
+            scores[h * n + p] = dot_f32(q + h * hd, kr, hd) * c.attn_scale;
         }
     }
     for (int64_t h = 0; h < j.group; ++h) {

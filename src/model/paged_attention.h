@@ -16,6 +16,23 @@
 
 namespace gannet::model {
 
+// q·k with eight partial sums combined in a fixed order: the compiler turns the lanes into one SIMD
+// register, and the result depends only on the two vectors (never on the batch).
+// Shared by the causal attention and the diffusion canvas attention (forward_canvas.cc).
+inline float dot_f32(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8) {
+        for (int l = 0; l < 8; ++l) {
+            acc[l] += a[d + l] * b[d + l];
+        }
+    }
+    for (; d < n; ++d) {
+        acc[0] += a[d] * b[d];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 struct SelectArgs {
     const ModelConfig* c = nullptr;
     std::span<const BatchSeq> seqs;
