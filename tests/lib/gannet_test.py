@@ -4,6 +4,7 @@ Scripts import it with sys.path.insert(0, <their dir>/../lib); it needs only the
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -81,6 +82,17 @@ def dump_logs(work, tail=3000):
         for f in sorted(os.listdir(work)):
             if f.endswith(".log"):
                 print(f"--- {f}\n" + open(os.path.join(work, f)).read()[-tail:])
+
+
+def kill_and_clean(work, procs):
+    """A test's finally: SIGKILL every process still running (servers, redis; None skipped), wait
+    for each, print the logs if a check failed, remove the work folder."""
+    for p in procs:
+        if p is not None:
+            p.kill()
+            p.wait()
+    dump_logs(work)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def log_port(log, tries=300):

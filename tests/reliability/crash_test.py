@@ -11,7 +11,6 @@ HTTP answer with a JSON-RPC error (none hangs past the client timeout) and servi
 usage: crash_test.py GANNET_BIN sqlite|redis
 """
 import os
-import shutil
 import signal
 import sqlite3
 import sys
@@ -20,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannet_test import TASKS, check, dump_logs, failures, free_port, mcp_rpc, start_serve  # noqa: E402
+from gannet_test import TASKS, check, failures, kill_and_clean, free_port, mcp_rpc, start_serve  # noqa: E402
 import gannet_test  # noqa: E402
 
 STATUSES = {"working", "input_required", "completed", "failed", "cancelled"}
@@ -193,14 +192,7 @@ def main():
             p, redis = redis_restart_under_load(gannet, store, work, rport, redis)
             procs.append(p)
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-        if redis:
-            redis.kill()
-            redis.wait()
-        dump_logs(work)
-        shutil.rmtree(work, ignore_errors=True)
+        kill_and_clean(work, procs + [redis])
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 

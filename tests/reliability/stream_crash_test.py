@@ -15,7 +15,6 @@ usage: stream_crash_test.py GANNET_BIN sqlite|redis
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -25,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from gannet_test import check, dump_logs, failures, free_port, make_long_model, sse_events, start_serve  # noqa: E402
+from gannet_test import check, failures, kill_and_clean, free_port, make_long_model, sse_events, start_serve  # noqa: E402
 import gannet_test  # noqa: E402
 
 KEY = "sk-crash-0001"
@@ -200,14 +199,7 @@ def main():
         check("... and bills that stream", again.usage and b3["spent_tokens"] == b2["spent_tokens"] +
               again.usage["total_tokens"], (b2, b3, again.usage))
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-        if redis:
-            redis.kill()
-            redis.wait()
-        dump_logs(work)
-        shutil.rmtree(work, ignore_errors=True)
+        kill_and_clean(work, procs + [redis])
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
