@@ -117,10 +117,16 @@ Isa flash_isa(Isa isa, int64_t head_dim_k, int64_t head_dim_v) {
 }
 
 void flash_chunk(const FlashChunkArgs& a, Isa isa) {
-    switch (isa) {
-        case Isa::kAvx512: detail::flash_chunk_avx512(a); return;
-        case Isa::kAvx2: detail::flash_chunk_avx2(a); return;
-        default: detail::flash_chunk_portable(a); return;
+    FlashChunkArgs run = a;
+    for (int64_t i = 0; i < a.n_rows; i += kFlashMaxRows) {
+        run.k = a.k + static_cast<size_t>(i) * a.k_row_bytes;
+        run.v = a.v + static_cast<size_t>(i) * a.v_row_bytes;
+        run.n_rows = std::min(kFlashMaxRows, a.n_rows - i);
+        switch (isa) {
+            case Isa::kAvx512: detail::flash_chunk_avx512(run); break;
+            case Isa::kAvx2: detail::flash_chunk_avx2(run); break;
+            default: detail::flash_chunk_portable(run); break;
+        }
     }
 }
 

@@ -13,7 +13,8 @@
 
 namespace gannet::kernels {
 
-// Rows per call at most: the chunk's scores live on the stack (one paged tile is 16-256 rows).
+// Rows folded at once: the chunk's scores live on the stack. A call with more rows (a paged tile of
+// more than 256 tokens, a long canvas) is folded in runs of this many from its first row.
 inline constexpr int64_t kFlashMaxRows = 256;
 
 struct FlashChunkArgs {
@@ -22,7 +23,7 @@ struct FlashChunkArgs {
     const std::byte* v = nullptr;                  // row i at v + i * v_row_bytes: head_dim_v values
     size_t k_row_bytes = 0;                        // bytes from one K row to the next
     size_t v_row_bytes = 0;                        // bytes from one V row to the next
-    int64_t n_rows = 0;                            // 1..kFlashMaxRows
+    int64_t n_rows = 0;                            // >= 1
     int64_t head_dim_k = 0;
     int64_t head_dim_v = 0;
     const float* q = nullptr;  // [n_heads, head_dim_k] the token's query heads, contiguous
@@ -50,6 +51,7 @@ void flash_chunk(const FlashChunkArgs& a, Isa isa);
 Isa flash_isa(Isa isa, int64_t head_dim_k, int64_t head_dim_v);
 
 namespace detail {
+// One run of 1..kFlashMaxRows rows.
 void flash_chunk_portable(const FlashChunkArgs& a);
 void flash_chunk_avx2(const FlashChunkArgs& a);
 void flash_chunk_avx512(const FlashChunkArgs& a);

@@ -171,6 +171,7 @@ std::vector<Case> cases() {
             out.push_back({t, hd, 4, 300, 16, 0.0f});   // GQA group of 4, 19 chunks (last of 12)
             out.push_back({t, hd, 7, 37, 256, 0.0f});   // heads in passes of 4, 2 and 1; one chunk
             out.push_back({t, hd, 1, 129, 32, 50.0f});  // gemma's softcap, one head
+            out.push_back({t, hd, 2, 300, 300, 0.0f});  // one call longer than kFlashMaxRows
         }
     }
     return out;

@@ -86,12 +86,10 @@ void attend_canvas(const CanvasAttentionJob& j, int64_t t, int32_t g, float* sta
     fa.k_row_bytes = static_cast<size_t>(c.k_dim()) * sizeof(float);
     fa.v_row_bytes = static_cast<size_t>(c.v_dim()) * sizeof(float);
     const int64_t r0 = j.row0[si];
-    for (int64_t p = 0; p < n_canvas; p += kernels::kFlashMaxRows) {
-        fa.k = reinterpret_cast<const std::byte*>(j.k + (r0 + p) * c.k_dim() + g * c.head_dim_k);
-        fa.v = reinterpret_cast<const std::byte*>(j.v + (r0 + p) * c.v_dim() + g * hv);
-        fa.n_rows = std::min(kernels::kFlashMaxRows, n_canvas - p);
-        kernels::flash_chunk(fa, j.isa);
-    }
+    fa.k = reinterpret_cast<const std::byte*>(j.k + r0 * c.k_dim() + g * c.head_dim_k);
+    fa.v = reinterpret_cast<const std::byte*>(j.v + r0 * c.v_dim() + g * hv);
+    fa.n_rows = n_canvas;
+    kernels::flash_chunk(fa, j.isa);
     float* out = j.att + t * c.n_heads * hv + g * j.group * hv;
     for (int64_t h = 0; h < j.group; ++h) {
         const float inv = 1.0f / l[h];  // > 0: the canvas always sees itself
