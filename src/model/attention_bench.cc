@@ -9,6 +9,7 @@
 #include "kvcache/kv_storage.h"
 #include "model/block_select.h"
 #include "model/paged_attention.h"
+#include "tensor/quant.h"
 
 namespace gannet::model {
 namespace {
@@ -45,6 +46,8 @@ public:
     Bench(ModelConfig c, kvcache::KvStorage kv, const AttentionBenchOptions& o)
         : c_(std::move(c)), kv_(std::move(kv)), o_(o) {}
 
+    // Random K/V rows, stored in the cache's type (quantized from the same floats, so every type
+    // sees the same data up to its rounding); the block summaries get the float keys.
     Status fill_cache(ThreadPool& pool) {
         const kvcache::KvCacheLayout& lay = kv_.layout();
         table_.resize(static_cast<size_t>(lay.n_blocks));
@@ -52,14 +55,24 @@ public:
             table_[static_cast<size_t>(b)] = b;
         }
         const int64_t n_tile = static_cast<int64_t>(lay.block_size) * lay.head_dim;
-        pool.parallel_for(lay.n_blocks, 1, [&](int64_t b0, int64_t b1) {
-            for (int64_t b = b0; b < b1; ++b) {
+        std::vector<float> tiles(static_cast<size_t>(pool.n_threads() * 2 * n_tile));
+        std::vector<Status> statuses(static_cast<size_t>(pool.n_threads()));
+        const int n_threads = pool.n_threads();
+        pool.run([&](int thread) {
+            float* k = tiles.data() + static_cast<int64_t>(thread) * 2 * n_tile;
+            float* v = k + n_tile;
+            for (int64_t b = lay.n_blocks * thread / n_threads; b < lay.n_blocks * (thread + 1) / n_threads; ++b) {
                 const auto blk = static_cast<kvcache::BlockId>(b);
                 for (int32_t g = 0; g < lay.n_kv_heads; ++g) {
-                    auto* k = reinterpret_cast<float*>(kv_.k(blk, 0, g));
                     fill(k, n_tile, o_.seed * 1000003 + static_cast<uint64_t>(b * 2 * lay.n_kv_heads + 2 * g));
-                    fill(reinterpret_cast<float*>(kv_.v(blk, 0, g)), n_tile,
-                         o_.seed * 1000003 + static_cast<uint64_t>(b * 2 * lay.n_kv_heads + 2 * g + 1));
+                    fill(v, n_tile, o_.seed * 1000003 + static_cast<uint64_t>(b * 2 * lay.n_kv_heads + 2 * g + 1));
+                    Status& st = statuses[static_cast<size_t>(thread)];
+                    if (st.ok()) {
+                        st = tensor::quantize_row(o_.kv_type, k, kv_.k(blk, 0, g), n_tile);
+                    }
+                    if (st.ok()) {
+                        st = tensor::quantize_row(o_.kv_type, v, kv_.v(blk, 0, g), n_tile);
+                    }
                     for (int32_t slot = 0; slot < lay.block_size; ++slot) {
                         kv_.summaries().add_key(blk, 0, g, slot,
                                                 std::span<const float>(k + static_cast<int64_t>(slot) * lay.head_dim,
@@ -72,6 +85,9 @@ public:
                 }
             }
         });
+        for (const Status& st : statuses) {
+            GANNET_RETURN_IF_ERROR(st);
+        }
         return Status();
     }
 
@@ -87,8 +103,8 @@ public:
         grow(seq_of_, n_q);
         grow(q_, n_q * c_.q_dim());
         grow(att_, n_q * c_.n_heads * c_.head_dim_v);
-        grow(scores_, static_cast<int64_t>(n_threads) * (c_.n_heads / c_.n_kv_heads) * max_kv);
-        grow(ranges_, static_cast<int64_t>(n_threads) * 2 * stride);
+        grow(scores_, static_cast<int64_t>(n_threads) * paged_attention_scratch_floats(c_));
+        grow(ranges_, static_cast<int64_t>(n_threads) * kAttentionQueryBlock * 2 * stride);
         grow(sort_, static_cast<int64_t>(n_threads) * stride);
         grow(sel_, n_q * c_.n_kv_heads * stride);
         grow(bscores_, n_q * select_score_rows(c_) * max_blocks);
@@ -144,14 +160,12 @@ public:
                          .q = q_.data(),
                          .att = att_.data(),
                          .n_tokens = n_q,
-                         .max_kv = max_kv,
                          .layer = 0,
                          .window = 0,
                          .sel = sel,
                          .sel_stride = stride,
                          .sparse_block = o_.block,
-                         .scores = scores_.data(),
-                         .tiles = nullptr,
+                         .scratch = scores_.data(),
                          .ranges = ranges_.data(),
                          .sort = sort_.data()},
                         pool);
@@ -254,6 +268,18 @@ Result<AttentionBenchResult> bench_attention(const AttentionBenchOptions& o, Thr
     if (o.mode == SparseMode::kDefault) {
         return make_error(ErrorCode::kInvalidArgument, "bench attention: --sparse must be msa, quest or off");
     }
+    kvcache::KvDType kv_dtype = kvcache::KvDType::kF32;
+    switch (o.kv_type) {
+        case tensor::DType::kF32: kv_dtype = kvcache::KvDType::kF32; break;
+        case tensor::DType::kF16: kv_dtype = kvcache::KvDType::kF16; break;
+        case tensor::DType::kBF16: kv_dtype = kvcache::KvDType::kBF16; break;
+        case tensor::DType::kQ8_0: kv_dtype = kvcache::KvDType::kQ8_0; break;
+        case tensor::DType::kQ4_0: kv_dtype = kvcache::KvDType::kQ4_0; break;
+        default:
+            return make_error(ErrorCode::kInvalidArgument,
+                              "bench attention: kv type %s is not f32, f16, bf16, q8_0 or q4_0",
+                              tensor::dtype_name(o.kv_type));
+    }
     ModelConfig c;
     c.arch_name = "bench";
     c.n_layers = 1;
@@ -278,7 +304,7 @@ Result<AttentionBenchResult> bench_attention(const AttentionBenchOptions& o, Thr
                                         .n_kv_heads = static_cast<int32_t>(o.n_kv_heads),
                                         .head_dim = static_cast<int32_t>(o.head_dim),
                                         .block_size = static_cast<int32_t>(o.block),
-                                        .dtype = kvcache::KvDType::kF32,
+                                        .dtype = kv_dtype,
                                         .key_summary = kvcache::KeySummaryKind::kMinMax,
                                         .index_dim = c.sparse.has_index ? 128 : 0};
     GANNET_ASSIGN_OR_RETURN(kvcache::KvStorage kv, kvcache::KvStorage::create(layout));
@@ -306,19 +332,19 @@ Result<AttentionBenchResult> bench_attention(const AttentionBenchOptions& o, Thr
 std::string attention_bench_json(const AttentionBenchOptions& o, const AttentionBenchResult& r,
                                  const std::string& device) {
     char buf[1024];
-    std::snprintf(buf, sizeof(buf),
-                  "{\"bench\":\"attention\",\"ctx\":%lld,\"mode\":\"%s\",\"device\":\"%s\",\"heads\":%lld,"
-                  "\"kv_heads\":%lld,\"head_dim\":%lld,\"block\":%lld,\"topk\":%lld,\"prefill_ms\":%.3f,"
-                  "\"decode_ms\":%.4f,\"dense_prefill_ms\":%.3f,\"dense_decode_ms\":%.4f,\"prefill_speedup\":%.3f,"
-                  "\"decode_speedup\":%.3f,\"decode_select_ms\":%.4f,\"decode_keys_per_head\":%.0f,"
-                  "\"prefill_sampled\":%s,\"prefill_queries_run\":%lld}",
-                  static_cast<long long>(o.ctx), sparse_mode_name(o.mode), device.c_str(),
-                  static_cast<long long>(o.n_heads), static_cast<long long>(o.n_kv_heads),
-                  static_cast<long long>(o.head_dim), static_cast<long long>(o.block), static_cast<long long>(o.topk),
-                  r.prefill_ms, r.decode_ms, r.dense_prefill_ms, r.dense_decode_ms,
-                  r.prefill_ms > 0 ? r.dense_prefill_ms / r.prefill_ms : 0.0,
-                  r.decode_ms > 0 ? r.dense_decode_ms / r.decode_ms : 0.0, r.decode_select_ms, r.decode_keys_per_head,
-                  r.is_prefill_sampled ? "true" : "false", static_cast<long long>(r.prefill_queries_run));
+    std::snprintf(
+        buf, sizeof(buf),
+        "{\"bench\":\"attention\",\"ctx\":%lld,\"mode\":\"%s\",\"kv_type\":\"%s\",\"device\":\"%s\",\"heads\":%lld,"
+        "\"kv_heads\":%lld,\"head_dim\":%lld,\"block\":%lld,\"topk\":%lld,\"prefill_ms\":%.3f,"
+        "\"decode_ms\":%.4f,\"dense_prefill_ms\":%.3f,\"dense_decode_ms\":%.4f,\"prefill_speedup\":%.3f,"
+        "\"decode_speedup\":%.3f,\"decode_select_ms\":%.4f,\"decode_keys_per_head\":%.0f,"
+        "\"prefill_sampled\":%s,\"prefill_queries_run\":%lld}",
+        static_cast<long long>(o.ctx), sparse_mode_name(o.mode), tensor::dtype_name(o.kv_type), device.c_str(),
+        static_cast<long long>(o.n_heads), static_cast<long long>(o.n_kv_heads), static_cast<long long>(o.head_dim),
+        static_cast<long long>(o.block), static_cast<long long>(o.topk), r.prefill_ms, r.decode_ms, r.dense_prefill_ms,
+        r.dense_decode_ms, r.prefill_ms > 0 ? r.dense_prefill_ms / r.prefill_ms : 0.0,
+        r.decode_ms > 0 ? r.dense_decode_ms / r.decode_ms : 0.0, r.decode_select_ms, r.decode_keys_per_head,
+        r.is_prefill_sampled ? "true" : "false", static_cast<long long>(r.prefill_queries_run));
     return buf;
 }
 

@@ -4,6 +4,7 @@
 // heads of 128 dims, top-16 of 128-token blocks; quest: per-block key min/max) and for dense
 // attention. Sparse times include the selection (MSA's index scores over every visible key).
 // Long prefills on the CPU are estimated from a sample of query positions (prefill_sampled).
+// --kv-type stores the cache in f16/bf16/q8_0/q4_0 (random floats rounded to the type).
 // Owner: model. Thread-safety: runs on the caller's pool.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "model/sparse_config.h"
+#include "tensor/dtype.h"
 
 namespace gannet::model {
 
@@ -22,7 +24,8 @@ struct AttentionBenchOptions {
     int64_t n_heads = 32;
     int64_t n_kv_heads = 8;
     int64_t head_dim = 128;
-    int64_t block = 128;  // selection block = KV block
+    tensor::DType kv_type = tensor::DType::kF32;  // the cache's type: f32, f16, bf16, q8_0 or q4_0
+    int64_t block = 128;                          // selection block = KV block
     int64_t topk = 16;
     // Prefills up to this many tokens run every query; longer ones run sample_queries queries at
     // each of sample_points positions spread over [0, ctx) and scale a linear fit of the time per

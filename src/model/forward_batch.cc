@@ -8,6 +8,7 @@
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
 #include "model/model.h"
+#include "model/paged_attention.h"
 
 namespace gannet::model {
 namespace {
@@ -40,7 +41,6 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     }
     int64_t n_tokens = 0;
     int64_t n_rows = 0;
-    int64_t max_kv = 0;
     OutputKind output = OutputKind::kLogits;  // of the first seq that outputs rows; the others must agree
     bool has_output = false;
     for (const BatchSeq& s : seqs) {
@@ -72,7 +72,6 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
         }
         n_tokens += static_cast<int64_t>(s.tokens.size());
         n_rows += s.is_all_logits_needed ? static_cast<int64_t>(s.tokens.size()) : s.is_logits_needed ? 1 : 0;
-        max_kv = std::max(max_kv, end);
     }
     reserve(n_tokens, std::max<int64_t>(n_rows, 1));
     grow(b_tokens_, n_tokens);
@@ -81,10 +80,7 @@ Result<std::span<const float>> Model::forward_batch(std::span<const BatchSeq> se
     grow(b_last_visible_, n_tokens);
     grow(b_k_, n_tokens * c.k_dim());
     grow(b_v_, n_tokens * c.v_dim());
-    grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * (c.n_heads / c.n_kv_heads) * max_kv);
-    if (lay.dtype != kvcache::KvDType::kF32) {
-        grow(b_tile_, static_cast<int64_t>(pool.n_threads()) * lay.block_size * lay.head_dim);
-    }
+    grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * paged_attention_scratch_floats(c));
     {
         int64_t t = 0;
         for (size_t i = 0; i < seqs.size(); ++i) {

@@ -7,14 +7,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "base/check.h"
+#include "kernels/attention_cpu.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/embedding.h"
 #include "kernels/ops/rms_norm.h"
 #include "model/model.h"
 #include "model/paged_attention.h"
-#include "tensor/quant.h"
 
 namespace gannet::model {
 namespace {
@@ -36,81 +37,64 @@ struct CanvasAttentionJob {
     const float* q;         // [n_tokens, q_dim]
     const float* k;         // [n_tokens, k_dim] the canvas keys, never written to the cache
     const float* v;         // [n_tokens, v_dim]
-    float* att;             // [n_tokens, n_heads * head_dim]
-    float* scores;          // [n_threads, group, max_keys]
-    float* rows;            // [n_threads, 2, head_dim] dequantized K and V row
-    int64_t max_keys;
+    float* att;             // [n_tokens, n_heads * head_dim_v]
+    float* state;           // [n_threads, paged_attention_scratch_floats(c)]
     int64_t group;
     int64_t n_items;
+    tensor::DType row_dtype;
+    kernels::Isa isa;
     int32_t layer;
     int n_threads;
 };
 
-// A cached prefix row (position p, kv head g) as floats.
-const float* cached_row(const CanvasAttentionJob& j, const CanvasSeq& s, bool is_value, int64_t p, int32_t g,
-                        float* scratch) {
-    const kvcache::KvCacheLayout& lay = j.kv->layout();
-    const kvcache::BlockId block = s.block_table[static_cast<size_t>(p / lay.block_size)];
-    const std::byte* base = is_value ? j.kv->v(block, j.layer, g) : j.kv->k(block, j.layer, g);
-    const std::byte* row = base + static_cast<size_t>(p % lay.block_size) * lay.row_bytes();
-    if (lay.dtype == kvcache::KvDType::kF32) {
-        return reinterpret_cast<const float*>(row);
-    }
-    tensor::DType dtype = tensor::DType::kQ4_0;
-    switch (lay.dtype) {
-        case kvcache::KvDType::kF32: dtype = tensor::DType::kF32; break;
-        case kvcache::KvDType::kF16: dtype = tensor::DType::kF16; break;
-        case kvcache::KvDType::kBF16: dtype = tensor::DType::kBF16; break;
-        case kvcache::KvDType::kQ8_0: dtype = tensor::DType::kQ8_0; break;
-        case kvcache::KvDType::kQ4_0: dtype = tensor::DType::kQ4_0; break;
-    }
-    const Status st = tensor::dequantize_row(dtype, row, scratch, lay.head_dim);
-    GANNET_CHECK(st.ok());  // the layout was validated
-    return scratch;
-}
-
-// Heads of kv head g for canvas token t: softmax(q·k) over the prefix then the whole canvas.
-void attend_canvas(const CanvasAttentionJob& j, int64_t t, int32_t g, float* scores, float* rows) {
+// Heads of kv head g for canvas token t: softmax(q·k) over the cached prefix, then the whole canvas,
+// with the causal attention's flash kernel (kernels/attention_cpu.h): the prefix tiles read in the
+// cache's type, the canvas rows as f32 straight from the projection.
+void attend_canvas(const CanvasAttentionJob& j, int64_t t, int32_t g, float* state) {
     const ModelConfig& c = *j.c;
-    const int64_t hd = c.head_dim_k;
+    const kvcache::KvCacheLayout& lay = j.kv->layout();
+    const int64_t hv = c.head_dim_v;
     const int32_t si = j.seq_of[t];
     const CanvasSeq& s = j.seqs[static_cast<size_t>(si)];
     const int64_t n_prefix = s.pos;
     const auto n_canvas = static_cast<int64_t>(s.canvas.size());
-    const int64_t n = n_prefix + n_canvas;
+    float* m = state;
+    float* l = m + j.group;
+    float* acc = l + j.group;
+    std::fill(m, m + j.group, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + j.group, 0.0f);
+    std::fill(acc, acc + j.group * hv, 0.0f);
+    kernels::FlashChunkArgs fa{.kv_dtype = j.row_dtype,
+                               .k_row_bytes = lay.row_bytes(),
+                               .v_row_bytes = lay.row_bytes(),
+                               .head_dim_k = c.head_dim_k,
+                               .head_dim_v = hv,
+                               .q = j.q + t * c.q_dim() + g * j.group * c.head_dim_k,
+                               .n_heads = j.group,
+                               .scale = c.attn_scale,
+                               .m = m,
+                               .l = l,
+                               .acc = acc};
+    for (int64_t p = 0; p < n_prefix; p += lay.block_size) {
+        const kvcache::BlockId block = s.block_table[static_cast<size_t>(p / lay.block_size)];
+        fa.k = j.kv->k(block, j.layer, g);
+        fa.v = j.kv->v(block, j.layer, g);
+        fa.n_rows = std::min<int64_t>(lay.block_size, n_prefix - p);
+        kernels::flash_chunk(fa, j.isa);
+    }
+    fa.kv_dtype = tensor::DType::kF32;
+    fa.k_row_bytes = static_cast<size_t>(c.k_dim()) * sizeof(float);
+    fa.v_row_bytes = static_cast<size_t>(c.v_dim()) * sizeof(float);
     const int64_t r0 = j.row0[si];
-    const float* q = j.q + t * c.q_dim() + g * j.group * hd;
-    for (int64_t p = 0; p < n; ++p) {
-        const float* kr =
-            p < n_prefix ? cached_row(j, s, false, p, g, rows) : j.k + (r0 + p - n_prefix) * c.k_dim() + g * hd;
-        for (int64_t h = 0; h < j.group; ++h) {
-            scores[h * n + p] = dot_f32(q + h * hd, kr, hd) * c.attn_scale;
-        }
-    }
+    fa.k = reinterpret_cast<const std::byte*>(j.k + r0 * c.k_dim() + g * c.head_dim_k);
+    fa.v = reinterpret_cast<const std::byte*>(j.v + r0 * c.v_dim() + g * hv);
+    fa.n_rows = n_canvas;
+    kernels::flash_chunk(fa, j.isa);
+    float* out = j.att + t * c.n_heads * hv + g * j.group * hv;
     for (int64_t h = 0; h < j.group; ++h) {
-        float* sc = scores + h * n;
-        const float mx = *std::max_element(sc, sc + n);
-        float sum = 0.0f;
-        for (int64_t i = 0; i < n; ++i) {
-            sc[i] = std::exp(sc[i] - mx);
-            sum += sc[i];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t i = 0; i < n; ++i) {
-            sc[i] *= inv;
-        }
-    }
-    float* out = j.att + t * c.n_heads * hd + g * j.group * hd;
-    std::fill(out, out + j.group * hd, 0.0f);
-    for (int64_t p = 0; p < n; ++p) {
-        const float* vr =
-            p < n_prefix ? cached_row(j, s, true, p, g, rows + hd) : j.v + (r0 + p - n_prefix) * c.v_dim() + g * hd;
-        for (int64_t h = 0; h < j.group; ++h) {
-            const float w = scores[h * n + p];
-            float* o = out + h * hd;
-            for (int64_t d = 0; d < hd; ++d) {
-                o[d] += w * vr[d];
-            }
+        const float inv = 1.0f / l[h];  // > 0: the canvas always sees itself
+        for (int64_t d = 0; d < hv; ++d) {
+            out[h * hv + d] = acc[h * hv + d] * inv;
         }
     }
 }
@@ -234,13 +218,19 @@ Status Model::canvas_attention_block(int64_t layer, std::span<const CanvasSeq> s
     const ModelConfig& c = cfg_;
     const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
     int64_t n_tokens = 0;
-    int64_t max_keys = 0;
     for (const CanvasSeq& s : seqs) {
         n_tokens += static_cast<int64_t>(s.canvas.size());
-        max_keys = std::max<int64_t>(max_keys, s.pos + static_cast<int64_t>(s.canvas.size()));
     }
     GANNET_RETURN_IF_ERROR(qkv_block(layer, b_positions_.data(), n_tokens, b_k_.data(), b_v_.data(), pool));
-    const int64_t group = c.n_heads / c.n_kv_heads;
+    const kvcache::KvCacheLayout& lay = kv.layout();
+    tensor::DType row_dtype = tensor::DType::kF32;
+    switch (lay.dtype) {
+        case kvcache::KvDType::kF32: row_dtype = tensor::DType::kF32; break;
+        case kvcache::KvDType::kF16: row_dtype = tensor::DType::kF16; break;
+        case kvcache::KvDType::kBF16: row_dtype = tensor::DType::kBF16; break;
+        case kvcache::KvDType::kQ8_0: row_dtype = tensor::DType::kQ8_0; break;
+        case kvcache::KvDType::kQ4_0: row_dtype = tensor::DType::kQ4_0; break;
+    }
     const CanvasAttentionJob job{.c = &c,
                                  .seqs = seqs,
                                  .kv = &kv,
@@ -250,20 +240,17 @@ Status Model::canvas_attention_block(int64_t layer, std::span<const CanvasSeq> s
                                  .k = b_k_.data(),
                                  .v = b_v_.data(),
                                  .att = att_.data(),
-                                 .scores = b_scores_.data(),
-                                 .rows = b_tile_.data(),
-                                 .max_keys = max_keys,
-                                 .group = group,
+                                 .state = b_scores_.data(),
+                                 .group = c.n_heads / c.n_kv_heads,
                                  .n_items = n_tokens * c.n_kv_heads,
+                                 .row_dtype = row_dtype,
+                                 .isa = kernels::flash_isa(kernels::Isa::kAuto, c.head_dim_k, c.head_dim_v),
                                  .layer = static_cast<int32_t>(layer),
                                  .n_threads = pool.n_threads()};
     pool.run([j = &job](int thread) {
-        const int64_t begin = j->n_items * thread / j->n_threads;
-        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
-        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_keys;
-        float* rows = j->rows + static_cast<int64_t>(thread) * 2 * j->c->head_dim_k;
-        for (int64_t item = begin; item < end; ++item) {
-            attend_canvas(*j, item / j->c->n_kv_heads, static_cast<int32_t>(item % j->c->n_kv_heads), scores, rows);
+        float* state = j->state + static_cast<int64_t>(thread) * paged_attention_scratch_floats(*j->c);
+        for (int64_t item = thread; item < j->n_items; item += j->n_threads) {
+            attend_canvas(*j, item / j->c->n_kv_heads, static_cast<int32_t>(item % j->c->n_kv_heads), state);
         }
     });
     GANNET_RETURN_IF_ERROR(project(w.wo, att_.data(), out_.data(), n_tokens, pool));
@@ -290,7 +277,6 @@ Result<std::span<const float>> Model::forward_canvas(std::span<const CanvasSeq> 
         return make_error(ErrorCode::kInvalidArgument, "model: paged kv cache layout does not match the model");
     }
     int64_t n_tokens = 0;
-    int64_t max_keys = 0;
     for (const CanvasSeq& s : seqs) {
         const auto n = static_cast<int64_t>(s.canvas.size());
         if (n != c.canvas_length || s.pos < 0) {
@@ -319,7 +305,6 @@ Result<std::span<const float>> Model::forward_canvas(std::span<const CanvasSeq> 
             }
         }
         n_tokens += n;
-        max_keys = std::max<int64_t>(max_keys, s.pos + n);
     }
     reserve(n_tokens, n_tokens);
     grow(b_tokens_, n_tokens);
@@ -328,8 +313,7 @@ Result<std::span<const float>> Model::forward_canvas(std::span<const CanvasSeq> 
     grow(b_row0_, static_cast<int64_t>(seqs.size()));
     grow(b_k_, n_tokens * c.k_dim());
     grow(b_v_, n_tokens * c.v_dim());
-    grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * (c.n_heads / c.n_kv_heads) * max_keys);
-    grow(b_tile_, static_cast<int64_t>(pool.n_threads()) * 2 * c.head_dim_k);
+    grow(b_scores_, static_cast<int64_t>(pool.n_threads()) * paged_attention_scratch_floats(c));
     int64_t t = 0;
     for (size_t i = 0; i < seqs.size(); ++i) {
         b_row0_[i] = static_cast<int32_t>(t);

@@ -253,8 +253,7 @@ private:
     std::vector<int32_t> b_seq_;        // [n_tokens] index into seqs
     std::vector<float> b_k_;            // [n_tokens, k_dim] projected keys before the cache write
     std::vector<float> b_v_;            // [n_tokens, v_dim]
-    std::vector<float> b_scores_;       // [n_threads, heads per kv head, max n_kv] attention scores
-    std::vector<float> b_tile_;         // [n_threads, block_size, head_dim] dequantized K or V tile
+    std::vector<float> b_scores_;       // [n_threads, paged_attention_scratch_floats] (canvas: scores)
     // [n_tokens] each token's last visible key on sliding layers (fill_last_visible).
     std::vector<int32_t> b_last_visible_;
     std::vector<float> embd_t_;        // [n_embd, n_vocab] token_embd transposed in f32 (diffusion, lazily)
@@ -266,7 +265,7 @@ private:
     std::vector<float> b_idx_q_;       // [n_tokens, n_index_heads * index_dim]
     std::vector<float> b_idx_k_;       // [n_tokens, index_dim]
     std::vector<int32_t> b_sel_;       // [n_tokens, n_kv_heads, sel_stride_] selected block ids
-    std::vector<int64_t> b_ranges_;    // [n_threads, 2 * sel_stride_] attention ranges
+    std::vector<int64_t> b_ranges_;    // [n_threads, kAttentionQueryBlock, 2 * sel_stride_] ranges
     std::vector<int32_t> b_sort_;      // [n_threads, sel_stride_]
     std::vector<float> b_bscores_;     // [n_tokens, score rows, max blocks] block scores
     std::vector<float> b_brow_;        // [n_threads, max blocks] one (token, kv head)'s scores

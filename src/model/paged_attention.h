@@ -10,28 +10,12 @@
 
 #include "base/result.h"
 #include "base/thread_pool.h"
+#include "kernels/matmul.h"
 #include "kvcache/kv_storage.h"
 #include "model/model.h"
 #include "model/model_config.h"
 
 namespace gannet::model {
-
-// q·k with eight partial sums combined in a fixed order: the compiler turns the lanes into one SIMD
-// register, and the result depends only on the two vectors (never on the batch).
-// Shared by the causal attention and the diffusion canvas attention (forward_canvas.cc).
-inline float dot_f32(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-        for (int l = 0; l < 8; ++l) {
-            acc[l] += a[d + l] * b[d + l];
-        }
-    }
-    for (; d < n; ++d) {
-        acc[0] += a[d] * b[d];
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
 
 struct SelectArgs {
     const ModelConfig* c = nullptr;
@@ -65,32 +49,43 @@ int64_t select_score_rows(const ModelConfig& c);
 // thread), then the exp-free top-k per (token, kv head).
 void select_blocks_into(const SelectArgs& a, ThreadPool& pool);
 
+// Consecutive tokens of one sequence that walk the K/V tiles together (paged_attention's query
+// block): each tile is fetched once per block and re-read from cache by the other tokens. 8 keeps a
+// block's state (8 tokens x group x (head_dim_v + 2) floats) in L1/L2 next to the tile.
+inline constexpr int64_t kAttentionQueryBlock = 8;
+
+// Floats of AttentionArgs::scratch per pool thread: the online softmax state of a query block.
+int64_t paged_attention_scratch_floats(const ModelConfig& c);
+
 struct AttentionArgs {
     const ModelConfig* c = nullptr;
     std::span<const BatchSeq> seqs;
     const kvcache::KvStorage* kv = nullptr;
     const int32_t* positions = nullptr;  // [n_tokens]
-    const int32_t* seq_of = nullptr;     // [n_tokens]
+    const int32_t* seq_of = nullptr;     // [n_tokens]; a sequence's tokens are consecutive
     const float* q = nullptr;            // [n_tokens, q_dim]
     float* att = nullptr;                // out: [n_tokens, n_heads * head_dim_v]
     int64_t n_tokens = 0;
-    int64_t max_kv = 0;  // >= pos + 1 of every token
     int32_t layer = 0;
     int64_t window = 0;            // 0: full causal
     const int32_t* sel = nullptr;  // [n_tokens, n_kv_heads, sel_stride] or nullptr: dense
     int64_t sel_stride = 1;
     int64_t sparse_block = 128;
-    float* scores = nullptr;    // [n_threads, n_heads / n_kv_heads, max_kv]
-    float* tiles = nullptr;     // [n_threads, kv block_size, head_dim]; unused for an f32 cache
-    int64_t* ranges = nullptr;  // [n_threads, 2 * sel_stride]
+    float* scratch = nullptr;   // [n_threads, paged_attention_scratch_floats(c)]
+    int64_t* ranges = nullptr;  // [n_threads, kAttentionQueryBlock, 2 * sel_stride]
     int32_t* sort = nullptr;    // [n_threads, sel_stride]
     // [n_tokens] each token's last visible key on this layer (fill_last_visible); null: its own position
     const int32_t* last_visible = nullptr;
+    kernels::Isa isa = kernels::Isa::kAuto;  // tests force each SIMD path (kernels::flash_isa)
 };
 
 // Exact softmax attention of every (token, query head) over its visible positions, or over its kv
 // head's selected blocks when a.sel has a list for it (a list of every block gives the dense result
-// bit for bit). transformer_block.cc.
+// bit for bit): tiled flash attention (kernels/attention_cpu.h) over the paged tiles, read in the
+// cache's type. A (token, head) result depends only on its query and its own sequence's rows,
+// folded in ascending tile order: never on the batch, the query blocks, the chunking of a prompt or
+// the thread count. Threads take (query block, kv head, run of heads) items. transformer_block.cc.
+// REQUIRES: the buffers hold the sizes above; isa is supported by this CPU.
 void paged_attention(const AttentionArgs& a, ThreadPool& pool);
 
 }  // namespace gannet::model

@@ -288,7 +288,7 @@ Result<const int32_t*> Model::select_blocks(int64_t layer, std::span<const Batch
     const ModelConfig& c = cfg_;
     const SparseAttentionConfig& sp = c.sparse;
     const int n_threads = pool.n_threads();
-    grow(b_ranges_, static_cast<int64_t>(n_threads) * 2 * sel_stride_);
+    grow(b_ranges_, static_cast<int64_t>(n_threads) * kAttentionQueryBlock * 2 * sel_stride_);
     grow(b_sort_, static_cast<int64_t>(n_threads) * sel_stride_);
     const bool is_index_layer = sp.is_sparse_layer(layer);
     const LayerWeights& w = weights_.layers[static_cast<size_t>(layer)];

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "base/check.h"
+#include "kernels/attention_cpu.h"
 #include "kernels/ops/activation.h"
 #include "kernels/ops/rms_norm.h"
 #include "model/block_select.h"
@@ -41,41 +42,27 @@ struct AttentionJob {
     const int32_t* seq_of;     // [n_tokens] index into seqs
     const float* q;            // [n_tokens, q_dim]
     float* att;                // [n_tokens, n_heads * head_dim_v]
-    float* scores;             // [n_threads, group, max_kv]
-    float* tiles;              // [n_threads, block_size, head_dim]; unused for f32
-    int64_t max_kv;
+    float* state;              // [n_threads, paged_attention_scratch_floats(c)]
+    int64_t n_tokens;
     int64_t group;          // query heads per kv head
-    int64_t n_slices;       // each (token, kv head) item is split into this many runs of heads
-    int64_t n_items;        // n_tokens * n_kv_heads * n_slices
+    int64_t n_slices;       // each (query block, kv head) item is split into this many runs of heads
+    int64_t n_items;        // n_query_blocks * n_kv_heads * n_slices
     int64_t window;         // 0: full causal
     const int32_t* sel;     // [n_tokens, n_kv_heads, sel_stride] block ids; nullptr: all dense
     int64_t sel_stride;     // ids per (token, kv head); a row starting kDenseSelection is dense
     int64_t sparse_block;   // tokens per selection block
-    int64_t* ranges;        // [n_threads, 2 * sel_stride] scratch
+    int64_t* ranges;        // [n_threads, kAttentionQueryBlock, 2 * sel_stride] scratch
     int32_t* sort_scratch;  // [n_threads, sel_stride]
     size_t row_bytes;
     size_t block_bytes;  // tiles of block b are block_bytes * b past those of block 0
     int32_t block_size;
     int32_t layer;
     tensor::DType row_dtype;
-    bool is_f32;
+    kernels::Isa isa;
     int n_threads;
     // [n_tokens] each token's last visible key on this layer (fill_last_visible); null: its own position
     const int32_t* last_visible;
 };
-
-// Rows [r0, r1) of a [block_size, head_dim] tile as floats: the cache itself for f32, else
-// dequantized into the thread's scratch (rows of whole q8_0/q4_0 blocks are contiguous, so a run of
-// rows is one dequantize_row call). Row r0 is at the returned pointer.
-const float* tile_rows(const AttentionJob& j, const std::byte* tile_base, int64_t r0, int64_t r1, float* tile) {
-    const std::byte* src = tile_base + static_cast<size_t>(r0) * j.row_bytes;
-    if (j.is_f32) {
-        return reinterpret_cast<const float*>(src);
-    }
-    const Status st = tensor::dequantize_row(j.row_dtype, src, tile, (r1 - r0) * j.c->head_dim_k);
-    GANNET_CHECK(st.ok());  // the layout was validated, so the type and size are dequantizable
-    return tile;
-}
 
 // Tiles of one sequence are scattered over the pool, and the hardware prefetcher does not follow a
 // jump to another block: ask for the next tile's lines while this one is read.
@@ -85,43 +72,73 @@ void prefetch_tile(const std::byte* tile_base, size_t n_bytes) {
     }
 }
 
-// Query heads [h0, h0 + n_h) of kv head g for token t. The heads share their kv head's rows, so each
-// K/V tile is read (and dequantized) once for all of them. Each head's result depends only on its
-// query and its own sequence's rows, summed in ascending positions: never on the batch or the split.
-// The positions are ranges [lo, hi) in ascending order: one for dense attention, the selected
-// blocks for block-sparse attention. A selection of every block walks the same tiles in the same
-// order as dense attention, so its result is bit for bit the dense one.
-void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64_t n_h, float* __restrict scores,
-                  float* tile, int64_t* ranges, int32_t* sort_scratch) {
-    const ModelConfig& c = *j.c;
-    // Locals, so the stores into scores and out cannot make the compiler reload them.
-    const int64_t hd = c.head_dim_k;
-    const int64_t hv = c.head_dim_v;
-    const float scale = c.attn_scale;
-    const float softcap = c.attn_softcap;
-    const int64_t bs = j.block_size;
-    const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t])];
+// Token t's visible positions on kv head g as ascending, disjoint, non-adjacent ranges [lo, hi):
+// one for dense attention, the selected blocks (merged where they touch) for block-sparse
+// attention. Merging makes a selection of every block the single dense range, so both walk the
+// same tile chunks and give the same bits. Returns the number of ranges.
+int32_t visible_ranges(const AttentionJob& j, int64_t t, int32_t g, int64_t* ranges, int32_t* sort_scratch) {
     const int64_t pos = j.positions[t];
     const int64_t j0 = j.window > 0 ? std::max<int64_t>(0, pos - j.window + 1) : 0;
     const int64_t hi_vis = j.last_visible != nullptr ? j.last_visible[t] : pos;  // pos, or an image's last token
-    int64_t dense_range[2] = {j0, hi_vis + 1};
-    const int64_t* rg = dense_range;
-    int32_t n_rg = 1;
-    if (j.sel != nullptr) {
-        const int32_t* ids = j.sel + (t * c.n_kv_heads + g) * j.sel_stride;
-        if (ids[0] != kDenseSelection) {
-            n_rg = selection_ranges(std::span<const int32_t>(ids, static_cast<size_t>(j.sel_stride)), j.sparse_block,
-                                    hi_vis, sort_scratch, ranges);
-            for (int32_t r = 0; r < n_rg; ++r) {
-                ranges[2 * r] = std::max(ranges[2 * r], j0);
-            }
-            rg = ranges;
+    const int32_t* ids = j.sel != nullptr ? j.sel + (t * j.c->n_kv_heads + g) * j.sel_stride : nullptr;
+    if (ids == nullptr || ids[0] == kDenseSelection) {
+        ranges[0] = j0;
+        ranges[1] = hi_vis + 1;
+        return 1;
+    }
+    const int32_t n = selection_ranges(std::span<const int32_t>(ids, static_cast<size_t>(j.sel_stride)), j.sparse_block,
+                                       hi_vis, sort_scratch, ranges);
+    int32_t n_out = 0;
+    for (int32_t r = 0; r < n; ++r) {
+        const int64_t lo = std::max(ranges[2 * r], j0);
+        const int64_t hi = ranges[2 * r + 1];
+        if (lo >= hi) {
+            continue;
+        }
+        if (n_out > 0 && ranges[2 * n_out - 1] == lo) {
+            ranges[2 * n_out - 1] = hi;
+        } else {
+            ranges[2 * n_out] = lo;
+            ranges[2 * n_out + 1] = hi;
+            ++n_out;
         }
     }
-    int64_t n = 0;  // visible positions; head h's score of the i-th one at scores[h * n + i]
-    for (int32_t r = 0; r < n_rg; ++r) {
-        n += std::max<int64_t>(0, rg[2 * r + 1] - rg[2 * r]);
+    return n_out;
+}
+
+// Query heads [h0, h0 + n_h) of kv head g for tokens [t0, t1) of one sequence (a query block).
+// The tokens walk the sequence's tiles together, so each K/V tile is fetched from memory once for
+// the block and re-read from L1/L2 by the others. Every (token, head) folds its own visible part
+// of each tile into its online softmax state in ascending tile order (kernels::flash_chunk): its
+// result depends only on its query, its visible ranges and the sequence's rows — never on the
+// block, the batch, the head split or the thread count.
+void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int64_t h0, int64_t n_h, float* state,
+                  int64_t* ranges, int32_t* sort_scratch) {
+    const ModelConfig& c = *j.c;
+    const int64_t hv = c.head_dim_v;
+    const int64_t bs = j.block_size;
+    const int64_t n_q = t1 - t0;
+    const BatchSeq& s = j.seqs[static_cast<size_t>(j.seq_of[t0])];
+    const int64_t rstride = 2 * j.sel_stride;
+    int32_t n_ranges[kAttentionQueryBlock];
+    int32_t cursor[kAttentionQueryBlock];
+    int64_t b_first = std::numeric_limits<int64_t>::max();
+    int64_t b_last = -1;
+    for (int64_t i = 0; i < n_q; ++i) {
+        int64_t* rg = ranges + i * rstride;
+        n_ranges[i] = visible_ranges(j, t0 + i, g, rg, sort_scratch);
+        cursor[i] = 0;
+        if (n_ranges[i] > 0) {
+            b_first = std::min(b_first, rg[0] / bs);
+            b_last = std::max(b_last, (rg[2 * n_ranges[i] - 1] - 1) / bs);
+        }
     }
+    float* m = state;            // [n_q, n_h]
+    float* l = m + n_q * n_h;    // [n_q, n_h]
+    float* acc = l + n_q * n_h;  // [n_q, n_h, hv]
+    std::fill(m, m + n_q * n_h, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + n_q * n_h, 0.0f);
+    std::fill(acc, acc + n_q * n_h * hv, 0.0f);
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
     // tiles from cache, where the prefetches would only cost instructions.
@@ -129,84 +146,96 @@ void attend_heads(const AttentionJob& j, int64_t t, int32_t g, int64_t h0, int64
     // The layout is block-major, so a tile's address is one multiply away (no layout call per tile).
     const std::byte* k0 = j.kv->k(0, j.layer, g);
     const std::byte* v0 = j.kv->v(0, j.layer, g);
-    auto k_tile = [&](int64_t block_index) {
-        return k0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
-    };
-    auto v_tile = [&](int64_t block_index) {
-        return v0 + static_cast<size_t>(s.block_table[static_cast<size_t>(block_index)]) * j.block_bytes;
-    };
-    const float* q = j.q + t * c.q_dim() + h0 * hd;
-    int64_t i = 0;
-    for (int32_t r = 0; r < n_rg; ++r) {
-        const int64_t hi = rg[2 * r + 1];
-        for (int64_t jb = rg[2 * r]; jb < hi;) {
-            const int64_t r0 = jb % bs;
-            const int64_t r1 = std::min<int64_t>(bs, r0 + (hi - jb));
-            if (is_prefetching && jb / bs + 1 <= (hi - 1) / bs) {
-                prefetch_tile(k_tile(jb / bs + 1), tile_bytes);
-            }
-            const float* krows = tile_rows(j, k_tile(jb / bs), r0, r1, tile);
-            for (int64_t row = r0; row < r1; ++row, ++jb, ++i) {
-                const float* k = krows + (row - r0) * hd;
-                for (int64_t h = 0; h < n_h; ++h) {
-                    float dot = dot_f32(q + h * hd, k, hd) * scale;
-                    if (softcap > 0.0f) {
-                        dot = softcap * std::tanh(dot / softcap);
-                    }
-                    scores[h * n + i] = dot;
+    kernels::FlashChunkArgs fa{.kv_dtype = j.row_dtype,
+                               .k_row_bytes = j.row_bytes,
+                               .v_row_bytes = j.row_bytes,
+                               .head_dim_k = c.head_dim_k,
+                               .head_dim_v = hv,
+                               .n_heads = n_h,
+                               .scale = c.attn_scale,
+                               .softcap = c.attn_softcap};
+    for (int64_t b = b_first; b <= b_last; ++b) {
+        const size_t block_off = static_cast<size_t>(s.block_table[static_cast<size_t>(b)]) * j.block_bytes;
+        if (is_prefetching && b + 1 <= b_last) {
+            const size_t next = static_cast<size_t>(s.block_table[static_cast<size_t>(b + 1)]) * j.block_bytes;
+            prefetch_tile(k0 + next, tile_bytes);
+            prefetch_tile(v0 + next, tile_bytes);
+        }
+        const int64_t tile_lo = b * bs;
+        const int64_t tile_hi = tile_lo + bs;
+        for (int64_t i = 0; i < n_q; ++i) {
+            const int64_t* rg = ranges + i * rstride;
+            while (cursor[i] < n_ranges[i]) {
+                const int64_t lo = std::max(rg[2 * cursor[i]], tile_lo);
+                const int64_t hi = std::min(rg[2 * cursor[i] + 1], tile_hi);
+                if (lo >= tile_hi) {
+                    break;  // this range starts in a later tile
                 }
+                if (lo < hi) {
+                    fa.k = k0 + block_off + static_cast<size_t>(lo - tile_lo) * j.row_bytes;
+                    fa.v = v0 + block_off + static_cast<size_t>(lo - tile_lo) * j.row_bytes;
+                    fa.n_rows = hi - lo;
+                    fa.q = j.q + (t0 + i) * c.q_dim() + h0 * c.head_dim_k;
+                    fa.m = m + i * n_h;
+                    fa.l = l + i * n_h;
+                    fa.acc = acc + i * n_h * hv;
+                    kernels::flash_chunk(fa, j.isa);
+                }
+                if (rg[2 * cursor[i] + 1] > tile_hi) {
+                    break;  // the range goes on in the next tile
+                }
+                ++cursor[i];
             }
         }
     }
-    for (int64_t h = 0; h < n_h; ++h) {
-        float* sc = scores + h * n;
-        const float mx = *std::max_element(sc, sc + n);
-        float sum = 0.0f;
-        for (int64_t e = 0; e < n; ++e) {
-            sc[e] = std::exp(sc[e] - mx);
-            sum += sc[e];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t e = 0; e < n; ++e) {
-            sc[e] *= inv;
-        }
-    }
-    float* out = j.att + t * c.n_heads * hv + h0 * hv;
-    std::fill(out, out + n_h * hv, 0.0f);
-    i = 0;
-    for (int32_t r = 0; r < n_rg; ++r) {
-        const int64_t hi = rg[2 * r + 1];
-        for (int64_t jb = rg[2 * r]; jb < hi;) {
-            const int64_t r0 = jb % bs;
-            const int64_t r1 = std::min<int64_t>(bs, r0 + (hi - jb));
-            if (is_prefetching && jb / bs + 1 <= (hi - 1) / bs) {
-                prefetch_tile(v_tile(jb / bs + 1), tile_bytes);
-            }
-            const float* vrows = tile_rows(j, v_tile(jb / bs), r0, r1, tile);
-            for (int64_t row = r0; row < r1; ++row, ++jb, ++i) {
-                const float* __restrict v = vrows + (row - r0) * hd;
-                for (int64_t h = 0; h < n_h; ++h) {
-                    const float p = scores[h * n + i];
-                    float* __restrict o = out + h * hv;
-                    for (int64_t d = 0; d < hv; ++d) {
-                        o[d] += p * v[d];
-                    }
-                }
+    for (int64_t i = 0; i < n_q; ++i) {
+        float* out = j.att + (t0 + i) * c.n_heads * hv + h0 * hv;
+        for (int64_t h = 0; h < n_h; ++h) {
+            const float li = l[i * n_h + h];
+            const float inv = li > 0.0f ? 1.0f / li : 0.0f;  // 0: no visible key (an empty selection)
+            const float* a = acc + (i * n_h + h) * hv;
+            for (int64_t d = 0; d < hv; ++d) {
+                out[h * hv + d] = a[d] * inv;
             }
         }
     }
 }
 
+// One work item: kv head g's query heads of slice `slice` for the tokens of query block `qb`, in
+// runs of tokens of one sequence (a block may straddle two sequences of the batch).
+void attend_item(const AttentionJob& j, int64_t item, float* state, int64_t* ranges, int32_t* sort_scratch) {
+    const int64_t slice = item % j.n_slices;
+    const int64_t pair = item / j.n_slices;
+    const int64_t qb = pair / j.c->n_kv_heads;
+    const auto g = static_cast<int32_t>(pair % j.c->n_kv_heads);
+    const int64_t h0 = g * j.group + j.group * slice / j.n_slices;
+    const int64_t h1 = g * j.group + j.group * (slice + 1) / j.n_slices;
+    const int64_t t_end = std::min(j.n_tokens, (qb + 1) * kAttentionQueryBlock);
+    for (int64_t t0 = qb * kAttentionQueryBlock; t0 < t_end;) {
+        int64_t t1 = t0 + 1;
+        while (t1 < t_end && j.seq_of[t1] == j.seq_of[t0]) {
+            ++t1;
+        }
+        attend_block(j, t0, t1, g, h0, h1 - h0, state, ranges, sort_scratch);
+        t0 = t1;
+    }
+}
+
 }  // namespace
+
+int64_t paged_attention_scratch_floats(const ModelConfig& c) {
+    return kAttentionQueryBlock * (c.n_heads / c.n_kv_heads) * (2 + c.head_dim_v);
+}
 
 void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
     const ModelConfig& c = *a.c;
     const kvcache::KvCacheLayout& lay = a.kv->layout();
-    // Work items are (token, kv head, run of its query heads): whole groups share K/V loads best;
-    // a group is split only when there are fewer (token, kv head) pairs than threads (decode with
-    // few kv heads), so every thread has work.
+    // Work items are (query block, kv head, run of its query heads): whole groups and whole blocks
+    // share K/V loads best; a group is split only when there are fewer (block, kv head) pairs than
+    // threads (decode with few kv heads), so every thread has work.
     const int64_t group = c.n_heads / c.n_kv_heads;
-    const int64_t n_pairs = a.n_tokens * c.n_kv_heads;
+    const int64_t n_blocks = (a.n_tokens + kAttentionQueryBlock - 1) / kAttentionQueryBlock;
+    const int64_t n_pairs = n_blocks * c.n_kv_heads;
     const int64_t n_slices = std::clamp<int64_t>((pool.n_threads() + n_pairs - 1) / n_pairs, 1, group);
     const AttentionJob job{.c = &c,
                            .seqs = a.seqs,
@@ -215,9 +244,8 @@ void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
                            .seq_of = a.seq_of,
                            .q = a.q,
                            .att = a.att,
-                           .scores = a.scores,
-                           .tiles = a.tiles,
-                           .max_kv = a.max_kv,
+                           .state = a.scratch,
+                           .n_tokens = a.n_tokens,
                            .group = group,
                            .n_slices = n_slices,
                            .n_items = n_pairs * n_slices,
@@ -232,24 +260,17 @@ void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
                            .block_size = lay.block_size,
                            .layer = a.layer,
                            .row_dtype = tensor_dtype(lay.dtype),
-                           .is_f32 = lay.dtype == kvcache::KvDType::kF32,
+                           .isa = kernels::flash_isa(a.isa, c.head_dim_k, c.head_dim_v),
                            .n_threads = pool.n_threads(),
                            .last_visible = a.last_visible};
     pool.run([j = &job](int thread) {
-        const int64_t begin = j->n_items * thread / j->n_threads;
-        const int64_t end = j->n_items * (thread + 1) / j->n_threads;
-        float* scores = j->scores + static_cast<int64_t>(thread) * j->group * j->max_kv;
-        float* tile = j->is_f32 ? nullptr : j->tiles + static_cast<int64_t>(thread) * j->block_size * j->c->head_dim_k;
-        const int64_t n_kv_heads = j->c->n_kv_heads;
-        for (int64_t item = begin; item < end; ++item) {
-            const int64_t slice = item % j->n_slices;
-            const int64_t pair = item / j->n_slices;
-            const int64_t t = pair / n_kv_heads;
-            const int32_t g = static_cast<int32_t>(pair % n_kv_heads);
-            const int64_t h0 = g * j->group + j->group * slice / j->n_slices;
-            const int64_t h1 = g * j->group + j->group * (slice + 1) / j->n_slices;
-            attend_heads(*j, t, g, h0, h1 - h0, scores, tile, j->ranges + thread * 2 * j->sel_stride,
-                         j->sort_scratch + thread * j->sel_stride);
+        float* state = j->state + thread * paged_attention_scratch_floats(*j->c);
+        int64_t* ranges = j->ranges + thread * kAttentionQueryBlock * 2 * j->sel_stride;
+        int32_t* sort_scratch = j->sort_scratch + thread * j->sel_stride;
+        // Strided items: a causal prefill's later blocks see more keys, so contiguous runs of items
+        // would leave the first thread idle. Which thread runs an item changes no result.
+        for (int64_t item = thread; item < j->n_items; item += j->n_threads) {
+            attend_item(*j, item, state, ranges, sort_scratch);
         }
     });
 }
@@ -333,14 +354,12 @@ Status Model::paged_attention_block(int64_t layer, std::span<const BatchSeq> seq
                      .q = q_.data(),
                      .att = att_.data(),
                      .n_tokens = n_tokens,
-                     .max_kv = max_kv,
                      .layer = li,
                      .window = c.is_sliding(layer) ? c.sliding_window : 0,
                      .sel = sel,
                      .sel_stride = sel_stride_,
                      .sparse_block = sparse_block_,
-                     .scores = b_scores_.data(),
-                     .tiles = b_tile_.data(),
+                     .scratch = b_scores_.data(),
                      .ranges = b_ranges_.data(),
                      .sort = b_sort_.data(),
                      .last_visible = last_visible},

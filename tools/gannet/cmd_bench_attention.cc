@@ -19,12 +19,14 @@ int bench_attention_main(const std::vector<std::string>& args) {
     model::AttentionBenchOptions o;
     std::string sparse = "msa";
     std::string device = "cpu";
+    std::string kv_type_name = "f32";
     int64_t threads = 0;
     bool is_json = false;
     Flags flags("bench attention");
     flags.add_int("--ctx", &o.ctx, "context length N: a prefill over N tokens and a decode step at N (default 32768)");
     flags.add_string("--sparse", &sparse, "msa (default), quest or off");
     flags.add_string("--device", &device, "cpu (default) or cuda");
+    flags.add_string("--kv-type", &kv_type_name, kKvTypeHelp);
     flags.add_int("--topk", &o.topk, "blocks kept per (query, KV group) (default 16)");
     flags.add_int("--exact-prefill-max", &o.exact_prefill_max,
                   "longest prefill run in full; longer ones are estimated from sampled queries (default 2048)");
@@ -41,10 +43,16 @@ int bench_attention_main(const std::vector<std::string>& args) {
     if (s.ok() && (!mode.has_value() || *mode == model::SparseMode::kDefault)) {
         s = make_error(ErrorCode::kInvalidArgument, "--sparse: '%s' is not msa, quest or off", sparse.c_str());
     }
+    if (s.ok()) {
+        s = parse_kv_type(kv_type_name, &o.kv_type);
+    }
     if (s.ok() && device != "cpu" && device != "cuda") {
         s = make_error(ErrorCode::kInvalidArgument, "--device: '%s' is not cpu or cuda", device.c_str());
     }
 #ifdef GANNET_CUDA
+    if (s.ok() && device == "cuda" && o.kv_type != tensor::DType::kF32) {
+        s = make_error(ErrorCode::kUnimplemented, "bench attention --device cuda: --kv-type f32 only");
+    }
     if (s.ok() && device == "cuda" && *mode == model::SparseMode::kQuest) {
         s = make_error(ErrorCode::kUnimplemented, "bench attention --device cuda: msa or off (quest is CPU-only)");
     }
@@ -89,10 +97,11 @@ int bench_attention_main(const std::vector<std::string>& args) {
     }
     if (!is_json) {
         std::fprintf(stderr,
-                     "attention at %lld tokens (%s, %d threads): decode %.3f ms vs dense %.3f ms (%.1fx), prefill %.1f "
+                     "attention at %lld tokens (%s, %s cache, %d threads): decode %.3f ms vs dense %.3f ms (%.1fx), "
+                     "prefill %.1f "
                      "ms vs %.1f ms (%.1fx)%s\n",
-                     static_cast<long long>(o.ctx), sparse.c_str(), *n_threads, r->decode_ms, r->dense_decode_ms,
-                     r->dense_decode_ms / r->decode_ms, r->prefill_ms, r->dense_prefill_ms,
+                     static_cast<long long>(o.ctx), sparse.c_str(), kv_type_name.c_str(), *n_threads, r->decode_ms,
+                     r->dense_decode_ms, r->dense_decode_ms / r->decode_ms, r->prefill_ms, r->dense_prefill_ms,
                      r->dense_prefill_ms / r->prefill_ms,
                      r->is_prefill_sampled ? " (prefill estimated from samples)" : "");
     }

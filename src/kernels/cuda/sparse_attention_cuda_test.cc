@@ -83,7 +83,7 @@ TEST(SparseAttentionCuda, MatchesTheCpuSelectionAndAttention) {
     const int64_t stride = kTopk + 1, max_blocks = lay.n_blocks;
     std::vector<int32_t> sel(kNq * kKvHeads * stride), order(max_blocks), sort(stride);
     std::vector<float> scores(kNq * kKvHeads * max_blocks), row(max_blocks), minmax(2 * kDim);
-    std::vector<int64_t> ranges(2 * stride);
+    std::vector<int64_t> ranges(model::kAttentionQueryBlock * 2 * stride);
     ThreadPool pool(1);
     model::select_blocks_into({.c = &c,
                                .seqs = {&seq, 1},
@@ -106,7 +106,7 @@ TEST(SparseAttentionCuda, MatchesTheCpuSelectionAndAttention) {
                                .order = order.data(),
                                .minmax = minmax.data()},
                               pool);
-    std::vector<float> att(kNq * kHeads * kDim), att_scores(kHeads / kKvHeads * kCtx);
+    std::vector<float> att(kNq * kHeads * kDim), att_scratch(model::paged_attention_scratch_floats(c));
     model::paged_attention({.c = &c,
                             .seqs = {&seq, 1},
                             .kv = &kv,
@@ -115,11 +115,10 @@ TEST(SparseAttentionCuda, MatchesTheCpuSelectionAndAttention) {
                             .q = q.data(),
                             .att = att.data(),
                             .n_tokens = kNq,
-                            .max_kv = kCtx,
                             .sel = sel.data(),
                             .sel_stride = stride,
                             .sparse_block = kBlock,
-                            .scores = att_scores.data(),
+                            .scratch = att_scratch.data(),
                             .ranges = ranges.data(),
                             .sort = sort.data()},
                            pool);

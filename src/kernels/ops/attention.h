@@ -1,8 +1,9 @@
-// Causal multi-head attention of a batch of query tokens over a KV cache, with grouped-query heads,
-// an optional sliding window and optional tanh soft-capping of the scores. K and V are addressed as
-// (base pointer, stride per position) so the contiguous per-sequence cache of src/model and a later
-// paged cache can both feed it. Query t at position p sees cached positions j with j <= p and,
-// with a window w > 0, p - j < w (Hugging Face's and llama.cpp's sliding-window rule).
+// Causal multi-head attention of a batch of query tokens over contiguous f32 K/V, with grouped-query
+// heads, an optional sliding window and optional tanh soft-capping of the scores: the plain
+// reference the flash attention over the paged cache (model/paged_attention.h, kernels/
+// attention_cpu.h) and the CUDA attention kernels are tested against. K and V are addressed as
+// (base pointer, stride per position). Query t at position p sees cached positions j with j <= p
+// and, with a window w > 0, p - j < w (Hugging Face's and llama.cpp's sliding-window rule).
 // Thread-safety: pure; the pool must not be in use by another thread during the call.
 #pragma once
 
