@@ -490,6 +490,28 @@ TEST_P(MatmulFusedTest, ThreadCountAndScratchDoNotChangeResultsAndSteadyStateDoe
     EXPECT_NE(scratch[0], 0xAB);
 }
 
+// The AVX-512 VNNI build of the fused kernels computes the same int32 lanes with fewer instructions
+// and then the same float operations, so it must agree with the AVX2 build to the bit.
+TEST_P(MatmulFusedTest, Avx512BuildIsBitIdenticalToTheAvx2Build) {
+    if (!isa_supported(Isa::kAvx512)) {
+        GTEST_SKIP() << "no AVX-512 VNNI";
+    }
+    const DType dtype = GetParam();
+    const int64_t n_in = detail::xk_block(dtype) == 256 ? 1280 : 2080;  // odd counts of blocks
+    ThreadPool pool(2);
+    for (int64_t n_tokens : {1, 2, 3, 4, 9}) {
+        SCOPED_TRACE(testing::Message() << "n_tokens=" << n_tokens);
+        const Weights w = make_weights(dtype, 45, n_in, 71);
+        const std::vector<float> x = make_x(n_tokens * n_in, 72);
+        std::vector<float> y2(static_cast<size_t>(n_tokens * 45), NAN), y5(y2.size(), NAN);
+        MatmulArgs a{w.bytes.data(), dtype, n_in, 45, n_tokens, x.data(), y2.data()};
+        ASSERT_TRUE(matmul(a, pool, Isa::kAvx2).ok());
+        a.y = y5.data();
+        ASSERT_TRUE(matmul(a, pool, Isa::kAvx512).ok());
+        EXPECT_EQ(0, std::memcmp(y2.data(), y5.data(), y2.size() * sizeof(float)));
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(BlockTypes, MatmulFusedTest,
                          ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
                                            DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
