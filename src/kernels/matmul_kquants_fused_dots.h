@@ -355,62 +355,106 @@ GANNET_FUSED_TARGET void dot_q23_k(const uint8_t* row, const XRow* x, int64_t nb
 
 // ---- Legacy 32-blocks, x scale per 32 ------------------------------------------------------------
 
+template <DType kType>
+using LegacyBlock = std::conditional_t<kType == DType::kQ4_1, tensor::BlockQ4_1,
+                                       std::conditional_t<kType == DType::kQ5_0, tensor::BlockQ5_0, tensor::BlockQ5_1>>;
+
+// Block i of the row into acc[t] for NT tokens; Q4_1/Q5_1 leave their min, as float, in *mw.
+template <DType kType, int NT>
+GANNET_FUSED_TARGET inline void legacy_block(const LegacyBlock<kType>& b, const XRow* x, int64_t i, __m256 (&acc)[NT],
+                                             float* mw) {
+    constexpr bool kHasMin = kType != DType::kQ5_0;
+    constexpr bool kFive = kType != DType::kQ4_1;
+    const __m128i raw = load128(b.qs);
+    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+    if constexpr (kFive) {
+        q = _mm256_or_si256(q, expand_bits(load_u32(b.qh), 16));
+    }
+    [[maybe_unused]] __m256i q_abs;
+    if constexpr (!kHasMin) {
+        q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+        q_abs = _mm256_sign_epi8(q, q);
+    } else {
+        *mw = _cvtsh_ss(b.m);
+    }
+    const float dw = _cvtsh_ss(b.d);
+    GANNET_UNROLL
+    for (int t = 0; t < NT; ++t) {
+        const __m256i xv = load256(x[t].qs + 32 * i);
+        __m256i p;
+        if constexpr (kHasMin) {
+            p = dot4_u8s8(q, xv);
+        } else {
+            p = dot4_u8s8(q_abs, _mm256_sign_epi8(xv, q));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * x[t].d[i]), acc[t]);
+    }
+}
+
 // Q4_1: x = d q + m. Q5_0: x = d (q - 16). Q5_1: x = d q + m. Low 4 bits: element j < 16 in the low
 // nibble of qs[j], j >= 16 in the high nibble of qs[j - 16]; Q5 bit 4 = bit j of qh. Q5_0 dots the
 // signed q - 16 directly (|q - 16| x (x * sign(q - 16)), as Q8_0 does); the mins of Q4_1/Q5_1 use
 // the activation block sums.
+//
+// Even and odd blocks go to separate float accumulators: with one, decode (NT = 1) waited on the
+// 4-cycle FMA latency every block. Every NT uses the same two, so a token's sum does not depend
+// on its batch-mates.
 template <DType kType, int NT>
 GANNET_FUSED_TARGET void dot_legacy(const uint8_t* row, const XRow* x, int64_t nb, float* out) {
-    using Block = std::conditional_t<kType == DType::kQ4_1, tensor::BlockQ4_1,
-                                     std::conditional_t<kType == DType::kQ5_0, tensor::BlockQ5_0, tensor::BlockQ5_1>>;
     constexpr bool kHasMin = kType != DType::kQ5_0;
-    constexpr bool kFive = kType != DType::kQ4_1;
-    const auto* blk = reinterpret_cast<const Block*>(row);
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 facc[NT];
-    float fmin[NT];  // Σ m dx Σq_x (Q4_1/Q5_1)
+    // The mins' term Σ_b m_b dx_b Σq_x,b: scalar it cost 7 FP-pipe ops per block and token, so it
+    // runs 8 blocks per vector step after each run of 64 blocks, from the run's m_b kept on the
+    // stack (a run, not 8 blocks: a 32-byte load right after its 8 scalar stores would miss
+    // store-to-load forwarding and stall). Runs start at even blocks, so parity picks the same
+    // accumulator in every run.
+    constexpr int64_t kMinRun = 64;
+    const auto* blk = reinterpret_cast<const LegacyBlock<kType>*>(row);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc_even[NT];
+    __m256 acc_odd[NT];
+    __m256 fmin_v[NT];  // Σ m dx Σq_x over groups of 8 blocks (Q4_1/Q5_1)
+    float fmin[NT];     // the same over the blocks left after each run's last group of 8
     GANNET_UNROLL
     for (int t = 0; t < NT; ++t) {
-        facc[t] = _mm256_setzero_ps();
+        acc_even[t] = _mm256_setzero_ps();
+        acc_odd[t] = _mm256_setzero_ps();
+        fmin_v[t] = _mm256_setzero_ps();
         fmin[t] = 0.0f;
     }
-    for (int64_t i = 0; i < nb; ++i) {
-        const Block& b = blk[i];
-        const __m128i raw = load128(b.qs);
-        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
-        if constexpr (kFive) {
-            q = _mm256_or_si256(q, expand_bits(load_u32(b.qh), 16));
+    alignas(32) float mw[kMinRun] = {};
+    for (int64_t i0 = 0; i0 < nb; i0 += kMinRun) {
+        const int64_t i1 = std::min(nb, i0 + kMinRun);
+        int64_t i = i0;
+        for (; i + 2 <= i1; i += 2) {
+            legacy_block<kType, NT>(blk[i], x, i, acc_even, &mw[i - i0]);
+            legacy_block<kType, NT>(blk[i + 1], x, i + 1, acc_odd, &mw[i + 1 - i0]);
         }
-        [[maybe_unused]] __m256i q_abs;
-        if constexpr (!kHasMin) {
-            q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-            q_abs = _mm256_sign_epi8(q, q);
+        if (i < i1) {
+            legacy_block<kType, NT>(blk[i], x, i, acc_even, &mw[i - i0]);
         }
-        const float dw = _cvtsh_ss(b.d);
-        [[maybe_unused]] float mw = 0.0f;
         if constexpr (kHasMin) {
-            mw = _cvtsh_ss(b.m);
-        }
-        GANNET_UNROLL
-        for (int t = 0; t < NT; ++t) {
-            const __m256i xv = load256(x[t].qs + 32 * i);
-            __m256i p;
-            if constexpr (kHasMin) {
-                p = dot4_u8s8(q, xv);
-            } else {
-                p = dot4_u8s8(q_abs, _mm256_sign_epi8(xv, q));
+            i = i0;
+            for (; i + 8 <= i1; i += 8) {
+                const __m256 mwv = _mm256_load_ps(mw + (i - i0));
+                GANNET_UNROLL
+                for (int t = 0; t < NT; ++t) {
+                    // bsums pairs -> the 8 per-32 sums of q_x
+                    const __m256 xs = _mm256_cvtepi32_ps(_mm256_madd_epi16(load256(x[t].bsums + 2 * i), ones16));
+                    fmin_v[t] = _mm256_fmadd_ps(_mm256_mul_ps(mwv, _mm256_loadu_ps(x[t].d + i)), xs, fmin_v[t]);
+                }
             }
-            const float dx = x[t].d[i];
-            facc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * dx), facc[t]);
-            if constexpr (kHasMin) {
-                const float xsum = static_cast<float>(x[t].bsums[2 * i] + x[t].bsums[2 * i + 1]);
-                fmin[t] += mw * dx * xsum;
+            for (; i < i1; ++i) {
+                GANNET_UNROLL
+                for (int t = 0; t < NT; ++t) {
+                    const float xsum = static_cast<float>(x[t].bsums[2 * i] + x[t].bsums[2 * i + 1]);
+                    fmin[t] += mw[i - i0] * x[t].d[i] * xsum;
+                }
             }
         }
     }
     GANNET_UNROLL
     for (int t = 0; t < NT; ++t) {
-        out[t] = hsum_ps(facc[t]) + fmin[t];
+        out[t] = hsum_ps(_mm256_add_ps(acc_even[t], acc_odd[t])) + (hsum_ps(fmin_v[t]) + fmin[t]);
     }
 }
 
