@@ -23,6 +23,8 @@
 //   GANNET_UNROLL        an unroll pragma for the fixed-trip token/sub-block loops
 // It defines, in an anonymous namespace of gannet::kernels::detail, fused_rows() with the contract
 // of matmul_rows_kquant_avx2() (matmul_kquants.h).
+// Owner: matmul helper. Thread-safety: pure over the rows given; disjoint row ranges may run on
+// different threads.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -98,14 +100,19 @@ GANNET_FUSED_TARGET inline __m256i scale_pair(__m256i half, int k) {
     return _mm256_shuffle_epi8(half, _mm256_set_m128i(_mm_set1_epi16(word(2 * k + 1)), _mm_set1_epi16(word(2 * k))));
 }
 
-// Bit j of `bits` -> byte j = `value` or 0, j = 0..31.
+// Bit j of `bits` -> byte j = `value` or 0, j = 0..31. AVX-512 BW takes `bits` as a byte mask (one
+// masked move instead of broadcast, shuffle, and, compare, and).
 GANNET_FUSED_TARGET inline __m256i expand_bits(uint32_t bits, char value) {
+#if GANNET_FUSED_VNNI
+    return _mm256_maskz_mov_epi8(static_cast<__mmask32>(bits), _mm256_set1_epi8(value));
+#else
     const __m256i v = _mm256_set1_epi32(static_cast<int>(bits));
     const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
                                           3, 3, 3, 3, 3, 3);
     const __m256i sel = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, pick), sel), sel);
     return _mm256_and_si256(set, _mm256_set1_epi8(value));
+#endif
 }
 
 // One token's view of QuantizedXK.
