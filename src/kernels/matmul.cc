@@ -137,17 +137,22 @@ uint8_t* scratch_base(const MatmulArgs& a, size_t need) {
     return base;
 }
 
+using FusedRowsFn = void (*)(const MatmulArgs&, const detail::QuantizedXK&, int64_t, int64_t);
+
 struct FusedJob {
     const MatmulArgs* a;
     const detail::QuantizedXK* q;
+    FusedRowsFn rows;
     int n_threads;
     int64_t n_groups;
 };
 
-Status run_fused(const MatmulArgs& a, ThreadPool& pool, int block) {
+// `isa` is kAvx2 or kAvx512 (resolved by the caller).
+Status run_fused(const MatmulArgs& a, ThreadPool& pool, int block, Isa isa) {
     uint8_t* base = scratch_base(a, detail::xk_scratch_bytes(a.n_tokens, a.n_in, block));
     const detail::QuantizedXK q = detail::carve_xk(a.n_tokens, a.n_in, block, base);
-    FusedJob job{&a, &q, pool.n_threads(), (a.n_out + kRowGroup - 1) / kRowGroup};
+    const FusedRowsFn rows = isa == Isa::kAvx512 ? detail::matmul_rows_kquant_avx512 : detail::matmul_rows_kquant_avx2;
+    FusedJob job{&a, &q, rows, pool.n_threads(), (a.n_out + kRowGroup - 1) / kRowGroup};
     if (a.n_tokens >= 8 && pool.n_threads() > 1) {
         pool.run([&job](int t) {
             const int64_t t0 = job.a->n_tokens * t / job.n_threads;
@@ -160,7 +165,7 @@ Status run_fused(const MatmulArgs& a, ThreadPool& pool, int block) {
         detail::quantize_xk_avx2(a, q, 0, a.n_tokens);
     }
     if (pool.n_threads() == 1 || job.n_groups == 1) {
-        detail::matmul_rows_kquant_avx2(a, q, 0, a.n_out);
+        rows(a, q, 0, a.n_out);
         return Status();
     }
     pool.run([&job](int t) {
@@ -169,7 +174,7 @@ Status run_fused(const MatmulArgs& a, ThreadPool& pool, int block) {
         const int64_t r0 = g0 * kRowGroup;
         const int64_t r1 = std::min(job.a->n_out, g1 * kRowGroup);
         if (r0 < r1) {
-            detail::matmul_rows_kquant_avx2(*job.a, *job.q, r0, r1);
+            job.rows(*job.a, *job.q, r0, r1);
         }
     });
     return Status();
@@ -255,11 +260,12 @@ Status matmul(const MatmulArgs& a, ThreadPool& pool, Isa isa) {
         return run_rows_fallback(a, pool, detail::reference_rows);
     }
     if (!detail::has_simd_kernel(a.w_dtype)) {
-        // Fused int8 kernels for Q2_K..Q6_K, Q4_1, Q5_0, Q5_1 at every token count: measured
+        // Fused int8 kernels (AVX2 or AVX-512 VNNI build) for Q2_K..Q6_K, Q4_1, Q5_0, Q5_1 at every
+        // token count: measured
         // (single core, weights in L2, n_in 2048) 50-116 GFLOP/s at 1, 4 and 64 tokens against
         // 3-37 GFLOP/s for dequantize-then-FMA, which stays for the remaining block types.
         if (const int block = detail::xk_block(a.w_dtype); block > 0) {
-            return run_fused(a, pool, block);
+            return run_fused(a, pool, block, isa);
         }
         return run_rows_fallback(a, pool, detail::matmul_rows_dequant_avx2);
     }

@@ -105,9 +105,20 @@ void bm_matmul(benchmark::State& state, DType dtype, BenchShape shape, int64_t n
         benchmark::Counter(static_cast<double>(matrix_bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// Q4_1/Q5_x/K-quants, fused int8 kernels (what matmul() runs) against dequantize-then-FMA
-// (matmul_rows_dequant_avx2 called directly), to place matmul.cc's kFusedMaxTokens crossover.
-void bm_kquant_path(benchmark::State& state, DType dtype, BenchShape shape, int64_t n_tokens, bool fused) {
+// Q4_1/Q5_x/K-quants: the fused int8 kernels (what matmul() runs), AVX2 and AVX-512 VNNI builds,
+// against dequantize-then-FMA (matmul_rows_dequant_avx2 called directly).
+enum class KquantPath { kFusedAvx2, kFusedAvx512, kDequant };
+
+const char* kquant_path_name(KquantPath path) {
+    switch (path) {
+        case KquantPath::kFusedAvx2: return "fused_avx2";
+        case KquantPath::kFusedAvx512: return "fused_avx512";
+        case KquantPath::kDequant: return "dequant";
+    }
+    return "?";
+}
+
+void bm_kquant_path(benchmark::State& state, DType dtype, BenchShape shape, int64_t n_tokens, KquantPath path) {
     const size_t matrix_bytes = tensor::row_size_bytes(dtype, shape.n_in) * static_cast<size_t>(shape.n_out);
     const size_t copies = std::max<size_t>(1, (rotate_bytes() + matrix_bytes - 1) / matrix_bytes);
     const std::vector<uint8_t> w = make_weights(dtype, shape.n_out, shape.n_in, copies);
@@ -124,12 +135,15 @@ void bm_kquant_path(benchmark::State& state, DType dtype, BenchShape shape, int6
     for (auto _ : state) {
         a.w = &w[copy * matrix_bytes];
         copy = (copy + 1) % copies;
-        if (fused) {
-            matmul(a, pool, Isa::kAvx2).ignore();
+        if (path != KquantPath::kDequant) {
+            const Status st = matmul(a, pool, path == KquantPath::kFusedAvx512 ? Isa::kAvx512 : Isa::kAvx2);
+            if (!st.ok()) {
+                state.SkipWithError(st.to_string().c_str());
+                break;
+            }
         } else {
-            pool.run([&](int t) {
-                detail::matmul_rows_dequant_avx2(a, a.n_out * t / 2, a.n_out * (t + 1) / 2).ignore();
-            });
+            pool.run(
+                [&](int t) { detail::matmul_rows_dequant_avx2(a, a.n_out * t / 2, a.n_out * (t + 1) / 2).ignore(); });
         }
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
@@ -176,10 +190,14 @@ void register_all() {
     for (DType dtype : {DType::kQ6_K, DType::kQ4_K, DType::kQ5_K, DType::kQ3_K, DType::kQ2_K, DType::kQ4_1,
                         DType::kQ5_0, DType::kQ5_1}) {
         for (int64_t n_tokens : {1, 4, 16, 64}) {
-            for (bool fused : {true, false}) {
-                const std::string name = std::string("kquant/") + tensor::dtype_name(dtype) + "/ffn_up_5632x2048/tokens:"
-                                         + std::to_string(n_tokens) + (fused ? "/fused" : "/dequant") + "/threads:2";
-                benchmark::RegisterBenchmark(name.c_str(), bm_kquant_path, dtype, kShapes[2], n_tokens, fused)
+            for (KquantPath path : {KquantPath::kFusedAvx512, KquantPath::kFusedAvx2, KquantPath::kDequant}) {
+                if (path == KquantPath::kFusedAvx512 && !isa_supported(Isa::kAvx512)) {
+                    continue;
+                }
+                const std::string name = std::string("kquant/") + tensor::dtype_name(dtype)
+                                         + "/ffn_up_5632x2048/tokens:" + std::to_string(n_tokens) + "/"
+                                         + kquant_path_name(path) + "/threads:2";
+                benchmark::RegisterBenchmark(name.c_str(), bm_kquant_path, dtype, kShapes[2], n_tokens, path)
                     ->UseRealTime()
                     ->Unit(benchmark::kMicrosecond);
             }

@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/allocation_counter_for_test.h"
@@ -397,8 +399,8 @@ TEST_P(MatmulFusedTest, MatchesADoubleDotOnTheQuantizedActivationsWithinTheDeriv
     const std::vector<Shape> shapes =
         block == 256 ? std::vector<Shape>{{1, 256, 1},  {31, 512, 3},  {4097, 256, 1}, {33, 2048, 5},
                                           {7, 768, 17}, {17, 5632, 2}, {100, 1280, 1}}
-                     : std::vector<Shape>{{1, 32, 1},   {31, 64, 3},   {4097, 32, 1},  {33, 2080, 5},
-                                          {7, 96, 17},  {17, 5632, 2}, {100, 2048, 1}};
+                     : std::vector<Shape>{{1, 32, 1},  {31, 64, 3},   {4097, 32, 1}, {33, 2080, 5},
+                                          {7, 96, 17}, {17, 5632, 2}, {100, 2048, 1}};
     ThreadPool pool(2);
     uint32_t seed = 101;
     for (const Shape& s : shapes) {
@@ -488,9 +490,86 @@ TEST_P(MatmulFusedTest, ThreadCountAndScratchDoNotChangeResultsAndSteadyStateDoe
     EXPECT_NE(scratch[0], 0xAB);
 }
 
+// The AVX-512 VNNI build of the fused kernels computes the same int32 lanes with fewer instructions
+// and then the same float operations, so it must agree with the AVX2 build to the bit.
+TEST_P(MatmulFusedTest, Avx512BuildIsBitIdenticalToTheAvx2Build) {
+    if (!isa_supported(Isa::kAvx512)) {
+        GTEST_SKIP() << "no AVX-512 VNNI";
+    }
+    const DType dtype = GetParam();
+    const int64_t n_in = detail::xk_block(dtype) == 256 ? 1280 : 2080;  // odd counts of blocks
+    ThreadPool pool(2);
+    for (int64_t n_tokens : {1, 2, 3, 4, 9}) {
+        SCOPED_TRACE(testing::Message() << "n_tokens=" << n_tokens);
+        const Weights w = make_weights(dtype, 45, n_in, 71);
+        const std::vector<float> x = make_x(n_tokens * n_in, 72);
+        std::vector<float> y2(static_cast<size_t>(n_tokens * 45), NAN), y5(y2.size(), NAN);
+        MatmulArgs a{w.bytes.data(), dtype, n_in, 45, n_tokens, x.data(), y2.data()};
+        ASSERT_TRUE(matmul(a, pool, Isa::kAvx2).ok());
+        a.y = y5.data();
+        ASSERT_TRUE(matmul(a, pool, Isa::kAvx512).ok());
+        EXPECT_EQ(0, std::memcmp(y2.data(), y5.data(), y2.size() * sizeof(float)));
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(BlockTypes, MatmulFusedTest,
                          ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
                                            DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
+                         [](const ::testing::TestParamInfo<DType>& p) {
+                             return std::string(tensor::dtype_name(p.param));
+                         });
+
+// Batch invariance, which the server's determinism rests on: a token's outputs are bit-identical
+// whether it is computed alone (decode), inside a 37-token batch (prefill tiles of 4 plus a
+// remainder), in another chunking of the same prompt, or with another thread count. Every dtype
+// with a kernel, on every ISA this CPU has (the portable one included).
+class MatmulBatchInvarianceTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulBatchInvarianceTest, ATokensOutputsDoNotDependOnItsBatchMatesChunkingOrThreads) {
+    const DType dtype = GetParam();
+    // n_out: not a multiple of the 4-row tile or the 16-row thread group; n_in: 2 K super-blocks,
+    // an even count of 32-blocks. 37 tokens: 9 full 4-token tiles and a remainder of 1.
+    const Shape s{75, 512, 37};
+    const Weights w = make_weights(dtype, s.n_out, s.n_in, 91);
+    const std::vector<float> x = make_x(s.n_tokens * s.n_in, 92);
+    ThreadPool pool1(1), pool2(2), pool3(3);
+    std::vector<Isa> isas = simd_isas();
+    isas.push_back(Isa::kPortable);
+    for (Isa isa : isas) {
+        SCOPED_TRACE(isa_name(isa));
+        std::vector<float> batch(static_cast<size_t>(s.n_tokens * s.n_out), NAN);
+        MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), batch.data()};
+        ASSERT_TRUE(matmul(a, pool2, isa).ok());
+        // Two chunks (13 + 24 tokens): the second starts mid-tile relative to the whole batch.
+        std::vector<float> chunked(batch.size(), NAN);
+        for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, 13}, {13, 37}}) {
+            MatmulArgs c = a;
+            c.n_tokens = t1 - t0;
+            c.x = x.data() + t0 * s.n_in;
+            c.y = chunked.data() + t0 * s.n_out;
+            ASSERT_TRUE(matmul(c, pool3, isa).ok());
+        }
+        EXPECT_EQ(0, std::memcmp(batch.data(), chunked.data(), batch.size() * sizeof(float)));
+        for (int64_t t : {int64_t{0}, int64_t{5}, int64_t{36}}) {
+            SCOPED_TRACE(testing::Message() << "token " << t);
+            for (ThreadPool* pool : {&pool1, &pool3}) {
+                std::vector<float> alone(static_cast<size_t>(s.n_out), NAN);
+                MatmulArgs one = a;
+                one.n_tokens = 1;
+                one.x = x.data() + t * s.n_in;
+                one.y = alone.data();
+                ASSERT_TRUE(matmul(one, *pool, isa).ok());
+                EXPECT_EQ(0, std::memcmp(alone.data(), &batch[static_cast<size_t>(t * s.n_out)],
+                                         alone.size() * sizeof(float)));
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryKernelDtype, MatmulBatchInvarianceTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                                           DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K),
                          [](const ::testing::TestParamInfo<DType>& p) {
                              return std::string(tensor::dtype_name(p.param));
                          });
