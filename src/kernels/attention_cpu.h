@@ -1,7 +1,8 @@
 // The CPU flash-attention step: the query heads of one token against a run of K/V rows stored in
 // the cache's own type (f32, f16, bf16, q8_0, q4_0), folded into each head's online softmax state
 // (running max m, running sum l, unnormalised accumulator acc). src/model/paged_attention.h walks
-// the paged tiles and calls this once per (token, run of heads, visible part of a tile).
+// the paged tiles and calls this once per (run of tokens that see the same rows, run of heads,
+// visible part of a tile): the "heads" of one call may be several tokens' heads side by side.
 // Owner: kernels. Thread-safety: pure over the state it is given; disjoint states may run at once.
 #pragma once
 
@@ -26,7 +27,7 @@ struct FlashChunkArgs {
     int64_t n_rows = 0;                            // >= 1
     int64_t head_dim_k = 0;
     int64_t head_dim_v = 0;
-    const float* q = nullptr;  // [n_heads, head_dim_k] the token's query heads, contiguous
+    const float* q = nullptr;  // [n_heads, head_dim_k] the query heads (of one or more tokens), contiguous
     int64_t n_heads = 0;       // 1..
     float scale = 1.0f;        // multiplies q·k before the softcap
     float softcap = 0.0f;      // 0: off; else score = softcap * tanh(score / softcap)

@@ -38,6 +38,19 @@ struct V {
         const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
         return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
     }
+    // reduce() of four vectors at once, out[r] = reduce(x[r]) bit for bit: the same pairs are added
+    // (a + b == b + a exactly), only shuffled so that one add serves several rows.
+    static constexpr int kMaxAcc = 8;  // accumulators k_pass may keep live (of 16 registers)
+    GANNET_FLASH_TARGET static void reduce4(const R* x, float* out) {
+        // 128-bit halves: [row 0 | row 1] and [row 2 | row 3], 4 lanes each.
+        const R h01 = _mm256_add_ps(_mm256_permute2f128_ps(x[0], x[1], 0x20), _mm256_permute2f128_ps(x[0], x[1], 0x31));
+        const R h23 = _mm256_add_ps(_mm256_permute2f128_ps(x[2], x[3], 0x20), _mm256_permute2f128_ps(x[2], x[3], 0x31));
+        // Lanes (0 + 2, 1 + 3): [row 0 pair, row 2 pair | row 1 pair, row 3 pair], then each pair.
+        const R p = _mm256_add_ps(_mm256_shuffle_ps(h01, h23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                  _mm256_shuffle_ps(h01, h23, _MM_SHUFFLE(3, 2, 3, 2)));
+        const R r = _mm256_hadd_ps(p, p);  // [row 0, row 2, ., . | row 1, row 3, ., .]
+        _mm_storeu_ps(out, _mm_unpacklo_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1)));
+    }
     GANNET_FLASH_TARGET static float half(uint16_t h) { return _cvtsh_ss(h); }
     GANNET_FLASH_TARGET static R load_f16(const uint16_t* p) {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

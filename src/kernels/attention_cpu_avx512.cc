@@ -40,6 +40,20 @@ struct V {
         const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
         return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
     }
+    // reduce() of four vectors at once, out[r] = reduce(x[r]) bit for bit: the same pairs are added
+    // (a + b == b + a exactly), only shuffled so that one add serves several rows.
+    static constexpr int kMaxAcc = 16;  // accumulators k_pass may keep live (of 32 registers)
+    GANNET_FLASH_TARGET static void reduce4(const R* x, float* out) {
+        // 256-bit halves of rows 0|1 and 2|3, then 128-bit halves: blocks [row 0, 1, 2, 3].
+        const R h01 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xEE));
+        const R h23 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], 0x44), _mm512_shuffle_f32x4(x[2], x[3], 0xEE));
+        const R q = _mm512_add_ps(_mm512_shuffle_f32x4(h01, h23, 0x88), _mm512_shuffle_f32x4(h01, h23, 0xDD));
+        // Each block's lanes: (0 + 2, 1 + 3), then those two; lane 0 of each block holds its row.
+        const R p = _mm512_add_ps(q, _mm512_permute_ps(q, _MM_SHUFFLE(1, 0, 3, 2)));
+        const R r = _mm512_add_ps(p, _mm512_permute_ps(p, _MM_SHUFFLE(2, 3, 0, 1)));
+        const R g = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), r);
+        _mm_storeu_ps(out, _mm512_castps512_ps128(g));
+    }
     GANNET_FLASH_TARGET static float half(uint16_t h) { return _cvtsh_ss(h); }
     GANNET_FLASH_TARGET static R load_f16(const uint16_t* p) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

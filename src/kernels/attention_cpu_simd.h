@@ -34,12 +34,43 @@ GANNET_FLASH_TARGET inline typename V::R load_row(const std::byte* row, int64_t 
     }
 }
 
-// Raw dot products q_h · k_i of heads [h0, h0 + NH) into s[(h - h0) * kStride + i].
+// Raw dot products q_h · k_i of heads [h0, h0 + NH) into s[(h - h0) * kStride + i]. Rows go four
+// at a time while 4 * NH accumulators fit the registers, so one query load serves four rows and one
+// V::reduce4 replaces four horizontal sums; the rest one at a time. A (row, head) dot is the same
+// either way: one accumulator over d ascending, then the fixed reduce() tree (reduce4 matches it
+// bit for bit), so a row's score does not depend on where the row falls in the chunk.
 template <tensor::DType T, int NH>
 GANNET_FLASH_TARGET void k_pass(const FlashChunkArgs& a, int64_t h0, float* s) {
     const int64_t hd = a.head_dim_k;
     const float* q = a.q + h0 * hd;
-    for (int64_t i = 0; i < a.n_rows; ++i) {
+    int64_t i0 = 0;
+    if constexpr (4 * NH <= V::kMaxAcc) {
+        for (; i0 + 4 <= a.n_rows; i0 += 4) {
+            const std::byte* row = a.k + static_cast<size_t>(i0) * a.k_row_bytes;
+            typename V::R acc[NH][4];
+            for (int h = 0; h < NH; ++h) {
+                for (int r = 0; r < 4; ++r) {
+                    acc[h][r] = V::zero();
+                }
+            }
+            for (int64_t d = 0; d < hd; d += V::kW) {
+                typename V::R kk[4];
+                for (int r = 0; r < 4; ++r) {
+                    kk[r] = load_row<T>(row + static_cast<size_t>(r) * a.k_row_bytes, d);
+                }
+                for (int h = 0; h < NH; ++h) {
+                    const typename V::R qq = V::load(q + h * hd + d);
+                    for (int r = 0; r < 4; ++r) {
+                        acc[h][r] = V::fma(qq, kk[r], acc[h][r]);
+                    }
+                }
+            }
+            for (int h = 0; h < NH; ++h) {
+                V::reduce4(acc[h], s + h * kStride + i0);
+            }
+        }
+    }
+    for (int64_t i = i0; i < a.n_rows; ++i) {
         const std::byte* row = a.k + static_cast<size_t>(i) * a.k_row_bytes;
         typename V::R acc[NH];
         for (int h = 0; h < NH; ++h) {

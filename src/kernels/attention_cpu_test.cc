@@ -236,6 +236,72 @@ TEST(FlashChunk, HeadResultDoesNotDependOnItsCallMates) {
     }
 }
 
+// A row's score is the same bits wherever the row falls in a chunk: the SIMD paths score rows four at
+// a time (one combined horizontal sum) and the rest one at a time, and both must give the one fixed
+// tree. Each row is scored alone (n_rows = 1: m is then its score), then windows of 7 rows starting
+// at offsets 0..3 (so every row is in a group of four and in the tail): m is the max score, exact.
+// 7 heads run passes of 4, 2 and 1 heads.
+TEST(FlashChunk, RowScoreDoesNotDependOnItsPlaceInTheChunk) {
+    constexpr int64_t kRows = 10;
+    constexpr int64_t kWindow = 7;
+    constexpr int64_t kHeads = 7;
+    for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+        for (int64_t hd : {32, 64, 128}) {
+            for (uint32_t seed = 0; seed < 12; ++seed) {
+                const Rows k = make_rows(t, kRows, hd, 1.0f, 100 + seed);
+                const Rows v = make_rows(t, kRows, hd, 1.0f, 200 + seed);
+                std::vector<float> q(static_cast<size_t>(kHeads * hd));
+                std::mt19937 rng(300 + seed);
+                std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+                for (float& x : q) {
+                    x = dist(rng);
+                }
+                const size_t rb = row_bytes(t, hd);
+                for (Isa isa : isas()) {
+                    auto run = [&](int64_t first, int64_t n, std::vector<float>& m) {
+                        std::vector<float> l(kHeads, 0.0f);
+                        std::vector<float> acc(static_cast<size_t>(kHeads * hd), 0.0f);
+                        m.assign(kHeads, -std::numeric_limits<float>::infinity());
+                        FlashChunkArgs a;
+                        a.kv_dtype = t;
+                        a.k = k.bytes.data() + rb * static_cast<size_t>(first);
+                        a.v = v.bytes.data() + rb * static_cast<size_t>(first);
+                        a.k_row_bytes = rb;
+                        a.v_row_bytes = rb;
+                        a.n_rows = n;
+                        a.head_dim_k = hd;
+                        a.head_dim_v = hd;
+                        a.q = q.data();
+                        a.n_heads = kHeads;
+                        a.scale = 0.125f;
+                        a.m = m.data();
+                        a.l = l.data();
+                        a.acc = acc.data();
+                        flash_chunk(a, flash_isa(isa, hd, hd));
+                    };
+                    std::vector<std::vector<float>> alone(kRows);
+                    for (int64_t i = 0; i < kRows; ++i) {
+                        run(i, 1, alone[static_cast<size_t>(i)]);
+                    }
+                    for (int64_t first = 0; first + kWindow <= kRows; ++first) {
+                        std::vector<float> m;
+                        run(first, kWindow, m);
+                        for (int64_t h = 0; h < kHeads; ++h) {
+                            float mx = -std::numeric_limits<float>::infinity();
+                            for (int64_t i = first; i < first + kWindow; ++i) {
+                                mx = std::max(mx, alone[static_cast<size_t>(i)][static_cast<size_t>(h)]);
+                            }
+                            ASSERT_EQ(m[static_cast<size_t>(h)], mx)
+                                << tensor::dtype_name(t) << " hd " << hd << " seed " << seed << " first " << first
+                                << " head " << h << " isa " << isa_name(isa);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // The SIMD paths agree with the portable one to the same derived tolerance, and on a chunking
 // of one row at a time (every row rescales the state).
 TEST(FlashChunk, IsasAgreeAndChunkingOnlyRounds) {

@@ -54,7 +54,8 @@ void select_blocks_into(const SelectArgs& a, ThreadPool& pool);
 // block's state (8 tokens x group x (head_dim_v + 2) floats) in L1/L2 next to the tile.
 inline constexpr int64_t kAttentionQueryBlock = 8;
 
-// Floats of AttentionArgs::scratch per pool thread: the online softmax state of a query block.
+// Floats of AttentionArgs::scratch per pool thread: the online softmax state of a query block and
+// a copy of its queries laid out like that state.
 int64_t paged_attention_scratch_floats(const ModelConfig& c);
 
 struct AttentionArgs {

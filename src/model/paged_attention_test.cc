@@ -200,15 +200,16 @@ TEST(PagedAttention, MatchesContiguousAttentionOnEveryTypeAndIsa) {
 }
 
 // The determinism contract: each token computed alone (a query block of one, decode-like head
-// slices) and in one call of 61 tokens (query blocks of 8, a partial last one), on 1 or 3 threads,
-// gives the same bits.
+// slices) and in one call of 61 tokens (query blocks of 8, a partial last one; tokens that see the
+// same rows of a tile share one kernel call as extra heads), on 1 or 3 threads, gives the same bits.
+// GQA groups of 4 and of 2 (two tokens' head pairs then share a pass of 4 heads).
 TEST(PagedAttention, TokenResultDoesNotDependOnItsQueryBlockOrThreads) {
     ThreadPool pool1(1);
     ThreadPool pool3(3);
     for (kvcache::KvDType type :
          {kvcache::KvDType::kF32, kvcache::KvDType::kF16, kvcache::KvDType::kQ8_0, kvcache::KvDType::kQ4_0}) {
-        for (int64_t window : {int64_t{0}, int64_t{21}}) {
-            const Fixture f = make_fixture(type, 64, 8, 2, 140, 0.0f, 7);
+        for (const auto& [window, n_heads] : {std::pair<int64_t, int64_t>{0, 8}, {21, 8}, {0, 4}, {21, 4}}) {
+            const Fixture f = make_fixture(type, 64, n_heads, 2, 140, 0.0f, 7);
             const int64_t p0 = 79;
             const int64_t n = 61;
             const std::vector<float> together = run_paged(f, p0, n, window, pool3);

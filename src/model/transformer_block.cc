@@ -133,12 +133,18 @@ void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int6
             b_last = std::max(b_last, (rg[2 * n_ranges[i] - 1] - 1) / bs);
         }
     }
-    float* m = state;            // [n_q, n_h]
-    float* l = m + n_q * n_h;    // [n_q, n_h]
-    float* acc = l + n_q * n_h;  // [n_q, n_h, hv]
+    const int64_t hk = c.head_dim_k;
+    float* m = state;                  // [n_q, n_h]
+    float* l = m + n_q * n_h;          // [n_q, n_h]
+    float* acc = l + n_q * n_h;        // [n_q, n_h, hv]
+    float* qs = acc + n_q * n_h * hv;  // [n_q, n_h, hk]: the block's queries side by side, like the state
     std::fill(m, m + n_q * n_h, -std::numeric_limits<float>::infinity());
     std::fill(l, l + n_q * n_h, 0.0f);
     std::fill(acc, acc + n_q * n_h * hv, 0.0f);
+    for (int64_t i = 0; i < n_q; ++i) {
+        std::memcpy(qs + i * n_h * hk, j.q + (t0 + i) * c.q_dim() + h0 * hk,
+                    static_cast<size_t>(n_h * hk) * sizeof(float));
+    }
     const size_t tile_bytes = j.row_bytes * static_cast<size_t>(bs);
     // Decode reads each tile once, from memory: prefetch. A prefill chunk's tokens reread the same
     // tiles from cache, where the prefetches would only cost instructions.
@@ -151,7 +157,6 @@ void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int6
                                .v_row_bytes = j.row_bytes,
                                .head_dim_k = c.head_dim_k,
                                .head_dim_v = hv,
-                               .n_heads = n_h,
                                .scale = c.attn_scale,
                                .softcap = c.attn_softcap};
     for (int64_t b = b_first; b <= b_last; ++b) {
@@ -163,6 +168,30 @@ void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int6
         }
         const int64_t tile_lo = b * bs;
         const int64_t tile_hi = tile_lo + bs;
+        // Consecutive tokens that see the same rows [run_lo, run_hi) of this tile fold them in one
+        // call, their (token, head) states side by side as the call's heads, so each K/V row is
+        // converted once for all of them (a GQA group of 2 heads gets passes of 4). flash_chunk's
+        // heads never depend on their call-mates: the bits are those of one call per token. A
+        // token's pieces of the tile stay in ascending order (a run is folded before the next piece).
+        int64_t run_first = 0;
+        int64_t run_n = 0;
+        int64_t run_lo = 0;
+        int64_t run_hi = 0;
+        auto fold_run = [&] {
+            if (run_n == 0) {
+                return;
+            }
+            fa.k = k0 + block_off + static_cast<size_t>(run_lo - tile_lo) * j.row_bytes;
+            fa.v = v0 + block_off + static_cast<size_t>(run_lo - tile_lo) * j.row_bytes;
+            fa.n_rows = run_hi - run_lo;
+            fa.q = qs + run_first * n_h * hk;
+            fa.n_heads = run_n * n_h;
+            fa.m = m + run_first * n_h;
+            fa.l = l + run_first * n_h;
+            fa.acc = acc + run_first * n_h * hv;
+            kernels::flash_chunk(fa, j.isa);
+            run_n = 0;
+        };
         for (int64_t i = 0; i < n_q; ++i) {
             const int64_t* rg = ranges + i * rstride;
             while (cursor[i] < n_ranges[i]) {
@@ -172,14 +201,15 @@ void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int6
                     break;  // this range starts in a later tile
                 }
                 if (lo < hi) {
-                    fa.k = k0 + block_off + static_cast<size_t>(lo - tile_lo) * j.row_bytes;
-                    fa.v = v0 + block_off + static_cast<size_t>(lo - tile_lo) * j.row_bytes;
-                    fa.n_rows = hi - lo;
-                    fa.q = j.q + (t0 + i) * c.q_dim() + h0 * c.head_dim_k;
-                    fa.m = m + i * n_h;
-                    fa.l = l + i * n_h;
-                    fa.acc = acc + i * n_h * hv;
-                    kernels::flash_chunk(fa, j.isa);
+                    if (run_n > 0 && (i != run_first + run_n || lo != run_lo || hi != run_hi)) {
+                        fold_run();
+                    }
+                    if (run_n == 0) {
+                        run_first = i;
+                        run_lo = lo;
+                        run_hi = hi;
+                    }
+                    ++run_n;
                 }
                 if (rg[2 * cursor[i] + 1] > tile_hi) {
                     break;  // the range goes on in the next tile
@@ -187,6 +217,7 @@ void attend_block(const AttentionJob& j, int64_t t0, int64_t t1, int32_t g, int6
                 ++cursor[i];
             }
         }
+        fold_run();
     }
     for (int64_t i = 0; i < n_q; ++i) {
         float* out = j.att + (t0 + i) * c.n_heads * hv + h0 * hv;
@@ -224,7 +255,7 @@ void attend_item(const AttentionJob& j, int64_t item, float* state, int64_t* ran
 }  // namespace
 
 int64_t paged_attention_scratch_floats(const ModelConfig& c) {
-    return kAttentionQueryBlock * (c.n_heads / c.n_kv_heads) * (2 + c.head_dim_v);
+    return kAttentionQueryBlock * (c.n_heads / c.n_kv_heads) * (2 + c.head_dim_v + c.head_dim_k);
 }
 
 void paged_attention(const AttentionArgs& a, ThreadPool& pool) {
