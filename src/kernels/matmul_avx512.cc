@@ -1,5 +1,6 @@
 // AVX-512 (F/BW/VL) + VNNI matmul kernels (Ice Lake, Zen 4 and later). Same blocking as
-// matmul_avx2.cc (read its header comment), with the larger register file used for 4x4 tiles.
+// matmul_avx2.cc (read its header comment), with the larger register file used for 4x4 tiles;
+// Q4_0/Q8_0 prefill (8+ tokens) repacks 8 rows per call instead (packed_tile, below).
 // Float weights use 512-bit FMAs with masked tails. Q4_0/Q8_0 use 256-bit vpdpbusd (u8 x s8 summed
 // straight to s32) on block pairs, one block per 128-bit lane (see QuantizedX); Zen 4 executes
 // 512-bit integer ops as two 256-bit halves anyway, so wider registers would only add shuffles.
