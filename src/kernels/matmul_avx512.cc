@@ -1,5 +1,6 @@
 // AVX-512 (F/BW/VL) + VNNI matmul kernels (Ice Lake, Zen 4 and later). Same blocking as
-// matmul_avx2.cc (read its header comment), with the larger register file used for 4x4 tiles.
+// matmul_avx2.cc (read its header comment), with the larger register file used for 4x4 tiles;
+// Q4_0/Q8_0 prefill (8+ tokens) repacks 8 rows per call instead (packed_tile, below).
 // Float weights use 512-bit FMAs with masked tails. Q4_0/Q8_0 use 256-bit vpdpbusd (u8 x s8 summed
 // straight to s32) on block pairs, one block per 128-bit lane (see QuantizedX); Zen 4 executes
 // 512-bit integer ops as two 256-bit halves anyway, so wider registers would only add shuffles.
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/matmul_internal.h"
 #include "tensor/quant.h"
@@ -217,17 +219,29 @@ struct QuantPair {
     }
 };
 
+// Four rows' 8-lane partial dots of one block pair, reduced in the integer domain (exact) to
+// [r0 b, r1 b, r2 b, r3 b | r0 b+1, r1 b+1, r2 b+1, r3 b+1]: three vphaddd per pair and token
+// replace four converts, four scale shuffles and four FMAs.
+GANNET_TARGET_AVX512 inline __m256i reduce4(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+}
+
+// y[t][r] for R <= 4 rows (w, w + row_step rows, ...) and T tokens from t0. The tile always computes
+// 4 rows (a short tile repeats row 0) so every (row, token) takes the same float path: one
+// accumulator per token whose lane r sums row r over even blocks and lane 4 + r over odd blocks,
+// each block adding float(exact int dot) * (d_w * d_x); y = lane r + lane 4 + r. Lanes never mix,
+// so the result does not depend on R, T, the row's neighbours or the token's batch-mates.
 template <bool kIsQ4, int R, int T>
 GANNET_TARGET_AVX512 void quant_tile(const uint8_t* w, size_t row_bytes, int64_t row_step, const QuantizedX& q,
                                      int64_t t0, float* y, int64_t n_out) {
-    static_assert(R <= 4);
+    static_assert(R >= 1 && R <= 4);
     using QP = QuantPair<kIsQ4>;
     using Block = typename QP::Block;
     const int64_t nb = q.n_blocks;
-    const Block* rows[R];
+    const Block* rows[4];
     GANNET_UNROLL
-    for (int r = 0; r < R; ++r) {
-        rows[r] = reinterpret_cast<const Block*>(w + static_cast<size_t>(r * row_step) * row_bytes);
+    for (int r = 0; r < 4; ++r) {
+        rows[r] = reinterpret_cast<const Block*>(w + static_cast<size_t>((r < R ? r : 0) * row_step) * row_bytes);
     }
     const int8_t* xq[T];
     const float* xd[T];
@@ -238,13 +252,10 @@ GANNET_TARGET_AVX512 void quant_tile(const uint8_t* w, size_t row_bytes, int64_t
         xd[t] = q.d + (t0 + t) * nb;
         xsum[t] = q.qsum + (t0 + t) * nb;
     }
-    __m256 acc[R][T];
+    __m256 acc[T];
     GANNET_UNROLL
-    for (int r = 0; r < R; ++r) {
-        GANNET_UNROLL
-        for (int t = 0; t < T; ++t) {
-            acc[r][t] = _mm256_setzero_ps();
-        }
+    for (int t = 0; t < T; ++t) {
+        acc[t] = _mm256_setzero_ps();
     }
     const __m256i pair_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);  // element 0 or 1 per 128-bit half
     int64_t b = 0;
@@ -255,17 +266,17 @@ GANNET_TARGET_AVX512 void quant_tile(const uint8_t* w, size_t row_bytes, int64_t
                 _mm_prefetch(reinterpret_cast<const char*>(rows[r] + b) + kQ4PrefetchBytes, _MM_HINT_T1);
             }
         }
-        __m256i lo[R];
-        __m256i hi[R];
-        // fp16 scales packed in GPRs (scalar ALUs are idle here) as [r0 b, r0 b+1, r1 b, r1 b+1, ...],
-        // then one conversion for all rows: lane 2r is row r's scale in block b, lane 2r+1 in b+1.
+        __m256i lo[4];
+        __m256i hi[4];
+        // fp16 scales packed in GPRs (scalar ALUs are idle here) as [r0 b .. r3 b, r0 b+1 .. r3 b+1],
+        // the lane order of reduce4, then one conversion for all rows.
         uint64_t d_packed[2] = {0, 0};
         GANNET_UNROLL
-        for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < 4; ++r) {
             const Block* blk = rows[r] + b;
             QP::codes(blk, lo[r], hi[r]);
-            const uint64_t pair = blk[0].d | (static_cast<uint64_t>(blk[1].d) << 16);
-            d_packed[r / 2] |= pair << (32 * (r % 2));
+            d_packed[0] |= static_cast<uint64_t>(blk[0].d) << (16 * r);
+            d_packed[1] |= static_cast<uint64_t>(blk[1].d) << (16 * r);
         }
         const __m256 dw =
             _mm256_cvtph_ps(_mm_set_epi64x(static_cast<int64_t>(d_packed[1]), static_cast<int64_t>(d_packed[0])));
@@ -275,37 +286,209 @@ GANNET_TARGET_AVX512 void quant_tile(const uint8_t* w, size_t row_bytes, int64_t
             const __m256i x_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(xp));
             const __m256i x_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(xp + 32));
             const __m256i init = QP::init(xsum[t] + b, pair_idx);
-            // [dx_b, dx_b+1] in every 64-bit pair, to match dw.
-            const __m256 dx = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(xd[t] + b)));
-            const __m256 scales = _mm256_mul_ps(dw, dx);
+            __m256i p[4];
             GANNET_UNROLL
-            for (int r = 0; r < R; ++r) {
-                const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(init, lo[r], x_lo), hi[r], x_hi);
-                const __m256 scale =
-                    _mm256_permutevar8x32_ps(scales, _mm256_add_epi32(pair_idx, _mm256_set1_epi32(2 * r)));
-                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][t]);
+            for (int r = 0; r < 4; ++r) {
+                p[r] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(init, lo[r], x_lo), hi[r], x_hi);
             }
+            // [dx_b x4 | dx_b+1 x4], to match dw.
+            const __m256 dx = _mm256_permutevar8x32_ps(
+                _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(xd[t] + b))), pair_idx);
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce4(p[0], p[1], p[2], p[3])), _mm256_mul_ps(dw, dx), acc[t]);
         }
     }
-    if (b < nb) {
+    if (b < nb) {  // odd count: the last block (even index) goes to lanes 0..3 only
+        __m256i codes[4];
+        uint64_t d_packed = 0;
+        GANNET_UNROLL
+        for (int r = 0; r < 4; ++r) {
+            codes[r] = QP::codes1(rows[r] + b);
+            d_packed |= static_cast<uint64_t>(rows[r][b].d) << (16 * r);
+        }
+        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(d_packed)));
         GANNET_UNROLL
         for (int t = 0; t < T; ++t) {
             const __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq[t] + b * kXBlock));
             const __m256i init = QP::init1(xsum[t][b]);
+            __m256i p[4];
             GANNET_UNROLL
-            for (int r = 0; r < R; ++r) {
-                const Block* blk = rows[r] + b;
-                const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, QP::codes1(blk), x));
-                acc[r][t] = _mm256_fmadd_ps(p, _mm256_set1_ps(_cvtsh_ss(blk->d) * xd[t][b]), acc[r][t]);
+            for (int r = 0; r < 4; ++r) {
+                p[r] = _mm256_dpbusd_epi32(init, codes[r], x);
             }
+            const __m256i halves = reduce4(p[0], p[1], p[2], p[3]);  // [r0..r3 elements 0-15 | 16-31]
+            const __m128i dot = _mm_add_epi32(_mm256_castsi256_si128(halves), _mm256_extracti128_si256(halves, 1));
+            const __m128 prod = _mm_mul_ps(dw, _mm_set1_ps(xd[t][b]));
+            const __m128 lo4 = _mm_fmadd_ps(_mm_cvtepi32_ps(dot), prod, _mm256_castps256_ps128(acc[t]));
+            acc[t] = _mm256_insertf128_ps(acc[t], lo4, 0);
         }
     }
     GANNET_UNROLL
-    for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+        alignas(16) float out[4];
+        _mm_store_ps(out, _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)));
+        GANNET_UNROLL
+        for (int r = 0; r < R; ++r) {
+            y[t * n_out + r * row_step] = out[r];
+        }
+    }
+}
+
+// Prefill: 8 rows repacked once per call into a scratch where one 256-bit register holds the same
+// 4 codes of all 8 rows (lane r = row r), so vpdpbusd against 4 broadcast x bytes yields each row's
+// block dot whole in its lane: no shuffles or horizontal sums per token, and one convert, scale
+// multiply and FMA serve 8 rows. The float path is quant_tile's exactly (same exact int dot, same
+// d_w * d_x product, even and odd blocks summed apart, then added), so outputs are bit-identical
+// to decode. Repacking costs a few ops per block and row, spread over all n_tokens.
+constexpr int kPackRows = 8;
+constexpr int kPackTokens = 4;
+constexpr int64_t kPackMinTokens = 8;  // below this the repack does not pay for itself
+
+struct Packed {
+    const uint8_t* codes;  // per block pair, 16 dwords (x order) x 8 rows x 4 bytes; a last odd block 8 x 8 x 4
+    const float* dw;       // [n_blocks][8]
+};
+
+template <bool kIsQ4>
+GANNET_TARGET_AVX512 void pack8(const uint8_t* w, size_t row_bytes, int64_t nb, uint8_t* codes, float* dw) {
+    using QP = QuantPair<kIsQ4>;
+    using Block = typename QP::Block;
+    const Block* rows[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) {
+        rows[r] = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        alignas(16) uint16_t h[kPackRows];
+        for (int r = 0; r < kPackRows; ++r) {
+            h[r] = rows[r][b].d;
+        }
+        _mm256_storeu_ps(dw + b * kPackRows, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))));
+    }
+    // Row r's 64 codes of a pair in x order ([b lo | b+1 lo | b hi | b+1 hi]) as 16 dwords; an
+    // 8x8 dword transpose per half puts dword k of every row in one register.
+    alignas(32) uint32_t row_dw[kPackRows][16];
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        for (int r = 0; r < kPackRows; ++r) {
+            __m256i lo;
+            __m256i hi;
+            QP::codes(rows[r] + b, lo, hi);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(row_dw[r]), lo);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(row_dw[r] + 8), hi);
+        }
+        auto* out = reinterpret_cast<uint32_t*>(codes + b * kXBlock * kPackRows);
+        for (int k = 0; k < 16; ++k) {
+            for (int r = 0; r < kPackRows; ++r) {
+                out[k * kPackRows + r] = row_dw[r][k];
+            }
+        }
+    }
+    if (b < nb) {
+        for (int r = 0; r < kPackRows; ++r) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(row_dw[r]), QP::codes1(rows[r] + b));
+        }
+        auto* out = reinterpret_cast<uint32_t*>(codes + b * kXBlock * kPackRows);
+        for (int k = 0; k < 8; ++k) {
+            for (int r = 0; r < kPackRows; ++r) {
+                out[k * kPackRows + r] = row_dw[r][k];
+            }
+        }
+    }
+}
+
+template <bool kIsQ4, int T>
+GANNET_TARGET_AVX512 void packed_tile(const Packed& pk, const QuantizedX& q, int64_t t0, float* y, int64_t n_out) {
+    constexpr int kShift = kIsQ4 ? 3 : 7;  // log2 c: the correction is -c * sum(q_x) per block
+    const int64_t nb = q.n_blocks;
+    const int8_t* xq[T];
+    const float* xd[T];
+    const int32_t* xsum[T];
+    GANNET_UNROLL
+    for (int t = 0; t < T; ++t) {
+        xq[t] = q.qs + (t0 + t) * q.n_in;
+        xd[t] = q.d + (t0 + t) * nb;
+        xsum[t] = q.qsum + (t0 + t) * nb;
+    }
+    __m256 even[T];
+    __m256 odd[T];
+    GANNET_UNROLL
+    for (int t = 0; t < T; ++t) {
+        even[t] = _mm256_setzero_ps();
+        odd[t] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const auto* wc = reinterpret_cast<const __m256i*>(pk.codes + b * kXBlock * kPackRows);
+        __m256i p0[T];
+        __m256i p1[T];
         GANNET_UNROLL
         for (int t = 0; t < T; ++t) {
-            y[t * n_out + r * row_step] = hsum256(acc[r][t]);
+            p0[t] = _mm256_set1_epi32(-(xsum[t][b] << kShift));
+            p1[t] = _mm256_set1_epi32(-(xsum[t][b + 1] << kShift));
         }
+        // dwords 0-3 and 8-11 of the pair are block b, 4-7 and 12-15 block b+1.
+        GANNET_UNROLL
+        for (int k = 0; k < 16; ++k) {
+            const __m256i wv = _mm256_loadu_si256(wc + k);
+            GANNET_UNROLL
+            for (int t = 0; t < T; ++t) {
+                int32_t xv;
+                __builtin_memcpy(&xv, xq[t] + b * kXBlock + 4 * k, 4);
+                if ((k & 4) == 0) {
+                    p0[t] = _mm256_dpbusd_epi32(p0[t], wv, _mm256_set1_epi32(xv));
+                } else {
+                    p1[t] = _mm256_dpbusd_epi32(p1[t], wv, _mm256_set1_epi32(xv));
+                }
+            }
+        }
+        const __m256 dw0 = _mm256_loadu_ps(pk.dw + b * kPackRows);
+        const __m256 dw1 = _mm256_loadu_ps(pk.dw + (b + 1) * kPackRows);
+        GANNET_UNROLL
+        for (int t = 0; t < T; ++t) {
+            even[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0[t]), _mm256_mul_ps(dw0, _mm256_set1_ps(xd[t][b])), even[t]);
+            odd[t] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1[t]), _mm256_mul_ps(dw1, _mm256_set1_ps(xd[t][b + 1])), odd[t]);
+        }
+    }
+    if (b < nb) {  // odd count: the last block has an even index
+        const auto* wc = reinterpret_cast<const __m256i*>(pk.codes + b * kXBlock * kPackRows);
+        const __m256 dw0 = _mm256_loadu_ps(pk.dw + b * kPackRows);
+        GANNET_UNROLL
+        for (int t = 0; t < T; ++t) {
+            __m256i p = _mm256_set1_epi32(-(xsum[t][b] << kShift));
+            GANNET_UNROLL
+            for (int k = 0; k < 8; ++k) {
+                int32_t xv;
+                __builtin_memcpy(&xv, xq[t] + b * kXBlock + 4 * k, 4);
+                p = _mm256_dpbusd_epi32(p, _mm256_loadu_si256(wc + k), _mm256_set1_epi32(xv));
+            }
+            even[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw0, _mm256_set1_ps(xd[t][b])), even[t]);
+        }
+    }
+    GANNET_UNROLL
+    for (int t = 0; t < T; ++t) {
+        _mm256_storeu_ps(y + t * n_out, _mm256_add_ps(even[t], odd[t]));
+    }
+}
+
+template <bool kIsQ4>
+GANNET_TARGET_AVX512 void packed_rows(const MatmulArgs& a, const QuantizedX& q, int64_t r0) {
+    static thread_local std::vector<uint8_t> codes;
+    static thread_local std::vector<float> dw;
+    const int64_t nb = q.n_blocks;
+    codes.resize(static_cast<size_t>(nb * kXBlock * kPackRows));
+    dw.resize(static_cast<size_t>(nb * kPackRows));
+    const size_t row_bytes = tensor::row_size_bytes(a.w_dtype, a.n_in);
+    pack8<kIsQ4>(static_cast<const uint8_t*>(a.w) + static_cast<size_t>(r0) * row_bytes, row_bytes, nb, codes.data(),
+                 dw.data());
+    const Packed pk{codes.data(), dw.data()};
+    float* y = a.y + r0;
+    int64_t t = 0;
+    for (; t + kPackTokens <= a.n_tokens; t += kPackTokens) {
+        packed_tile<kIsQ4, kPackTokens>(pk, q, t, y + t * a.n_out, a.n_out);
+    }
+    for (; t < a.n_tokens; ++t) {
+        packed_tile<kIsQ4, 1>(pk, q, t, y + t * a.n_out, a.n_out);
     }
 }
 
@@ -337,7 +520,13 @@ GANNET_TARGET_AVX512 void quant_rows(const MatmulArgs& a, const QuantizedX& q, i
         }
         return;
     }
-    for (int64_t rb = row_begin; rb < row_end; rb += kRowBlock) {
+    int64_t rb = row_begin;
+    if (a.n_tokens >= kPackMinTokens) {
+        for (; rb + kPackRows <= row_end; rb += kPackRows) {
+            packed_rows<kIsQ4>(a, q, rb);
+        }
+    }
+    for (; rb < row_end; rb += kRowBlock) {
         const int64_t rb_end = std::min(rb + kRowBlock, row_end);
         for (int64_t t = 0; t < a.n_tokens; t += kQuantTokens) {
             const int nt = static_cast<int>(std::min<int64_t>(kQuantTokens, a.n_tokens - t));

@@ -527,40 +527,46 @@ class MatmulBatchInvarianceTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulBatchInvarianceTest, ATokensOutputsDoNotDependOnItsBatchMatesChunkingOrThreads) {
     const DType dtype = GetParam();
-    // n_out: not a multiple of the 4-row tile or the 16-row thread group; n_in: 2 K super-blocks,
-    // an even count of 32-blocks. 37 tokens: 9 full 4-token tiles and a remainder of 1.
-    const Shape s{75, 512, 37};
-    const Weights w = make_weights(dtype, s.n_out, s.n_in, 91);
-    const std::vector<float> x = make_x(s.n_tokens * s.n_in, 92);
+    // n_out: not a multiple of the 4- or 8-row tiles or the 16-row thread group; n_in: 2 K
+    // super-blocks, an even count of 32-blocks, and for 32-block dtypes also 15 blocks (an odd count:
+    // the unpaired last block). 37 tokens: 9 full 4-token tiles and a remainder of 1.
+    std::vector<Shape> shapes = {{75, 512, 37}};
+    if (tensor::block_size(dtype) <= 32) {
+        shapes.push_back({75, 480, 37});
+    }
     ThreadPool pool1(1), pool2(2), pool3(3);
     std::vector<Isa> isas = simd_isas();
     isas.push_back(Isa::kPortable);
-    for (Isa isa : isas) {
-        SCOPED_TRACE(isa_name(isa));
-        std::vector<float> batch(static_cast<size_t>(s.n_tokens * s.n_out), NAN);
-        MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), batch.data()};
-        ASSERT_TRUE(matmul(a, pool2, isa).ok());
-        // Two chunks (13 + 24 tokens): the second starts mid-tile relative to the whole batch.
-        std::vector<float> chunked(batch.size(), NAN);
-        for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, 13}, {13, 37}}) {
-            MatmulArgs c = a;
-            c.n_tokens = t1 - t0;
-            c.x = x.data() + t0 * s.n_in;
-            c.y = chunked.data() + t0 * s.n_out;
-            ASSERT_TRUE(matmul(c, pool3, isa).ok());
-        }
-        EXPECT_EQ(0, std::memcmp(batch.data(), chunked.data(), batch.size() * sizeof(float)));
-        for (int64_t t : {int64_t{0}, int64_t{5}, int64_t{36}}) {
-            SCOPED_TRACE(testing::Message() << "token " << t);
-            for (ThreadPool* pool : {&pool1, &pool3}) {
-                std::vector<float> alone(static_cast<size_t>(s.n_out), NAN);
-                MatmulArgs one = a;
-                one.n_tokens = 1;
-                one.x = x.data() + t * s.n_in;
-                one.y = alone.data();
-                ASSERT_TRUE(matmul(one, *pool, isa).ok());
-                EXPECT_EQ(0, std::memcmp(alone.data(), &batch[static_cast<size_t>(t * s.n_out)],
-                                         alone.size() * sizeof(float)));
+    for (const Shape& s : shapes) {
+        for (Isa isa : isas) {
+            SCOPED_TRACE(testing::Message() << isa_name(isa) << " n_in=" << s.n_in);
+            const Weights w = make_weights(dtype, s.n_out, s.n_in, 91);
+            const std::vector<float> x = make_x(s.n_tokens * s.n_in, 92);
+            std::vector<float> batch(static_cast<size_t>(s.n_tokens * s.n_out), NAN);
+            MatmulArgs a{w.bytes.data(), dtype, s.n_in, s.n_out, s.n_tokens, x.data(), batch.data()};
+            ASSERT_TRUE(matmul(a, pool2, isa).ok());
+            // Two chunks (13 + 24 tokens): the second starts mid-tile relative to the whole batch.
+            std::vector<float> chunked(batch.size(), NAN);
+            for (const auto& [t0, t1] : {std::pair<int64_t, int64_t>{0, 13}, {13, 37}}) {
+                MatmulArgs c = a;
+                c.n_tokens = t1 - t0;
+                c.x = x.data() + t0 * s.n_in;
+                c.y = chunked.data() + t0 * s.n_out;
+                ASSERT_TRUE(matmul(c, pool3, isa).ok());
+            }
+            EXPECT_EQ(0, std::memcmp(batch.data(), chunked.data(), batch.size() * sizeof(float)));
+            for (int64_t t : {int64_t{0}, int64_t{5}, int64_t{36}}) {
+                SCOPED_TRACE(testing::Message() << "token " << t);
+                for (ThreadPool* pool : {&pool1, &pool3}) {
+                    std::vector<float> alone(static_cast<size_t>(s.n_out), NAN);
+                    MatmulArgs one = a;
+                    one.n_tokens = 1;
+                    one.x = x.data() + t * s.n_in;
+                    one.y = alone.data();
+                    ASSERT_TRUE(matmul(one, *pool, isa).ok());
+                    EXPECT_EQ(0, std::memcmp(alone.data(), &batch[static_cast<size_t>(t * s.n_out)],
+                                             alone.size() * sizeof(float)));
+                }
             }
         }
     }
